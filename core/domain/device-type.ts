@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { MetricName, Slug } from './common.ts';
+
+export const MetricKind = z.enum(['number', 'integer', 'boolean', 'string']);
+
+export const MetricDef = z
+  .object({
+    name: MetricName,
+    unit: z.string().max(32).default('').describe('Unit symbol, e.g. bar, °C, A, mm/s; empty when unit-less'),
+    kind: MetricKind.default('number'),
+    min: z.number().optional().describe('Lowest valid value (inclusive); lower values are dead-lettered'),
+    max: z.number().optional().describe('Highest valid value (inclusive); higher values are dead-lettered'),
+    values: z.array(z.string().max(64)).max(64).optional().describe('Allowed values of a string metric'),
+    description: z.string().max(500).optional(),
+  })
+  .strict()
+  .refine((m) => m.min === undefined || m.max === undefined || m.min <= m.max, {
+    message: 'min must not exceed max',
+  });
+
+export const DeviceType = z
+  .object({
+    name: Slug.describe('Type name, e.g. air-compressor'),
+    displayName: z.string().min(1).max(100),
+    description: z.string().max(2000).default(''),
+    metrics: z.array(MetricDef).min(1).max(200),
+    calibrationSamples: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .default(500)
+      .describe('Samples from which each device of this type learns its own normal'),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    const seen = new Set<string>();
+    for (const [i, m] of t.metrics.entries()) {
+      if (seen.has(m.name)) ctx.addIssue({ code: 'custom', path: ['metrics', i, 'name'], message: `duplicate metric ${m.name}` });
+      seen.add(m.name);
+    }
+  });
+
+export type MetricKind = z.infer<typeof MetricKind>;
+export type MetricDef = z.infer<typeof MetricDef>;
+export type DeviceType = z.infer<typeof DeviceType>;
+export type DeviceTypeInput = z.input<typeof DeviceType>;

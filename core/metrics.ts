@@ -1,0 +1,27 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every Prometheus metric fleetdoc exports, on one registry per process. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'fleetdoc_process_' });
+  const r = [registry];
+  return {
+    registry,
+    messagesReceived: new Counter({ name: 'fleetdoc_mqtt_messages_received_total', help: 'MQTT messages received from devices', labelNames: ['kind'] as const, registers: r }),
+    messagesAccepted: new Counter({ name: 'fleetdoc_ingest_messages_accepted_total', help: 'Device messages that passed validation', labelNames: ['kind'] as const, registers: r }),
+    samplesAccepted: new Counter({ name: 'fleetdoc_ingest_samples_accepted_total', help: 'Telemetry samples accepted (a batch payload holds many)', registers: r }),
+    deadLettered: new Counter({ name: 'fleetdoc_ingest_dead_letters_total', help: 'Messages dead-lettered, by reason', labelNames: ['reason'] as const, registers: r }),
+    pointsWritten: new Counter({ name: 'fleetdoc_store_points_written_total', help: 'Points the telemetry store accepted', registers: r }),
+    storeWriteErrors: new Counter({ name: 'fleetdoc_store_write_errors_total', help: 'Failed telemetry store batch writes', registers: r }),
+    storeWriteSeconds: new Histogram({ name: 'fleetdoc_store_write_seconds', help: 'Telemetry store batch write latency', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: r }),
+    writeQueuePoints: new Gauge({ name: 'fleetdoc_ingest_queue_points', help: 'Accepted points waiting for the telemetry store', registers: r }),
+    connectedDevices: new Gauge({ name: 'fleetdoc_mqtt_connected_devices', help: 'Devices connected to the broker', registers: r }),
+    connectedClients: new Gauge({ name: 'fleetdoc_mqtt_connected_clients', help: 'All MQTT clients connected (devices and services)', registers: r }),
+    authFailures: new Counter({ name: 'fleetdoc_mqtt_auth_failures_total', help: 'Refused MQTT connections, by reason', labelNames: ['reason'] as const, registers: r }),
+    refusedPublishes: new Counter({ name: 'fleetdoc_mqtt_refused_publishes_total', help: 'Publishes refused by authorisation', registers: r }),
+    clientsDisconnected: new Counter({ name: 'fleetdoc_mqtt_forced_disconnects_total', help: 'Clients disconnected for misbehaviour, by reason', labelNames: ['reason'] as const, registers: r }),
+    commandsSent: new Counter({ name: 'fleetdoc_commands_sent_total', help: 'Commands published to devices', registers: r }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,149 @@
+/**
+ * The interfaces between services and the adapters behind them. Services
+ * depend on these, never on storage/ directly; main.ts picks the adapters.
+ */
+import type { ApiKey, Role } from './domain/api-key.ts';
+import type { Command, CommandStatus } from './domain/command.ts';
+import type { DeadLetter, DeadLetterReason, NewDeadLetter } from './domain/dead-letter.ts';
+import type { Device, DeviceStatus, RegisterDevice, UpdateDevice } from './domain/device.ts';
+import type { DeviceType } from './domain/device-type.ts';
+import type { DeviceEvent, NewDeviceEvent } from './domain/event.ts';
+import type { AggregateFn, MetricValue, Point, TelemetryRow } from './domain/telemetry.ts';
+
+export interface TelemetryQuery {
+  deviceId: string;
+  /** Device type = InfluxDB measurement. */
+  type: string;
+  /** Metrics to return; all when omitted. */
+  metrics?: string[];
+  /** Inclusive start, epoch ms. */
+  from: number;
+  /** Exclusive end, epoch ms. */
+  to: number;
+  /** Window length in ms; raw samples when omitted. */
+  every?: number;
+  /** Aggregate per window; `mean` when `every` is set and fn is not. */
+  fn?: AggregateFn;
+  /** Max rows, oldest first. */
+  limit: number;
+}
+
+export interface TelemetryStore {
+  readonly kind: 'influx' | 'embedded';
+  init(): Promise<void>;
+  /**
+   * Writes points; resolves once the store has accepted them. Writing the
+   * same (device, ts) again overwrites those metrics, as InfluxDB does.
+   */
+  write(points: readonly Point[]): Promise<void>;
+  query(q: TelemetryQuery): Promise<TelemetryRow[]>;
+  /** Latest value of each metric of a device within the lookback window. */
+  latest(deviceId: string, type: string, lookbackMs?: number): Promise<{ ts: string; values: Record<string, MetricValue> } | null>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface DeviceWithSecret {
+  device: Device;
+  secret: string;
+}
+
+export interface DeviceAuthRecord {
+  id: string;
+  type: string;
+  model: string | null;
+  site: string | null;
+  status: DeviceStatus;
+  secretHash: string;
+}
+
+export interface DeviceFilter {
+  type?: string;
+  status?: DeviceStatus;
+  site?: string;
+  online?: boolean;
+  limit: number;
+  offset: number;
+}
+
+export interface DeadLetterFilter {
+  deviceId?: string;
+  reason?: DeadLetterReason;
+  from?: number;
+  to?: number;
+  limit: number;
+}
+
+export interface OpsStore {
+  readonly kind: 'pglite' | 'postgres';
+  init(): Promise<void>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+
+  // device types
+  upsertDeviceType(t: DeviceType): Promise<void>;
+  /** Throws deviceTypeExists when the name is taken. */
+  createDeviceType(t: DeviceType): Promise<DeviceType>;
+  getDeviceType(name: string): Promise<DeviceType | null>;
+  listDeviceTypes(): Promise<DeviceType[]>;
+
+  // devices
+  /** Registers devices atomically, generating ids where missing; throws deviceExists / deviceTypeNotFound. */
+  registerDevices(input: RegisterDevice[], idPrefix?: string): Promise<DeviceWithSecret[]>;
+  getDevice(id: string): Promise<Device | null>;
+  getDeviceAuth(id: string): Promise<DeviceAuthRecord | null>;
+  listDevices(filter: DeviceFilter): Promise<{ items: Device[]; total: number }>;
+  updateDevice(id: string, patch: UpdateDevice): Promise<Device | null>;
+  rotateDeviceSecret(id: string): Promise<string | null>;
+  setPresence(id: string, online: boolean, at: number): Promise<void>;
+  touchLastSeen(entries: ReadonlyArray<{ id: string; at: number }>): Promise<void>;
+  /** Marks every device offline (on broker start nothing is connected). */
+  resetPresence(): Promise<void>;
+
+  // api keys
+  createApiKey(name: string, role: Role, key?: string): Promise<{ apiKey: ApiKey; key: string }>;
+  findApiKeyByHash(hash: string): Promise<ApiKey | null>;
+  listApiKeys(): Promise<ApiKey[]>;
+  revokeApiKey(id: string): Promise<boolean>;
+  countActiveApiKeys(role?: Role): Promise<number>;
+
+  // dead letters
+  addDeadLetters(items: readonly NewDeadLetter[]): Promise<void>;
+  listDeadLetters(filter: DeadLetterFilter): Promise<DeadLetter[]>;
+
+  // events
+  addEvents(items: readonly NewDeviceEvent[]): Promise<void>;
+  listEvents(deviceId: string, filter: { from?: number; to?: number; limit: number }): Promise<DeviceEvent[]>;
+
+  // commands
+  createCommand(c: { deviceId: string; name: string; params: Record<string, unknown>; expiresAt: number; now: number }): Promise<Command>;
+  getCommand(id: string): Promise<Command | null>;
+  listCommands(deviceId: string, limit: number): Promise<Command[]>;
+  /**
+   * Moves a command along sent → accepted → done | failed. Terminal states and
+   * expired commands do not move; returns the command after the attempt, or
+   * null if it does not exist for that device.
+   */
+  advanceCommand(deviceId: string, id: string, status: Exclude<CommandStatus, 'sent' | 'expired'>, detail: string | null, now: number): Promise<Command | null>;
+  /** Marks every unfinished command past its expiry as expired; returns them. */
+  expireCommands(now: number): Promise<Command[]>;
+}
+
+/** Publishes platform → device messages (implemented by the broker, in-process). */
+export interface CommandPublisher {
+  publishCommand(deviceId: string, message: import('./domain/command.ts').CommandMessage): Promise<void>;
+  /** Connected MQTT clients right now (devices only). */
+  connectedDevices(): number;
+}
+
+/** A dependency whose reachability /ready reports. */
+export interface HealthCheck {
+  name: string;
+  check(): Promise<boolean>;
+}
+
+/** What every service factory returns: no I/O until start(); stop() is idempotent. */
+export interface Service {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
