@@ -147,3 +147,29 @@ export interface Service {
   start(): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** Who is on the other end of an MQTT connection, once authenticated. */
+export type Principal =
+  | { kind: 'device'; device: { id: string; type: string; model: string | null; site: string | null } }
+  | { kind: 'service'; keyId: string; name: string };
+
+export type DevicePrincipal = Extract<Principal, { kind: 'device' }>['device'];
+
+/** A device → platform message that passed authorisation. */
+export interface InboundMessage {
+  device: DevicePrincipal;
+  kind: import('./topics.ts').DevicePublishKind;
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  receivedAt: number;
+}
+
+/**
+ * The step that gates a device's PUBACK: the broker calls it from
+ * authorizePublish and acknowledges only after it resolves. `forward: false`
+ * keeps the message away from subscribers (it was dead-lettered).
+ */
+export interface InboundGate {
+  accept(msg: InboundMessage): Promise<{ forward: boolean }>;
+}

@@ -1,0 +1,217 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { Aedes, type Client, type PublishPacket } from 'aedes';
+import { createWebSocketStream, WebSocketServer } from 'ws';
+import type { Clock } from '../core/clock.ts';
+import type { Config } from '../core/config.ts';
+import type { CommandMessage } from '../core/domain/command.ts';
+import type { Logger } from '../core/logger.ts';
+import type { Metrics } from '../core/metrics.ts';
+import type { CommandPublisher, InboundGate, OpsStore, Service } from '../core/ports.ts';
+import { topics } from '../core/topics.ts';
+import { createAuthenticate } from './authenticate.ts';
+import { createAuthorizeSubscribe, decidePublish } from './authorize.ts';
+import { guardStream, type GuardedStream } from './frame-guard.ts';
+import { createPresence } from './presence.ts';
+import { Principals } from './principals.ts';
+
+export interface BrokerDeps {
+  config: Pick<Config, 'broker'>;
+  logger: Logger;
+  metrics: Metrics;
+  clock: Clock;
+  opsStore: OpsStore;
+  gate: InboundGate;
+}
+
+export interface Broker extends Service, CommandPublisher {
+  /** Bound ports (useful when configured as 0). */
+  addresses(): { mqtt: number; ws: number | null; tls: number | null };
+  /** Closes a device's connection, e.g. after it was disabled or its secret rotated. */
+  disconnectDevice(deviceId: string): boolean;
+}
+
+/** Hard frame limit: payload limit plus room for the topic and headers. */
+const PACKET_OVERHEAD_BYTES = 64 * 1024;
+
+export function createBroker(deps: BrokerDeps): Broker {
+  const { config, metrics, clock, opsStore, gate } = deps;
+  const logger = deps.logger.child({ service: 'broker' });
+  const principals = new Principals();
+  const guards = new WeakMap<Client, GuardedStream>();
+  const presence = createPresence({ opsStore, logger, metrics, clock });
+  let aedes: Aedes | undefined;
+  let tcp: NetServer | undefined;
+  let tls: TlsServer | undefined;
+  let http: HttpServer | undefined;
+  let wss: WebSocketServer | undefined;
+  let started = false;
+  let stopping: Promise<void> | undefined;
+
+  const authenticate = createAuthenticate({ opsStore, principals, logger, metrics });
+
+  function authorizePublish(client: Client | null, packet: PublishPacket, cb: (err?: Error | null) => void): void {
+    const principal = principals.get(client);
+    const decision = decidePublish(principal, packet);
+    if (!decision.allow) {
+      metrics.refusedPublishes.inc();
+      logger.warn({ clientId: client?.id, topic: packet.topic, reason: decision.reason }, 'publish refused');
+      return cb(new Error(`publish refused: ${decision.reason}`));
+    }
+    if (decision.device === null) return cb(null);
+    const { device, kind } = decision;
+    // device → platform messages are never retained: they are facts at a time, not state
+    packet.retain = false;
+    presence.seen(device.id);
+    metrics.messagesReceived.inc({ kind });
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    gate.accept({ device, kind, topic: packet.topic, payload, qos: packet.qos, receivedAt: clock.now() }).then(
+      ({ forward }) => {
+        // `$` topics match no wildcard subscription [MQTT-4.7.2-1]: a dead-lettered
+        // message is acknowledged (the device keeps going) but reaches nobody.
+        if (!forward) packet.topic = `$fleetdoc/dead-letter/${packet.topic}`;
+        cb(null);
+      },
+      (err: unknown) => {
+        logger.error({ err, deviceId: device.id }, 'inbound gate failed');
+        cb(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  }
+
+  function handle(inner: Duplex, remoteAddress: string | undefined): void {
+    if (!aedes) return void inner.destroy();
+    let client: Client | undefined;
+    const guard = guardStream(inner, remoteAddress, {
+      maxPacketBytes: config.broker.maxPayloadBytes + PACKET_OVERHEAD_BYTES,
+      ratePerSecond: config.broker.maxMsgsPerSecond,
+      burst: config.broker.burst,
+      onViolation(reason) {
+        metrics.clientsDisconnected.inc({ reason });
+        logger.warn({ clientId: client?.id, remoteAddress, reason }, 'client disconnected for misbehaviour');
+      },
+    });
+    client = aedes.handle(guard);
+    guards.set(client, guard);
+  }
+
+  function listen(server: NetServer | HttpServer, port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  const bound = { mqtt: 0, ws: null as number | null, tls: null as number | null };
+
+  async function start(): Promise<void> {
+    if (started) return;
+    started = true;
+    aedes = await Aedes.createBroker({
+      id: 'fleetdoc',
+      maxClientsIdLength: 64,
+      // a frozen subscriber must not stall delivery for everyone
+      drainTimeout: 10_000,
+      heartbeatInterval: 60_000,
+      connectTimeout: 10_000,
+      preConnect(client, packet, cb) {
+        if (!packet.clientId) principals.markEmptyClientId(client);
+        cb(null, true);
+      },
+      authenticate(client, username, password, done) {
+        authenticate(client, username, password).then(
+          (ok) => done(null, ok),
+          (err: unknown) => done(err as Parameters<typeof done>[0], false),
+        );
+      },
+      authorizePublish,
+      authorizeSubscribe: createAuthorizeSubscribe((c) => principals.get(c), logger, metrics),
+    });
+    aedes.on('clientReady', (client) => {
+      metrics.connectedClients.inc();
+      const p = principals.get(client);
+      if (p?.kind === 'device') presence.online(p.device.id, client);
+      else if (p?.kind === 'service') {
+        const g = guards.get(client);
+        if (g) g.exemptFromRateLimit = true;
+      }
+    });
+    aedes.on('clientDisconnect', (client) => {
+      metrics.connectedClients.dec();
+      const p = principals.get(client);
+      if (p?.kind === 'device') presence.offline(p.device.id, client);
+    });
+    aedes.on('clientError', (client, err) => logger.debug({ clientId: client?.id, err: err.message }, 'client error'));
+    aedes.on('connectionError', (client, err) => logger.debug({ clientId: client?.id, err: err.message }, 'connection error'));
+
+    await opsStore.resetPresence();
+    presence.start();
+
+    tcp = createNetServer((socket: Socket) => handle(socket, socket.remoteAddress));
+    bound.mqtt = await listen(tcp, config.broker.port, config.broker.host);
+    if (config.broker.tls) {
+      const { certFile, keyFile, port } = config.broker.tls;
+      tls = createTlsServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (socket) => handle(socket, socket.remoteAddress));
+      bound.tls = await listen(tls, port, config.broker.host);
+    }
+    if (config.broker.wsPort !== null) {
+      http = createHttpServer((_req, res) => {
+        res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: upgrade required\n');
+      });
+      wss = new WebSocketServer({ server: http, maxPayload: config.broker.maxPayloadBytes + PACKET_OVERHEAD_BYTES });
+      wss.on('connection', (ws, req) => handle(createWebSocketStream(ws), req.socket.remoteAddress));
+      bound.ws = await listen(http, config.broker.wsPort, config.broker.host);
+    }
+    logger.info({ mqtt: bound.mqtt, ws: bound.ws, tls: bound.tls }, 'broker listening');
+  }
+
+  function closeServer(s: NetServer | HttpServer | undefined): Promise<void> {
+    return new Promise((resolve) => (s ? s.close(() => resolve()) : resolve()));
+  }
+
+  async function doStop(): Promise<void> {
+    if (!started) return;
+    wss?.close();
+    const closing = [closeServer(tcp), closeServer(tls), closeServer(http)];
+    if (aedes) {
+      const a = aedes;
+      await new Promise<void>((resolve) => a.close(() => resolve()));
+    }
+    await Promise.all(closing);
+    await presence.stop();
+    logger.info('broker stopped');
+  }
+
+  return {
+    start,
+    stop(): Promise<void> {
+      stopping ??= doStop();
+      return stopping;
+    },
+    addresses: () => ({ ...bound }),
+    connectedDevices: () => presence.count(),
+    disconnectDevice(deviceId: string): boolean {
+      const client = presence.client(deviceId);
+      if (!client) return false;
+      client.close();
+      return true;
+    },
+    publishCommand(deviceId: string, message: CommandMessage): Promise<void> {
+      const a = aedes;
+      if (!a) return Promise.reject(new Error('broker not started'));
+      return new Promise((resolve, reject) => {
+        a.publish(
+          { cmd: 'publish', topic: topics.commands(deviceId), payload: Buffer.from(JSON.stringify(message)), qos: 1, retain: false, dup: false },
+          (err) => (err ? reject(err) : resolve()),
+        );
+        metrics.commandsSent.inc();
+      });
+    },
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * The composition root: config → logger → stores → services. Only this file
+ * (and tests) import storage adapters; services see core's interfaces.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createApi } from './api/create-api.ts';
+import { bootstrapAdminKey } from './api/bootstrap.ts';
+import { createBroker } from './broker/create-broker.ts';
+import { systemClock, type Clock } from './core/clock.ts';
+import type { Config } from './core/config.ts';
+import { loadDeviceTypeFiles } from './core/device-types.ts';
+import type { Logger } from './core/logger.ts';
+import { createMetrics } from './core/metrics.ts';
+import type { OpsStore, TelemetryStore } from './core/ports.ts';
+import { createIngest } from './ingest/create-ingest.ts';
+import { createPgliteClient } from './storage/embedded/pglite-client.ts';
+import { createSqliteTelemetryStore } from './storage/embedded/sqlite-telemetry-store.ts';
+import { createInfluxTelemetryStore } from './storage/influx/influx-telemetry-store.ts';
+import { createPgClient } from './storage/postgres/pg-client.ts';
+import { createSqlOpsStore } from './storage/sql/sql-ops-store.ts';
+
+export function createTelemetryStore(config: Config, logger: Logger): TelemetryStore {
+  if (config.influx) return createInfluxTelemetryStore({ ...config.influx, logger });
+  mkdirSync(config.dataDir, { recursive: true });
+  return createSqliteTelemetryStore({ dir: config.dataDir, logger });
+}
+
+export async function createOpsStore(config: Config, logger: Logger, clock: Clock): Promise<OpsStore> {
+  if (config.db) return createSqlOpsStore({ client: await createPgClient({ url: config.db.url }), kind: 'postgres', clock, logger });
+  const dir = join(config.dataDir, 'ops');
+  mkdirSync(dir, { recursive: true });
+  return createSqlOpsStore({ client: await createPgliteClient({ dir }), kind: 'pglite', clock, logger });
+}
+
+export interface StackOptions {
+  config: Config;
+  logger: Logger;
+  clock?: Clock;
+  /** Overrides for tests (e.g. a store pointed at a harness server). */
+  telemetryStore?: TelemetryStore;
+  opsStore?: OpsStore;
+}
+
+/** Builds the whole platform; nothing listens until start(). */
+export async function createStack(opts: StackOptions) {
+  const { config, logger } = opts;
+  const clock = opts.clock ?? systemClock;
+  const metrics = createMetrics();
+  const telemetryStore = opts.telemetryStore ?? createTelemetryStore(config, logger);
+  const opsStore = opts.opsStore ?? (await createOpsStore(config, logger, clock));
+  const ingest = createIngest({ config, logger, clock, metrics, opsStore, telemetryStore });
+  const broker = createBroker({ config, logger, metrics, clock, opsStore, gate: ingest });
+  const api = createApi({
+    config,
+    logger,
+    clock,
+    opsStore,
+    telemetryStore,
+    commands: broker,
+    metrics,
+    healthChecks: [
+      { name: `telemetry-store:${telemetryStore.kind}`, check: () => telemetryStore.ping() },
+      { name: `ops-store:${opsStore.kind}`, check: () => opsStore.ping() },
+    ],
+  });
+  let generatedAdminKey: string | undefined;
+  let stopping: Promise<void> | undefined;
+
+  return {
+    config,
+    metrics,
+    telemetryStore,
+    opsStore,
+    ingest,
+    broker,
+    api,
+    get generatedAdminKey() {
+      return generatedAdminKey;
+    },
+    async start(): Promise<void> {
+      await Promise.all([telemetryStore.init(), opsStore.init()]);
+      for (const t of loadDeviceTypeFiles()) await opsStore.upsertDeviceType(t);
+      generatedAdminKey = (await bootstrapAdminKey({ opsStore, adminKey: config.api.adminKey, logger })).generatedAdminKey;
+      await ingest.start();
+      await broker.start();
+      await api.start();
+    },
+    /** Stops in reverse order: no new traffic, then flush, then close stores. */
+    stop(): Promise<void> {
+      stopping ??= (async () => {
+        await api.stop();
+        await broker.stop();
+        await ingest.stop();
+        await Promise.allSettled([telemetryStore.close(), opsStore.close()]);
+      })();
+      return stopping;
+    },
+  };
+}
+
+export type Stack = Awaited<ReturnType<typeof createStack>>;

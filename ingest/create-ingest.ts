@@ -1,0 +1,166 @@
+import type { Clock } from '../core/clock.ts';
+import type { Config } from '../core/config.ts';
+import { CommandAck } from '../core/domain/command.ts';
+import type { NewDeadLetter } from '../core/domain/dead-letter.ts';
+import { EventPayload, StatusPayload, type NewDeviceEvent } from '../core/domain/event.ts';
+import { parseTime } from '../core/domain/common.ts';
+import type { Point } from '../core/domain/telemetry.ts';
+import type { Logger } from '../core/logger.ts';
+import type { Metrics } from '../core/metrics.ts';
+import type { InboundGate, InboundMessage, OpsStore, Service, TelemetryStore } from '../core/ports.ts';
+import { toDeadLetter } from './dead-letters.ts';
+import { createGroupCommit } from './group-commit.ts';
+import { createTelemetryWriter } from './telemetry-writer.ts';
+import { compileType, parseJson, validateTelemetry, type CompiledType, type Rejection } from './validate.ts';
+
+export interface IngestDeps {
+  config: Pick<Config, 'ingest' | 'broker'>;
+  logger: Logger;
+  clock: Clock;
+  metrics: Metrics;
+  opsStore: OpsStore;
+  telemetryStore: TelemetryStore;
+}
+
+export type AcceptedListener = (points: readonly Point[]) => void;
+
+export interface Ingest extends Service, InboundGate {
+  /** In-process consumers of accepted samples (the diagnosis engine). */
+  onAccepted(listener: AcceptedListener): () => void;
+  /** Resolves when every accepted point so far is in the telemetry store. */
+  flush(timeoutMs?: number): Promise<boolean>;
+}
+
+/**
+ * Validates every device → platform message and routes it: telemetry to the
+ * telemetry store in batches, events and command acks to the operational
+ * store, anything bad to the dead letters — recorded before the broker
+ * acknowledges the message.
+ */
+export function createIngest(deps: IngestDeps): Ingest {
+  const { config, clock, metrics, opsStore } = deps;
+  const logger = deps.logger.child({ service: 'ingest' });
+  const types = new Map<string, Promise<CompiledType | null>>();
+  const listeners = new Set<AcceptedListener>();
+  const writer = createTelemetryWriter(
+    { store: deps.telemetryStore, logger, metrics },
+    { batchSize: config.ingest.batchSize, flushMs: config.ingest.flushMs },
+  );
+  const deadLetters = createGroupCommit<NewDeadLetter>((items) => opsStore.addDeadLetters(items), { maxItems: 500, maxDelayMs: 20 });
+  const events = createGroupCommit<NewDeviceEvent>((items) => opsStore.addEvents(items), { maxItems: 500, maxDelayMs: 20 });
+  let stopped: Promise<void> | undefined;
+
+  /** Device types are create-only, so a compiled type is cached for good. */
+  function typeOf(name: string): Promise<CompiledType | null> {
+    let t = types.get(name);
+    if (!t) {
+      t = opsStore.getDeviceType(name).then((dt) => (dt ? compileType(dt) : null));
+      t.catch(() => types.delete(name));
+      types.set(name, t);
+    }
+    return t;
+  }
+
+  function deadLetter(msg: InboundMessage, rejections: readonly Rejection[]): Promise<void> {
+    return Promise.all(
+      rejections.map((rejection) => {
+        metrics.deadLettered.inc({ reason: rejection.reason });
+        return deadLetters.add(
+          toDeadLetter({ deviceId: msg.device.id, topic: msg.topic, payload: msg.payload, rejection, receivedAt: msg.receivedAt, maxPayloadBytes: config.ingest.deadLetterMaxPayloadBytes }),
+        );
+      }),
+    ).then(() => undefined);
+  }
+
+  async function acceptTelemetry(msg: InboundMessage): Promise<{ forward: boolean }> {
+    const type = await typeOf(msg.device.type);
+    if (!type) {
+      await deadLetter(msg, [{ reason: 'unknown_device', detail: `device type ${msg.device.type} is not registered` }]);
+      return { forward: false };
+    }
+    const { points, rejections } = validateTelemetry(msg.payload, {
+      device: msg.device,
+      type,
+      now: clock.now(),
+      maxFutureMs: config.ingest.maxFutureMs,
+      maxPayloadBytes: config.broker.maxPayloadBytes,
+    });
+    if (points.length > 0) {
+      metrics.messagesAccepted.inc({ kind: 'telemetry' });
+      metrics.samplesAccepted.inc(points.length);
+      writer.enqueue(points);
+      for (const l of listeners) {
+        try {
+          l(points);
+        } catch (err) {
+          logger.error({ err }, 'accepted-samples listener failed');
+        }
+      }
+    }
+    if (rejections.length > 0) await deadLetter(msg, rejections);
+    return { forward: rejections.length === 0 };
+  }
+
+  async function acceptOther(msg: InboundMessage): Promise<{ forward: boolean }> {
+    const reject = async (rejection: Rejection) => {
+      await deadLetter(msg, [rejection]);
+      return { forward: false };
+    };
+    if (msg.payload.length > config.broker.maxPayloadBytes) {
+      return reject({ reason: 'payload_too_large', detail: `${msg.payload.length} bytes exceeds the ${config.broker.maxPayloadBytes}-byte limit` });
+    }
+    const json = parseJson(msg.payload);
+    // status may be the bare word online/offline (a typical last will)
+    const value = json.ok ? json.value : msg.kind === 'status' ? msg.payload.toString('utf8').trim() : undefined;
+    if (value === undefined) return reject({ reason: 'invalid_json', detail: json.ok ? '' : json.detail });
+
+    switch (msg.kind) {
+      case 'events': {
+        const e = EventPayload.safeParse(value);
+        if (!e.success) return reject({ reason: 'invalid_shape', detail: e.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+        const ts = e.data.ts === undefined ? msg.receivedAt : parseTime(e.data.ts);
+        if (ts === undefined) return reject({ reason: 'invalid_ts', detail: `ts ${JSON.stringify(e.data.ts)} is not a valid time` });
+        await events.add({ deviceId: msg.device.id, ts: new Date(ts).toISOString(), kind: e.data.kind, code: e.data.code ?? null, message: e.data.message ?? null, data: e.data.data ?? null });
+        break;
+      }
+      case 'status': {
+        const s = StatusPayload.safeParse(value);
+        if (!s.success) return reject({ reason: 'invalid_shape', detail: 'expected "online", "offline" or {"state": …}' });
+        const state = typeof s.data === 'string' ? s.data : s.data.state;
+        await events.add({ deviceId: msg.device.id, ts: new Date(msg.receivedAt).toISOString(), kind: 'state', code: state, message: `device reported ${state}`, data: null });
+        break;
+      }
+      case 'commandAck': {
+        const a = CommandAck.safeParse(value);
+        if (!a.success) return reject({ reason: 'invalid_shape', detail: a.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+        const cmd = await opsStore.advanceCommand(msg.device.id, a.data.commandId, a.data.status, a.data.detail ?? null, clock.now());
+        if (!cmd) logger.info({ deviceId: msg.device.id, commandId: a.data.commandId }, 'ack for an unknown command');
+        break;
+      }
+      case 'telemetry':
+        break;
+    }
+    metrics.messagesAccepted.inc({ kind: msg.kind });
+    return { forward: true };
+  }
+
+  return {
+    async start(): Promise<void> {},
+    accept(msg: InboundMessage): Promise<{ forward: boolean }> {
+      return msg.kind === 'telemetry' ? acceptTelemetry(msg) : acceptOther(msg);
+    },
+    onAccepted(listener: AcceptedListener): () => void {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    flush: (timeoutMs?: number) => writer.flush(timeoutMs),
+    stop(): Promise<void> {
+      stopped ??= (async () => {
+        await Promise.allSettled([deadLetters.drain(), events.drain()]);
+        await writer.stop();
+        listeners.clear();
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,160 @@
+import type { DeadLetterReason } from '../core/domain/dead-letter.ts';
+import type { DeviceType, MetricDef } from '../core/domain/device-type.ts';
+import { SamplePayload, TelemetryPayload, type MetricValue, type Point } from '../core/domain/telemetry.ts';
+import { parseTime } from '../core/domain/common.ts';
+import type { DevicePrincipal } from '../core/ports.ts';
+
+export interface Rejection {
+  reason: DeadLetterReason;
+  detail: string;
+  /** The offending part of the payload (one sample of a batch), when narrower than the whole. */
+  fragment?: unknown;
+}
+
+export interface ValidationResult {
+  points: Point[];
+  rejections: Rejection[];
+}
+
+export interface ValidationContext {
+  device: DevicePrincipal;
+  type: CompiledType;
+  now: number;
+  maxFutureMs: number;
+  maxPayloadBytes: number;
+}
+
+/** A device type indexed for validation. */
+export interface CompiledType {
+  name: string;
+  metrics: Map<string, MetricDef>;
+}
+
+export function compileType(t: DeviceType): CompiledType {
+  return { name: t.name, metrics: new Map(t.metrics.map((m) => [m.name, m])) };
+}
+
+/** Before 2000-01-01 a device clock is unset, not historical data. */
+const MIN_TS = Date.UTC(2000, 0, 1);
+
+/** Parses untrusted bytes as JSON; never throws. */
+export function parseJson(payload: Buffer): { ok: true; value: unknown } | { ok: false; detail: string } {
+  try {
+    return { ok: true, value: JSON.parse(payload.toString('utf8')) };
+  } catch (err) {
+    return { ok: false, detail: err instanceof Error ? err.message.slice(0, 200) : 'unparseable' };
+  }
+}
+
+/** JSON cannot carry NaN, but 1e999 parses to Infinity. */
+function findNonFinite(v: unknown, depth = 0): string | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? undefined : String(v);
+  if (depth > 4 || v === null || typeof v !== 'object') return undefined;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) {
+    const bad = findNonFinite(x, depth + 1);
+    if (bad) return bad;
+  }
+  return undefined;
+}
+
+function summarise(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string {
+  return issues
+    .slice(0, 5)
+    .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
+    .join('; ');
+}
+
+function checkValue(def: MetricDef, value: MetricValue): Rejection | undefined {
+  const name = def.name;
+  switch (def.kind) {
+    case 'number':
+    case 'integer':
+      if (typeof value !== 'number') return { reason: 'wrong_type', detail: `${name}: expected a number, got ${typeof value}` };
+      if (!Number.isFinite(value)) return { reason: 'non_finite', detail: `${name}: ${value} is not finite` };
+      if (def.kind === 'integer' && !Number.isInteger(value)) return { reason: 'wrong_type', detail: `${name}: expected an integer, got ${value}` };
+      if (def.min !== undefined && value < def.min) return { reason: 'out_of_range', detail: `${name}: ${value} is below ${def.min}${def.unit ? ' ' + def.unit : ''}` };
+      if (def.max !== undefined && value > def.max) return { reason: 'out_of_range', detail: `${name}: ${value} is above ${def.max}${def.unit ? ' ' + def.unit : ''}` };
+      return undefined;
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : { reason: 'wrong_type', detail: `${name}: expected a boolean, got ${typeof value}` };
+    case 'string':
+      if (typeof value !== 'string') return { reason: 'wrong_type', detail: `${name}: expected a string, got ${typeof value}` };
+      if (def.values && !def.values.includes(value)) return { reason: 'out_of_range', detail: `${name}: "${value.slice(0, 64)}" is not one of ${def.values.join(', ')}` };
+      return undefined;
+  }
+}
+
+function validateSample(sample: SamplePayload, ctx: ValidationContext): Point | Rejection {
+  let ts = ctx.now;
+  if (sample.ts !== undefined) {
+    const parsed = parseTime(sample.ts);
+    if (parsed === undefined || parsed < MIN_TS) return { reason: 'invalid_ts', detail: `ts ${JSON.stringify(sample.ts)} is not a valid time`, fragment: sample };
+    if (parsed > ctx.now + ctx.maxFutureMs) {
+      return { reason: 'ts_in_future', detail: `ts ${new Date(parsed).toISOString()} is more than ${ctx.maxFutureMs / 1000} s ahead of the platform clock`, fragment: sample };
+    }
+    ts = parsed;
+  }
+  const metrics: Record<string, MetricValue> = Object.create(null) as Record<string, MetricValue>;
+  let count = 0;
+  for (const [name, value] of Object.entries(sample.metrics)) {
+    const def = ctx.type.metrics.get(name);
+    if (!def) return { reason: 'unknown_metric', detail: `metric "${name.slice(0, 64)}" is not declared by type ${ctx.type.name}`, fragment: sample };
+    const problem = checkValue(def, value);
+    if (problem) return { ...problem, fragment: sample };
+    metrics[name] = value;
+    count++;
+  }
+  if (count === 0) return { reason: 'invalid_shape', detail: 'sample has no metrics', fragment: sample };
+  return {
+    deviceId: ctx.device.id,
+    type: ctx.type.name,
+    model: ctx.device.model,
+    site: ctx.device.site,
+    ts,
+    ...(sample.seq === undefined ? {} : { seq: sample.seq }),
+    metrics: { ...metrics },
+  };
+}
+
+/**
+ * Validates one telemetry message against the device's type. Envelope
+ * problems reject the whole message; a bad sample inside a batch is rejected
+ * alone and the good samples go on.
+ */
+export function validateTelemetry(payload: Buffer, ctx: ValidationContext): ValidationResult {
+  if (payload.length > ctx.maxPayloadBytes) {
+    return { points: [], rejections: [{ reason: 'payload_too_large', detail: `${payload.length} bytes exceeds the ${ctx.maxPayloadBytes}-byte limit` }] };
+  }
+  const json = parseJson(payload);
+  if (!json.ok) return { points: [], rejections: [{ reason: 'invalid_json', detail: json.detail }] };
+  const nonFinite = findNonFinite(json.value);
+  if (nonFinite) return { points: [], rejections: [{ reason: 'non_finite', detail: `number ${nonFinite} is not finite` }] };
+
+  const parsed = TelemetryPayload.safeParse(json.value);
+  if (!parsed.success) {
+    // a batch whose envelope is fine but a sample is malformed: judge samples one by one
+    const v = json.value as { samples?: unknown };
+    if (v && typeof v === 'object' && Array.isArray(v.samples) && v.samples.length > 0 && v.samples.length <= 10_000 && Object.keys(v).length === 1) {
+      return validateSamples(v.samples, ctx);
+    }
+    return { points: [], rejections: [{ reason: 'invalid_shape', detail: summarise(parsed.error.issues) }] };
+  }
+  const samples = 'samples' in parsed.data ? parsed.data.samples : [parsed.data];
+  return validateSamples(samples, ctx);
+}
+
+function validateSamples(samples: readonly unknown[], ctx: ValidationContext): ValidationResult {
+  const points: Point[] = [];
+  const rejections: Rejection[] = [];
+  for (const raw of samples) {
+    const s = SamplePayload.safeParse(raw);
+    if (!s.success) {
+      rejections.push({ reason: 'invalid_shape', detail: summarise(s.error.issues), fragment: raw });
+      continue;
+    }
+    const r = validateSample(s.data, ctx);
+    if ('reason' in r) rejections.push(r);
+    else points.push(r);
+  }
+  return { points, rejections };
+}
