@@ -27,6 +27,8 @@ export type AcceptedListener = (points: readonly Point[]) => void;
 export interface Ingest extends Service, InboundGate {
   /** In-process consumers of accepted samples (the diagnosis engine). */
   onAccepted(listener: AcceptedListener): () => void;
+  /** Called after each batch the telemetry store accepted (benchmarks, lag metrics). */
+  onStored(listener: AcceptedListener): () => void;
   /** Resolves when every accepted point so far is in the telemetry store. */
   flush(timeoutMs?: number): Promise<boolean>;
 }
@@ -42,8 +44,9 @@ export function createIngest(deps: IngestDeps): Ingest {
   const logger = deps.logger.child({ service: 'ingest' });
   const types = new Map<string, Promise<CompiledType | null>>();
   const listeners = new Set<AcceptedListener>();
+  const storedListeners = new Set<AcceptedListener>();
   const writer = createTelemetryWriter(
-    { store: deps.telemetryStore, logger, metrics },
+    { store: deps.telemetryStore, logger, metrics, onStored: (points) => storedListeners.forEach((l) => l(points)) },
     { batchSize: config.ingest.batchSize, flushMs: config.ingest.flushMs },
   );
   const deadLetters = createGroupCommit<NewDeadLetter>((items) => opsStore.addDeadLetters(items), { maxItems: 500, maxDelayMs: 20 });
@@ -153,12 +156,17 @@ export function createIngest(deps: IngestDeps): Ingest {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    onStored(listener: AcceptedListener): () => void {
+      storedListeners.add(listener);
+      return () => storedListeners.delete(listener);
+    },
     flush: (timeoutMs?: number) => writer.flush(timeoutMs),
     stop(): Promise<void> {
       stopped ??= (async () => {
         await Promise.allSettled([deadLetters.drain(), events.drain()]);
         await writer.stop();
         listeners.clear();
+        storedListeners.clear();
       })();
       return stopped;
     },
