@@ -62,6 +62,8 @@ export async function createStack(opts: StackOptions) {
     healthChecks: [
       { name: `telemetry-store:${telemetryStore.kind}`, check: () => telemetryStore.ping() },
       { name: `ops-store:${opsStore.kind}`, check: () => opsStore.ping() },
+      // at SPOOL_MAX_BYTES the broker stops acknowledging QoS1 telemetry
+      { name: 'spool', check: async () => !ingest.spoolStats().full },
     ],
   });
   let generatedAdminKey: string | undefined;

@@ -1,4 +1,4 @@
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { errors } from './errors.ts';
 
@@ -44,6 +44,10 @@ const Env = z.object({
   INGEST_FLUSH_MS: z.coerce.number().int().min(1).max(60_000).default(100),
   INGEST_MAX_FUTURE_S: z.coerce.number().int().min(0).default(300),
   DEAD_LETTER_MAX_PAYLOAD_BYTES: z.coerce.number().int().min(16).max(1024 * 1024).default(4096),
+  // SPOOL_DIR, SPOOL_MAX_BYTES, SPOOL_SEGMENT_BYTES: the durable spool between PUBACK and the telemetry store
+  SPOOL_DIR: optionalString,
+  SPOOL_MAX_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024 * 1024),
+  SPOOL_SEGMENT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 * 1024),
 });
 
 export type Env = z.infer<typeof Env>;
@@ -101,6 +105,11 @@ export function loadConfig(env: Record<string, string | undefined>) {
       flushMs: e.INGEST_FLUSH_MS,
       maxFutureMs: e.INGEST_MAX_FUTURE_S * 1000,
       deadLetterMaxPayloadBytes: e.DEAD_LETTER_MAX_PAYLOAD_BYTES,
+    },
+    spool: {
+      dir: e.SPOOL_DIR ? resolve(e.SPOOL_DIR) : join(dataDir, 'spool'),
+      maxBytes: e.SPOOL_MAX_BYTES,
+      segmentBytes: Math.min(e.SPOOL_SEGMENT_BYTES, e.SPOOL_MAX_BYTES),
     },
   });
 }

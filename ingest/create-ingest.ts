@@ -10,11 +10,11 @@ import type { Metrics } from '../core/metrics.ts';
 import type { InboundGate, InboundMessage, OpsStore, Service, TelemetryStore } from '../core/ports.ts';
 import { toDeadLetter } from './dead-letters.ts';
 import { createGroupCommit } from './group-commit.ts';
-import { createTelemetryWriter } from './telemetry-writer.ts';
+import { createSpool, type Spool } from './spool/spool.ts';
 import { compileType, parseJson, validateTelemetry, type CompiledType, type Rejection } from './validate.ts';
 
 export interface IngestDeps {
-  config: Pick<Config, 'ingest' | 'broker'>;
+  config: Pick<Config, 'ingest' | 'broker' | 'spool'>;
   logger: Logger;
   clock: Clock;
   metrics: Metrics;
@@ -31,6 +31,7 @@ export interface Ingest extends Service, InboundGate {
   onStored(listener: AcceptedListener): () => void;
   /** Resolves when every accepted point so far is in the telemetry store. */
   flush(timeoutMs?: number): Promise<boolean>;
+  spoolStats(): ReturnType<Spool['stats']>;
 }
 
 /**
@@ -45,9 +46,9 @@ export function createIngest(deps: IngestDeps): Ingest {
   const types = new Map<string, Promise<CompiledType | null>>();
   const listeners = new Set<AcceptedListener>();
   const storedListeners = new Set<AcceptedListener>();
-  const writer = createTelemetryWriter(
-    { store: deps.telemetryStore, logger, metrics, onStored: (points) => storedListeners.forEach((l) => l(points)) },
-    { batchSize: config.ingest.batchSize, flushMs: config.ingest.flushMs },
+  const spool = createSpool(
+    { store: deps.telemetryStore, logger, metrics, clock, onStored: (points) => storedListeners.forEach((l) => l(points)) },
+    { ...config.spool, batchSize: config.ingest.batchSize, flushMs: config.ingest.flushMs },
   );
   const deadLetters = createGroupCommit<NewDeadLetter>((items) => opsStore.addDeadLetters(items), { maxItems: 500, maxDelayMs: 20 });
   const events = createGroupCommit<NewDeviceEvent>((items) => opsStore.addEvents(items), { maxItems: 500, maxDelayMs: 20 });
@@ -91,7 +92,18 @@ export function createIngest(deps: IngestDeps): Ingest {
     if (points.length > 0) {
       metrics.messagesAccepted.inc({ kind: 'telemetry' });
       metrics.samplesAccepted.inc(points.length);
-      writer.enqueue(points);
+      if (msg.qos === 0) {
+        // QoS0 carries no delivery promise: spooled when there is room, else dropped and counted
+        if (spool.isFull()) metrics.droppedMessages.inc({ reason: 'spool_full' });
+        else spool.append(points, msg.receivedAt).catch((err: unknown) => logger.error({ err }, 'spool append failed (QoS0)'));
+      } else {
+        if (spool.isFull()) {
+          // no PUBACK until the store drains: the device keeps the message and retries
+          metrics.spoolFullWaits.inc();
+          await spool.waitForSpace();
+        }
+        await spool.append(points, msg.receivedAt);
+      }
       for (const l of listeners) {
         try {
           l(points);
@@ -148,7 +160,11 @@ export function createIngest(deps: IngestDeps): Ingest {
   }
 
   return {
-    async start(): Promise<void> {},
+    async start(): Promise<void> {
+      metrics.spoolMaxBytes.set(config.spool.maxBytes);
+      await spool.open();
+    },
+    spoolStats: () => spool.stats(),
     accept(msg: InboundMessage): Promise<{ forward: boolean }> {
       return msg.kind === 'telemetry' ? acceptTelemetry(msg) : acceptOther(msg);
     },
@@ -160,11 +176,11 @@ export function createIngest(deps: IngestDeps): Ingest {
       storedListeners.add(listener);
       return () => storedListeners.delete(listener);
     },
-    flush: (timeoutMs?: number) => writer.flush(timeoutMs),
+    flush: (timeoutMs?: number) => spool.flush(timeoutMs),
     stop(): Promise<void> {
       stopped ??= (async () => {
         await Promise.allSettled([deadLetters.drain(), events.drain()]);
-        await writer.stop();
+        await spool.close();
         listeners.clear();
         storedListeners.clear();
       })();
