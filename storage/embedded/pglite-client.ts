@@ -1,0 +1,46 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { withSavepoint, type SqlClient } from '../sql/sql-client.ts';
+
+/**
+ * Embedded PostgreSQL (WASM) for single-node installs and tests. `dir` holds
+ * the data (e.g. `<DATA_DIR>/ops`) and survives restarts; `null` keeps it in
+ * memory. One process per dir: PGlite is single-connection and takes no
+ * file lock of its own.
+ */
+export async function createPgliteClient(opts: { dir: string | null }): Promise<SqlClient> {
+  if (opts.dir !== null) mkdirSync(opts.dir, { recursive: true });
+  const db = opts.dir === null ? new PGlite() : new PGlite(opts.dir);
+  await db.waitReady;
+
+  // PGlite serialises queries itself; a transaction holds its own mutex, so
+  // work inside one must go through `tx`, never through `db`.
+  function txClient(tx: Transaction, depth: number): SqlClient {
+    const self: SqlClient = {
+      async query<T>(sql: string, params?: readonly unknown[]) {
+        const res = await tx.query<T>(sql, params ? [...params] : undefined);
+        return { rows: res.rows };
+      },
+      transaction: (fn) => withSavepoint(self, depth + 1, () => fn(txClient(tx, depth + 1))),
+      async exec(sql) {
+        await tx.exec(sql);
+      },
+      close: () => Promise.reject(new Error('close() called on a transaction')),
+    };
+    return self;
+  }
+
+  return {
+    async query<T>(sql: string, params?: readonly unknown[]) {
+      const res = await db.query<T>(sql, params ? [...params] : undefined);
+      return { rows: res.rows };
+    },
+    transaction: (fn) => db.transaction((tx) => fn(txClient(tx, 0))),
+    async exec(sql) {
+      await db.exec(sql);
+    },
+    async close() {
+      if (!db.closed) await db.close();
+    },
+  };
+}
