@@ -26,11 +26,11 @@ export function createTelemetryStore(config: Config, logger: Logger): TelemetryS
   return createSqliteTelemetryStore({ dir: config.dataDir, logger });
 }
 
-export async function createOpsStore(config: Config, logger: Logger, clock: Clock): Promise<OpsStore> {
+export async function createOpsStore(config: Config, logger: Logger, clock: Clock, pgliteTemplate?: Blob): Promise<OpsStore> {
   if (config.db) return createSqlOpsStore({ client: await createPgClient({ url: config.db.url }), kind: 'postgres', clock, logger });
   const dir = join(config.dataDir, 'ops');
   mkdirSync(dir, { recursive: true });
-  return createSqlOpsStore({ client: await createPgliteClient({ dir }), kind: 'pglite', clock, logger });
+  return createSqlOpsStore({ client: await createPgliteClient({ dir, ...(pgliteTemplate ? { template: pgliteTemplate } : {}) }), kind: 'pglite', clock, logger });
 }
 
 export interface StackOptions {
@@ -40,6 +40,8 @@ export interface StackOptions {
   /** Overrides for tests (e.g. a store pointed at a harness server). */
   telemetryStore?: TelemetryStore;
   opsStore?: OpsStore;
+  /** A migrated PGlite data dir to start new embedded databases from (tests). */
+  pgliteTemplate?: Blob;
 }
 
 /** Builds the whole platform; nothing listens until start(). */
@@ -48,7 +50,7 @@ export async function createStack(opts: StackOptions) {
   const clock = opts.clock ?? systemClock;
   const metrics = createMetrics();
   const telemetryStore = opts.telemetryStore ?? createTelemetryStore(config, logger);
-  const opsStore = opts.opsStore ?? (await createOpsStore(config, logger, clock));
+  const opsStore = opts.opsStore ?? (await createOpsStore(config, logger, clock, opts.pgliteTemplate));
   const ingest = createIngest({ config, logger, clock, metrics, opsStore, telemetryStore });
   const broker = createBroker({ config, logger, metrics, clock, opsStore, gate: ingest });
   const api = createApi({

@@ -1,8 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { onTestFinished } from 'vitest';
+import { inject, onTestFinished } from 'vitest';
 import { createStack, type Stack } from '../../compose.ts';
 import { loadConfig } from '../../core/config.ts';
 import { createLogger } from '../../core/logger.ts';
@@ -21,6 +21,16 @@ export interface TestStack {
   registerDevice(type?: string, extra?: Record<string, unknown>): Promise<{ id: string; secret: string }>;
   connectDevice(id: string, secret: string, opts?: IClientOptions): Promise<MqttClient>;
   stop(): Promise<void>;
+}
+
+let template: Promise<Blob | undefined> | undefined;
+/** The migrated PGlite template made once by the global setup. */
+function pgliteTemplate(): Promise<Blob | undefined> {
+  template ??= (async () => {
+    const path = inject('pgliteTemplatePath');
+    return path ? new Blob([await readFile(path)]) : undefined;
+  })();
+  return template;
 }
 
 /**
@@ -44,7 +54,7 @@ export async function startStack(env: Record<string, string> = {}, opts: { keepD
     ...env,
   });
   const logger = createLogger({ level: config.log.level, pretty: false });
-  const stack = await createStack({ config, logger });
+  const stack = await createStack({ config, logger, pgliteTemplate: await pgliteTemplate() });
   await stack.start();
   const { mqtt: mqttPort, ws } = stack.broker.addresses();
   const httpUrl = `http://127.0.0.1:${stack.api.address().port}`;
