@@ -7,6 +7,7 @@ import { parseTime } from '../core/domain/common.ts';
 import type { Point } from '../core/domain/telemetry.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
+import { topics } from '../core/topics.ts';
 import type { InboundGate, InboundMessage, OpsStore, Service, TelemetryStore } from '../core/ports.ts';
 import { toDeadLetter } from './dead-letters.ts';
 import { createGroupCommit } from './group-commit.ts';
@@ -46,12 +47,27 @@ export function createIngest(deps: IngestDeps): Ingest {
   const types = new Map<string, Promise<CompiledType | null>>();
   const listeners = new Set<AcceptedListener>();
   const storedListeners = new Set<AcceptedListener>();
-  const spool = createSpool(
-    { store: deps.telemetryStore, logger, metrics, clock, onStored: (points) => storedListeners.forEach((l) => l(points)) },
-    { ...config.spool, batchSize: config.ingest.batchSize, flushMs: config.ingest.flushMs },
-  );
   const deadLetters = createGroupCommit<NewDeadLetter>((items) => opsStore.addDeadLetters(items), { maxItems: 500, maxDelayMs: 20 });
   const events = createGroupCommit<NewDeviceEvent>((items) => opsStore.addEvents(items), { maxItems: 500, maxDelayMs: 20 });
+  const spool = createSpool(
+    {
+      store: deps.telemetryStore,
+      logger,
+      metrics,
+      clock,
+      onStored: (points) => storedListeners.forEach((l) => l(points)),
+      onRejected: (points, detail) => {
+        for (const p of points) {
+          metrics.deadLettered.inc({ reason: 'store_rejected' });
+          const payload = Buffer.from(JSON.stringify({ ts: p.ts, seq: p.seq, metrics: p.metrics }));
+          deadLetters
+            .add(toDeadLetter({ deviceId: p.deviceId, topic: topics.telemetry(p.deviceId), payload, rejection: { reason: 'store_rejected', detail }, receivedAt: clock.now(), maxPayloadBytes: config.ingest.deadLetterMaxPayloadBytes }))
+            .catch((err: unknown) => logger.error({ err }, 'dead letter write failed'));
+        }
+      },
+    },
+    { ...config.spool, batchSize: config.ingest.batchSize, flushMs: config.ingest.flushMs },
+  );
   let stopped: Promise<void> | undefined;
 
   /** Device types are create-only, so a compiled type is cached for good. */

@@ -11,6 +11,7 @@ export const DeadLetterReason = z.enum([
   'invalid_ts',
   'ts_in_future',
   'unknown_device',
+  'store_rejected',
 ]);
 
 export const DeadLetter = z.object({

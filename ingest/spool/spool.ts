@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../../core/clock.ts';
+import { errors, isFleetdocError, type FleetdocError } from '../../core/errors.ts';
 import type { Point } from '../../core/domain/telemetry.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Metrics } from '../../core/metrics.ts';
@@ -27,6 +28,13 @@ export interface SpoolDeps {
   metrics: Metrics;
   clock: Clock;
   onStored?: (points: readonly Point[]) => void;
+  /** Points the store refuses for good (e.g. an InfluxDB field type conflict): set aside, not retried. */
+  onRejected?: (points: readonly Point[], detail: string) => void;
+}
+
+/** A store error that retrying cannot fix (the points themselves are refused). */
+function isPermanent(err: unknown): err is FleetdocError {
+  return isFleetdocError(err) && err.code === errors.validation.code;
 }
 
 /**
@@ -102,6 +110,23 @@ export function createSpool(deps: SpoolDeps, opts: SpoolOptions) {
     drainWaiters = drainWaiters.filter((w) => (w.upTo <= cursor ? (w.resolve(), false) : true));
   }
 
+  /** Writes a batch; when the store refuses points for good, bisects to set aside only those. */
+  async function writeIsolating(points: Point[]): Promise<void> {
+    try {
+      await store.write(points);
+    } catch (err) {
+      if (!isPermanent(err)) throw err;
+      if (points.length === 1) {
+        logger.warn({ err, deviceId: points[0]!.deviceId }, 'telemetry store refused a point; set aside as a dead letter');
+        deps.onRejected?.(points, err.message);
+        return;
+      }
+      const mid = points.length >> 1;
+      await writeIsolating(points.slice(0, mid));
+      await writeIsolating(points.slice(mid));
+    }
+  }
+
   async function drainLoop(): Promise<void> {
     while (running) {
       if (readPos >= log.syncedEnd) {
@@ -137,7 +162,7 @@ export function createSpool(deps: SpoolDeps, opts: SpoolOptions) {
         if (points.length === 0) break;
         const started = performance.now();
         try {
-          await store.write(points);
+          await writeIsolating(points);
           metrics.pointsWritten.inc(points.length);
           metrics.storeWriteSeconds.observe((performance.now() - started) / 1000);
           if (backoff > 0) logger.info({ lagBytes: log.syncedEnd - end }, 'telemetry store accepts writes again; draining the spool');

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../core/clock.ts';
+import { errors } from '../../core/errors.ts';
 import type { Point } from '../../core/domain/telemetry.ts';
 import { nullLogger } from '../../core/logger.ts';
 import { createMetrics } from '../../core/metrics.ts';
@@ -159,6 +160,29 @@ describe('spool', () => {
     expect(await second.flush(5000)).toBe(true);
     expect(s.written.map((p) => p.seq)).toEqual(Array.from({ length: 500 }, (_, i) => i));
     await second.close();
+  });
+
+  it('sets aside only the points the store refuses for good, and goes on', async () => {
+    const dir = await tempDir();
+    const written: Point[] = [];
+    const rejected: Point[] = [];
+    const store: TelemetryStore = {
+      ...recordingStore().store,
+      write: async (points) => {
+        if (points.some((p) => p.seq === 13 || p.seq === 77)) throw errors.validation('field type conflict');
+        written.push(...points);
+      },
+    };
+    const spool = createSpool(
+      { store, logger: nullLogger(), metrics: createMetrics(), clock: systemClock, onRejected: (pts) => rejected.push(...pts) },
+      { dir, maxBytes: 1 << 20, segmentBytes: 1 << 20, batchSize: 500, flushMs: 5 },
+    );
+    await spool.open();
+    await Promise.all(Array.from({ length: 100 }, (_, i) => spool.append([point(i)], Date.now())));
+    expect(await spool.flush(5000)).toBe(true);
+    expect(rejected.map((p) => p.seq)).toEqual([13, 77]);
+    expect(written.map((p) => p.seq).sort((a, b) => a! - b!)).toEqual(Array.from({ length: 100 }, (_, i) => i).filter((i) => i !== 13 && i !== 77));
+    await spool.close();
   });
 
   it('reports full at the bound and frees space when the store drains', async () => {
