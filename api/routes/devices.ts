@@ -1,0 +1,135 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { BulkRegisterDevices, Device, RegisterDevice, UpdateDevice } from '../../core/domain/device.ts';
+import { errors } from '../../core/errors.ts';
+import type { OpsStore } from '../../core/ports.ts';
+import type { RouteDeps } from '../deps.ts';
+import { DeviceDetail, DeviceListQuery, DeviceParams, DeviceWithSecretBody, notFoundErrors } from '../schemas.ts';
+
+const tags = ['devices'];
+
+export async function requireDevice(opsStore: OpsStore, id: string) {
+  const device = await opsStore.getDevice(id);
+  if (!device) throw errors.deviceNotFound(`device ${id} not found`);
+  return device;
+}
+
+export function deviceRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
+  const { opsStore, telemetryStore } = deps;
+
+  return async (app) => {
+    app.post('/devices', {
+      config: { minRole: 'service' },
+      schema: {
+        tags,
+        summary: 'Register a device; the secret is returned only here',
+        body: RegisterDevice,
+        response: { 201: DeviceWithSecretBody, ...notFoundErrors, 409: notFoundErrors[404] },
+      },
+      handler: async (req, reply) => {
+        const [created] = await opsStore.registerDevices([req.body]);
+        if (!created) throw new Error('registerDevices returned nothing');
+        return reply.code(201).send(created);
+      },
+    });
+
+    app.post('/devices/bulk', {
+      config: { minRole: 'service' },
+      // 10,000 devices with every label at its longest stay under 8 MiB.
+      bodyLimit: 8 * 1024 * 1024,
+      schema: {
+        tags,
+        summary: 'Register up to 10,000 devices atomically',
+        body: BulkRegisterDevices,
+        response: { 201: z.object({ devices: z.array(DeviceWithSecretBody) }), ...notFoundErrors, 409: notFoundErrors[404] },
+      },
+      handler: async (req, reply) => {
+        const ids = new Set<string>();
+        for (const [i, d] of req.body.devices.entries()) {
+          if (d.id === undefined) continue;
+          if (ids.has(d.id)) throw errors.validation(`devices.${i}.id: ${d.id} appears twice`);
+          ids.add(d.id);
+        }
+        const devices = await opsStore.registerDevices(req.body.devices);
+        return reply.code(201).send({ devices });
+      },
+    });
+
+    app.get('/devices', {
+      config: { minRole: 'viewer' },
+      schema: {
+        tags,
+        summary: 'List devices',
+        querystring: DeviceListQuery,
+        response: { 200: z.object({ items: z.array(Device), total: z.number().int() }), ...notFoundErrors },
+      },
+      handler: async (req) => opsStore.listDevices(req.query),
+    });
+
+    app.get('/devices/:id', {
+      config: { minRole: 'viewer' },
+      schema: {
+        tags,
+        summary: 'A device with its latest telemetry',
+        params: DeviceParams,
+        response: { 200: DeviceDetail, ...notFoundErrors },
+      },
+      handler: async (req) => {
+        const device = await requireDevice(opsStore, req.params.id);
+        let latest;
+        try {
+          latest = await telemetryStore.latest(device.id, device.type);
+        } catch (err) {
+          throw errors.storeUnavailable('telemetry store unavailable', { cause: err });
+        }
+        return { ...device, latest };
+      },
+    });
+
+    app.patch('/devices/:id', {
+      config: { minRole: 'service' },
+      schema: {
+        tags,
+        summary: 'Disable or enable a device, or edit its labels (null clears one)',
+        params: DeviceParams,
+        body: UpdateDevice,
+        response: { 200: Device, ...notFoundErrors },
+      },
+      handler: async (req) => {
+        const device = await opsStore.updateDevice(req.params.id, req.body);
+        if (!device) throw errors.deviceNotFound(`device ${req.params.id} not found`);
+        return device;
+      },
+    });
+
+    app.post('/devices/:id/disable', {
+      config: { minRole: 'service' },
+      schema: {
+        tags,
+        summary: 'Disable a device: the broker refuses it from now on',
+        params: DeviceParams,
+        response: { 200: Device, ...notFoundErrors },
+      },
+      handler: async (req) => {
+        const device = await opsStore.updateDevice(req.params.id, { status: 'disabled' });
+        if (!device) throw errors.deviceNotFound(`device ${req.params.id} not found`);
+        return device;
+      },
+    });
+
+    app.post('/devices/:id/secret', {
+      config: { minRole: 'service' },
+      schema: {
+        tags,
+        summary: 'Rotate the device secret; the old one stops working',
+        params: DeviceParams,
+        response: { 200: z.object({ secret: z.string() }), ...notFoundErrors },
+      },
+      handler: async (req) => {
+        const secret = await opsStore.rotateDeviceSecret(req.params.id);
+        if (secret === null) throw errors.deviceNotFound(`device ${req.params.id} not found`);
+        return { secret };
+      },
+    });
+  };
+}

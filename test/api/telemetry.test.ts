@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Point } from '../../core/domain/telemetry.ts';
+import { startTestApi, T0, type TestApi } from './helpers.ts';
+
+let t: TestApi;
+const MIN = 60_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+beforeAll(async () => {
+  t = await startTestApi();
+  await t.opsStore.registerDevices([{ type: 'air-compressor', id: 'tc-1' }, { type: 'refrigerator', id: 'fr-1' }]);
+  // Ten samples, one a minute, 11:50 … 11:59 (T0 is 12:00).
+  const points: Point[] = Array.from({ length: 10 }, (_, i) => ({
+    deviceId: 'tc-1',
+    type: 'air-compressor',
+    model: null,
+    site: null,
+    ts: T0 - (10 - i) * MIN,
+    metrics: { dischargePressureBar: 7 + i / 10, motorCurrentA: 40 + i, loaded: i % 2 === 0 },
+  }));
+  await t.telemetryStore.write(points);
+});
+afterAll(() => t?.close());
+
+const query = async (qs: string, id = 'tc-1') => t.call('viewer', { method: 'GET', url: `/api/v1/devices/${id}/telemetry${qs ? `?${qs}` : ''}` });
+
+describe('telemetry', () => {
+  it('returns raw samples of the last hour by default, oldest first', async () => {
+    const res = await query('');
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(res.json).toMatchObject({ deviceId: 'tc-1', type: 'air-compressor', from: iso(T0 - 60 * MIN), to: iso(T0), every: null, fn: null });
+    expect(res.json.rows).toHaveLength(10);
+    expect(res.json.rows[0]).toEqual({ ts: iso(T0 - 10 * MIN), values: { dischargePressureBar: 7, motorCurrentA: 40, loaded: true } });
+    expect(res.json.rows[9]).toEqual({ ts: iso(T0 - MIN), values: { dischargePressureBar: 7.9, motorCurrentA: 49, loaded: false } });
+  });
+
+  it('selects metrics and limits rows', async () => {
+    const res = await query('metrics=motorCurrentA,loaded&limit=3');
+    expect(res.json.rows).toEqual([
+      { ts: iso(T0 - 10 * MIN), values: { motorCurrentA: 40, loaded: true } },
+      { ts: iso(T0 - 9 * MIN), values: { motorCurrentA: 41, loaded: false } },
+      { ts: iso(T0 - 8 * MIN), values: { motorCurrentA: 42, loaded: true } },
+    ]);
+    const repeated = await query('metrics=motorCurrentA&metrics=loaded&limit=1');
+    expect(repeated.json.rows[0].values).toEqual({ motorCurrentA: 40, loaded: true });
+  });
+
+  it('takes from as ISO 8601 and to as epoch ms (from inclusive, to exclusive)', async () => {
+    const res = await query(`metrics=motorCurrentA&from=${iso(T0 - 5 * MIN)}&to=${T0 - 2 * MIN}`);
+    expect(res.statusCode).toBe(200);
+    expect(res.json.from).toBe(iso(T0 - 5 * MIN));
+    expect(res.json.to).toBe(iso(T0 - 2 * MIN));
+    expect(res.json.rows.map((r: { values: { motorCurrentA: number } }) => r.values.motorCurrentA)).toEqual([45, 46, 47]);
+
+    // Offsets: %2B-encoded, and a bare + that the query string turned into a space.
+    const encoded = await query(`metrics=motorCurrentA&from=2025-06-01T13:55:00%2B02:00&to=2025-06-01T13:57:00%2B02:00`);
+    expect(encoded.json.rows.map((r: { values: { motorCurrentA: number } }) => r.values.motorCurrentA)).toEqual([45, 46]);
+    const bare = await query(`metrics=motorCurrentA&from=2025-06-01T13:55:00+02:00&to=${T0 - 3 * MIN}`);
+    expect(bare.statusCode).toBe(200);
+    expect(bare.json.rows.map((r: { values: { motorCurrentA: number } }) => r.values.motorCurrentA)).toEqual([45, 46]);
+  });
+
+  it('aggregates per epoch-aligned window, mean by default', async () => {
+    const mean = await query('every=5m&metrics=dischargePressureBar,motorCurrentA');
+    expect(mean.statusCode).toBe(200);
+    expect(mean.json).toMatchObject({ every: 300_000, fn: 'mean' });
+    expect(mean.json.rows.map((r: { ts: string }) => r.ts)).toEqual([iso(T0 - 10 * MIN), iso(T0 - 5 * MIN)]);
+    expect(mean.json.rows[0].values.dischargePressureBar).toBeCloseTo(7.2, 10);
+    expect(mean.json.rows[1].values.dischargePressureBar).toBeCloseTo(7.7, 10);
+    expect(mean.json.rows[0].values.motorCurrentA).toBe(42);
+    expect(mean.json.rows[1].values.motorCurrentA).toBe(47);
+
+    const max = await query('every=300000&fn=max&metrics=motorCurrentA');
+    expect(max.json.rows).toEqual([
+      { ts: iso(T0 - 10 * MIN), values: { motorCurrentA: 44 } },
+      { ts: iso(T0 - 5 * MIN), values: { motorCurrentA: 49 } },
+    ]);
+    const min = await query('every=1h&fn=min&metrics=motorCurrentA');
+    expect(min.json.rows).toEqual([{ ts: iso(T0 - 60 * MIN), values: { motorCurrentA: 40 } }]);
+    const count = await query('every=1d&fn=count');
+    expect(count.json.rows).toEqual([{ ts: '2025-06-01T00:00:00.000Z', values: { dischargePressureBar: 10, motorCurrentA: 10, loaded: 10 } }]);
+    const last = await query('every=30s&fn=last&metrics=loaded&limit=2');
+    expect(last.json.rows).toEqual([
+      { ts: iso(T0 - 10 * MIN), values: { loaded: true } },
+      { ts: iso(T0 - 9 * MIN), values: { loaded: false } },
+    ]);
+  });
+
+  it('answers 400 naming unknown metrics, and 404 for an unknown device', async () => {
+    const res = await query('metrics=motorCurrentA,doorOpen,speedRpm');
+    expect(res.statusCode).toBe(400);
+    expect(res.json.code).toBe('FLEETDOC_ERR_VALIDATION');
+    expect(res.json.message).toContain('doorOpen, speedRpm');
+    expect(res.json.details).toEqual({ unknownMetrics: ['doorOpen', 'speedRpm'] });
+    // A metric of another type is unknown for this one.
+    expect((await query('metrics=compressorOn')).statusCode).toBe(400);
+    expect((await query('', 'no-such-device')).statusCode).toBe(404);
+  });
+
+  it.each([
+    ['from after to', `from=${T0}&to=${T0 - 1}`],
+    ['from equal to to', `from=${T0}&to=${T0}`],
+    ['from as words', 'from=yesterday'],
+    ['to as a date with a bad month', 'to=2025-13-01'],
+    ['from far beyond year 9999', 'from=8000000000000000'],
+    ['fn without every', 'fn=max'],
+    ['an unknown fn', 'every=5m&fn=median'],
+    ['every as words', 'every=often'],
+    ['every of zero', 'every=0s'],
+    ['every with an unknown unit', 'every=5w'],
+    ['limit 0', 'limit=0'],
+    ['limit above 100,000', 'limit=100001'],
+    ['a fractional limit', 'limit=1.5'],
+    ['an empty metrics list', 'metrics=,'],
+  ])('refuses %s with 400', async (_what, qs) => {
+    const res = await query(qs);
+    expect(res.statusCode).toBe(400);
+    expect(res.json.code).toBe('FLEETDOC_ERR_VALIDATION');
+  });
+});
+
+describe('events', () => {
+  it('lists a device’s events newest first, filtered by time', async () => {
+    await t.opsStore.addEvents([
+      { deviceId: 'fr-1', ts: iso(T0 - 3 * MIN), kind: 'error', code: 'E17', message: 'door sensor', data: { door: 'left' } },
+      { deviceId: 'fr-1', ts: iso(T0 - 2 * MIN), kind: 'state', code: null, message: 'defrost', data: null },
+      { deviceId: 'fr-1', ts: iso(T0 - MIN), kind: 'info', code: null, message: 'ok', data: null },
+      { deviceId: 'tc-1', ts: iso(T0 - MIN), kind: 'info', code: null, message: 'other device', data: null },
+    ]);
+    const all = await t.call('viewer', { method: 'GET', url: '/api/v1/devices/fr-1/events' });
+    expect(all.statusCode).toBe(200);
+    expect(all.json.map((e: { message: string }) => e.message)).toEqual(['ok', 'defrost', 'door sensor']);
+    expect(all.json[2]).toMatchObject({ deviceId: 'fr-1', kind: 'error', code: 'E17', data: { door: 'left' }, ts: iso(T0 - 3 * MIN) });
+
+    const window = await t.call('viewer', { method: 'GET', url: `/api/v1/devices/fr-1/events?from=${iso(T0 - 3 * MIN)}&to=${T0 - MIN}&limit=1` });
+    expect(window.json.map((e: { message: string }) => e.message)).toEqual(['defrost']);
+
+    expect((await t.call('viewer', { method: 'GET', url: '/api/v1/devices/nope/events' })).statusCode).toBe(404);
+    expect((await t.call('viewer', { method: 'GET', url: '/api/v1/devices/fr-1/events?limit=-1' })).statusCode).toBe(400);
+    expect((await t.call('viewer', { method: 'GET', url: `/api/v1/devices/fr-1/events?from=${T0}&to=${T0 - 1}` })).statusCode).toBe(400);
+  });
+});
