@@ -34,7 +34,7 @@ describe('acknowledged means durable: kill -9', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('every point whose PUBACK the publisher received is stored after SIGKILL and restart', async () => {
+  it('every point whose PUBACK the publisher received is stored after SIGKILL and restart', { timeout: 240_000 }, async () => {
     const [mqttPort, httpPort] = [await freePort(), await freePort()];
     const adminKey = generateSecret('fd_');
     const env = {
