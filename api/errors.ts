@@ -6,15 +6,9 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { errors, FleetdocError, isFleetdocError } from '../core/errors.ts';
+import { errors, isFleetdocError } from '../core/errors.ts';
 
-// Proposed for core/errors.ts; defined here until it lands there.
-export const apiErrors = {
-  commandPublishFailed: (message: string, options?: { cause?: unknown }) =>
-    new FleetdocError('FLEETDOC_ERR_COMMAND_PUBLISH_FAILED', 503, message, options),
-};
-
-const BAD_REQUEST = 'FLEETDOC_ERR_BAD_REQUEST';
+const BAD_REQUEST = errors.badRequest.code;
 
 interface ErrorPayload {
   code: string;

@@ -84,18 +84,18 @@ export function createBroker(deps: BrokerDeps): Broker {
 
   function handle(inner: Duplex, remoteAddress: string | undefined): void {
     if (!aedes) return void inner.destroy();
-    let client: Client | undefined;
+    const conn: { client?: Client } = {};
     const guard = guardStream(inner, remoteAddress, {
       maxPacketBytes: config.broker.maxPayloadBytes + PACKET_OVERHEAD_BYTES,
       ratePerSecond: config.broker.maxMsgsPerSecond,
       burst: config.broker.burst,
       onViolation(reason) {
         metrics.clientsDisconnected.inc({ reason });
-        logger.warn({ clientId: client?.id, remoteAddress, reason }, 'client disconnected for misbehaviour');
+        logger.warn({ clientId: conn.client?.id, remoteAddress, reason }, 'client disconnected for misbehaviour');
       },
     });
-    client = aedes.handle(guard);
-    guards.set(client, guard);
+    conn.client = aedes.handle(guard);
+    guards.set(conn.client, guard);
   }
 
   function listen(server: NetServer | HttpServer, port: number, host: string): Promise<number> {

@@ -36,6 +36,8 @@ export const errors = {
   deviceTypeExists: define('FLEETDOC_ERR_DEVICE_TYPE_EXISTS', 409),
   deviceDisabled: define('FLEETDOC_ERR_DEVICE_DISABLED', 409),
   storeUnavailable: define('FLEETDOC_ERR_STORE_UNAVAILABLE', 503),
+  commandPublishFailed: define('FLEETDOC_ERR_COMMAND_PUBLISH_FAILED', 503),
+  badRequest: define('FLEETDOC_ERR_BAD_REQUEST', 400),
 } as const;
 
 export function isFleetdocError(err: unknown): err is FleetdocError {

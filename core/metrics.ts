@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** Every Prometheus metric fleetdoc exports, on one registry per process. */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'fleetdoc_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'fleetdoc_' });
   const r = [registry];
   return {
     registry,

@@ -3,12 +3,13 @@
  * depend on these, never on storage/ directly; main.ts picks the adapters.
  */
 import type { ApiKey, Role } from './domain/api-key.ts';
-import type { Command, CommandStatus } from './domain/command.ts';
+import type { Command, CommandMessage, CommandStatus } from './domain/command.ts';
 import type { DeadLetter, DeadLetterReason, NewDeadLetter } from './domain/dead-letter.ts';
 import type { Device, DeviceStatus, RegisterDevice, UpdateDevice } from './domain/device.ts';
 import type { DeviceType } from './domain/device-type.ts';
 import type { DeviceEvent, NewDeviceEvent } from './domain/event.ts';
 import type { AggregateFn, MetricValue, Point, TelemetryRow } from './domain/telemetry.ts';
+import type { DevicePublishKind } from './topics.ts';
 
 export interface TelemetryQuery {
   deviceId: string;
@@ -131,9 +132,11 @@ export interface OpsStore {
 
 /** Publishes platform → device messages (implemented by the broker, in-process). */
 export interface CommandPublisher {
-  publishCommand(deviceId: string, message: import('./domain/command.ts').CommandMessage): Promise<void>;
+  publishCommand(deviceId: string, message: CommandMessage): Promise<void>;
   /** Connected MQTT clients right now (devices only). */
   connectedDevices(): number;
+  /** Closes a device's live connection (after it was disabled or its secret rotated). */
+  disconnectDevice(deviceId: string): boolean;
 }
 
 /** A dependency whose reachability /ready reports. */
@@ -158,7 +161,7 @@ export type DevicePrincipal = Extract<Principal, { kind: 'device' }>['device'];
 /** A device → platform message that passed authorisation. */
 export interface InboundMessage {
   device: DevicePrincipal;
-  kind: import('./topics.ts').DevicePublishKind;
+  kind: DevicePublishKind;
   topic: string;
   payload: Buffer;
   qos: 0 | 1 | 2;

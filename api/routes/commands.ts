@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { Command } from '../../core/domain/command.ts';
 import { errors } from '../../core/errors.ts';
 import type { RouteDeps } from '../deps.ts';
-import { apiErrors } from '../errors.ts';
 import { DeviceParams, SendCommandBody, notFoundErrors, queryInt } from '../schemas.ts';
 import { requireDevice } from './devices.ts';
 
@@ -31,7 +30,7 @@ export function commandRoutes({ opsStore, commands, clock, metrics, log }: Route
         } catch (err) {
           log.warn({ err, deviceId: device.id, commandId: command.id }, 'command publish failed');
           await opsStore.advanceCommand(device.id, command.id, 'failed', 'could not be published to the broker', clock.now()).catch(() => null);
-          throw apiErrors.commandPublishFailed(`command ${command.id} could not be published`, { cause: err });
+          throw errors.commandPublishFailed(`command ${command.id} could not be published`, { cause: err });
         }
         metrics.commandsSent.inc();
         return reply.code(201).send(command);

@@ -15,7 +15,7 @@ export async function requireDevice(opsStore: OpsStore, id: string) {
 }
 
 export function deviceRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
-  const { opsStore, telemetryStore } = deps;
+  const { opsStore, telemetryStore, commands } = deps;
 
   return async (app) => {
     app.post('/devices', {
@@ -98,6 +98,8 @@ export function deviceRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
       handler: async (req) => {
         const device = await opsStore.updateDevice(req.params.id, req.body);
         if (!device) throw errors.deviceNotFound(`device ${req.params.id} not found`);
+        // a disabled device loses its live connection too, not only future ones
+        if (device.status === 'disabled') commands.disconnectDevice(device.id);
         return device;
       },
     });
@@ -113,6 +115,7 @@ export function deviceRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
       handler: async (req) => {
         const device = await opsStore.updateDevice(req.params.id, { status: 'disabled' });
         if (!device) throw errors.deviceNotFound(`device ${req.params.id} not found`);
+        commands.disconnectDevice(device.id);
         return device;
       },
     });
@@ -128,6 +131,7 @@ export function deviceRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
       handler: async (req) => {
         const secret = await opsStore.rotateDeviceSecret(req.params.id);
         if (secret === null) throw errors.deviceNotFound(`device ${req.params.id} not found`);
+        commands.disconnectDevice(req.params.id);
         return { secret };
       },
     });

@@ -1,11 +1,13 @@
 import { z } from 'zod';
-import { MetricName } from './common.ts';
 
 export const CommandStatus = z.enum(['sent', 'accepted', 'done', 'failed', 'expired']);
 
 export const SendCommand = z
   .object({
-    name: MetricName.describe('Command name the device understands, e.g. purge-condensate'),
+    name: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'letters, digits, _ and -; 1–64 chars, starting with a letter')
+      .describe('Command name the device understands, e.g. purge-condensate'),
     params: z.record(z.string().max(64), z.unknown()).default({}),
     expiresInS: z.number().int().min(1).max(7 * 24 * 3600).default(300),
   })

@@ -69,6 +69,7 @@ export function recordingPublisher() {
       sent.push({ deviceId, message });
     },
     connectedDevices: () => 0,
+    disconnectDevice: () => false,
   };
   return publisher;
 }

@@ -48,6 +48,15 @@ describe('MQTT authentication', () => {
     expect(await connackCode(s.mqttUrl, { clientId: id, username: id, password: secret })).toBe(0);
   });
 
+  it('disabling a connected device cuts its live connection', async () => {
+    const s = await useStack();
+    const { id, secret } = await s.registerDevice('air-compressor');
+    const c = await s.connectDevice(id, secret);
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    expect((await s.http('PATCH', `/api/v1/devices/${id}`, { status: 'disabled' })).status).toBe(200);
+    await closed;
+  });
+
   it('a rotated secret replaces the old one', async () => {
     const s = await useStack();
     const { id, secret } = await s.registerDevice('refrigerator');
