@@ -1,0 +1,53 @@
+/**
+ * The contract between the diagnosis engine (diagnosis/) and the model layer
+ * (diagnosis/model/: per-device baselines, features, ONNX scoring).
+ *
+ * The engine hands over every accepted sample; the model layer keeps each
+ * device's calibration/baseline state itself, scores in micro-batches across
+ * devices (one onnxruntime run() per model for many devices) and returns one
+ * result per input, in input order.
+ */
+import type { MetricValue } from '../../core/domain/telemetry.ts';
+
+export interface ScoreInput {
+  deviceId: string;
+  /** Device type name; selects the model. */
+  type: string;
+  /** Event time, epoch ms. */
+  ts: number;
+  metrics: Readonly<Record<string, MetricValue>>;
+}
+
+export interface FeatureContribution {
+  feature: string;
+  /** Share of the anomaly score (or signed deviation) this feature explains. */
+  contribution: number;
+}
+
+export interface AnomalyResult {
+  /** How far this sample is from the device's own normal; higher = more anomalous. */
+  anomalyScore: number;
+  /** 0/1 decision after smoothing against the model's threshold. */
+  anomaly: boolean;
+  threshold: number;
+  topFeatures: FeatureContribution[];
+  /** Known-fault classifier output when the type has one: fault code → probability. */
+  faultProbabilities?: Record<string, number>;
+}
+
+export type ScoreOutput =
+  | { status: 'scored'; result: AnomalyResult }
+  /** The device is still in its calibration period (learning its normal). */
+  | { status: 'calibrating'; samplesSeen: number; samplesNeeded: number }
+  /** No model is registered for this device type. */
+  | { status: 'no-model' };
+
+export interface ModelScorer {
+  scoreBatch(inputs: readonly ScoreInput[]): Promise<ScoreOutput[]>;
+  hasModel(type: string): boolean;
+  /** Forgets a device's baseline (e.g. after a repair, so it recalibrates). */
+  resetDevice(deviceId: string): void;
+  /** Loads or replaces models (after `npm run model:train` registered one) without restart. */
+  reload(): Promise<void>;
+  close(): Promise<void>;
+}
