@@ -28,6 +28,8 @@ export type AcceptedListener = (points: readonly Point[]) => void;
 export interface Ingest extends Service, InboundGate {
   /** In-process consumers of accepted samples (the diagnosis engine). */
   onAccepted(listener: AcceptedListener): () => void;
+  /** In-process consumers of accepted device events and status changes (the diagnosis engine's error-code rules). */
+  onEvent(listener: (event: NewDeviceEvent) => void): () => void;
   /** Called after each batch the telemetry store accepted (benchmarks, lag metrics). */
   onStored(listener: AcceptedListener): () => void;
   /** Resolves when every accepted point so far is in the telemetry store. */
@@ -47,6 +49,17 @@ export function createIngest(deps: IngestDeps): Ingest {
   const types = new Map<string, Promise<CompiledType | null>>();
   const listeners = new Set<AcceptedListener>();
   const storedListeners = new Set<AcceptedListener>();
+  const eventListeners = new Set<(event: NewDeviceEvent) => void>();
+  const addEvent = async (e: NewDeviceEvent) => {
+    await events.add(e);
+    for (const l of eventListeners) {
+      try {
+        l(e);
+      } catch (err) {
+        logger.error({ err }, 'event listener failed');
+      }
+    }
+  };
   const deadLetters = createGroupCommit<NewDeadLetter>((items) => opsStore.addDeadLetters(items), { maxItems: 500, maxDelayMs: 20 });
   const events = createGroupCommit<NewDeviceEvent>((items) => opsStore.addEvents(items), { maxItems: 500, maxDelayMs: 20 });
   const spool = createSpool(
@@ -151,14 +164,14 @@ export function createIngest(deps: IngestDeps): Ingest {
         if (!e.success) return reject({ reason: 'invalid_shape', detail: e.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
         const ts = e.data.ts === undefined ? msg.receivedAt : parseTime(e.data.ts);
         if (ts === undefined) return reject({ reason: 'invalid_ts', detail: `ts ${JSON.stringify(e.data.ts)} is not a valid time` });
-        await events.add({ deviceId: msg.device.id, ts: new Date(ts).toISOString(), kind: e.data.kind, code: e.data.code ?? null, message: e.data.message ?? null, data: e.data.data ?? null });
+        await addEvent({ deviceId: msg.device.id, ts: new Date(ts).toISOString(), kind: e.data.kind, code: e.data.code ?? null, message: e.data.message ?? null, data: e.data.data ?? null });
         break;
       }
       case 'status': {
         const s = StatusPayload.safeParse(value);
         if (!s.success) return reject({ reason: 'invalid_shape', detail: 'expected "online", "offline" or {"state": …}' });
         const state = typeof s.data === 'string' ? s.data : s.data.state;
-        await events.add({ deviceId: msg.device.id, ts: new Date(msg.receivedAt).toISOString(), kind: 'state', code: state, message: `device reported ${state}`, data: null });
+        await addEvent({ deviceId: msg.device.id, ts: new Date(msg.receivedAt).toISOString(), kind: 'state', code: state, message: `device reported ${state}`, data: null });
         break;
       }
       case 'commandAck': {
@@ -188,6 +201,10 @@ export function createIngest(deps: IngestDeps): Ingest {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    onEvent(listener: (event: NewDeviceEvent) => void): () => void {
+      eventListeners.add(listener);
+      return () => eventListeners.delete(listener);
+    },
     onStored(listener: AcceptedListener): () => void {
       storedListeners.add(listener);
       return () => storedListeners.delete(listener);
@@ -199,6 +216,7 @@ export function createIngest(deps: IngestDeps): Ingest {
         await spool.close();
         listeners.clear();
         storedListeners.clear();
+        eventListeners.clear();
       })();
       return stopped;
     },
