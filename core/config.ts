@@ -48,6 +48,8 @@ const Env = z.object({
   SPOOL_DIR: optionalString,
   SPOOL_MAX_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024 * 1024),
   SPOOL_SEGMENT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 * 1024),
+  // INGEST_ACK: durable (PUBACK after fdatasync) | immediate (PUBACK before the spool write; benchmarks only, no guarantee)
+  INGEST_ACK: z.enum(['durable', 'immediate']).default('durable'),
 });
 
 export type Env = z.infer<typeof Env>;
@@ -105,6 +107,7 @@ export function loadConfig(env: Record<string, string | undefined>) {
       flushMs: e.INGEST_FLUSH_MS,
       maxFutureMs: e.INGEST_MAX_FUTURE_S * 1000,
       deadLetterMaxPayloadBytes: e.DEAD_LETTER_MAX_PAYLOAD_BYTES,
+      ack: e.INGEST_ACK,
     },
     spool: {
       dir: e.SPOOL_DIR ? resolve(e.SPOOL_DIR) : join(dataDir, 'spool'),

@@ -121,10 +121,11 @@ export function createIngest(deps: IngestDeps): Ingest {
     if (points.length > 0) {
       metrics.messagesAccepted.inc({ kind: 'telemetry' });
       metrics.samplesAccepted.inc(points.length);
-      if (msg.qos === 0) {
-        // QoS0 carries no delivery promise: spooled when there is room, else dropped and counted
+      if (msg.qos === 0 || config.ingest.ack === 'immediate') {
+        // QoS0 carries no delivery promise (nor does INGEST_ACK=immediate):
+        // spooled when there is room, else dropped and counted
         if (spool.isFull()) metrics.droppedMessages.inc({ reason: 'spool_full' });
-        else spool.append(points, msg.receivedAt).catch((err: unknown) => logger.error({ err }, 'spool append failed (QoS0)'));
+        else spool.append(points, msg.receivedAt).catch((err: unknown) => logger.error({ err }, 'spool append failed (no ack wait)'));
       } else {
         if (spool.isFull()) {
           // no PUBACK until the store drains: the device keeps the message and retries
