@@ -546,7 +546,7 @@ describe('PGlite on disk', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('keeps its data across close and reopen on the same dir', async () => {
+  it('keeps its data across close and reopen on the same dir', { timeout: 180_000 }, async () => {
     const open = async () => {
       const s = createSqlOpsStore({ client: await createPgliteClient({ dir }), kind: 'pglite', logger: nullLogger() });
       await s.init();
