@@ -13,6 +13,8 @@ import { loadDeviceTypeFiles } from './core/device-types.ts';
 import type { Logger } from './core/logger.ts';
 import { createMetrics } from './core/metrics.ts';
 import type { OpsStore, TelemetryStore } from './core/ports.ts';
+import { createDiagnosis, type DiagnosisOptions } from './diagnosis/create-diagnosis.ts';
+import type { ModelScorer } from './diagnosis/model/types.ts';
 import { createIngest } from './ingest/create-ingest.ts';
 import { createPgliteClient } from './storage/embedded/pglite-client.ts';
 import { createSqliteTelemetryStore } from './storage/embedded/sqlite-telemetry-store.ts';
@@ -42,6 +44,10 @@ export interface StackOptions {
   opsStore?: OpsStore;
   /** A migrated PGlite data dir to start new embedded databases from (tests). */
   pgliteTemplate?: Blob;
+  /** The model layer; the diagnosis engine runs rules only without it. */
+  scorer?: ModelScorer;
+  /** Diagnosis timings (tests shorten the rule reload poll and presence check). */
+  diagnosisOptions?: Partial<DiagnosisOptions>;
 }
 
 /** Builds the whole platform; nothing listens until start(). */
@@ -52,6 +58,7 @@ export async function createStack(opts: StackOptions) {
   const telemetryStore = opts.telemetryStore ?? createTelemetryStore(config, logger);
   const opsStore = opts.opsStore ?? (await createOpsStore(config, logger, clock, opts.pgliteTemplate));
   const ingest = createIngest({ config, logger, clock, metrics, opsStore, telemetryStore });
+  const diagnosis = createDiagnosis({ logger, clock, opsStore, telemetryStore, source: ingest, scorer: opts.scorer, metrics, options: opts.diagnosisOptions });
   const broker = createBroker({ config, logger, metrics, clock, opsStore, gate: ingest });
   const api = createApi({
     config,
@@ -77,6 +84,7 @@ export async function createStack(opts: StackOptions) {
     telemetryStore,
     opsStore,
     ingest,
+    diagnosis,
     broker,
     api,
     get generatedAdminKey() {
@@ -88,6 +96,7 @@ export async function createStack(opts: StackOptions) {
       generatedAdminKey = (await bootstrapAdminKey({ opsStore, adminKey: config.api.adminKey, logger })).generatedAdminKey;
       await ingest.start();
       await broker.start();
+      await diagnosis.start();
       await api.start();
     },
     /** Stops in reverse order: no new traffic, then flush, then close stores. */
@@ -95,6 +104,7 @@ export async function createStack(opts: StackOptions) {
       stopping ??= (async () => {
         await api.stop();
         await broker.stop();
+        await diagnosis.stop();
         await ingest.stop();
         await Promise.allSettled([telemetryStore.close(), opsStore.close()]);
       })();

@@ -16,8 +16,11 @@ import { commandRoutes } from './routes/commands.ts';
 import { deadLetterRoutes } from './routes/dead-letters.ts';
 import { deviceTypeRoutes } from './routes/device-types.ts';
 import { deviceRoutes } from './routes/devices.ts';
+import { diagnosisRoutes } from './routes/diagnoses.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
+import { modelRoutes } from './routes/models.ts';
+import { ruleRoutes } from './routes/rules.ts';
 import { telemetryRoutes } from './routes/telemetry.ts';
 
 export type { ApiDeps, ApiOptions } from './deps.ts';
@@ -79,9 +82,11 @@ function buildAppWith(deps: ApiDeps, routeDeps: RouteDeps): FastifyInstance {
       v1.addHook('onRoute', (route) => {
         route.schema = { ...route.schema, security: [{ bearerAuth: [] }] };
       });
-      for (const routes of [deviceRoutes, deviceTypeRoutes, telemetryRoutes, eventRoutes, commandRoutes, deadLetterRoutes, apiKeyRoutes]) {
+      for (const routes of [deviceRoutes, deviceTypeRoutes, telemetryRoutes, eventRoutes, commandRoutes, deadLetterRoutes, apiKeyRoutes, modelRoutes]) {
         await v1.register(routes(routeDeps));
       }
+      await v1.register(diagnosisRoutes(routeDeps));
+      await v1.register(ruleRoutes(routeDeps));
     },
     { prefix: API_PREFIX },
   );

@@ -18,6 +18,8 @@ export function createMetrics() {
     connectedClients: new Gauge({ name: 'fleetdoc_mqtt_connected_clients', help: 'All MQTT clients connected (devices and services)', registers: r }),
     authFailures: new Counter({ name: 'fleetdoc_mqtt_auth_failures_total', help: 'Refused MQTT connections, by reason', labelNames: ['reason'] as const, registers: r }),
     refusedPublishes: new Counter({ name: 'fleetdoc_mqtt_refused_publishes_total', help: 'Publishes refused by authorisation', registers: r }),
+    authLimiterKeys: new Gauge({ name: 'fleetdoc_mqtt_auth_limiter_keys', help: 'Addresses and device ids with recent failed authentications', labelNames: ['table'] as const, registers: r }),
+    forwardsDropped: new Counter({ name: 'fleetdoc_mqtt_forwards_dropped_total', help: 'QoS0 messages not delivered to a subscriber, by reason', labelNames: ['reason'] as const, registers: r }),
     clientsDisconnected: new Counter({ name: 'fleetdoc_mqtt_forced_disconnects_total', help: 'Clients disconnected for misbehaviour, by reason', labelNames: ['reason'] as const, registers: r }),
     spoolBytes: new Gauge({ name: 'fleetdoc_spool_bytes', help: 'Telemetry in the durable spool not yet in the store', registers: r }),
     spoolMaxBytes: new Gauge({ name: 'fleetdoc_spool_max_bytes', help: 'SPOOL_MAX_BYTES: past it QoS1 telemetry is not acknowledged', registers: r }),
@@ -26,6 +28,10 @@ export function createMetrics() {
     spoolOldestSampleAgeSeconds: new Gauge({ name: 'fleetdoc_spool_oldest_unsent_sample_age_seconds', help: 'Age (event time) of the oldest sample not yet in the store', registers: r }),
     spoolFullWaits: new Counter({ name: 'fleetdoc_spool_full_waits_total', help: 'QoS1 telemetry messages held without PUBACK because the spool was full', registers: r }),
     droppedMessages: new Counter({ name: 'fleetdoc_ingest_dropped_total', help: 'QoS0 telemetry dropped (no delivery guarantee), by reason', labelNames: ['reason'] as const, registers: r }),
+    diagnosesRaised: new Counter({ name: 'fleetdoc_diagnoses_raised_total', help: 'Diagnoses raised, by fault and severity', labelNames: ['fault', 'severity'] as const, registers: r }),
+    diagnosesCleared: new Counter({ name: 'fleetdoc_diagnoses_cleared_total', help: 'Diagnoses cleared after the condition was normal long enough', registers: r }),
+    diagnosisQueue: new Gauge({ name: 'fleetdoc_diagnosis_queue_samples', help: 'Accepted samples waiting for the diagnosis engine', registers: r }),
+    diagnosisDevices: new Gauge({ name: 'fleetdoc_diagnosis_devices', help: 'Devices whose state the diagnosis engine holds', registers: r }),
     commandsSent: new Counter({ name: 'fleetdoc_commands_sent_total', help: 'Commands published to devices', registers: r }),
   };
 }

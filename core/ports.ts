@@ -8,6 +8,9 @@ import type { DeadLetter, DeadLetterReason, NewDeadLetter } from './domain/dead-
 import type { Device, DeviceStatus, RegisterDevice, UpdateDevice } from './domain/device.ts';
 import type { DeviceType } from './domain/device-type.ts';
 import type { DeviceEvent, NewDeviceEvent } from './domain/event.ts';
+import type { ModelCard } from './domain/model-card.ts';
+import type { Diagnosis, DiagnosisStatus } from './domain/diagnosis.ts';
+import type { RuleSet, Severity } from './domain/rule.ts';
 import type { AggregateFn, MetricValue, Point, TelemetryRow } from './domain/telemetry.ts';
 import type { DevicePublishKind } from './topics.ts';
 
@@ -75,7 +78,28 @@ export interface DeadLetterFilter {
   limit: number;
 }
 
-export interface OpsStore {
+/** An anomaly model registered through the api (it replaces the shipped one of its type). */
+export interface ModelRecord {
+  type: string;
+  modelId: string;
+  card: ModelCard;
+  /** Counts registrations of the type; the scorer reloads when it changes. */
+  version: number;
+  updatedAt: string;
+}
+
+export interface ModelStore {
+  /** Inserts or replaces the type's model (card.type), bumping its version. */
+  putModel(m: { card: ModelCard; anomalyOnnx: Uint8Array; classifierOnnx: Uint8Array | null }): Promise<ModelRecord>;
+  getModel(type: string): Promise<ModelRecord | null>;
+  getModelBlobs(type: string): Promise<(ModelRecord & { anomalyOnnx: Uint8Array; classifierOnnx: Uint8Array | null }) | null>;
+  listModels(): Promise<ModelRecord[]>;
+  /** Cheap poll for the scorer: each registered type and its version. */
+  listModelVersions(): Promise<Array<{ type: string; version: number }>>;
+  deleteModel(type: string): Promise<boolean>;
+}
+
+export interface OpsStore extends ModelStore {
   readonly kind: 'pglite' | 'postgres';
   init(): Promise<void>;
   ping(): Promise<boolean>;
@@ -128,6 +152,41 @@ export interface OpsStore {
   advanceCommand(deviceId: string, id: string, status: Exclude<CommandStatus, 'sent' | 'expired'>, detail: string | null, now: number): Promise<Command | null>;
   /** Marks every unfinished command past its expiry as expired; returns them. */
   expireCommands(now: number): Promise<Command[]>;
+
+  // diagnoses and rule sets (the diagnosis engine writes, the api reads)
+  addDiagnoses(items: readonly Diagnosis[]): Promise<void>;
+  /** Marks active diagnoses cleared at their event time; returns those that were active. */
+  clearDiagnoses(items: ReadonlyArray<{ id: string; clearedAt: number }>): Promise<Diagnosis[]>;
+  listDiagnoses(filter: DiagnosisFilter): Promise<Diagnosis[]>;
+  /** Rule sets that replace a type's shipped file (PUT /rules/:type). */
+  getRuleSet(type: string): Promise<{ ruleSet: RuleSet; updatedAt: string } | null>;
+  putRuleSet(ruleSet: RuleSet, now: number): Promise<{ ruleSet: RuleSet; updatedAt: string }>;
+  deleteRuleSet(type: string): Promise<boolean>;
+  /** Every custom rule set's type and update time: the engine polls it to reload changed sets. */
+  listRuleSetVersions(): Promise<Array<{ type: string; updatedAt: string }>>;
+}
+
+export interface DiagnosisFilter {
+  deviceId?: string;
+  type?: string;
+  fault?: string;
+  severity?: Severity;
+  status?: DiagnosisStatus;
+  /** raisedAt ≥ from (epoch ms, event time). */
+  from?: number;
+  /** raisedAt < to. */
+  to?: number;
+  limit: number;
+}
+
+/** The in-process diagnosis bus: raised and cleared diagnoses, after they are persisted. */
+export interface DiagnosisBusEvents {
+  raised: Diagnosis;
+  cleared: Diagnosis;
+}
+
+export interface DiagnosisBus {
+  on<E extends keyof DiagnosisBusEvents>(event: E, listener: (payload: DiagnosisBusEvents[E]) => void): () => void;
 }
 
 /** Publishes platform → device messages (implemented by the broker, in-process). */

@@ -8,6 +8,8 @@ import { DeviceParams, DurationQuery, MetricListQuery, TimeQuery, notFoundErrors
 import { requireDevice } from './devices.ts';
 
 const HOUR_MS = 3_600_000;
+/** Written back per sample by the diagnosis engine for any device type (model output). */
+const DERIVED_METRICS = ['anomalyScore', 'anomaly'];
 
 const TelemetryQueryString = z.object({
   metrics: MetricListQuery.optional(),
@@ -56,7 +58,7 @@ export function telemetryRoutes({ opsStore, telemetryStore, clock }: RouteDeps):
         if (q.metrics) {
           const type = await opsStore.getDeviceType(device.type);
           if (!type) throw errors.deviceTypeNotFound(`device type ${device.type} not found`);
-          const known = new Set(type.metrics.map((m) => m.name));
+          const known = new Set([...type.metrics.map((m) => m.name), ...DERIVED_METRICS]);
           const unknown = q.metrics.filter((m) => !known.has(m));
           if (unknown.length) {
             throw errors.validation(`unknown metrics for type ${type.name}: ${unknown.join(', ')}`, { details: { unknownMetrics: unknown } });

@@ -24,6 +24,8 @@ import {
 } from './rows.ts';
 import { SQLSTATE, sqlState, type SqlClient } from './sql-client.ts';
 import { createSqlDevices } from './sql-devices.ts';
+import { createSqlDiagnoses } from './sql-diagnoses.ts';
+import { createSqlModels } from './sql-models.ts';
 
 type AckStatus = Exclude<CommandStatus, 'sent' | 'expired'>;
 const ACK_STATUSES: ReadonlySet<string> = new Set<AckStatus>(['accepted', 'done', 'failed']);
@@ -67,6 +69,8 @@ export function createSqlOpsStore(deps: { client: SqlClient; kind: OpsStore['kin
     close: () => client.close(),
 
     ...createSqlDevices(client, clock),
+
+    ...createSqlDiagnoses(client),
 
     async createApiKey(name, role, key) {
       const plain = key ?? generateSecret('fd_');
@@ -228,5 +232,7 @@ export function createSqlOpsStore(deps: { client: SqlClient; kind: OpsStore['kin
       );
       return rows.map(toCommand);
     },
+
+    ...createSqlModels(client, clock),
   };
 }

@@ -1,0 +1,211 @@
+/**
+ * Diagnosis rules are data: one rule set per device type, shipped as JSON
+ * (diagnosis/rules/sets/<type>.json) or replaced through the API. Each rule
+ * names a fault, a severity and a remedy; its condition is a small tree of
+ * the kinds below, evaluated on the device's event time.
+ */
+import { z } from 'zod';
+import { MetricName, Slug } from './common.ts';
+
+export const Severity = z.enum(['info', 'warning', 'critical']);
+export const RemedyClass = z.enum(['command', 'owner', 'technician']);
+
+const Duration = z.number().int().min(1).max(30 * 24 * 3600_000).describe('Milliseconds of event time');
+
+/** What to do about a fault: a command the device runs, an owner-guide step, or a technician with a part. */
+export const Remedy = z
+  .object({
+    class: RemedyClass,
+    command: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/)
+      .optional()
+      .describe('Command name for class `command`'),
+    params: z.record(z.string().max(64), z.union([z.number(), z.boolean(), z.string().max(256)])).optional(),
+    guide: z.string().max(200).optional().describe('Owner-guide title for class `owner`'),
+    part: z.string().max(200).optional().describe('Spare part a technician brings'),
+    summary: z.string().min(1).max(500),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.class === 'command' && !r.command) ctx.addIssue({ code: 'custom', path: ['command'], message: 'a command remedy names its command' });
+    if (r.class === 'owner' && !r.guide) ctx.addIssue({ code: 'custom', path: ['guide'], message: 'an owner remedy names its owner-guide title' });
+  });
+
+/**
+ * A metric's value, optionally minus another metric (an approach temperature
+ * such as discharge − ambient) and/or minus the device's own learned baseline
+ * of that expression, so limits are relative to the device's normal.
+ */
+const Operand = {
+  metric: MetricName,
+  minus: MetricName.optional().describe('Subtract this metric (same sample)'),
+  relativeTo: z.enum(['zero', 'baseline']).default('zero').describe('baseline: subtract the device’s learned normal'),
+};
+
+export const ThresholdCondition = z
+  .object({
+    kind: z.literal('threshold'),
+    ...Operand,
+    op: z.enum(['above', 'below', 'outside', 'equals']),
+    value: z.union([z.number(), z.boolean(), z.string().max(64)]).optional().describe('Set level (above/below) or the value (equals)'),
+    clear: z.number().optional().describe('Hysteresis: once set, stays set until past this level'),
+    low: z.number().optional().describe('Band for `outside`'),
+    high: z.number().optional(),
+    clearLow: z.number().optional(),
+    clearHigh: z.number().optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const issue = (message: string) => ctx.addIssue({ code: 'custom', message });
+    if (c.op === 'outside') {
+      if (c.low === undefined || c.high === undefined || c.low > c.high) issue('outside needs low ≤ high');
+      if (c.clearLow !== undefined && c.low !== undefined && c.clearLow < c.low) issue('clearLow must be inside the band (≥ low)');
+      if (c.clearHigh !== undefined && c.high !== undefined && c.clearHigh > c.high) issue('clearHigh must be inside the band (≤ high)');
+    } else if (c.op === 'equals') {
+      if (c.value === undefined) issue('equals needs a value');
+    } else {
+      if (typeof c.value !== 'number') issue(`${c.op} needs a numeric value`);
+      else if (c.clear !== undefined && (c.op === 'above' ? c.clear > c.value : c.clear < c.value)) {
+        issue(`clear must be on the normal side of value (${c.op === 'above' ? '≤' : '≥'} ${c.value})`);
+      }
+    }
+  });
+
+export const RateCondition = z
+  .object({
+    kind: z.literal('rate'),
+    ...Operand,
+    windowMs: Duration.describe('Least-squares slope over this much event time'),
+    above: z.number().optional().describe('Slope per hour'),
+    below: z.number().optional().describe('Slope per hour'),
+  })
+  .strict()
+  .refine((c) => c.above !== undefined || c.below !== undefined, 'rate needs above or below');
+
+export const MissingCondition = z
+  .object({
+    kind: z.literal('missing'),
+    metric: MetricName.optional().describe('One metric; any sample when omitted (device offline)'),
+    afterMs: Duration,
+  })
+  .strict();
+
+export const ErrorCodeCondition = z
+  .object({
+    kind: z.literal('error-code'),
+    codes: z.array(z.string().min(1).max(64)).max(100).optional().describe('Codes to match; any code when omitted'),
+    eventKinds: z.array(z.enum(['error', 'warning', 'info', 'state'])).min(1).default(['error']),
+    withinMs: Duration.describe('The condition holds this long after a matching event'),
+  })
+  .strict();
+
+type Leaf =
+  | z.input<typeof ThresholdCondition>
+  | z.input<typeof RateCondition>
+  | z.input<typeof MissingCondition>
+  | z.input<typeof ErrorCodeCondition>;
+/** Recursive schemas need their input type spelled out; the output type is inferred below. */
+export type ConditionInput = Leaf | { kind: 'duration'; forMs: number; condition: ConditionInput } | { kind: 'all' | 'any'; of: ConditionInput[] };
+
+export const Condition: z.ZodType<ConditionOutput, ConditionInput> = z.lazy(() =>
+  z.discriminatedUnion('kind', [ThresholdCondition, RateCondition, MissingCondition, ErrorCodeCondition, DurationCondition, AllCondition, AnyCondition]),
+);
+
+const DurationCondition = z
+  .object({ kind: z.literal('duration'), forMs: Duration.describe('Held continuously for at least this long'), condition: z.lazy(() => Condition) })
+  .strict();
+const AllCondition = z.object({ kind: z.literal('all'), of: z.array(z.lazy(() => Condition)).min(1).max(10) }).strict();
+const AnyCondition = z.object({ kind: z.literal('any'), of: z.array(z.lazy(() => Condition)).min(1).max(10) }).strict();
+
+type LeafOut =
+  | z.output<typeof ThresholdCondition>
+  | z.output<typeof RateCondition>
+  | z.output<typeof MissingCondition>
+  | z.output<typeof ErrorCodeCondition>;
+export type ConditionOutput = LeafOut | { kind: 'duration'; forMs: number; condition: ConditionOutput } | { kind: 'all' | 'any'; of: ConditionOutput[] };
+
+/** k of the last n evaluation windows abnormal raises; clearAfterWindows normal ones clear. */
+export const Trigger = z
+  .object({
+    k: z.number().int().min(1).max(32).default(3),
+    n: z.number().int().min(1).max(32).default(5),
+    clearAfterWindows: z.number().int().min(1).max(10_000).default(10),
+  })
+  .strict()
+  .refine((t) => t.k <= t.n, 'k must not exceed n');
+
+export const Rule = z
+  .object({
+    id: Slug,
+    fault: Slug.describe('Fault code, e.g. cooler-fouling'),
+    severity: Severity,
+    description: z.string().max(500).default(''),
+    when: Condition.optional().describe('Applicability gate: samples where it is false count neither way (e.g. only while loaded)'),
+    condition: Condition,
+    trigger: Trigger.default({ k: 3, n: 5, clearAfterWindows: 10 }),
+    remedy: Remedy,
+  })
+  .strict();
+
+export const ModelPolicy = z
+  .object({
+    k: z.number().int().min(1).max(32).default(3),
+    n: z.number().int().min(1).max(32).default(5),
+    clearAfterWindows: z.number().int().min(1).max(10_000).default(10),
+    /** A fault probability at least this high names the fault instead of `anomaly`. */
+    faultProbability: z.number().min(0).max(1).default(0.6),
+    severity: Severity.default('warning'),
+  })
+  .strict()
+  .refine((t) => t.k <= t.n, 'k must not exceed n');
+
+export const RuleSet = z
+  .object({
+    type: Slug,
+    description: z.string().max(2000).default(''),
+    windowMs: Duration.default(60_000).describe('Evaluation window = rolling bucket length (event time)'),
+    buckets: z.number().int().min(2).max(120).default(30).describe('Rolling buckets kept per metric (rate windows fit in them)'),
+    baselineSamples: z.number().int().min(1).max(100_000).default(120).describe('Samples from which each device learns its baseline'),
+    model: ModelPolicy.default({ k: 3, n: 5, clearAfterWindows: 10, faultProbability: 0.6, severity: 'warning' }),
+    rules: z.array(Rule).max(100),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    const ids = new Set<string>();
+    for (const [i, r] of s.rules.entries()) {
+      if (ids.has(r.id)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'id'], message: `duplicate rule id ${r.id}` });
+      ids.add(r.id);
+      const walk = (c: ConditionOutput, path: (string | number)[], depth: number): void => {
+        if (depth > 6) ctx.addIssue({ code: 'custom', path, message: 'conditions nest at most 6 deep' });
+        else if (c.kind === 'duration') walk(c.condition, [...path, 'condition'], depth + 1);
+        else if (c.kind === 'all' || c.kind === 'any') c.of.forEach((x, j) => walk(x, [...path, 'of', j], depth + 1));
+        else if (c.kind === 'rate' && c.windowMs > s.windowMs * s.buckets) {
+          ctx.addIssue({ code: 'custom', path: [...path, 'windowMs'], message: `rate window exceeds windowMs × buckets (${s.windowMs * s.buckets} ms)` });
+        }
+      };
+      walk(r.condition, ['rules', i, 'condition'], 0);
+      if (r.when) walk(r.when, ['rules', i, 'when'], 0);
+    }
+  });
+
+export type Severity = z.infer<typeof Severity>;
+export type RemedyClass = z.infer<typeof RemedyClass>;
+export type Remedy = z.infer<typeof Remedy>;
+export type ThresholdCondition = z.infer<typeof ThresholdCondition>;
+export type RateCondition = z.infer<typeof RateCondition>;
+export type MissingCondition = z.infer<typeof MissingCondition>;
+export type ErrorCodeCondition = z.infer<typeof ErrorCodeCondition>;
+export type Condition = ConditionOutput;
+export type Rule = z.infer<typeof Rule>;
+export type RuleSet = z.infer<typeof RuleSet>;
+export type RuleSetInput = z.input<typeof RuleSet>;
+
+/** A rule set as stored, with where it came from. */
+export const StoredRuleSet = z.object({
+  type: Slug,
+  source: z.enum(['shipped', 'custom', 'none']),
+  updatedAt: z.string().nullable(),
+  ruleSet: RuleSet,
+});
+export type StoredRuleSet = z.infer<typeof StoredRuleSet>;

@@ -1,0 +1,282 @@
+/**
+ * The diagnosis service. Consumes ingest's accepted samples and events
+ * in-process, queues them, and works in micro-batches on a short timer:
+ * score (when a model scorer is injected), run the engine on event time,
+ * persist raised/cleared diagnoses, publish them on the bus, and write the
+ * model's per-sample anomaly score back as telemetry.
+ */
+import type { Clock } from '../core/clock.ts';
+import type { NewDeviceEvent } from '../core/domain/event.ts';
+import type { RuleSet } from '../core/domain/rule.ts';
+import type { Point } from '../core/domain/telemetry.ts';
+import type { Logger } from '../core/logger.ts';
+import type { Metrics } from '../core/metrics.ts';
+import type { DiagnosisBus, OpsStore, Service, TelemetryStore } from '../core/ports.ts';
+import { createDiagnosisBus } from './bus.ts';
+import { Engine, type Intent } from './engine.ts';
+import type { AnomalyResult, ModelScorer } from './model/types.ts';
+import { loadRuleSetLayout } from './rules/load.ts';
+import { loadShippedRuleSets } from './rules/shipped.ts';
+import { DeviceState } from './windows/device-state.ts';
+
+export interface DiagnosisOptions {
+  /** Micro-batch delay after the first queued sample. */
+  tickMs: number;
+  /** How often silent devices are looked for. */
+  presenceCheckMs: number;
+  /** How often custom rule sets are checked for changes (reload without restart). */
+  rulesPollMs: number;
+  /** Samples further than this behind wall-clock time mark their device as replaying. */
+  liveLagMs: number;
+  /** Past this many queued samples new ones are dropped (and counted), never blocking ingest. */
+  maxQueue: number;
+  /** Rule sets shipped with the code; read from diagnosis/rules/sets when omitted. */
+  shippedRuleSets?: Map<string, RuleSet>;
+}
+
+export interface DiagnosisDeps {
+  logger: Logger;
+  clock: Clock;
+  opsStore: OpsStore;
+  telemetryStore: Pick<TelemetryStore, 'write'>;
+  /** Ingest, or anything with its listener API. */
+  source: { onAccepted(l: (points: readonly Point[]) => void): () => void; onEvent?(l: (e: NewDeviceEvent) => void): () => void };
+  scorer?: ModelScorer | undefined;
+  metrics?: Pick<Metrics, 'diagnosesRaised' | 'diagnosesCleared' | 'diagnosisQueue' | 'diagnosisDevices'>;
+  options?: Partial<DiagnosisOptions>;
+}
+
+export interface Diagnosis extends Service {
+  bus: DiagnosisBus;
+  stats(): DiagnosisStats;
+  /** Processes everything queued so far (tests, shutdown). */
+  flush(): Promise<void>;
+  /** Picks up changed rule sets now instead of at the next poll. */
+  reloadRules(): Promise<void>;
+}
+
+export interface DiagnosisStats {
+  devices: number;
+  queued: number;
+  samples: number;
+  events: number;
+  late: number;
+  dropped: number;
+  raised: number;
+  cleared: number;
+  active: number;
+  writeBacks: number;
+  writeBackErrors: number;
+  /** Typed-array bytes per device, by type. */
+  stateBytes: Record<string, number>;
+}
+
+const WRITE_CHUNK = 5000;
+const MAX_PENDING = 200_000;
+
+export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
+  const { clock, opsStore, scorer, metrics } = deps;
+  const logger = deps.logger.child({ service: 'diagnosis' });
+  const o: DiagnosisOptions = { tickMs: 20, presenceCheckMs: 5000, rulesPollMs: 5000, liveLagMs: 5 * 60_000, maxQueue: 500_000, ...deps.options };
+  const bus = createDiagnosisBus(logger);
+  const engine = new Engine({ liveLagMs: o.liveLagMs });
+  const counts = { samples: 0, events: 0, dropped: 0, raised: 0, cleared: 0, writeBacks: 0, writeBackErrors: 0 };
+  let shipped = new Map<string, RuleSet>();
+  let versions = new Map<string, string>();
+  let queue: Point[] = [];
+  let events: NewDeviceEvent[] = [];
+  let pendingIntents: Intent[] = [];
+  let writeBack: Point[] = [];
+  let chain: Promise<void> = Promise.resolve();
+  let tickTimer: NodeJS.Timeout | null = null;
+  const timers: NodeJS.Timeout[] = [];
+  const unsubscribe: Array<() => void> = [];
+  let started = false;
+  let stopping: Promise<void> | undefined;
+
+  /** Everything that touches the engine runs one step at a time. */
+  function serial(fn: () => Promise<void> | void): Promise<void> {
+    chain = chain.then(fn).catch((err: unknown) => logger.error({ err }, 'diagnosis step failed'));
+    return chain;
+  }
+
+  function schedule(): void {
+    if (tickTimer || stopping) return;
+    tickTimer = setTimeout(() => {
+      tickTimer = null;
+      void serial(tick);
+    }, o.tickMs);
+  }
+
+  function onAccepted(points: readonly Point[]): void {
+    if (queue.length + points.length > o.maxQueue) {
+      counts.dropped += points.length;
+      return;
+    }
+    for (const p of points) queue.push(p);
+    schedule();
+  }
+
+  function onEvent(e: NewDeviceEvent): void {
+    if (events.length < o.maxQueue) events.push(e);
+    schedule();
+  }
+
+  async function ensureLayout(type: string): Promise<void> {
+    if (engine.hasLayout(type)) return;
+    const custom = await opsStore.getRuleSet(type);
+    const layout = await loadRuleSetLayout({ type, custom: custom?.ruleSet, shipped: shipped.get(type), opsStore, hasModel: scorer?.hasModel(type) ?? false, logger });
+    if (!engine.hasLayout(type)) engine.setLayout(type, layout, clock.now());
+  }
+
+  async function score(batch: readonly Point[]): Promise<Array<AnomalyResult | undefined>> {
+    const out = new Array<AnomalyResult | undefined>(batch.length);
+    if (!scorer) return out;
+    const idx: number[] = [];
+    for (let i = 0; i < batch.length; i++) if (scorer.hasModel(batch[i]!.type)) idx.push(i);
+    if (idx.length === 0) return out;
+    try {
+      const results = await scorer.scoreBatch(idx.map((i) => ({ deviceId: batch[i]!.deviceId, type: batch[i]!.type, ts: batch[i]!.ts, metrics: batch[i]!.metrics })));
+      idx.forEach((i, j) => {
+        const r = results[j];
+        if (r?.status === 'scored') out[i] = r.result;
+      });
+    } catch (err) {
+      logger.error({ err }, 'model scoring failed; rules only for this batch');
+    }
+    return out;
+  }
+
+  async function tick(): Promise<void> {
+    const batch = queue;
+    const evs = events;
+    queue = [];
+    events = [];
+    if (batch.length || evs.length) {
+      const types = new Set(batch.map((p) => p.type));
+      for (const t of types) await ensureLayout(t);
+      const results = await score(batch);
+      const now = clock.now();
+      for (let i = 0; i < batch.length; i++) {
+        const p = batch[i]!;
+        const r = results[i];
+        engine.sample(p, r, now);
+        if (r && writeBack.length < MAX_PENDING) {
+          writeBack.push({ deviceId: p.deviceId, type: p.type, model: p.model, site: p.site, ts: p.ts, metrics: { anomalyScore: r.anomalyScore, anomaly: r.anomaly ? 1 : 0 } });
+        }
+      }
+      counts.samples += batch.length;
+      for (const e of evs) {
+        const type = engine.states.get(e.deviceId)?.layout.type ?? (await opsStore.getDevice(e.deviceId))?.type;
+        if (!type) continue;
+        await ensureLayout(type);
+        engine.event({ deviceId: e.deviceId, type, ts: Date.parse(e.ts), kind: e.kind, code: e.code }, now);
+        counts.events++;
+      }
+    }
+    await persist();
+    await flushWriteBack();
+    metrics?.diagnosisQueue.set(queue.length);
+    metrics?.diagnosisDevices.set(engine.states.size);
+  }
+
+  async function persist(): Promise<void> {
+    const intents = [...pendingIntents, ...engine.drainIntents()];
+    pendingIntents = [];
+    if (intents.length === 0) return;
+    const raised = intents.flatMap((i) => (i.kind === 'raise' ? [i.diagnosis] : []));
+    const clears = intents.flatMap((i) => (i.kind === 'clear' ? [{ id: i.id, clearedAt: i.at }] : []));
+    try {
+      await opsStore.addDiagnoses(raised);
+    } catch (err) {
+      logger.error({ err }, 'persisting diagnoses failed; retrying next tick');
+      pendingIntents = intents.slice(-10_000);
+      return;
+    }
+    for (const d of raised) {
+      counts.raised++;
+      metrics?.diagnosesRaised.inc({ fault: d.fault, severity: d.severity });
+      logger.info({ deviceId: d.deviceId, fault: d.fault, severity: d.severity, raisedAt: d.raisedAt }, 'diagnosis raised');
+      bus.emit('raised', d);
+    }
+    let cleared;
+    try {
+      cleared = await opsStore.clearDiagnoses(clears);
+    } catch (err) {
+      logger.error({ err }, 'clearing diagnoses failed; retrying next tick');
+      pendingIntents = intents.filter((i) => i.kind === 'clear');
+      return;
+    }
+    for (const d of cleared) {
+      counts.cleared++;
+      metrics?.diagnosesCleared.inc();
+      bus.emit('cleared', d);
+    }
+  }
+
+  async function flushWriteBack(): Promise<void> {
+    while (writeBack.length) {
+      const chunk = writeBack.slice(0, WRITE_CHUNK);
+      writeBack = writeBack.slice(WRITE_CHUNK);
+      try {
+        await deps.telemetryStore.write(chunk);
+        counts.writeBacks += chunk.length;
+      } catch (err) {
+        counts.writeBackErrors += chunk.length;
+        logger.error({ err, points: chunk.length }, 'anomaly write-back failed');
+      }
+    }
+  }
+
+  async function reloadChanged(): Promise<void> {
+    const now = new Map((await opsStore.listRuleSetVersions()).map((v) => [v.type, v.updatedAt]));
+    const changed = new Set<string>();
+    for (const [t, v] of now) if (versions.get(t) !== v) changed.add(t);
+    for (const t of versions.keys()) if (!now.has(t)) changed.add(t);
+    versions = now;
+    for (const t of changed) {
+      if (!engine.hasLayout(t)) continue;
+      const custom = await opsStore.getRuleSet(t);
+      const layout = await loadRuleSetLayout({ type: t, custom: custom?.ruleSet, shipped: shipped.get(t), opsStore, hasModel: scorer?.hasModel(t) ?? false, logger });
+      engine.setLayout(t, layout, clock.now());
+      logger.info({ type: t, rules: layout?.rules.length ?? 0 }, 'rule set reloaded');
+    }
+    await persist();
+  }
+
+  return {
+    bus,
+    async start() {
+      if (started) return;
+      started = true;
+      shipped = o.shippedRuleSets ?? loadShippedRuleSets();
+      versions = new Map((await opsStore.listRuleSetVersions()).map((v) => [v.type, v.updatedAt]));
+      engine.restoreActive(await opsStore.listDiagnoses({ status: 'active', limit: 1_000_000 }));
+      unsubscribe.push(deps.source.onAccepted(onAccepted));
+      if (deps.source.onEvent) unsubscribe.push(deps.source.onEvent(onEvent));
+      timers.push(setInterval(() => void serial(() => engine.checkPresence(clock.now())).then(() => serial(persist)), o.presenceCheckMs));
+      timers.push(setInterval(() => void serial(reloadChanged), o.rulesPollMs));
+      for (const t of timers) t.unref();
+      logger.info({ shippedRuleSets: [...shipped.keys()], scorer: scorer !== undefined }, 'diagnosis started');
+    },
+    flush: () => serial(tick),
+    reloadRules: () => serial(reloadChanged),
+    stats() {
+      const stateBytes: Record<string, number> = {};
+      for (const s of engine.states.values()) stateBytes[s.layout.type] ??= DeviceState.bytes(s.layout);
+      return { ...counts, devices: engine.states.size, queued: queue.length, late: engine.late, active: engine.activeCount(), stateBytes };
+    },
+    stop() {
+      stopping ??= (async () => {
+        for (const u of unsubscribe) u();
+        for (const t of timers) clearInterval(t);
+        if (tickTimer) clearTimeout(tickTimer);
+        tickTimer = null;
+        if (started) await serial(tick);
+        await chain;
+        bus.clear();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,297 @@
+/**
+ * The synchronous core of the diagnosis engine: per-device state, event-time
+ * windows, k-of-n decisions, and the active faults that keep a diagnosis from
+ * being raised twice. It does no I/O; the service feeds it micro-batches and
+ * persists what it decides (drainIntents).
+ */
+import type { Diagnosis } from '../core/domain/diagnosis.ts';
+import type { MetricValue } from '../core/domain/telemetry.ts';
+import { MODEL_ONLY_FAULT, modelDiagnosis, modelFault, popcount, ruleDiagnosis } from './decide.ts';
+import type { AnomalyResult } from './model/types.ts';
+import { F64, type Layout } from './rules/compile.ts';
+import { feedEvent, test } from './rules/evaluate.ts';
+import { DeviceState, FLAG_LIVE } from './windows/device-state.ts';
+
+export type Intent = { kind: 'raise'; diagnosis: Diagnosis } | { kind: 'clear'; id: string; deviceId: string; fault: string; at: number };
+
+interface ActiveFault {
+  id: string;
+  fault: string;
+  /** Rule slots currently holding it. */
+  rules: Set<number>;
+  /** The model holds it (it raised it, or agrees with a rule). */
+  model: boolean;
+}
+
+export interface EngineOptions {
+  /** A sample more than this behind wall-clock time marks its device as replaying. */
+  liveLagMs: number;
+}
+
+export interface SampleInput {
+  deviceId: string;
+  type: string;
+  model: string | null;
+  site: string | null;
+  ts: number;
+  metrics: Readonly<Record<string, MetricValue>>;
+}
+
+export class Engine {
+  readonly states = new Map<string, DeviceState>();
+  private readonly layouts = new Map<string, Layout | null>();
+  private readonly active = new Map<string, Map<string, ActiveFault>>();
+  private intents: Intent[] = [];
+  /** Event-time watermark of replayed traffic: "now" for replaying devices. */
+  replayWatermark = -Infinity;
+  late = 0;
+
+  constructor(private readonly opts: EngineOptions) {}
+
+  hasLayout(type: string): boolean {
+    return this.layouts.has(type);
+  }
+
+  layout(type: string): Layout | null | undefined {
+    return this.layouts.get(type);
+  }
+
+  /** Installs (or replaces) a type's compiled rules; its devices restart their windows. */
+  setLayout(type: string, layout: Layout | null, wallNow: number): void {
+    const replacing = this.layouts.has(type);
+    this.layouts.set(type, layout);
+    if (!replacing) return;
+    const faults = new Set(layout?.rules.map((r) => r.rule.fault) ?? []);
+    for (const [id, state] of this.states) {
+      if (state.layout.type !== type) continue;
+      this.states.delete(id);
+      // a fault no rule names any more is cleared; the model's own diagnoses stay with the model
+      for (const af of this.active.get(id)?.values() ?? []) {
+        if (!faults.has(af.fault) && !(af.model && af.rules.size === 0)) this.clearFault(id, af, Number.isNaN(state.lastTs) ? wallNow : state.lastTs);
+      }
+    }
+  }
+
+  /** Active diagnoses from the store (on start), so a restart does not raise them again. */
+  restoreActive(items: readonly Diagnosis[]): void {
+    for (const d of items) {
+      let m = this.active.get(d.deviceId);
+      if (!m) this.active.set(d.deviceId, (m = new Map()));
+      m.set(d.fault, { id: d.id, fault: d.fault, rules: new Set(), model: d.source === 'model' });
+    }
+  }
+
+  activeCount(): number {
+    let n = 0;
+    for (const m of this.active.values()) n += m.size;
+    return n;
+  }
+
+  drainIntents(): Intent[] {
+    const out = this.intents;
+    this.intents = [];
+    return out;
+  }
+
+  private stateFor(s: { deviceId: string; type: string; model: string | null; site: string | null }): DeviceState | null {
+    let state = this.states.get(s.deviceId);
+    if (state) return state;
+    const layout = this.layouts.get(s.type);
+    if (!layout) return null;
+    state = new DeviceState(s.deviceId, layout, s.model, s.site);
+    this.states.set(s.deviceId, state);
+    for (const af of this.active.get(s.deviceId)?.values() ?? []) {
+      af.rules.clear();
+      for (const r of layout.rules) {
+        if (r.rule.fault !== af.fault) continue;
+        af.rules.add(r.index);
+        state.u8[layout.u8.active + r.index] = 1;
+      }
+      if (af.model) state.u8[layout.u8.active + layout.slots - 1] = 1;
+    }
+    return state;
+  }
+
+  /** One accepted sample (and the model's verdict on it, when scored). */
+  sample(p: SampleInput, anomaly: AnomalyResult | undefined, wallNow: number): void {
+    const state = this.stateFor(p);
+    if (!state) return;
+    const L = state.layout;
+    const prev = state.lastTs;
+    if (p.ts < prev) {
+      // out of order: event-time windows only move forward
+      this.late++;
+      return;
+    }
+    const live = wallNow - p.ts < this.opts.liveLagMs;
+    state.u8[L.u8.flags] = live ? FLAG_LIVE : 0;
+    if (!live && p.ts > this.replayWatermark) this.replayWatermark = p.ts;
+    state.f64[F64.lastWall] = wallNow;
+    if (!Number.isNaN(prev)) {
+      // a gap in the stream itself: judged on event time, the same live or replayed
+      for (const r of L.presenceRules) {
+        if (state.u8[L.u8.active + r.index] === 0 && p.ts - prev > r.presenceAfterMs!) this.raise(state, r.index, prev + r.presenceAfterMs!, wallNow, { gapMs: p.ts - prev });
+      }
+    }
+    this.advance(state, p.ts, wallNow);
+    state.record(p.ts, p.metrics);
+    state.f64[F64.lastTs] = p.ts;
+    if (anomaly) {
+      this.observe(state, L.slots - 1, true, anomaly.anomaly);
+      state.f32[L.f32.score] = anomaly.anomalyScore;
+      state.f32[L.f32.score + 1] = anomaly.threshold;
+      if (anomaly.anomaly) state.lastAnomaly = anomaly;
+    }
+    this.evaluate(state, p.ts);
+  }
+
+  /** A device event (error code, state change); the device's state must exist to judge it. */
+  event(e: { deviceId: string; type: string; ts: number; kind: string; code: string | null }, wallNow: number): void {
+    const state = this.stateFor({ ...e, model: null, site: null });
+    if (!state) return;
+    const L = state.layout;
+    if (!L.hasErrorCodes) return;
+    for (const r of L.rules) {
+      feedEvent(r.condition, state, e.ts, e.kind, e.code);
+      if (r.when) feedEvent(r.when, state, e.ts, e.kind, e.code);
+    }
+    if (Number.isNaN(state.lastTs) || e.ts < state.lastTs) return;
+    this.advance(state, e.ts, wallNow);
+    state.f64[F64.lastTs] = e.ts;
+    this.evaluate(state, e.ts);
+  }
+
+  /**
+   * Devices that went silent: against wall-clock time when live, against the
+   * replay watermark when replaying. Raised at lastTs + afterMs either way.
+   */
+  checkPresence(wallNow: number): void {
+    for (const state of this.states.values()) {
+      const L = state.layout;
+      if (L.presenceRules.length === 0 || Number.isNaN(state.lastTs)) continue;
+      const now = state.u8[L.u8.flags]! & FLAG_LIVE ? wallNow : this.replayWatermark;
+      for (const r of L.presenceRules) {
+        if (state.u8[L.u8.active + r.index] === 0 && now - state.lastTs > r.presenceAfterMs!) {
+          this.raise(state, r.index, state.lastTs + r.presenceAfterMs!, wallNow, { gapMs: now - state.lastTs });
+        }
+      }
+    }
+  }
+
+  private evaluate(state: DeviceState, ts: number): void {
+    const ctx = { state, ts };
+    for (const r of state.layout.rules) {
+      const gate = r.when ? test(r.when, ctx) : true;
+      const hit = test(r.condition, ctx);
+      this.observe(state, r.index, gate, hit);
+    }
+  }
+
+  private observe(state: DeviceState, slot: number, gate: boolean, hit: boolean): void {
+    if (!gate) return;
+    const L = state.layout;
+    const e = L.u8.evals + slot;
+    if (state.u8[e]! < 255) {
+      state.u8[e] = state.u8[e]! + 1;
+      if (hit) state.u8[L.u8.hits + slot] = state.u8[L.u8.hits + slot]! + 1;
+    } else if (hit && state.u8[L.u8.hits + slot]! < 255) state.u8[L.u8.hits + slot] = state.u8[L.u8.hits + slot]! + 1;
+  }
+
+  /** Closes every window that ended before ts (in event time) and decides on each. */
+  private advance(state: DeviceState, ts: number, wallNow: number): void {
+    const L = state.layout;
+    const W = L.ruleSet.windowMs;
+    const start = Math.floor(ts / W) * W;
+    const current = state.f64[F64.windowStart]!;
+    if (Number.isNaN(current)) {
+      state.f64[F64.windowStart] = start;
+      return;
+    }
+    if (start <= current) return;
+    // windows without samples carry no evidence either way: they neither shift the k-of-n mask nor count toward clearing
+    this.closeWindow(state, current + W, wallNow);
+    state.f64[F64.windowStart] = start;
+  }
+
+  private closeWindow(state: DeviceState, end: number, wallNow: number): void {
+    const L = state.layout;
+    for (let s = 0; s < L.slots; s++) {
+      const evals = state.u8[L.u8.evals + s]!;
+      const hits = state.u8[L.u8.hits + s]!;
+      state.u8[L.u8.evals + s] = 0;
+      state.u8[L.u8.hits + s] = 0;
+      // k of the last n windows that had evaluations (a gated rule's closed gate is no evidence)
+      if (evals === 0) continue;
+      const abnormal = hits * 2 >= evals;
+      state.u32[L.u32.mask + s] = ((state.u32[L.u32.mask + s]! << 1) | (abnormal ? 1 : 0)) >>> 0;
+      state.u32[L.u32.streak + s] = abnormal ? 0 : state.u32[L.u32.streak + s]! + 1;
+      const rule = L.rules[s];
+      const t = rule ? rule.rule.trigger : L.ruleSet.model;
+      if (state.u8[L.u8.active + s] === 0) {
+        // a bare offline rule is raised by the presence check, never by windows
+        const nMask = t.n >= 32 ? 0xffffffff : (1 << t.n) - 1;
+        if (rule?.presenceAfterMs == null && popcount(state.u32[L.u32.mask + s]! & nMask) >= t.k) this.raise(state, s, end, wallNow);
+      } else if (state.u32[L.u32.streak + s]! >= t.clearAfterWindows) this.clear(state, s, end);
+    }
+  }
+
+  private faults(deviceId: string): Map<string, ActiveFault> {
+    let m = this.active.get(deviceId);
+    if (!m) this.active.set(deviceId, (m = new Map()));
+    return m;
+  }
+
+  private raise(state: DeviceState, slot: number, at: number, wallNow: number, extra?: Record<string, number | null>): void {
+    const L = state.layout;
+    state.u8[L.u8.active + slot] = 1;
+    state.u32[L.u32.streak + slot] = 0;
+    // the open window's samples came before the raise: they are no evidence of recovery
+    state.u8[L.u8.evals + slot] = 0;
+    state.u8[L.u8.hits + slot] = 0;
+    const faults = this.faults(state.id);
+    const rule = L.rules[slot];
+    if (!rule) {
+      const fault = modelFault(state);
+      const af = faults.get(fault);
+      if (af) af.model = true;
+      else if (fault !== MODEL_ONLY_FAULT || faults.size === 0) {
+        const d = modelDiagnosis(state, fault, at, wallNow);
+        faults.set(fault, { id: d.id, fault, rules: new Set(), model: true });
+        this.intents.push({ kind: 'raise', diagnosis: d });
+      }
+      return;
+    }
+    const af = faults.get(rule.rule.fault);
+    if (af) {
+      af.rules.add(slot);
+      return;
+    }
+    const d = ruleDiagnosis(state, rule, at, wallNow, extra);
+    faults.set(d.fault, { id: d.id, fault: d.fault, rules: new Set([slot]), model: false });
+    this.intents.push({ kind: 'raise', diagnosis: d });
+  }
+
+  private clear(state: DeviceState, slot: number, at: number): void {
+    const L = state.layout;
+    state.u8[L.u8.active + slot] = 0;
+    const faults = this.active.get(state.id);
+    const rule = L.rules[slot];
+    if (!rule) state.lastAnomaly = undefined;
+    if (!faults) return;
+    for (const af of [...faults.values()]) {
+      if (rule ? af.fault === rule.rule.fault : af.model) {
+        if (rule) af.rules.delete(slot);
+        else af.model = false;
+        if (af.rules.size === 0 && !af.model) this.clearFault(state.id, af, at);
+      }
+    }
+  }
+
+  private clearFault(deviceId: string, af: ActiveFault, at: number): void {
+    const faults = this.active.get(deviceId);
+    faults?.delete(af.fault);
+    if (faults?.size === 0) this.active.delete(deviceId);
+    this.intents.push({ kind: 'clear', id: af.id, deviceId, fault: af.fault, at });
+  }
+}
+

@@ -1,0 +1,201 @@
+/**
+ * Compiles a rule set against its device type into a flat layout: which
+ * metrics a device must track (and which need rolling buckets), and the index
+ * of every piece of per-device state in the typed arrays of a DeviceState.
+ */
+import type { DeviceType } from '../../core/domain/device-type.ts';
+import type { Condition, Rule, RuleSet } from '../../core/domain/rule.ts';
+
+export interface MetricSlot {
+  name: string;
+  /** Index into the rolling buckets, or -1 when only the last value is kept. */
+  bucket: number;
+  /** String metrics are tracked as the index of their value in `values`. */
+  values: readonly string[] | null;
+}
+
+export interface Operand {
+  a: number;
+  b: number;
+  relative: boolean;
+}
+
+export type CNode =
+  | ({ kind: 'threshold'; op: 'above' | 'below' | 'outside' | 'equals'; value: number; clear: number; low: number; high: number; clearLow: number; clearHigh: number; latch: number } & Operand)
+  | ({ kind: 'rate'; windowMs: number; above: number; below: number } & Operand)
+  | { kind: 'missing'; a: number; afterMs: number }
+  | { kind: 'error-code'; codes: ReadonlySet<string> | null; eventKinds: ReadonlySet<string>; withinMs: number; slot: number }
+  | { kind: 'duration'; forMs: number; slot: number; child: CNode }
+  | { kind: 'all' | 'any'; of: CNode[] };
+
+export interface CompiledRule {
+  index: number;
+  rule: Rule;
+  when: CNode | null;
+  condition: CNode;
+  /** A bare device-offline rule: raised by the presence check, not by windows. */
+  presenceAfterMs: number | null;
+  /** Metrics the rule reads, for the evidence's telemetry window. */
+  metrics: string[];
+  nMask: number;
+}
+
+export interface Layout {
+  type: string;
+  ruleSet: RuleSet;
+  metrics: MetricSlot[];
+  metricIndex: ReadonlyMap<string, number>;
+  rules: CompiledRule[];
+  hasErrorCodes: boolean;
+  presenceRules: CompiledRule[];
+  /** Rule slots + 1 for the model. */
+  slots: number;
+  nBucketed: number;
+  buckets: number;
+  // typed-array offsets
+  f64: { size: number; metricTs: number; nodes: number; bucketStart: number };
+  f32: { size: number; last: number; baseMean: number; baseM2: number; bucketMean: number; score: number };
+  u32: { size: number; baseCount: number; mask: number; streak: number };
+  u8: { size: number; bucketCount: number; evals: number; hits: number; active: number; latch: number; flags: number };
+}
+
+/** Fixed f64 slots before the per-metric ones. */
+export const F64 = { lastTs: 0, windowStart: 1, lastWall: 2 } as const;
+const F64_FIXED = 3;
+
+export class RuleCompileError extends Error {}
+
+export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
+  const metricIndex = new Map<string, number>();
+  const metrics: MetricSlot[] = [];
+  const defs = new Map(type.metrics.map((m) => [m.name, m]));
+  let nodeSlots = 0;
+  let latches = 0;
+
+  const metric = (name: string, bucketed: boolean): number => {
+    const def = defs.get(name);
+    if (!def) throw new RuleCompileError(`metric ${name} is not a metric of type ${type.name}`);
+    let i = metricIndex.get(name);
+    if (i === undefined) {
+      i = metrics.length;
+      metricIndex.set(name, i);
+      metrics.push({ name, bucket: -1, values: def.kind === 'string' ? (def.values ?? []) : null });
+    }
+    const slot = metrics[i] as MetricSlot;
+    if (bucketed && slot.bucket < 0) slot.bucket = 0; // numbered below
+    return i;
+  };
+
+  const numeric = (name: string) => {
+    const def = defs.get(name);
+    if (def && def.kind === 'string') throw new RuleCompileError(`metric ${name} is a string; only equals applies`);
+  };
+
+  const compile = (c: Condition, used: Set<string>): CNode => {
+    switch (c.kind) {
+      case 'threshold': {
+        used.add(c.metric);
+        if (c.minus) used.add(c.minus);
+        const a = metric(c.metric, false);
+        const b = c.minus ? metric(c.minus, false) : -1;
+        let value = NaN;
+        if (c.op === 'equals') {
+          const slot = metrics[a] as MetricSlot;
+          if (slot.values) {
+            value = slot.values.indexOf(String(c.value));
+            if (value < 0) throw new RuleCompileError(`${String(c.value)} is not a value of ${c.metric} (${slot.values.join(', ')})`);
+          } else value = typeof c.value === 'boolean' ? Number(c.value) : Number(c.value);
+          if (!Number.isFinite(value)) throw new RuleCompileError(`equals value of ${c.metric} must match its kind`);
+        } else {
+          numeric(c.metric);
+          if (c.minus) numeric(c.minus);
+          value = typeof c.value === 'number' ? c.value : NaN;
+        }
+        return {
+          kind: 'threshold',
+          op: c.op,
+          a,
+          b,
+          relative: c.relativeTo === 'baseline',
+          value,
+          clear: c.clear ?? value,
+          low: c.low ?? NaN,
+          high: c.high ?? NaN,
+          clearLow: c.clearLow ?? c.low ?? NaN,
+          clearHigh: c.clearHigh ?? c.high ?? NaN,
+          latch: latches++,
+        };
+      }
+      case 'rate': {
+        used.add(c.metric);
+        if (c.minus) used.add(c.minus);
+        numeric(c.metric);
+        if (c.minus) numeric(c.minus);
+        return { kind: 'rate', a: metric(c.metric, true), b: c.minus ? metric(c.minus, true) : -1, relative: false, windowMs: c.windowMs, above: c.above ?? Infinity, below: c.below ?? -Infinity };
+      }
+      case 'missing':
+        if (c.metric) used.add(c.metric);
+        return { kind: 'missing', a: c.metric ? metric(c.metric, false) : -1, afterMs: c.afterMs };
+      case 'error-code':
+        return { kind: 'error-code', codes: c.codes ? new Set(c.codes) : null, eventKinds: new Set(c.eventKinds), withinMs: c.withinMs, slot: nodeSlots++ };
+      case 'duration':
+        return { kind: 'duration', forMs: c.forMs, slot: nodeSlots++, child: compile(c.condition, used) };
+      case 'all':
+      case 'any':
+        return { kind: c.kind, of: c.of.map((x) => compile(x, used)) };
+    }
+  };
+
+  const rules: CompiledRule[] = ruleSet.rules.map((rule, index) => {
+    const used = new Set<string>();
+    const condition = compile(rule.condition, used);
+    const when = rule.when ? compile(rule.when, used) : null;
+    const presenceAfterMs = !when && condition.kind === 'missing' && condition.a < 0 ? condition.afterMs : null;
+    return { index, rule, when, condition, presenceAfterMs, metrics: [...used], nMask: rule.trigger.n >= 32 ? 0xffffffff : (1 << rule.trigger.n) - 1 };
+  });
+
+  let nBucketed = 0;
+  for (const m of metrics) if (m.bucket >= 0) m.bucket = nBucketed++;
+  const hasNode = (n: CNode, kind: CNode['kind']): boolean =>
+    n.kind === kind || (n.kind === 'duration' && hasNode(n.child, kind)) || ((n.kind === 'all' || n.kind === 'any') && n.of.some((x) => hasNode(x, kind)));
+
+  const M = metrics.length;
+  const B = ruleSet.buckets;
+  const slots = rules.length + 1;
+  const f64 = { metricTs: F64_FIXED, nodes: F64_FIXED + M, bucketStart: F64_FIXED + M + nodeSlots, size: F64_FIXED + M + nodeSlots + (nBucketed ? B : 0) };
+  const f32 = { last: 0, baseMean: M, baseM2: 2 * M, bucketMean: 3 * M, score: 3 * M + nBucketed * B, size: 3 * M + nBucketed * B + 2 };
+  const u32 = { baseCount: 0, mask: M, streak: M + slots, size: M + 2 * slots };
+  const u8 = { bucketCount: 0, evals: nBucketed * B, hits: nBucketed * B + slots, active: nBucketed * B + 2 * slots, latch: nBucketed * B + 3 * slots, flags: nBucketed * B + 3 * slots + latches, size: nBucketed * B + 3 * slots + latches + 1 };
+
+  return {
+    type: type.name,
+    ruleSet,
+    metrics,
+    metricIndex,
+    rules,
+    hasErrorCodes: rules.some((r) => hasNode(r.condition, 'error-code') || (r.when !== null && hasNode(r.when, 'error-code'))),
+    presenceRules: rules.filter((r) => r.presenceAfterMs !== null),
+    slots,
+    nBucketed,
+    buckets: B,
+    f64,
+    f32,
+    u32,
+    u8,
+  };
+}
+
+/** Problems of a rule set against its device type (unknown metrics, wrong kinds), for the API's 400. */
+export function ruleSetProblems(ruleSet: RuleSet, type: DeviceType): string[] {
+  const problems: string[] = [];
+  if (ruleSet.type !== type.name) problems.push(`rule set is for type ${ruleSet.type}, not ${type.name}`);
+  for (const rule of ruleSet.rules) {
+    try {
+      compileRuleSet({ ...ruleSet, rules: [rule] }, type);
+    } catch (err) {
+      if (!(err instanceof RuleCompileError)) throw err;
+      problems.push(`rule ${rule.id}: ${err.message}`);
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,161 @@
+/**
+ * One device's bounded state: the last value and running baseline of each
+ * tracked metric, rolling per-window means (ring buffers) for metrics whose
+ * slope a rule needs, and the rules' window counters — all in four typed
+ * arrays laid out by the compiled rule set, so a device costs a few KB.
+ */
+import type { AnomalyResult } from '../model/types.ts';
+import type { MetricValue } from '../../core/domain/telemetry.ts';
+import { F64, type Layout, type Operand } from '../rules/compile.ts';
+
+export const FLAG_LIVE = 1;
+
+export class DeviceState {
+  readonly id: string;
+  readonly layout: Layout;
+  model: string | null;
+  site: string | null;
+  readonly f64: Float64Array;
+  readonly f32: Float32Array;
+  readonly u32: Uint32Array;
+  readonly u8: Uint8Array;
+  /** The last anomalous model result (kept only while it matters for evidence). */
+  lastAnomaly: AnomalyResult | undefined;
+
+  constructor(id: string, layout: Layout, model: string | null, site: string | null) {
+    this.id = id;
+    this.layout = layout;
+    this.model = model;
+    this.site = site;
+    this.f64 = new Float64Array(layout.f64.size).fill(NaN);
+    this.f32 = new Float32Array(layout.f32.size).fill(NaN);
+    this.u32 = new Uint32Array(layout.u32.size);
+    this.u8 = new Uint8Array(layout.u8.size);
+    const { f32 } = layout;
+    this.f32.fill(0, f32.baseMean, f32.bucketMean);
+  }
+
+  get lastTs(): number {
+    return this.f64[F64.lastTs] as number;
+  }
+
+  /** Typed-array bytes this device holds (the measured figure adds object overhead). */
+  static bytes(layout: Layout): number {
+    return layout.f64.size * 8 + layout.f32.size * 4 + layout.u32.size * 4 + layout.u8.size;
+  }
+
+  /** Records a sample's values: last value, per-metric time, baseline, buckets. */
+  record(ts: number, values: Readonly<Record<string, MetricValue>>): void {
+    const L = this.layout;
+    const W = L.ruleSet.windowMs;
+    const B = L.buckets;
+    let bucket = -1;
+    if (L.nBucketed > 0) {
+      const start = Math.floor(ts / W) * W;
+      bucket = Math.floor(ts / W) % B;
+      const at = L.f64.bucketStart + bucket;
+      if (this.f64[at] !== start) {
+        this.f64[at] = start;
+        for (let m = 0; m < L.nBucketed; m++) this.u8[L.u8.bucketCount + m * B + bucket] = 0;
+      }
+    }
+    const needed = L.ruleSet.baselineSamples;
+    for (let i = 0; i < L.metrics.length; i++) {
+      const slot = L.metrics[i]!;
+      const raw = values[slot.name];
+      if (raw === undefined) continue;
+      const x = typeof raw === 'number' ? raw : typeof raw === 'boolean' ? (raw ? 1 : 0) : slot.values ? slot.values.indexOf(raw) : NaN;
+      if (!Number.isFinite(x) || x < 0 && slot.values) continue;
+      this.f32[L.f32.last + i] = x;
+      this.f64[L.f64.metricTs + i] = ts;
+      const n = this.u32[L.u32.baseCount + i]!;
+      if (n < needed && !slot.values) {
+        // Welford: the device's own normal, learned from its first samples
+        const count = n + 1;
+        const mean = this.f32[L.f32.baseMean + i]!;
+        const d = x - mean;
+        const nextMean = mean + d / count;
+        this.f32[L.f32.baseMean + i] = nextMean;
+        this.f32[L.f32.baseM2 + i] = this.f32[L.f32.baseM2 + i]! + d * (x - nextMean);
+        this.u32[L.u32.baseCount + i] = count;
+      }
+      if (bucket >= 0 && slot.bucket >= 0) {
+        const ci = L.u8.bucketCount + slot.bucket * B + bucket;
+        const mi = L.f32.bucketMean + slot.bucket * B + bucket;
+        const c = this.u8[ci]!;
+        // past 255 samples a window mean turns into a slow running average: fine for slopes
+        const nc = c < 255 ? c + 1 : 255;
+        this.f32[mi] = c === 0 ? x : this.f32[mi]! + (x - this.f32[mi]!) / nc;
+        this.u8[ci] = nc;
+      }
+    }
+  }
+
+  baselineReady(i: number): boolean {
+    return this.u32[this.layout.u32.baseCount + i]! >= this.layout.ruleSet.baselineSamples;
+  }
+
+  baseline(i: number): number {
+    return this.f32[this.layout.f32.baseMean + i]!;
+  }
+
+  baselineStd(i: number): number {
+    const n = this.u32[this.layout.u32.baseCount + i]!;
+    return n > 1 ? Math.sqrt(this.f32[this.layout.f32.baseM2 + i]! / (n - 1)) : NaN;
+  }
+
+  last(i: number): number {
+    return this.f32[this.layout.f32.last + i]!;
+  }
+
+  metricTs(i: number): number {
+    return this.f64[this.layout.f64.metricTs + i]!;
+  }
+
+  /** The operand's current value: a − b − (baseline of a − baseline of b); NaN when unknown. */
+  operand(o: Operand): number {
+    let v = this.last(o.a);
+    if (o.b >= 0) v -= this.last(o.b);
+    if (o.relative) {
+      if (!this.baselineReady(o.a) || (o.b >= 0 && !this.baselineReady(o.b))) return NaN;
+      v -= this.baseline(o.a) - (o.b >= 0 ? this.baseline(o.b) : 0);
+    }
+    return v;
+  }
+
+  /**
+   * Least-squares slope per hour of the operand's window means over the last
+   * windowMs of event time before `ts`; NaN with fewer than 3 windows or when
+   * they span less than half the window.
+   */
+  slopePerHour(o: Operand, ts: number, windowMs: number): number {
+    const L = this.layout;
+    const B = L.buckets;
+    const W = L.ruleSet.windowMs;
+    const sa = L.metrics[o.a]!.bucket;
+    const sb = o.b >= 0 ? L.metrics[o.b]!.bucket : -1;
+    const from = ts - windowMs;
+    let n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, minX = Infinity, maxX = -Infinity;
+    for (let k = 0; k < B; k++) {
+      const start = this.f64[L.f64.bucketStart + k]!;
+      if (!(start + W > from) || start > ts) continue;
+      if (this.u8[L.u8.bucketCount + sa * B + k] === 0) continue;
+      let y = this.f32[L.f32.bucketMean + sa * B + k]!;
+      if (sb >= 0) {
+        if (this.u8[L.u8.bucketCount + sb * B + k] === 0) continue;
+        y -= this.f32[L.f32.bucketMean + sb * B + k]!;
+      }
+      const x = (start - from) / 3_600_000;
+      n++;
+      sx += x;
+      sy += y;
+      sxx += x * x;
+      sxy += x * y;
+      if (x < minX) minX = x;
+      if (x > maxX) maxX = x;
+    }
+    if (n < 3 || (maxX - minX) * 3_600_000 < windowMs / 2) return NaN;
+    const den = n * sxx - sx * sx;
+    return den === 0 ? NaN : (n * sxy - sx * sy) / den;
+  }
+}

@@ -1,0 +1,56 @@
+import { loadDeviceTypeFiles } from '../../core/device-types.ts';
+import type { DeviceType } from '../../core/domain/device-type.ts';
+import { RuleSet, type RuleSetInput } from '../../core/domain/rule.ts';
+import type { MetricValue, Point } from '../../core/domain/telemetry.ts';
+import { Engine, type Intent } from '../../diagnosis/engine.ts';
+import type { AnomalyResult } from '../../diagnosis/model/types.ts';
+import { compileRuleSet } from '../../diagnosis/rules/compile.ts';
+
+export const TYPES: ReadonlyMap<string, DeviceType> = new Map(loadDeviceTypeFiles().map((t) => [t.name, t]));
+export const T0 = Date.UTC(2025, 5, 2, 0, 0, 0);
+export const MIN = 60_000;
+
+export function ruleSet(input: Omit<RuleSetInput, 'type'> & { type?: string }): RuleSet {
+  return RuleSet.parse({ type: 'air-compressor', ...input });
+}
+
+/** An engine with one type's rules, wall clock far ahead (replay) unless told otherwise. */
+export function engineWith(rs: RuleSet, opts: { liveLagMs?: number } = {}): Engine {
+  const e = new Engine({ liveLagMs: opts.liveLagMs ?? 5 * MIN });
+  e.setLayout(rs.type, compileRuleSet(rs, TYPES.get(rs.type)!), 0);
+  return e;
+}
+
+export function point(deviceId: string, ts: number, metrics: Record<string, MetricValue>, type = 'air-compressor'): Point {
+  return { deviceId, type, model: null, site: null, ts, metrics };
+}
+
+export interface Feed {
+  intents: Intent[];
+  raised(): Array<{ fault: string; at: string }>;
+  cleared(): Array<{ fault: string; at: string }>;
+}
+
+/** Feeds samples (wall clock = event time + lag), collecting every intent. */
+export function feed(e: Engine, points: ReadonlyArray<Point | { point: Point; anomaly?: AnomalyResult }>, wallLagMs = 365 * 24 * 3600_000, into?: Feed): Feed {
+  const f: Feed = into ?? {
+    intents: [],
+    raised: () => f.intents.flatMap((i) => (i.kind === 'raise' ? [{ fault: i.diagnosis.fault, at: i.diagnosis.raisedAt }] : [])),
+    cleared: () => f.intents.flatMap((i) => (i.kind === 'clear' ? [{ fault: i.fault, at: new Date(i.at).toISOString() }] : [])),
+  };
+  for (const x of points) {
+    const p = 'point' in x ? x.point : x;
+    e.sample(p, 'point' in x ? x.anomaly : undefined, p.ts + wallLagMs);
+    f.intents.push(...e.drainIntents());
+  }
+  return f;
+}
+
+/** One sample per `stepMs` from `from` for `count` samples, metrics from fn(i, ts). */
+export function series(deviceId: string, from: number, count: number, stepMs: number, fn: (i: number, ts: number) => Record<string, MetricValue>, type = 'air-compressor'): Point[] {
+  return Array.from({ length: count }, (_, i) => point(deviceId, from + i * stepMs, fn(i, from + i * stepMs), type));
+}
+
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
