@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { MetricName, Slug } from './common.ts';
+
+/**
+ * A trained anomaly model's card (ml/ writes it beside the ONNX file): what
+ * the runtime needs to compute its features and per-device baselines, plus
+ * how it was trained and how it did on held-back data (kept as given).
+ */
+export const ModelFeature = z
+  .object({
+    name: z.string().min(1).max(140),
+    metric: MetricName,
+    transform: z.enum(['level', 'slope', 'delta']).describe('level: last value; slope: EWMA of first differences; delta: increment of a counter'),
+  })
+  .strict();
+
+const Finite = z.number().finite();
+
+export const ModelCard = z
+  .looseObject({
+    schemaVersion: z.literal(1),
+    type: Slug,
+    modelId: z.string().min(1).max(140),
+    features: z.array(ModelFeature).min(1).max(400),
+    slopeAlpha: Finite.gt(0).lte(1),
+    smoothingAlpha: Finite.gt(0).lte(1),
+    clip: Finite.gt(0),
+    calibrationSamples: z.number().int().min(0).max(1_000_000),
+    typeMean: z.array(Finite),
+    typeScale: z.array(Finite.gt(0)),
+    minScale: z.array(Finite.gt(0)),
+    threshold: Finite,
+    classifier: z.looseObject({ classes: z.array(z.string().max(64)).min(1).max(100) }).optional(),
+  })
+  .superRefine((c, ctx) => {
+    for (const key of ['typeMean', 'typeScale', 'minScale'] as const) {
+      if (c[key].length !== c.features.length) ctx.addIssue({ code: 'custom', path: [key], message: `needs one value per feature (${c.features.length})` });
+    }
+  });
+
+export type ModelFeature = z.infer<typeof ModelFeature>;
+export type ModelCard = z.infer<typeof ModelCard>;

@@ -1,0 +1,1 @@
+"""fleetdoc's training pipeline: features, synthetic fleets, anomaly model, ONNX export."""

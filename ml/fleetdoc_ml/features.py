@@ -1,0 +1,143 @@
+"""
+Feature extraction and the streaming scorer, exactly as diagnosis/model/
+does it in TypeScript (features.ts, baseline.ts, scorer.ts). The parity test
+holds the two together; change both or neither.
+
+A sample is a dict metric -> float (booleans as 0/1) with missing metrics
+absent. Per metric a device keeps: the last value (carried forward when the
+metric is missing), the previous value and an EWMA of first differences.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+NAN = float("nan")
+
+
+def feature_metrics(features: list[dict]) -> list[str]:
+    """The metrics the features read, in first-use order."""
+    out: list[str] = []
+    for f in features:
+        if f["metric"] not in out:
+            out.append(f["metric"])
+    return out
+
+
+def to_number(v) -> float:
+    if v is None:
+        return NAN
+    if isinstance(v, bool):
+        return 1.0 if v else 0.0
+    if isinstance(v, (int, float)):
+        return float(v) if math.isfinite(v) else NAN
+    s = str(v).strip().lower()
+    if s in ("true", "on", "yes"):
+        return 1.0
+    if s in ("false", "off", "no"):
+        return 0.0
+    try:
+        x = float(s)
+    except ValueError:
+        return NAN
+    return x if math.isfinite(x) else NAN
+
+
+def compute_features(samples: list[dict], features: list[dict], slope_alpha: float) -> np.ndarray:
+    """Feature rows (n_samples x n_features, float64, NaN = unknown) of one device's samples in time order."""
+    metrics = feature_metrics(features)
+    idx = {m: i for i, m in enumerate(metrics)}
+    last = np.full(len(metrics), NAN)
+    slope = np.full(len(metrics), NAN)
+    out = np.full((len(samples), len(features)), NAN)
+    for t, s in enumerate(samples):
+        delta = np.full(len(metrics), NAN)
+        for m, i in idx.items():
+            v = to_number(s.get(m))
+            if math.isnan(v):
+                v = last[i]
+            prev = last[i]
+            if not math.isnan(v) and not math.isnan(prev):
+                d = v - prev
+                delta[i] = d
+                slope[i] = d if math.isnan(slope[i]) else slope[i] + slope_alpha * (d - slope[i])
+            last[i] = v
+        for j, f in enumerate(features):
+            i = idx[f["metric"]]
+            tr = f["transform"]
+            out[t, j] = last[i] if tr == "level" else slope[i] if tr == "slope" else delta[i]
+    return out
+
+
+@dataclass
+class Baseline:
+    mean: np.ndarray
+    scale: np.ndarray
+
+
+def calibrate(rows: np.ndarray, card: dict) -> Baseline:
+    """Per-feature mean and population std over the calibration rows (NaN skipped), with the card's floors."""
+    type_mean = np.asarray(card["typeMean"], dtype=np.float64)
+    type_scale = np.asarray(card["typeScale"], dtype=np.float64)
+    min_scale = np.asarray(card["minScale"], dtype=np.float64)
+    if rows.shape[0] == 0:
+        return Baseline(type_mean.copy(), type_scale.copy())
+    mean = type_mean.copy()
+    scale = type_scale.copy()
+    for j in range(rows.shape[1]):
+        col = rows[:, j]
+        col = col[~np.isnan(col)]
+        if col.size >= 1:
+            mean[j] = col.mean()
+        if col.size >= 2:
+            scale[j] = max(math.sqrt(((col - col.mean()) ** 2).mean()), min_scale[j])
+    return Baseline(mean, scale)
+
+
+@dataclass
+class DeviceStream:
+    """What the reference scorer returns for one device: rows, per-sample status and outputs."""
+    features: np.ndarray
+    baseline: Baseline | None = None
+    scored_from: int = 0
+    score: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    smoothed: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    contrib: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+
+
+def model_inputs(rows: np.ndarray, base: Baseline) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, mu, sigma as the scorer feeds them: unknown features sit at the device mean (z = 0)."""
+    x = np.where(np.isnan(rows), base.mean[None, :], rows)
+    mu = np.broadcast_to(base.mean, rows.shape)
+    sigma = np.broadcast_to(base.scale, rows.shape)
+    return x.astype(np.float32), np.ascontiguousarray(mu, dtype=np.float32), np.ascontiguousarray(sigma, dtype=np.float32)
+
+
+def score_device(samples: list[dict], card: dict, run, calibration_samples: int | None = None) -> DeviceStream:
+    """
+    Streams one device's samples through calibration then scoring. `run(x, mu, sigma, prev)`
+    evaluates the anomaly graph (onnxruntime or numpy); the EWMA state is carried
+    one sample at a time, as the runtime does.
+    """
+    n_cal = card["calibrationSamples"] if calibration_samples is None else calibration_samples
+    rows = compute_features(samples, card["features"], card["slopeAlpha"])
+    n_cal = min(n_cal, len(samples))
+    base = calibrate(rows[:n_cal], card)
+    rest = rows[n_cal:]
+    st = DeviceStream(features=rows, baseline=base, scored_from=n_cal)
+    if rest.shape[0] == 0:
+        return st
+    x, mu, sigma = model_inputs(rest, base)
+    # The graph's EWMA is elementwise, so the whole stream can go in one run
+    # per step of the recurrence: score all rows first with prev = 0, then fold.
+    score, _, contrib = run(x, mu, sigma, np.zeros(rest.shape[0], dtype=np.float32))
+    alpha = np.float32(card["smoothingAlpha"])
+    smoothed = np.zeros_like(score)
+    prev = np.float32(0.0)
+    for t in range(score.shape[0]):
+        prev = np.float32(alpha * score[t] + (np.float32(1.0) - alpha) * prev)
+        smoothed[t] = prev
+    st.score, st.smoothed, st.contrib = score, smoothed, contrib
+    return st

@@ -1,0 +1,151 @@
+"""Fitting a type's anomaly model from devices' normal samples, choosing its threshold, evaluating it."""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import model as M
+from .features import calibrate, compute_features, model_inputs, score_device, to_number
+from .synth import is_counter
+
+SLOPE_ALPHA = 0.2
+SMOOTHING_ALPHA = 0.3
+CLIP = 50.0
+MIN_SCALE_FRACTION = 0.2
+
+
+@dataclass
+class Device:
+    id: str
+    samples: list[dict]
+    label: np.ndarray | None = None  # 0/1 per sample (evaluation only)
+    fault: str | None = None
+
+
+def choose_features(type_def: dict, devices: list[Device]) -> list[dict]:
+    """level (+ slope) for measurements, level for booleans, per-sample increment for counters; strings are left out."""
+    present = {k for d in devices for s in d.samples[:5000] for k in s}
+    feats: list[dict] = []
+    for m in type_def["metrics"]:
+        kind = m.get("kind", "number")
+        name = m["name"]
+        if kind == "string" or name not in present:
+            continue
+        if kind == "boolean":
+            feats.append({"name": f"{name}.level", "metric": name, "transform": "level"})
+        elif is_counter(m) and _monotonic(devices, name):
+            feats.append({"name": f"{name}.delta", "metric": name, "transform": "delta"})
+        else:
+            feats.append({"name": f"{name}.level", "metric": name, "transform": "level"})
+            feats.append({"name": f"{name}.slope", "metric": name, "transform": "slope"})
+    return feats
+
+
+def _monotonic(devices: list[Device], metric: str) -> bool:
+    ups = downs = 0
+    for d in devices:
+        v = np.array([to_number(s.get(metric)) for s in d.samples])
+        v = v[~np.isnan(v)]
+        dv = np.diff(v)
+        ups += int((dv > 0).sum())
+        downs += int((dv < 0).sum())
+    return ups > 0 and downs <= 0.01 * (ups + downs)
+
+
+def data_hash(devices: list[Device], features: list[dict]) -> str:
+    h = hashlib.sha256()
+    for d in devices:
+        h.update(d.id.encode())
+        h.update(json.dumps(d.samples, sort_keys=True, separators=(",", ":")).encode())
+    h.update(json.dumps(features).encode())
+    return h.hexdigest()
+
+
+def fit_type(type_def: dict, train: list[Device], calibration_samples: int, var_explained: float = 0.95) -> tuple[dict, dict]:
+    """Returns (card without threshold/metrics, model params). Fits on post-calibration normal data of each device."""
+    feats = choose_features(type_def, train)
+    rows = [compute_features(d.samples, feats, SLOPE_ALPHA) for d in train]
+    pooled = np.concatenate(rows)
+    type_mean = np.nanmean(pooled, axis=0)
+    type_scale = np.nanstd(pooled, axis=0)
+    per_dev_std = np.array([np.nanstd(r[:calibration_samples], axis=0) for r in rows])
+    med = np.nanmedian(per_dev_std, axis=0)
+    # Constant in every device's normal (e.g. run-hour increments at a fixed rate): carries no information.
+    keep = [j for j in range(len(feats)) if med[j] > 1e-9 * (1 + abs(type_mean[j])) and type_scale[j] > 0]
+    dropped = [{"feature": feats[j]["name"], "reason": "constant in normal operation"} for j in range(len(feats)) if j not in keep]
+    feats = [feats[j] for j in keep]
+    card = {
+        "features": feats,
+        "slopeAlpha": SLOPE_ALPHA,
+        "smoothingAlpha": SMOOTHING_ALPHA,
+        "clip": CLIP,
+        "calibrationSamples": calibration_samples,
+        "typeMean": [float(v) for v in type_mean[keep]],
+        "typeScale": [float(max(v, 1e-9)) for v in type_scale[keep]],
+        "minScale": [float(max(MIN_SCALE_FRACTION * v, 1e-9)) for v in med[keep]],
+        "dropped": dropped,
+    }
+    zs = []
+    for r in rows:
+        r = r[:, keep]
+        base = calibrate(r[:calibration_samples], card)
+        x, mu, sigma = model_inputs(r[calibration_samples:], base)
+        zs.append(np.clip((x.astype(np.float64) - mu) / sigma, -CLIP, CLIP))
+    z = np.concatenate(zs)
+    params = M.fit(z, var_explained=var_explained)
+    return card, params
+
+
+def stream(devices: list[Device], card: dict, run) -> list:
+    return [score_device(d.samples, card, run) for d in devices]
+
+
+def choose_threshold(normal_smoothed: np.ndarray, target_far: float) -> float:
+    return float(np.quantile(normal_smoothed, 1 - target_far))
+
+
+def evaluate(devices: list[Device], streams: list, threshold: float) -> dict:
+    tp = fp = fn = tn = 0
+    for d, st in zip(devices, streams):
+        if st.smoothed.size == 0:
+            continue
+        y = d.label[st.scored_from:] if d.label is not None else np.zeros(st.smoothed.size, dtype=np.int8)
+        p = st.smoothed > threshold
+        tp += int((p & (y == 1)).sum())
+        fp += int((p & (y == 0)).sum())
+        fn += int((~p & (y == 1)).sum())
+        tn += int((~p & (y == 0)).sum())
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return {
+        "devices": len(devices),
+        "samples": tp + fp + fn + tn,
+        "faultSamples": tp + fn,
+        "precision": round(prec, 4),
+        "recall": round(rec, 4),
+        "f1": round(f1, 4),
+        "falseAlarmRate": round(fp / (fp + tn), 4) if fp + tn else 0.0,
+    }
+
+
+def finish_card(card: dict, params: dict, type_name: str, threshold: float) -> dict:
+    card = dict(card)
+    card["threshold"] = threshold
+    card["method"] = {
+        "standardisation": "per-device baseline: mean and population std of each feature over the device's calibration samples, std floored at minScale",
+        "t2": {"covariance": "ledoit-wolf", "shrinkage": params["shrinkage"], "limit99": params["t2Limit"]},
+        "spe": {"pcaComponents": params["components"], "limit99": params["speLimit"]},
+        "score": "0.5*T2/limit99 + 0.5*SPE/limit99 (about 1 at the 99th percentile of normal)",
+        "smoothing": f"EWMA alpha={card['smoothingAlpha']}; anomaly when smoothed score > threshold",
+    }
+    card["type"] = type_name
+    return card
+
+
+def is_finite_list(a) -> bool:
+    return all(math.isfinite(v) for v in a)

@@ -1,0 +1,214 @@
+"""
+Bring your own machine: learns a type's anomaly model from a CSV of normal
+operation, exports ONNX + model card (npm run model:train wraps this).
+
+  python3 ml/train_anomaly.py --type-json type.json --csv normal.csv --out-dir out/ \
+      [--time-column ts] [--separator ';'] [--device-column id] [--calibration-samples N] \
+      [--target-far 0.01] [--threshold-margin 1.0] [--holdout 0.25]
+
+Per device (one per CSV unless --device-column): the first N samples are the
+calibration period (its own normal), the rest is normal operation measured
+against it. The model is fitted on the earlier part of that rest; the alarm
+threshold is the (1 - target-far) quantile of the smoothed score on the later,
+held-back part; held-out metrics come from faults injected into that part.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from datetime import datetime
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fleetdoc_ml import model as M  # noqa: E402
+from fleetdoc_ml.features import score_device, to_number  # noqa: E402
+from fleetdoc_ml.train import Device, evaluate, finish_card, fit_type  # noqa: E402
+
+MIN_AFTER_CALIBRATION = 200
+
+
+def fail(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+def parse_time(v: str) -> float:
+    v = v.strip()
+    try:
+        return float(v)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp() * 1000
+    except ValueError:
+        fail(f"cannot parse time {v!r} (ISO 8601 or epoch ms)")
+        raise
+
+
+def read_csv(paths: list[str], type_def: dict, sep: str, time_col: str | None, device_col: str | None) -> tuple[list[Device], list[str], str]:
+    kinds = {m["name"]: m.get("kind", "number") for m in type_def["metrics"]}
+    by_device: dict[str, list[tuple[float, dict]]] = {}
+    ignored: set[str] = set()
+    h = hashlib.sha256()
+    for path in paths:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            raw = f.read()
+        h.update(raw.encode())
+        reader = csv.DictReader(raw.splitlines(), delimiter=sep)
+        cols = reader.fieldnames or []
+        if time_col and time_col not in cols:
+            fail(f"{path}: no time column {time_col!r} (columns: {', '.join(cols)})")
+        if device_col and device_col not in cols:
+            fail(f"{path}: no device column {device_col!r}")
+        metric_cols = [c for c in cols if c in kinds]
+        ignored |= {c for c in cols if c not in kinds and c not in (time_col, device_col)}
+        if not metric_cols:
+            fail(f"{path}: no column matches a metric of type {type_def['name']} ({', '.join(kinds)})")
+        for i, row in enumerate(reader):
+            s: dict = {}
+            for c in metric_cols:
+                v = (row.get(c) or "").strip()
+                if v == "":
+                    continue
+                if kinds[c] == "string":
+                    s[c] = v
+                    continue
+                x = to_number(v)
+                if not math.isnan(x):
+                    s[c] = x
+            t = parse_time(row[time_col]) if time_col else float(i)
+            dev = row[device_col] if device_col else os.path.basename(path)
+            by_device.setdefault(dev, []).append((t, s))
+    devices = []
+    for dev, rows in by_device.items():
+        rows.sort(key=lambda r: r[0])  # stable: equal times keep file order
+        devices.append(Device(dev, [s for _, s in rows]))
+    return devices, sorted(ignored), h.hexdigest()
+
+
+def inject(samples: list[dict], cal: int, start: int, kind: str, metric: str, sigma: float, rng) -> tuple[list[dict], np.ndarray]:
+    out = [dict(s) for s in samples]
+    label = np.zeros(len(out), dtype=np.int8)
+    onset = start + int(rng.integers(0, max(1, (len(out) - start) // 3)))
+    label[onset:] = 1
+    for t in range(onset, len(out)):
+        if metric not in out[t]:
+            continue
+        k = min(1.0, (t - onset + 1) / 50)
+        v = out[t][metric]
+        if kind == "step-up":
+            v += 4 * sigma
+        elif kind == "step-down":
+            v -= 4 * sigma
+        elif kind == "drift":
+            v += 5 * sigma * k
+        elif kind == "noise":
+            v += rng.normal(0, 2 * sigma)
+        out[t][metric] = float(v)
+    _ = cal
+    return out, label
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--type-json", required=True)
+    ap.add_argument("--csv", required=True, action="append")
+    ap.add_argument("--out-dir", required=True)
+    ap.add_argument("--time-column")
+    ap.add_argument("--separator", default=",")
+    ap.add_argument("--device-column")
+    ap.add_argument("--calibration-samples", type=int)
+    ap.add_argument("--target-far", type=float, default=0.01)
+    ap.add_argument("--threshold-margin", type=float, default=1.0)
+    ap.add_argument("--holdout", type=float, default=0.25)
+    args = ap.parse_args()
+
+    with open(args.type_json) as f:
+        type_def = json.load(f)
+    name = type_def["name"]
+    sep = "\t" if args.separator in ("\\t", "tab") else args.separator
+    devices, ignored, csv_hash = read_csv(args.csv, type_def, sep, args.time_column, args.device_column)
+    n_cal = args.calibration_samples if args.calibration_samples is not None else type_def.get("calibrationSamples", 500)
+    shortest = min(len(d.samples) for d in devices)
+    if shortest < n_cal + MIN_AFTER_CALIBRATION:
+        fail(f"a device has {shortest} samples; needs calibration ({n_cal}) + {MIN_AFTER_CALIBRATION} of normal operation "
+             f"after it; give more data or a smaller --calibration-samples")
+
+    # fit on the earlier post-calibration part of each device, hold back its tail
+    fit_devs, fit_lens = [], []
+    for d in devices:
+        post = len(d.samples) - n_cal
+        fit_len = n_cal + max(MIN_AFTER_CALIBRATION // 2, int(post * (1 - args.holdout)))
+        fit_lens.append(fit_len)
+        fit_devs.append(Device(d.id, d.samples[:fit_len]))
+    card, params = fit_type(type_def, fit_devs, n_cal)
+    blob = M.build_graph(params, len(card["features"]), card["clip"], card["smoothingAlpha"], f"{name}-anomaly").SerializeToString()
+    run = M.ort_run(blob)
+
+    held = []
+    for d, fit_len in zip(devices, fit_lens):
+        st = score_device(d.samples, card, run)
+        held.append(st.smoothed[fit_len - n_cal:])
+    held_scores = np.concatenate(held)
+    threshold = float(np.quantile(held_scores, 1 - args.target_far)) * args.threshold_margin
+    card = finish_card(card, params, name, threshold)
+
+    # held-out check: generic faults injected into the held-back tail
+    rng = np.random.default_rng(0)
+    numeric = [f["metric"] for f in card["features"] if f["transform"] == "level" and any(m["name"] == f["metric"] and m.get("kind", "number") in ("number", "integer") for m in type_def["metrics"])]
+    tests = []
+    for d, fit_len in zip(devices, fit_lens):
+        for k, kind in enumerate(["step-up", "step-down", "drift", "noise"] * 2):
+            metric = numeric[(k * 7 + len(tests)) % len(numeric)] if numeric else None
+            if metric is None:
+                break
+            vals = np.array([to_number(s.get(metric)) for s in d.samples[:n_cal]])
+            sigma = float(np.nanstd(vals)) or 1.0
+            samples, label = inject(d.samples, n_cal, fit_len, kind, metric, sigma, rng)
+            tests.append(Device(f"{d.id}+{kind}:{metric}", samples, label, kind))
+    streams = [score_device(t.samples, card, run) for t in tests]
+    for t, st in zip(tests, streams):
+        # judge only the held-back tail, which the model never saw
+        fit_len = fit_lens[0] if len(devices) == 1 else next(fl for d, fl in zip(devices, fit_lens) if t.id.startswith(d.id + "+"))
+        cut = fit_len - st.scored_from
+        st.smoothed = st.smoothed[cut:]
+        st.scored_from = fit_len
+    held_out = evaluate(tests, streams, threshold) if tests else {}
+    far_normal = float((held_scores > threshold).mean())
+
+    card.update({
+        "schemaVersion": 1,
+        "modelId": f"{name}@{csv_hash[:12]}",
+        "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "training": {
+            "source": "csv of normal operation",
+            "files": [os.path.basename(p) for p in args.csv],
+            "devices": len(devices),
+            "samples": sum(len(d.samples) for d in devices),
+            "dataSha256": csv_hash,
+            "ignoredColumns": ignored,
+            "thresholdRule": f"quantile {1 - args.target_far} of the smoothed score on the held-back last {args.holdout:.0%} of normal operation, x{args.threshold_margin}",
+        },
+        "heldOut": {**held_out, "heldBackNormalFalseAlarmRate": round(far_normal, 4),
+                    "note": "injected steps, drifts and noise (4-5 std of the metric) in the held-back tail; per-sample decisions"},
+        "files": {"anomaly": f"{name}.anomaly.onnx"},
+    })
+    os.makedirs(args.out_dir, exist_ok=True)
+    with open(os.path.join(args.out_dir, f"{name}.anomaly.onnx"), "wb") as f:
+        f.write(blob)
+    with open(os.path.join(args.out_dir, f"{name}.card.json"), "w") as f:
+        json.dump(card, f, indent=2)
+        f.write("\n")
+    print(json.dumps({"type": name, "modelId": card["modelId"], "features": len(card["features"]), "threshold": threshold,
+                      "calibrationSamples": n_cal, "heldOut": card["heldOut"], "outDir": args.out_dir}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+/**
+ * Each device is judged against its own normal: two compressors whose
+ * normals differ see the same absolute readings differently.
+ */
+import { describe, expect, it } from 'vitest';
+import { nullLogger } from '../../../core/logger.ts';
+import type { MetricValue } from '../../../core/domain/telemetry.ts';
+import { createModelScorer } from '../../../diagnosis/model/scorer.ts';
+import type { ScoreInput, ScoreOutput } from '../../../diagnosis/model/types.ts';
+import { readBenchmark } from './helpers.ts';
+
+const CAL = 720;
+// A healthy benchmark device's stream: site A as recorded; site B runs hotter and at higher pressure.
+const healthy = (() => {
+  const all = readBenchmark();
+  const id = all.find((s) => s.fault === '')?.deviceId;
+  return all.filter((s) => s.deviceId === id);
+})();
+const SHIFT: Record<string, number> = { dischargePressureBar: 1.5, dischargeTempC: 12, oilTempC: 10, motorCurrentA: 25 };
+
+function atSiteB(metrics: Readonly<Record<string, MetricValue>>): Record<string, MetricValue> {
+  const out: Record<string, MetricValue> = { ...metrics };
+  for (const [k, d] of Object.entries(SHIFT)) if (typeof out[k] === 'number') out[k] = (out[k] as number) + d;
+  return out;
+}
+
+function flaggedShare(outs: ScoreOutput[]): number {
+  const scored = outs.filter((o) => o.status === 'scored');
+  return scored.filter((o) => o.status === 'scored' && o.result.anomaly).length / scored.length;
+}
+
+describe('per-device baseline', () => {
+  it('learns each device its own normal during calibration', async () => {
+    const scorer = createModelScorer({ logger: nullLogger() });
+    try {
+      const calib = healthy.slice(0, CAL);
+      const first = await scorer.scoreBatch(
+        calib.flatMap((s) => [
+          { deviceId: 'site-a', type: s.type, ts: s.ts, metrics: s.metrics },
+          { deviceId: 'site-b', type: s.type, ts: s.ts, metrics: atSiteB(s.metrics) },
+        ]),
+      );
+      expect(first.every((o) => o.status === 'calibrating')).toBe(true);
+      expect(first.at(-1)).toEqual({ status: 'calibrating', samplesSeen: CAL, samplesNeeded: CAL });
+
+      // After calibration both see site B's readings: normal for B, far off A's normal.
+      const rest = healthy.slice(CAL, CAL + 400);
+      const inputs: ScoreInput[] = rest.flatMap((s) => [
+        { deviceId: 'site-a', type: s.type, ts: s.ts, metrics: atSiteB(s.metrics) },
+        { deviceId: 'site-b', type: s.type, ts: s.ts, metrics: atSiteB(s.metrics) },
+      ]);
+      const outs = await scorer.scoreBatch(inputs);
+      const a = outs.filter((_, i) => i % 2 === 0);
+      const b = outs.filter((_, i) => i % 2 === 1);
+      expect(flaggedShare(b)).toBeLessThan(0.1);
+      expect(flaggedShare(a)).toBeGreaterThan(0.95);
+      const topA = a.at(-1);
+      expect(topA?.status === 'scored' && topA.result.topFeatures.map((f) => f.feature.split('.')[0])).toEqual(
+        expect.arrayContaining([expect.stringMatching(/dischargePressureBar|dischargeTempC|oilTempC|motorCurrentA/)]),
+      );
+
+      // After a repair the device recalibrates on its new normal.
+      scorer.resetDevice('site-a');
+      const again = await scorer.scoreBatch([{ deviceId: 'site-a', type: 'air-compressor', ts: 1, metrics: atSiteB(healthy[0]!.metrics) }]);
+      expect(again[0]).toEqual({ status: 'calibrating', samplesSeen: 1, samplesNeeded: CAL });
+    } finally {
+      await scorer.close();
+    }
+  });
+
+  it('carries missing metrics forward, treats a metric constant in calibration with the floor, and says no-model for unknown types', async () => {
+    const scorer = createModelScorer({ logger: nullLogger(), calibrationSamples: 50 });
+    try {
+      // always loaded during calibration: a constant boolean, then it unloads once
+      const cal = healthy.slice(0, 50).map((s) => ({ deviceId: 'c1', type: s.type, ts: s.ts, metrics: { ...s.metrics, loaded: true } }));
+      await scorer.scoreBatch(cal);
+      const next = healthy.slice(50, 60).map((s, i) => {
+        const m: Record<string, MetricValue> = { ...s.metrics, loaded: i !== 3 };
+        if (i > 5) delete m.oilTempC; // missing metric: last value carried
+        return { deviceId: 'c1', type: s.type, ts: s.ts, metrics: m };
+      });
+      const outs = await scorer.scoreBatch(next);
+      for (const o of outs) {
+        expect(o.status).toBe('scored');
+        if (o.status === 'scored') expect(Number.isFinite(o.result.anomalyScore)).toBe(true);
+      }
+      expect(await scorer.scoreBatch([{ deviceId: 'x', type: 'no-such-type', ts: 0, metrics: {} }])).toEqual([{ status: 'no-model' }]);
+      expect(scorer.hasModel('air-compressor')).toBe(true);
+      expect(scorer.hasModel('no-such-type')).toBe(false);
+    } finally {
+      await scorer.close();
+    }
+  });
+});
