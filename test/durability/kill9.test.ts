@@ -34,7 +34,7 @@ describe('acknowledged means durable: kill -9', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('every point whose PUBACK the publisher received is stored after SIGKILL and restart', { timeout: 240_000 }, async () => {
+  it('every point whose PUBACK the publisher received is stored after SIGKILL and restart', { timeout: 480_000 }, async () => {
     const [mqttPort, httpPort] = [await freePort(), await freePort()];
     const adminKey = generateSecret('fd_');
     const env = {
@@ -53,7 +53,7 @@ describe('acknowledged means durable: kill -9', () => {
     };
     const api = `http://127.0.0.1:${httpPort}`;
     const auth = { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' };
-    const healthy = () => waitFor(() => fetch(`${api}/health`).then((r) => r.ok), { timeoutMs: 60_000, what: 'fleetdoc /health' });
+    const healthy = () => waitFor(() => fetch(`${api}/health`).then((r) => r.ok), { timeoutMs: 180_000, what: 'fleetdoc /health' });
 
     let child = startFleetdoc(env);
     children.push(child);

@@ -16,18 +16,29 @@ export function startPublisher(client: MqttClient, deviceId: string, opts: { t0:
   const tickMs = 10;
   const perTick = Math.max(1, Math.round((opts.ratePerS * tickMs) / 1000));
   const timer = setInterval(() => {
+    // the test may end the client (or time out) while we are still scheduled
+    if (client.disconnecting || (client.disconnected && !client.reconnecting)) {
+      stopped = true;
+      clearInterval(timer);
+      return;
+    }
     for (let i = 0; i < perTick && !stopped && inFlight < maxInFlight && (opts.limit === undefined || next < opts.limit); i++) {
       const n = next++;
       sent.push(n);
       inFlight++;
       const payload = JSON.stringify({ ts: opts.t0 + n, seq: n, metrics: { oilTempC: 60 + (n % 400) / 10, loaded: n % 2 === 0 } });
-      client.publish(topics.telemetry(deviceId), payload, { qos: 1 }, (err) => {
+      try {
+        client.publish(topics.telemetry(deviceId), payload, { qos: 1 }, (err) => {
+          inFlight--;
+          if (!err) {
+            acked.add(n);
+            lastAckAt = Date.now();
+          }
+        });
+      } catch {
         inFlight--;
-        if (!err) {
-          acked.add(n);
-          lastAckAt = Date.now();
-        }
-      });
+        stopped = true;
+      }
     }
   }, tickMs);
   return {
