@@ -1,0 +1,230 @@
+/**
+ * The diagnosis service over real stores (PGlite ops store, SQLite telemetry)
+ * with the real api beside it: rules API, diagnoses API, reload without
+ * restart, anomaly write-back, event-time replay.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Diagnosis as DiagnosisT } from '../../core/domain/diagnosis.ts';
+import type { NewDeviceEvent } from '../../core/domain/event.ts';
+import type { Point } from '../../core/domain/telemetry.ts';
+import { createDiagnosis } from '../../diagnosis/create-diagnosis.ts';
+import type { ModelScorer, ScoreInput, ScoreOutput } from '../../diagnosis/model/types.ts';
+import { nullLogger } from '../../core/logger.ts';
+import { startTestApi, type TestApi } from '../api/helpers.ts';
+import { MIN, iso, series } from './helpers.ts';
+
+let t: TestApi;
+beforeAll(async () => {
+  t = await startTestApi();
+  for (const id of ['ac-1', 'ac-2', 'ac-3', 'ac-4', 'ac-5', 'fr-1']) {
+    await t.opsStore.registerDevices([{ id, type: id.startsWith('fr') ? 'refrigerator' : 'air-compressor' }]);
+  }
+});
+afterAll(() => t?.close());
+
+function source() {
+  const accepted = new Set<(p: readonly Point[]) => void>();
+  const events = new Set<(e: NewDeviceEvent) => void>();
+  return {
+    onAccepted: (l: (p: readonly Point[]) => void) => (accepted.add(l), () => accepted.delete(l)),
+    onEvent: (l: (e: NewDeviceEvent) => void) => (events.add(l), () => events.delete(l)),
+    push: (points: readonly Point[]) => accepted.forEach((l) => l(points)),
+    event: (e: NewDeviceEvent) => events.forEach((l) => l(e)),
+  };
+}
+
+function service(opts: { scorer?: ModelScorer } = {}) {
+  const src = source();
+  const d = createDiagnosis({ logger: nullLogger(), clock: t.clock, opsStore: t.opsStore, telemetryStore: t.telemetryStore, source: src, scorer: opts.scorer, options: { tickMs: 5, rulesPollMs: 60_000, presenceCheckMs: 60_000 } });
+  const raised: DiagnosisT[] = [];
+  const cleared: DiagnosisT[] = [];
+  d.bus.on('raised', (x) => raised.push(x));
+  d.bus.on('cleared', (x) => cleared.push(x));
+  return { d, src, raised, cleared };
+}
+
+/** Cooler fouling on a compressor: loaded, oil climbing well above the room while the room stays at 25 °C. */
+function fouling(id: string, from: number, minutes: number, hotFrom = 60) {
+  return series(id, from, minutes, MIN, (i) => ({ loaded: true, ambientTempC: 25, oilTempC: i < hotFrom ? 72 : 72 + Math.min(20, (i - hotFrom) / 2), dischargeTempC: (i < hotFrom ? 72 : 72 + Math.min(20, (i - hotFrom) / 2)) + 18, motorCurrentA: 50 }));
+}
+
+describe('rules API', () => {
+  it('GET gives the shipped set, PUT validates (400 for an invalid file or unknown metric), persists and overrides, DELETE reverts', async () => {
+    const shipped = await t.call('viewer', { method: 'GET', url: '/api/v1/rules/air-compressor' });
+    expect(shipped.statusCode).toBe(200);
+    expect(shipped.json.source).toBe('shipped');
+    expect(shipped.json.ruleSet.rules.map((r: { fault: string }) => r.fault)).toContain('ac-cooler-fouling');
+
+    const bad = await t.call('service', { method: 'PUT', url: '/api/v1/rules/air-compressor', payload: { type: 'air-compressor', rules: [{ id: 'x', fault: 'f', severity: 'fatal', condition: { kind: 'threshold' }, remedy: {} }] } });
+    expect(bad.statusCode).toBe(400);
+    const unknownMetric = { type: 'air-compressor', rules: [{ id: 'x', fault: 'f', severity: 'info', condition: { kind: 'threshold', metric: 'nope', op: 'above', value: 1 }, remedy: { class: 'technician', summary: 's' } }] };
+    const r2 = await t.call('service', { method: 'PUT', url: '/api/v1/rules/air-compressor', payload: unknownMetric });
+    expect(r2.statusCode).toBe(400);
+    expect(r2.json.message).toMatch(/nope/);
+    expect((await t.call('viewer', { method: 'PUT', url: '/api/v1/rules/air-compressor', payload: shipped.json.ruleSet })).statusCode).toBe(403);
+    expect((await t.call('service', { method: 'GET', url: '/api/v1/rules/no-such-type' })).statusCode).toBe(404);
+    expect((await t.opsStore.getRuleSet('air-compressor'))).toBeNull();
+
+    const custom = { ...shipped.json.ruleSet, rules: shipped.json.ruleSet.rules.slice(0, 1) };
+    const put = await t.call('service', { method: 'PUT', url: '/api/v1/rules/air-compressor', payload: custom });
+    expect(put.statusCode).toBe(200);
+    const got = await t.call('viewer', { method: 'GET', url: '/api/v1/rules/air-compressor' });
+    expect(got.json).toMatchObject({ source: 'custom', ruleSet: { rules: [{ id: custom.rules[0].id }] } });
+    const del = await t.call('service', { method: 'DELETE', url: '/api/v1/rules/air-compressor' });
+    expect(del.json.source).toBe('shipped');
+  });
+
+  it('a PUT rule set is picked up by the running engine without restart and changes what it diagnoses', async () => {
+    const { d, src, raised } = service();
+    await d.start();
+    try {
+      const from = Date.UTC(2025, 0, 10);
+      // oil at 85 °C, room 25: the shipped cooler rule (oil > 79 and approach > 47) fires
+      src.push(series('ac-2', from, 40, MIN, () => ({ loaded: true, ambientTempC: 25, oilTempC: 85, dischargeTempC: 100 })));
+      await d.flush();
+      expect(raised.map((x) => x.fault)).toEqual(['ac-cooler-fouling']);
+
+      // raise the limit to 95 °C through the API; the engine reloads and a second compressor stays quiet
+      const rs = (await t.call('viewer', { method: 'GET', url: '/api/v1/rules/air-compressor' })).json.ruleSet;
+      for (const r of rs.rules) if (r.id === 'cooler-approach-high') r.condition.of[0] = { ...r.condition.of[0], value: 95, clear: 93 };
+      expect((await t.call('service', { method: 'PUT', url: '/api/v1/rules/air-compressor', payload: rs })).statusCode).toBe(200);
+      await d.reloadRules();
+      src.push(series('ac-3', from, 40, MIN, () => ({ loaded: true, ambientTempC: 25, oilTempC: 85, dischargeTempC: 100 })));
+      await d.flush();
+      expect(raised.map((x) => x.deviceId)).toEqual(['ac-2']);
+    } finally {
+      await d.stop();
+      await t.opsStore.deleteRuleSet('air-compressor');
+    }
+  });
+});
+
+describe('diagnoses: persistence, bus and API', () => {
+  it('raises once with evidence, publishes on the bus, clears; the API filters by type, fault, severity, status, time', async () => {
+    const { d, src, raised, cleared } = service();
+    await d.start();
+    const from = Date.UTC(2025, 1, 1);
+    src.push(fouling('ac-1', from, 200));
+    src.push(series('ac-1', from + 200 * MIN, 60, MIN, () => ({ loaded: true, ambientTempC: 25, oilTempC: 72, dischargeTempC: 90 })));
+    src.push(series('fr-1', from, 60, MIN, () => ({ cabinetTempC: 4, condenserTempC: 45, ambientTempC: 22, compressorOn: true }), 'refrigerator'));
+    await d.flush();
+    await d.stop();
+    await d.stop(); // idempotent
+
+    expect(raised.map((x) => [x.deviceId, x.fault]).sort()).toEqual([
+      ['ac-1', 'ac-cooler-fouling'],
+      ['fr-1', 'rf-condenser-dust'],
+    ]);
+    const ac = raised.find((x) => x.deviceId === 'ac-1')!;
+    expect(ac.evidence.rules[0]).toMatchObject({ ruleId: 'cooler-approach-high', values: { oilTempC: expect.any(Number), 'oilTempC-ambientTempC': expect.any(Number) } });
+    expect(ac.evidence.telemetry.metrics).toEqual(expect.arrayContaining(['oilTempC', 'ambientTempC']));
+    expect(Date.parse(ac.evidence.telemetry.to)).toBe(Date.parse(ac.raisedAt));
+    expect(ac.remedy).toMatchObject({ class: 'owner', guide: 'Clean the oil cooler fins with compressed air' });
+    expect(cleared.map((x) => x.id)).toContain(ac.id);
+    expect(cleared.find((x) => x.id === ac.id)).toMatchObject({ status: 'cleared', clearedAt: expect.any(String) });
+
+    const all = await t.call('viewer', { method: 'GET', url: '/api/v1/diagnoses' });
+    expect(all.statusCode).toBe(200);
+    // with ac-2's diagnosis from the reload test
+    expect(all.json.length).toBe(3);
+    const q = async (qs: string) => (await t.call('viewer', { method: 'GET', url: `/api/v1/diagnoses?${qs}` })).json.map((x: DiagnosisT) => x.deviceId);
+    expect(await q('type=refrigerator')).toEqual(['fr-1']);
+    expect(await q('fault=ac-cooler-fouling')).toEqual(['ac-1', 'ac-2']);
+    expect(await q('severity=critical')).toEqual([]);
+    expect(await q('status=active')).toEqual(['fr-1', 'ac-2']);
+    expect(await q('status=cleared')).toEqual(['ac-1']);
+    expect(await q(`from=${iso(Date.parse(ac.raisedAt) + 1)}`)).toEqual(raised.filter((x) => Date.parse(x.raisedAt) > Date.parse(ac.raisedAt)).map((x) => x.deviceId));
+    expect(await q(`to=${iso(from)}`)).toEqual(['ac-2']);
+    expect((await t.call('viewer', { method: 'GET', url: '/api/v1/diagnoses?severity=fatal' })).statusCode).toBe(400);
+    const dev = await t.call('viewer', { method: 'GET', url: '/api/v1/devices/ac-1/diagnoses' });
+    expect(dev.json).toHaveLength(1);
+    expect(dev.json[0]).toMatchObject({ id: ac.id, fault: 'ac-cooler-fouling', status: 'cleared' });
+    expect((await t.call('viewer', { method: 'GET', url: '/api/v1/devices/nope/diagnoses' })).statusCode).toBe(404);
+  });
+
+  it('a restart does not raise an active diagnosis again', async () => {
+    const from = Date.UTC(2025, 2, 1);
+    const a = service();
+    await a.d.start();
+    a.src.push(series('fr-1', from, 60, MIN, () => ({ condenserTempC: 45, ambientTempC: 22, compressorOn: true }), 'refrigerator'));
+    await a.d.stop();
+    const b = service();
+    await b.d.start();
+    b.src.push(series('fr-1', from + 60 * MIN, 60, MIN, () => ({ condenserTempC: 45, ambientTempC: 22, compressorOn: true }), 'refrigerator'));
+    await b.d.stop();
+    expect(a.raised).toHaveLength(0); // already active from the previous test
+    expect(b.raised).toHaveLength(0);
+    expect((await t.opsStore.listDiagnoses({ deviceId: 'fr-1', limit: 10 })).length).toBe(1);
+  });
+});
+
+describe('event time', () => {
+  it('the same series at 1× timing and replayed fast gives the same diagnoses', async () => {
+    const from = t.clock.now();
+    const pts = [
+      ...fouling('ac-4', from, 150, 30),
+      ...series('ac-4', from + 200 * MIN, 60, MIN, () => ({ loaded: true, ambientTempC: 25, oilTempC: 72, dischargeTempC: 90 })),
+    ].map((p) => ({ ...p, deviceId: 'ac-4' }));
+    const summary = (xs: DiagnosisT[]) => xs.map((x) => [x.fault, x.raisedAt, x.clearedAt, x.severity, x.evidence.rules[0]?.values]);
+
+    // 1×: wall clock moves with event time, one sample at a time (with a 50-minute outage in the middle)
+    const live = service();
+    await live.d.start();
+    for (const p of pts) {
+      t.clock.set(p.ts + 500);
+      live.src.push([{ ...p, deviceId: 'ac-4' }]);
+      await live.d.flush();
+    }
+    await live.d.stop();
+    const liveDiags = await t.opsStore.listDiagnoses({ deviceId: 'ac-4', limit: 10 });
+
+    // fast: the same samples for another device, all at once, wall clock a day later
+    const fast = service();
+    await fast.d.start();
+    t.clock.set(from + 24 * 3600_000);
+    fast.src.push(pts.map((p) => ({ ...p, deviceId: 'ac-5' })));
+    await fast.d.flush();
+    await fast.d.stop();
+    const fastDiags = await t.opsStore.listDiagnoses({ deviceId: 'ac-5', limit: 10 });
+
+    expect(liveDiags.map((x) => x.fault).sort()).toEqual(['ac-cooler-fouling', 'offline']);
+    expect(summary(fastDiags)).toEqual(summary(liveDiags));
+    expect(summary(live.cleared).length).toBe(2);
+  });
+});
+
+describe('anomaly write-back', () => {
+  it('writes anomalyScore and anomaly per scored sample; the telemetry route serves them; sustained anomalies raise `anomaly`', async () => {
+    const calls: number[] = [];
+    const scorer: ModelScorer = {
+      hasModel: (type) => type === 'air-compressor',
+      async scoreBatch(inputs: readonly ScoreInput[]): Promise<ScoreOutput[]> {
+        calls.push(inputs.length);
+        return inputs.map((i) => {
+          const score = Number(i.metrics.vibrationRmsMmS ?? 0);
+          return { status: 'scored', result: { anomalyScore: score, anomaly: score > 3, threshold: 3, topFeatures: [{ feature: 'vibrationRmsMmS', contribution: 0.8 }] } };
+        });
+      },
+      resetDevice: () => undefined,
+      reload: async () => undefined,
+      close: async () => undefined,
+    };
+    const { d, src, raised } = service({ scorer });
+    await d.start();
+    const from = Date.UTC(2025, 3, 1);
+    // vibration up, but the compressor is off (motor current 0): the bearing rule's gate is closed, only the model sees it
+    src.push(series('ac-5', from, 40, MIN, (i) => ({ vibrationRmsMmS: i < 10 ? 1 : 4, motorCurrentA: 0 })));
+    await d.flush();
+    await d.stop();
+    expect(calls.reduce((a, b) => a + b, 0)).toBe(40);
+    expect(d.stats().writeBacks).toBe(40);
+    expect(raised.map((x) => [x.fault, x.source])).toEqual([['anomaly', 'model']]);
+    expect(raised[0]!.evidence.model).toMatchObject({ anomalyScore: 4, threshold: 3, topFeatures: [{ feature: 'vibrationRmsMmS' }] });
+
+    const res = await t.call('viewer', { method: 'GET', url: `/api/v1/devices/ac-5/telemetry?metrics=anomalyScore,anomaly&from=${from}&to=${from + 40 * MIN}` });
+    expect(res.statusCode).toBe(200);
+    expect(res.json.rows).toHaveLength(40);
+    expect(res.json.rows[0]).toEqual({ ts: iso(from), values: { anomalyScore: 1, anomaly: 0 } });
+    expect(res.json.rows[39]).toEqual({ ts: iso(from + 39 * MIN), values: { anomalyScore: 4, anomaly: 1 } });
+  });
+});
