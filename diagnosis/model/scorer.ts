@@ -47,6 +47,7 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
   let versions = '';
   let lastCheck = -Infinity;
   let closed = false;
+  let refreshing: Promise<void> | null = null;
 
   function calibrationOf(m: LoadedModel): number {
     const o = opts.calibrationSamples;
@@ -243,8 +244,14 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
     },
 
     hasModel(type: string): boolean {
+      // The engine asks before it scores, so a newly registered type must show up from here too.
+      if (!closed && !refreshing && now() - lastCheck >= checkMs) {
+        refreshing = ensureFresh()
+          .catch((err: unknown) => log.warn({ err }, 'loading models failed'))
+          .finally(() => (refreshing = null));
+      }
       if (models.has(type)) return true;
-      return loaded === null && hasShippedModel(modelsDir, type);
+      return lastCheck === -Infinity && hasShippedModel(modelsDir, type);
     },
 
     resetDevice(deviceId: string): void {

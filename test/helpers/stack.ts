@@ -3,10 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { inject, onTestFinished } from 'vitest';
-import { createStack, type Stack } from '../../compose.ts';
+import { createOpsStore, createStack, type Stack } from '../../compose.ts';
+import { systemClock } from '../../core/clock.ts';
 import { loadConfig } from '../../core/config.ts';
 import { createLogger } from '../../core/logger.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { OpsStore } from '../../core/ports.ts';
 import { generateSecret } from '../../core/secrets.ts';
+import type { ModelScorer } from '../../diagnosis/model/types.ts';
 
 export interface TestStack {
   stack: Stack;
@@ -38,7 +42,13 @@ function pgliteTemplate(): Promise<Blob | undefined> {
  * on free ports with a temp data dir. Stores: embedded unless `env` points at
  * an InfluxDB / PostgreSQL the test started.
  */
-export async function startStack(env: Record<string, string> = {}, opts: { keepDataDir?: string } = {}): Promise<TestStack> {
+export interface StackExtras {
+  keepDataDir?: string;
+  /** A model scorer for the diagnosis engine, built on the stack's own ops store. */
+  scorer?: (deps: { opsStore: OpsStore; logger: Logger }) => ModelScorer;
+}
+
+export async function startStack(env: Record<string, string> = {}, opts: StackExtras = {}): Promise<TestStack> {
   const dataDir = opts.keepDataDir ?? (await mkdtemp(join(tmpdir(), 'fleetdoc-test-')));
   const adminKey = generateSecret('fd_');
   const config = loadConfig({
@@ -54,7 +64,10 @@ export async function startStack(env: Record<string, string> = {}, opts: { keepD
     ...env,
   });
   const logger = createLogger({ level: config.log.level, pretty: false });
-  const stack = await createStack({ config, logger, pgliteTemplate: await pgliteTemplate() });
+  const template = await pgliteTemplate();
+  const opsStore = opts.scorer ? await createOpsStore(config, logger, systemClock, template) : undefined;
+  const scorer = opts.scorer && opsStore ? opts.scorer({ opsStore, logger }) : undefined;
+  const stack = await createStack({ config, logger, pgliteTemplate: template, ...(opsStore ? { opsStore } : {}), ...(scorer ? { scorer } : {}) });
   await stack.start();
   const { mqtt: mqttPort, ws } = stack.broker.addresses();
   const httpUrl = `http://127.0.0.1:${stack.api.address().port}`;
@@ -98,6 +111,7 @@ export async function startStack(env: Record<string, string> = {}, opts: { keepD
     async stop() {
       await Promise.allSettled(clients.map((c) => c.endAsync(true)));
       await stack.stop();
+      await scorer?.close();
       if (!opts.keepDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
@@ -105,8 +119,8 @@ export async function startStack(env: Record<string, string> = {}, opts: { keepD
 }
 
 /** startStack + stop when the current test finishes. */
-export async function useStack(env: Record<string, string> = {}): Promise<TestStack> {
-  const s = await startStack(env);
+export async function useStack(env: Record<string, string> = {}, extras: Omit<StackExtras, 'keepDataDir'> = {}): Promise<TestStack> {
+  const s = await startStack(env, extras);
   onTestFinished(() => s.stop());
   return s;
 }

@@ -1,0 +1,164 @@
+/**
+ * Bring your own machine: learns an anomaly model for a device type from
+ * normal operation and registers it with a running platform.
+ *
+ *   npm run model:train -- --type air-compressor --csv normal.csv [--time-column ts] [--separator ';']
+ *                          [--calibration-samples 720] [--target-far 0.01] --api http://host:8080 --api-key fd_...
+ *   npm run model:train -- --type air-compressor --from-store --device ac-0001 --from 2026-01-01 --to 2026-02-01 --api … --api-key …
+ *
+ * Shells out to the Python pipeline (ml/train_anomaly.py) and POSTs the ONNX
+ * file and model card to /api/v1/models/:type; the scorer picks it up
+ * without a restart. Without --api it only writes the files (--out-dir).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const TRAIN = join(ROOT, 'ml/train_anomaly.py');
+const USAGE = `usage: npm run model:train -- --type <type> (--csv <file> [--csv <file>…] | --from-store --device <id> --from <time> --to <time>)
+  [--time-column <col>] [--separator ';'] [--device-column <col>] [--calibration-samples N] [--target-far 0.01]
+  [--threshold-margin 1.0] [--out-dir <dir>] [--api <url> --api-key <key>] [--python python3]`;
+
+export class CliError extends Error {}
+
+const OPTIONS = {
+  type: { type: 'string' },
+  csv: { type: 'string', multiple: true },
+  'time-column': { type: 'string' },
+  separator: { type: 'string' },
+  'device-column': { type: 'string' },
+  'calibration-samples': { type: 'string' },
+  'target-far': { type: 'string' },
+  'threshold-margin': { type: 'string' },
+  'from-store': { type: 'boolean' },
+  device: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  'out-dir': { type: 'string' },
+  api: { type: 'string' },
+  'api-key': { type: 'string' },
+  python: { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
+export interface TrainResult {
+  type: string;
+  modelId: string;
+  threshold: number;
+  outDir: string;
+  heldOut: Record<string, unknown>;
+  registered?: { version: number };
+}
+
+export function checkPython(python: string): void {
+  const r = spawnSync(python, ['-c', 'import numpy, sklearn, skl2onnx, onnx, onnxruntime'], { encoding: 'utf8' });
+  if (r.error) throw new CliError(`cannot run ${python} (${r.error.message}); install Python 3.11+ and run pip install -r ml/requirements.txt`);
+  if (r.status !== 0) {
+    const missing = /No module named '([^']+)'/.exec(r.stderr)?.[1];
+    throw new CliError(`Python packages missing${missing ? ` (${missing})` : ''}: run pip install -r ml/requirements.txt`);
+  }
+}
+
+async function api<T>(base: string, key: string | undefined, method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (key) headers.authorization = `Bearer ${key}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(new URL(path, base), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  if (!res.ok) throw new CliError(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 500)}`);
+  return JSON.parse(text) as T;
+}
+
+function csvCell(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  const s = String(v);
+  return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/** The device's stored telemetry in [from, to) as a CSV with a `ts` column. */
+async function exportFromStore(base: string, key: string | undefined, device: string, from: string, to: string, file: string): Promise<number> {
+  const q = new URLSearchParams({ from, to, limit: '100000' });
+  const res = await api<{ rows: Array<{ ts: string; values: Record<string, unknown> }> }>(base, key, 'GET', `/api/v1/devices/${encodeURIComponent(device)}/telemetry?${q}`);
+  const cols = [...new Set(res.rows.flatMap((r) => Object.keys(r.values)))].filter((c) => c !== 'anomalyScore' && c !== 'anomaly');
+  const lines = [['ts', ...cols].join(',')];
+  for (const r of res.rows) lines.push([r.ts, ...cols.map((c) => csvCell(r.values[c]))].join(','));
+  await writeFile(file, lines.join('\n') + '\n');
+  return res.rows.length;
+}
+
+function runPython(python: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(python, [TRAIN, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new CliError(`ml/train_anomaly.py failed (exit ${code})`))));
+  });
+}
+
+export async function modelTrain(argv: string[], log: (line: string) => void = console.error): Promise<TrainResult> {
+  const { values: o } = parseArgs({ args: argv, options: OPTIONS, strict: true });
+  if (o.help) throw new CliError(USAGE);
+  if (!o.type) throw new CliError(`--type is required\n${USAGE}`);
+  if (!o.csv?.length && !o['from-store']) throw new CliError(`give --csv <file> or --from-store\n${USAGE}`);
+  if (o['from-store'] && (!o.api || !o.device || !o.from || !o.to)) throw new CliError('--from-store needs --api, --device, --from and --to');
+  const python = o.python ?? 'python3';
+  checkPython(python);
+
+  const work = await mkdtemp(join(tmpdir(), 'fleetdoc-model-'));
+  const outDir = o['out-dir'] ?? join(work, 'out');
+  const typeFile = join(work, 'type.json');
+  if (o.api) {
+    await writeFile(typeFile, JSON.stringify(await api(o.api, o['api-key'], 'GET', `/api/v1/device-types/${encodeURIComponent(o.type)}`)));
+  } else {
+    const shipped = join(ROOT, 'core/device-types', `${o.type}.json`);
+    if (!existsSync(shipped)) throw new CliError(`device type ${o.type} is not shipped; give --api to read it from the platform`);
+    await writeFile(typeFile, await readFile(shipped));
+  }
+
+  const args = ['--type-json', typeFile, '--out-dir', outDir];
+  if (o['from-store']) {
+    const file = join(work, `${o.device}.csv`);
+    const n = await exportFromStore(o.api as string, o['api-key'], o.device as string, o.from as string, o.to as string, file);
+    log(`exported ${n} samples of ${o.device} from the store`);
+    args.push('--csv', file, '--time-column', 'ts');
+  } else {
+    for (const f of o.csv ?? []) {
+      if (!existsSync(f)) throw new CliError(`no such file: ${f}`);
+      args.push('--csv', f);
+    }
+    if (o['time-column']) args.push('--time-column', o['time-column']);
+    if (o.separator) args.push('--separator', o.separator);
+    if (o['device-column']) args.push('--device-column', o['device-column']);
+  }
+  for (const k of ['calibration-samples', 'target-far', 'threshold-margin'] as const) if (o[k] !== undefined) args.push(`--${k}`, o[k]);
+
+  const stdout = await runPython(python, args);
+  const summary = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as TrainResult;
+  log(`trained ${summary.modelId}: threshold ${summary.threshold.toFixed(3)}, held-out ${JSON.stringify(summary.heldOut)}`);
+  log(`wrote ${join(outDir, `${o.type}.anomaly.onnx`)} and ${join(outDir, `${o.type}.card.json`)}`);
+
+  if (o.api) {
+    const card = JSON.parse(await readFile(join(outDir, `${o.type}.card.json`), 'utf8')) as unknown;
+    const anomalyOnnx = (await readFile(join(outDir, `${o.type}.anomaly.onnx`))).toString('base64');
+    const reg = await api<{ version: number }>(o.api, o['api-key'], 'POST', `/api/v1/models/${encodeURIComponent(o.type)}`, { card, anomalyOnnx });
+    summary.registered = { version: reg.version };
+    log(`registered with ${o.api} as version ${reg.version}; devices of type ${o.type} recalibrate on their next samples`);
+  }
+  return summary;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  modelTrain(process.argv.slice(2)).then(
+    (r) => console.log(JSON.stringify(r)),
+    (err: unknown) => {
+      console.error(err instanceof CliError ? `model:train: ${err.message}` : err);
+      process.exit(err instanceof CliError ? 2 : 1);
+    },
+  );
+}
