@@ -35,7 +35,7 @@ function compressor(from: number, minutes: number, shape: (i: number) => { oil: 
 }
 
 describe('diagnosis end to end', () => {
-  it('a sustained cooler-fouling pattern over MQTT raises a diagnosis with evidence (API and bus); a hot afternoon on a healthy unit stays quiet', async () => {
+  it('a sustained cooler-fouling pattern over MQTT raises a diagnosis with evidence (API and bus); a hot afternoon on a healthy unit stays quiet', { timeout: 90_000 }, async () => {
     const s = await useStack();
     const raised: Diagnosis[] = [];
     s.stack.diagnosis.bus.on('raised', (d) => raised.push(d));
@@ -57,7 +57,7 @@ describe('diagnosis end to end', () => {
       await c2.publishAsync(topics.telemetry(healthy.id), JSON.stringify({ samples: hotSamples.slice(i, i + 60) }), { qos: 1 });
     }
 
-    await expect.poll(async () => (await s.http<Diagnosis[]>('GET', `/api/v1/devices/${sick.id}/diagnoses`)).body, { timeout: 10_000, interval: 100 }).toHaveLength(1);
+    await expect.poll(async () => (await s.http<Diagnosis[]>('GET', `/api/v1/devices/${sick.id}/diagnoses`)).body, { timeout: 30_000, interval: 200 }).toHaveLength(1);
     const [d] = (await s.http<Diagnosis[]>('GET', `/api/v1/devices/${sick.id}/diagnoses`)).body;
     expect(d).toMatchObject({ deviceId: sick.id, type: 'air-compressor', fault: 'ac-cooler-fouling', status: 'active', severity: 'warning', source: 'rules', remedy: { class: 'owner' } });
     expect(d!.confidence).toBeGreaterThan(0.5);
@@ -79,7 +79,7 @@ describe('diagnosis end to end', () => {
     // the fleet view, and the quiet healthy unit (its samples were all processed: the engine saw both devices)
     const fleet = await s.http<Diagnosis[]>('GET', '/api/v1/diagnoses?type=air-compressor&status=active');
     expect(fleet.body.map((x) => x.deviceId)).toEqual([sick.id]);
-    await expect.poll(() => s.stack.diagnosis.stats().samples, { timeout: 10_000 }).toBe(840);
+    await expect.poll(() => s.stack.diagnosis.stats().samples, { timeout: 30_000 }).toBe(840);
     expect((await s.http<Diagnosis[]>('GET', `/api/v1/devices/${healthy.id}/diagnoses`)).body).toEqual([]);
   });
 });
