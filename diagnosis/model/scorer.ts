@@ -26,13 +26,24 @@ export interface ModelScorerOptions {
   topFeatures?: number;
 }
 
+/**
+ * One device: a single Float64Array holds its feature state (last value and
+ * slope per metric, 2 × M), then its baseline mean and scale (F each, float32
+ * values), so a calibrated device costs one small allocation.
+ */
 interface DeviceState {
   key: string;
   seen: number;
-  features: Float64Array;
+  buf: Float64Array;
+  /** Offset of the baseline in buf (= 2 × M). */
+  at: number;
   cal: Calibration | null;
-  base: Baseline | null;
   smoothed: number;
+}
+
+function setBaseline(st: DeviceState, base: Baseline): void {
+  st.buf.set(base.mean, st.at);
+  st.buf.set(base.scale, st.at + base.mean.length);
 }
 
 export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { deviceCount(): number } {
@@ -105,8 +116,11 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
     let s = devices.get(deviceId);
     if (s && s.key === m.key) return s;
     const n = calibrationOf(m);
-    s = { key: m.key, seen: 0, features: newFeatureState(m.plan), cal: n > 0 ? newCalibration(m.plan.size) : null, base: null, smoothed: 0 };
-    if (n === 0) s.base = finishCalibration(null, m.card);
+    const at = m.plan.metrics.length * 2;
+    const buf = new Float64Array(at + 2 * m.plan.size);
+    buf.set(newFeatureState(m.plan));
+    s = { key: m.key, seen: 0, buf, at, cal: n > 0 ? newCalibration(m.plan.size) : null, smoothed: 0 };
+    if (n === 0) setBaseline(s, finishCalibration(null, m.card));
     devices.set(deviceId, s);
     return s;
   }
@@ -121,12 +135,14 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
     for (let r = 0; r < b; r++) {
       const row = rows[r] as Float64Array;
       const st = states[r] as DeviceState;
-      const base = st.base as Baseline;
-      mu.set(base.mean, r * f);
-      sigma.set(base.scale, r * f);
+      const buf = st.buf;
+      const at = st.at;
       for (let j = 0; j < f; j++) {
+        const mean = buf[at + j] as number;
         const v = row[j] as number;
-        x[r * f + j] = Number.isNaN(v) ? (base.mean[j] as number) : v;
+        mu[r * f + j] = mean;
+        sigma[r * f + j] = buf[at + f + j] as number;
+        x[r * f + j] = Number.isNaN(v) ? mean : v;
       }
       prev[r] = st.smoothed;
     }
@@ -216,13 +232,13 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
         }
         const st = stateFor(input.deviceId, m);
         const row = new Float64Array(m.plan.size);
-        extractFeatures(m.plan, st.features, input.metrics, row);
+        extractFeatures(m.plan, st.buf, input.metrics, row);
         const needed = calibrationOf(m);
         if (st.seen < needed) {
           st.seen++;
           updateCalibration(st.cal as Calibration, row, m.plan.size);
           if (st.seen === needed) {
-            st.base = finishCalibration(st.cal, m.card);
+            setBaseline(st, finishCalibration(st.cal, m.card));
             st.cal = null;
           }
           out[i] = { status: 'calibrating', samplesSeen: st.seen, samplesNeeded: needed };

@@ -126,5 +126,12 @@ describe('bring your own machine', () => {
     expect(index(rows[0]!)).toBe(CAL);
     expect(flagged(CAL, FAULT)).toBeLessThan(0.1);
     expect(flagged(FAULT + 5, live.length)).toBeGreaterThan(0.8);
+
+    // 5. retraining from what the store holds for a device registers the next version
+    const fromStore = await modelTrain(
+      ['--type', 'vacuum-pump', '--from-store', '--device', id, '--from', String(start), '--to', String(start + 600_000), '--api', t.httpUrl, '--api-key', t.adminKey],
+      () => {},
+    );
+    expect(fromStore.registered?.version).toBe(2);
   });
 });

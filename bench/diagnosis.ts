@@ -1,0 +1,137 @@
+/**
+ * `npm run bench:diagnosis` — the model layer alone (diagnosis/model): how
+ * many sample windows the scorer turns into anomaly scores per second on one
+ * core (features in TypeScript, one onnxruntime run() per micro-batch,
+ * intraOpNumThreads 1), per batch size; and memory per calibrated device at
+ * 10,000 and 100,000 devices.
+ *
+ * stdout: one JSON line per scenario, with the target figure and the ratio.
+ *
+ *   npm run bench:diagnosis -- [--devices 10000] [--seconds 5] [--batches 1,64,1024] [--memory 10000,100000] [--type air-compressor]
+ */
+import { parseArgs } from 'node:util';
+import { nullLogger } from '../core/logger.ts';
+import type { MetricValue } from '../core/domain/telemetry.ts';
+import { createModelScorer } from '../diagnosis/model/scorer.ts';
+import type { ScoreInput } from '../diagnosis/model/types.ts';
+
+const TARGET_WPS = 50_000;
+const { values: o } = parseArgs({
+  options: {
+    devices: { type: 'string', default: '10000' },
+    seconds: { type: 'string', default: '5' },
+    batches: { type: 'string', default: '1,64,1024' },
+    memory: { type: 'string', default: '10000,100000' },
+    type: { type: 'string', default: 'air-compressor' },
+  },
+});
+
+const gc = (globalThis as { gc?: () => void }).gc;
+const CAL = 20;
+
+/** A compressor-like sample: each device its own offsets, load-driven correlation, noise. */
+function sampleFor(dev: number, i: number): Record<string, MetricValue> {
+  const off = (dev % 97) / 97;
+  const load = 0.5 + 0.4 * Math.sin(i / 30 + dev);
+  const n = () => Math.random() - 0.5;
+  return {
+    dischargePressureBar: 7 + off + 0.3 * load + 0.05 * n(),
+    dischargeTempC: 75 + 5 * off + 8 * load + 0.5 * n(),
+    oilTempC: 65 + 4 * off + 6 * load + 0.4 * n(),
+    ambientTempC: 20 + 3 * off + 0.2 * n(),
+    motorCurrentA: 80 + 10 * off + 30 * load + n(),
+    vibrationRmsMmS: 2 + off + 0.5 * load + 0.1 * n(),
+    airFilterDpMbar: 30 + 5 * off + 2 * n(),
+    separatorDpBar: 0.4 + 0.1 * off + 0.02 * n(),
+    loaded: load > 0.5,
+    loadCycles: 1000 + Math.floor(i / 7),
+    runHours: 5000 + i / 60,
+  };
+}
+
+function inputs(devices: number, round: number, type: string): ScoreInput[] {
+  const out: ScoreInput[] = new Array(devices);
+  for (let d = 0; d < devices; d++) out[d] = { deviceId: `dev-${d}`, type, ts: round * 1000, metrics: sampleFor(d, round) };
+  return out;
+}
+
+async function calibrate(scorer: ReturnType<typeof createModelScorer>, devices: number, type: string, chunk = 10_000) {
+  for (let r = 0; r < CAL; r++) {
+    for (let d0 = 0; d0 < devices; d0 += chunk) {
+      const batch = inputs(Math.min(chunk, devices - d0), r, type).map((x, k) => ({ ...x, deviceId: `dev-${d0 + k}` }));
+      await scorer.scoreBatch(batch);
+    }
+  }
+}
+
+async function throughput(batch: number) {
+  const devices = Number(o.devices);
+  const scorer = createModelScorer({ logger: nullLogger(), calibrationSamples: CAL });
+  await calibrate(scorer, devices, o.type);
+  // pre-built inputs so the figure is the scorer's, not the generator's
+  const rounds = Array.from({ length: 8 }, (_, r) => inputs(devices, CAL + r, o.type));
+  const run = async (ms: number) => {
+    let n = 0;
+    const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    let r = 0;
+    while (performance.now() - t0 < ms) {
+      const all = rounds[r++ % rounds.length] as ScoreInput[];
+      for (let i = 0; i < all.length; i += batch) {
+        await scorer.scoreBatch(all.slice(i, i + batch));
+        n += Math.min(batch, all.length - i);
+      }
+    }
+    const secs = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    return { n, secs, cpuSecs: (cpu.user + cpu.system) / 1e6 };
+  };
+  await run(1000); // warm up
+  const m = await run(Number(o.seconds) * 1000);
+  await scorer.close();
+  const wps = m.n / m.secs;
+  const perCore = m.n / m.cpuSecs;
+  console.log(
+    JSON.stringify({
+      scenario: `score-batch-${batch}`,
+      type: o.type,
+      devices,
+      batch,
+      windows: m.n,
+      fleetdoc_windows_per_s: Math.round(wps),
+      fleetdoc_windows_per_cpu_s: Math.round(perCore),
+      target_windows_per_s_per_core: TARGET_WPS,
+      ratio: +(perCore / TARGET_WPS).toFixed(2),
+    }),
+  );
+}
+
+async function memory(devices: number) {
+  gc?.();
+  const scorer = createModelScorer({ logger: nullLogger(), calibrationSamples: CAL });
+  await scorer.scoreBatch(inputs(1, 0, o.type)); // models loaded before the baseline reading
+  scorer.resetDevice('dev-0');
+  gc?.();
+  const before = process.memoryUsage();
+  await calibrate(scorer, devices, o.type);
+  // one scored round so every device holds its final state (baseline + EWMA)
+  for (let d0 = 0; d0 < devices; d0 += 10_000) await scorer.scoreBatch(inputs(Math.min(10_000, devices - d0), CAL, o.type).map((x, k) => ({ ...x, deviceId: `dev-${d0 + k}` })));
+  gc?.();
+  const after = process.memoryUsage();
+  const perDevice = (after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers) / devices;
+  console.log(
+    JSON.stringify({
+      scenario: `memory-${devices}`,
+      type: o.type,
+      devices: scorer.deviceCount(),
+      bytes_per_device: Math.round(perDevice),
+      heap_used_mb: +(after.heapUsed / 2 ** 20).toFixed(1),
+      rss_mb: +(after.rss / 2 ** 20).toFixed(1),
+      gc_exposed: gc !== undefined,
+    }),
+  );
+  await scorer.close();
+}
+
+for (const b of o.batches.split(',').map(Number)) await throughput(b);
+for (const d of o.memory.split(',').map(Number)) await memory(d);
