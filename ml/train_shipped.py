@@ -32,11 +32,13 @@ POST_CAL = 1200
 def fleet(tm: TypeModel, n_cal: int, seeds: range, faults: bool) -> list[Device]:
     names = fault_names(tm.type_def["name"])
     out = []
+    n_faulty = 0
     for k, seed in enumerate(seeds):
         n = n_cal + POST_CAL
         fault = None
-        if faults and k % 4 != 3:  # every 4th held-back device stays healthy
-            fault = (names[k % len(names)], n_cal + int(np.random.default_rng(seed).integers(300, POST_CAL - 400)))
+        if faults and k % 4 != 3:  # every 4th held-back device stays healthy; the others take the faults in turn
+            fault = (names[n_faulty % len(names)], n_cal + int(np.random.default_rng(seed).integers(300, POST_CAL - 400)))
+            n_faulty += 1
         samples, _, label = simulate_device(tm, n, seed, fault)
         out.append(Device(f"{tm.type_def['name']}-{seed}", samples, label, fault[0] if fault else None))
     return out

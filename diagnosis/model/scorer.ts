@@ -72,7 +72,16 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
     return v.map((r) => `${r.type}:${r.version}`).sort().join(',');
   }
 
-  async function load(): Promise<void> {
+  // Loads run one after another, so a swap never releases sessions another load still holds.
+  let chain: Promise<void> = Promise.resolve();
+  function load(): Promise<void> {
+    const p = chain.then(loadNow);
+    chain = p.catch(() => undefined);
+    return p;
+  }
+
+  async function loadNow(): Promise<void> {
+    if (closed) return;
     const next = new Map<string, LoadedModel>();
     for (const files of readModelDir(modelsDir)) {
       next.set(files.card.type, await loadModel(files, 'shipped', '0'));
@@ -283,7 +292,8 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      if (loaded) await loaded.catch(() => undefined);
+      await refreshing;
+      await chain;
       for (const m of models.values()) await releaseModel(m);
       models = new Map();
       devices.clear();
