@@ -14,6 +14,7 @@ import type { Logger } from './core/logger.ts';
 import { createMetrics } from './core/metrics.ts';
 import type { OpsStore, TelemetryStore } from './core/ports.ts';
 import { createDiagnosis, type DiagnosisOptions } from './diagnosis/create-diagnosis.ts';
+import { createModelScorer } from './diagnosis/model/scorer.ts';
 import type { ModelScorer } from './diagnosis/model/types.ts';
 import { createIngest } from './ingest/create-ingest.ts';
 import { createPgliteClient } from './storage/embedded/pglite-client.ts';
@@ -44,8 +45,11 @@ export interface StackOptions {
   opsStore?: OpsStore;
   /** A migrated PGlite data dir to start new embedded databases from (tests). */
   pgliteTemplate?: Blob;
-  /** The model layer; the diagnosis engine runs rules only without it. */
-  scorer?: ModelScorer;
+  /**
+   * The model layer. Default: the shipped and registered ONNX models on this
+   * stack's ops store. A factory builds another; `null` runs rules only.
+   */
+  scorer?: ModelScorer | ((deps: { opsStore: OpsStore; logger: Logger }) => ModelScorer) | null;
   /** Diagnosis timings (tests shorten the rule reload poll and presence check). */
   diagnosisOptions?: Partial<DiagnosisOptions>;
 }
@@ -58,7 +62,9 @@ export async function createStack(opts: StackOptions) {
   const telemetryStore = opts.telemetryStore ?? createTelemetryStore(config, logger);
   const opsStore = opts.opsStore ?? (await createOpsStore(config, logger, clock, opts.pgliteTemplate));
   const ingest = createIngest({ config, logger, clock, metrics, opsStore, telemetryStore });
-  const diagnosis = createDiagnosis({ logger, clock, opsStore, telemetryStore, source: ingest, scorer: opts.scorer, metrics, options: opts.diagnosisOptions });
+  const scorer =
+    opts.scorer === null ? undefined : typeof opts.scorer === 'function' ? opts.scorer({ opsStore, logger }) : (opts.scorer ?? createModelScorer({ logger, opsStore }));
+  const diagnosis = createDiagnosis({ logger, clock, opsStore, telemetryStore, source: ingest, scorer, metrics, options: opts.diagnosisOptions });
   const broker = createBroker({ config, logger, metrics, clock, opsStore, gate: ingest });
   const api = createApi({
     config,
@@ -105,6 +111,7 @@ export async function createStack(opts: StackOptions) {
         await api.stop();
         await broker.stop();
         await diagnosis.stop();
+        await scorer?.close();
         await ingest.stop();
         await Promise.allSettled([telemetryStore.close(), opsStore.close()]);
       })();

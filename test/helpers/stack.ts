@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { inject, onTestFinished } from 'vitest';
-import { createOpsStore, createStack, type Stack } from '../../compose.ts';
-import { systemClock } from '../../core/clock.ts';
+import { createStack, type Stack } from '../../compose.ts';
 import { loadConfig } from '../../core/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import type { Logger } from '../../core/logger.ts';
@@ -65,9 +64,8 @@ export async function startStack(env: Record<string, string> = {}, opts: StackEx
   });
   const logger = createLogger({ level: config.log.level, pretty: false });
   const template = await pgliteTemplate();
-  const opsStore = opts.scorer ? await createOpsStore(config, logger, systemClock, template) : undefined;
-  const scorer = opts.scorer && opsStore ? opts.scorer({ opsStore, logger }) : undefined;
-  const stack = await createStack({ config, logger, pgliteTemplate: template, ...(opsStore ? { opsStore } : {}), ...(scorer ? { scorer } : {}) });
+  // tests run rules only unless they ask for a model scorer
+  const stack = await createStack({ config, logger, pgliteTemplate: template, scorer: opts.scorer ?? null });
   await stack.start();
   const { mqtt: mqttPort, ws } = stack.broker.addresses();
   const httpUrl = `http://127.0.0.1:${stack.api.address().port}`;
@@ -111,7 +109,6 @@ export async function startStack(env: Record<string, string> = {}, opts: StackEx
     async stop() {
       await Promise.allSettled(clients.map((c) => c.endAsync(true)));
       await stack.stop();
-      await scorer?.close();
       if (!opts.keepDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
