@@ -145,7 +145,9 @@ class AirCompressor implements ModelInstance {
       // oil: the thermostatic valve holds its set point until the cooler runs out of margin
       const coolerDT = this.coolerDT * (0.3 + 0.7 * this.loadEma) * (1 + 1.1 * f[F_COOLER]!) + 10 * f[F_OIL]!;
       // with less oil the same heat warms a smaller mass past the thermostat's reach
-      const oilTarget = this.motorOn ? Math.max(this.thermostat, room + coolerDT) + 9 * f[F_OIL]! * this.loadEma : room;
+      const margin = room + coolerDT - this.thermostat;
+      // a proportional valve: slightly below its set point with cooler margin, tracking the cooler without
+      const oilTarget = this.motorOn ? this.thermostat + (margin > 0 ? margin : 0.12 * margin) + 9 * f[F_OIL]! * this.loadEma : room;
       this.oilT = lag(this.oilT, oilTarget, h, this.motorOn ? 500 : 2400);
       const compression = this.motorOn ? (this.loaded ? this.compDT * (1 + 0.08 * (this.p - 7)) * (1 + 0.5 * f[F_FILTER]!) : 5) : 0;
       const oilStarved = this.motorOn && this.loaded ? 22 * Math.pow(f[F_OIL]!, 1.5) + 4 * f[F_BEARING]! : 0;
