@@ -1,0 +1,123 @@
+/**
+ * A streaming CSV reader: RFC 4180 quoting ("" inside quotes, separators and
+ * newlines inside quoted fields), CRLF or LF, a BOM, and the separator
+ * detected from the header unless given. Yields records with the line
+ * number they start on, holding at most one record in memory beyond the
+ * current chunk.
+ */
+import type { Readable } from 'node:stream';
+
+export interface CsvRecord {
+  line: number;
+  fields: string[];
+}
+
+const CANDIDATES = [',', ';', '\t', '|'];
+
+/** The separator that occurs most often outside quotes in the header line. */
+export function detectSeparator(headerLine: string): string {
+  let best = ',';
+  let bestCount = 0;
+  for (const sep of CANDIDATES) {
+    let count = 0;
+    let quoted = false;
+    for (const ch of headerLine) {
+      if (ch === '"') quoted = !quoted;
+      else if (ch === sep && !quoted) count++;
+    }
+    if (count > bestCount) {
+      best = sep;
+      bestCount = count;
+    }
+  }
+  return best;
+}
+
+export async function* readCsv(input: Readable, separator?: string): AsyncGenerator<CsvRecord & { separator: string }> {
+  let sep = separator;
+  let field = '';
+  let fields: string[] = [];
+  let quoted = false;
+  let afterQuote = false;
+  let line = 1;
+  let recordLine = 1;
+  let pendingHeader = '';
+  let first = true;
+  const decoder = new TextDecoder('utf-8');
+
+  for await (const chunk of input as AsyncIterable<Buffer | string>) {
+    let text = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    if (first) {
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      first = false;
+    }
+    if (sep === undefined) {
+      // wait for the whole header line before choosing the separator
+      pendingHeader += text;
+      const nl = pendingHeader.indexOf('\n');
+      if (nl < 0) continue;
+      sep = detectSeparator(pendingHeader.slice(0, nl));
+      text = pendingHeader;
+      pendingHeader = '';
+    }
+    for (let i = 0; i < text.length; i++) {
+      const ch = text[i]!;
+      if (quoted) {
+        if (ch === '"') {
+          if (text[i + 1] === '"') {
+            field += '"';
+            i++;
+          } else if (i + 1 === text.length) {
+            // a quote at the chunk's end: decide with the next chunk
+            quoted = false;
+            afterQuote = true;
+          } else {
+            quoted = false;
+          }
+        } else {
+          if (ch === '\n') line++;
+          field += ch;
+        }
+        continue;
+      }
+      if (afterQuote) {
+        afterQuote = false;
+        if (ch === '"') {
+          field += '"';
+          quoted = true;
+          continue;
+        }
+      }
+      if (ch === '"' && field === '') {
+        quoted = true;
+      } else if (ch === sep) {
+        fields.push(field);
+        field = '';
+      } else if (ch === '\n') {
+        fields.push(field.endsWith('\r') ? field.slice(0, -1) : field);
+        yield { line: recordLine, fields, separator: sep };
+        fields = [];
+        field = '';
+        line++;
+        recordLine = line;
+      } else {
+        field += ch;
+      }
+    }
+  }
+  if (sep === undefined) {
+    sep = detectSeparator(pendingHeader);
+    // a file without a newline: parse what was collected
+    yield* readCsvText(pendingHeader, sep);
+    return;
+  }
+  if (field !== '' || fields.length > 0) {
+    fields.push(field.endsWith('\r') ? field.slice(0, -1) : field);
+    yield { line: recordLine, fields, separator: sep };
+  }
+}
+
+async function* readCsvText(text: string, sep: string): AsyncGenerator<CsvRecord & { separator: string }> {
+  const { Readable: R } = await import('node:stream');
+  yield* readCsv(R.from([text + '\n']), sep);
+}

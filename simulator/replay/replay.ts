@@ -1,0 +1,196 @@
+/**
+ * Replays a recorded CSV time series as one device: registers the device if
+ * needed, maps columns to the type's metrics, and publishes the rows over
+ * MQTT with their original timestamps — paced by --speed, or in batches as
+ * fast as the broker acknowledges with `max`. Bad rows are reported with
+ * their line number and skipped.
+ */
+import { createReadStream } from 'node:fs';
+import { topics } from '../../core/topics.ts';
+import { DeviceLink } from '../link.ts';
+import { ApiError, createPlatformClient } from '../platform.ts';
+import { readCsv } from './csv.ts';
+import { parseTimestamp } from './timestamps.ts';
+
+export interface ReplayOptions {
+  file: string;
+  type: string;
+  device: string;
+  timeColumn: string;
+  separator?: string;
+  /** CSV column → metric name; columns named like a metric map by themselves. */
+  map?: Record<string, string>;
+  speed: number | 'max';
+  /** Zone of times written without one, minutes east of UTC. */
+  utcOffsetMin?: number;
+  apiUrl: string;
+  mqttUrl: string;
+  apiKey: string;
+  maxBatchSamples?: number;
+  maxBatchBytes?: number;
+  onBadRow?: (line: number, reason: string) => void;
+  /** Called every 1,000 published samples. */
+  onProgress?: (published: number) => void;
+}
+
+export interface ReplaySummary {
+  rows: number;
+  published: number;
+  badRows: { line: number; reason: string }[];
+  firstTs: string | null;
+  lastTs: string | null;
+  registered: boolean;
+}
+
+interface MetricInfo {
+  name: string;
+  kind: 'number' | 'integer' | 'boolean' | 'string';
+}
+
+const MISSING = new Set(['', 'na', 'n/a', 'nan', 'null', 'none', '-', '--']);
+const TRUE = new Set(['true', '1', 'yes', 'on', 'y', 't']);
+const FALSE = new Set(['false', '0', 'no', 'off', 'n', 'f']);
+const MAX_BAD_KEPT = 1000;
+
+function parseValue(raw: string, m: MetricInfo, decimalComma: boolean): { ok: true; value: number | boolean | string | undefined } | { ok: false } {
+  const v = raw.trim();
+  if (MISSING.has(v.toLowerCase())) return { ok: true, value: undefined };
+  if (m.kind === 'string') return { ok: true, value: v };
+  if (m.kind === 'boolean') {
+    const l = v.toLowerCase();
+    if (TRUE.has(l)) return { ok: true, value: true };
+    if (FALSE.has(l)) return { ok: true, value: false };
+    return { ok: false };
+  }
+  // with `;` as separator a comma is the decimal mark, and dots (if any) group thousands: 1.234,5
+  const text = decimalComma && v.includes(',') ? v.replace(/[\s.]/g, '').replace(',', '.') : v;
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) return { ok: false };
+  const n = Number(text);
+  if (!Number.isFinite(n) || (m.kind === 'integer' && !Number.isInteger(n))) return { ok: false };
+  return { ok: true, value: n };
+}
+
+export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
+  const platform = createPlatformClient({ apiUrl: o.apiUrl, apiKey: o.apiKey });
+  const type = await platform.call<{ metrics: MetricInfo[] }>('GET', `/device-types/${encodeURIComponent(o.type)}`);
+  const metrics = new Map(type.metrics.map((m) => [m.name, m]));
+  for (const [col, metric] of Object.entries(o.map ?? {})) {
+    if (!metrics.has(metric)) throw new Error(`--map ${col}=${metric}: ${o.type} has no metric ${metric}`);
+  }
+
+  // the device: register it, or take over an existing one with a fresh secret
+  let secret: string;
+  let registered = false;
+  try {
+    const d = await platform.call<{ type: string }>('GET', `/devices/${encodeURIComponent(o.device)}`);
+    if (d.type !== o.type) throw new Error(`device ${o.device} exists with type ${d.type}, not ${o.type}`);
+    secret = (await platform.call<{ secret: string }>('POST', `/devices/${encodeURIComponent(o.device)}/secret`)).secret;
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 404) throw err;
+    secret = (await platform.call<{ secret: string }>('POST', '/devices', { type: o.type, id: o.device })).secret;
+    registered = true;
+  }
+
+  const summary: ReplaySummary = { rows: 0, published: 0, badRows: [], firstTs: null, lastTs: null, registered };
+  const bad = (line: number, reason: string) => {
+    if (summary.badRows.length < MAX_BAD_KEPT) summary.badRows.push({ line, reason });
+    o.onBadRow?.(line, reason);
+  };
+  const link = new DeviceLink({ mqttUrl: o.mqttUrl, id: o.device, secret, onCommand: () => undefined });
+  await link.connect();
+  const maxBatch = o.speed === 'max' ? (o.maxBatchSamples ?? 1000) : 1;
+  const maxBytes = o.maxBatchBytes ?? 200_000;
+  let batch: string[] = [];
+  let bytes = 0;
+  let lastProgress = 0;
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const payload = batch.length === 1 ? batch[0]! : `{"samples":[${batch.join(',')}]}`;
+    const n = batch.length;
+    batch = [];
+    bytes = 0;
+    await link.publish(topics.telemetry(o.device), payload);
+    summary.published += n;
+    if (summary.published - lastProgress >= 1000) {
+      lastProgress = summary.published;
+      o.onProgress?.(summary.published);
+    }
+  };
+
+  let columns: { index: number; metric: MetricInfo }[] = [];
+  let timeIndex = -1;
+  let decimalComma = false;
+  let header = true;
+  let seq = 0;
+  let prevTs: number | undefined;
+  let wall0 = 0;
+  let ts0 = 0;
+  try {
+    for await (const rec of readCsv(createReadStream(o.file), o.separator)) {
+      if (header) {
+        header = false;
+        const names = rec.fields.map((f) => f.trim());
+        timeIndex = names.indexOf(o.timeColumn);
+        if (timeIndex < 0) throw new Error(`time column ${o.timeColumn} not in the header (${names.join(', ')})`);
+        decimalComma = rec.separator === ';';
+        const mapped = new Set<string>();
+        columns = names.flatMap((name, index) => {
+          if (index === timeIndex) return [];
+          const metric = metrics.get(o.map?.[name] ?? name);
+          if (!metric || (o.map?.[name] === undefined && Object.values(o.map ?? {}).includes(name))) return [];
+          mapped.add(name);
+          return [{ index, metric }];
+        });
+        for (const col of Object.keys(o.map ?? {})) if (!mapped.has(col)) throw new Error(`--map: no column ${col} in the header`);
+        if (columns.length === 0) throw new Error(`no column maps to a metric of ${o.type}; use --map column=metric`);
+        continue;
+      }
+      if (rec.fields.length === 1 && rec.fields[0]!.trim() === '') continue; // blank line
+      summary.rows++;
+      const ts = parseTimestamp(rec.fields[timeIndex] ?? '', o.utcOffsetMin ?? 0);
+      if (ts === undefined) {
+        bad(rec.line, `unparsable time ${JSON.stringify(rec.fields[timeIndex] ?? '')} in column ${o.timeColumn}`);
+        continue;
+      }
+      let body = '';
+      let problem: string | undefined;
+      for (const c of columns) {
+        const raw = rec.fields[c.index];
+        if (raw === undefined) continue; // a short row: those metrics are missing
+        const r = parseValue(raw, c.metric, decimalComma);
+        if (!r.ok) {
+          problem = `${c.metric.name}: cannot read ${JSON.stringify(raw)} as ${c.metric.kind}`;
+          break;
+        }
+        if (r.value !== undefined) body += `${body ? ',' : ''}${JSON.stringify(c.metric.name)}:${JSON.stringify(r.value)}`;
+      }
+      if (problem) {
+        bad(rec.line, problem);
+        continue;
+      }
+      if (body === '') continue; // nothing measured in this row
+      const sample = `{"ts":${ts},"seq":${seq++},"metrics":{${body}}}`;
+      if (o.speed !== 'max') {
+        // keep the recording's rhythm, compressed by speed
+        if (prevTs === undefined) {
+          wall0 = Date.now();
+          ts0 = ts;
+        } else {
+          const due = wall0 + (ts - ts0) / o.speed - Date.now();
+          if (due > 0) await new Promise((r) => setTimeout(r, due));
+        }
+        prevTs = ts;
+      }
+      if (bytes + sample.length > maxBytes) await flush();
+      batch.push(sample);
+      bytes += sample.length + 1;
+      summary.firstTs ??= new Date(ts).toISOString();
+      summary.lastTs = new Date(ts).toISOString();
+      if (batch.length >= maxBatch) await flush();
+    }
+    await flush();
+  } finally {
+    await link.close();
+  }
+  return summary;
+}
