@@ -55,7 +55,7 @@ describe('validateTelemetry', () => {
     ['nested object value', '{"metrics":{"oilTempC":{"a":1}}}', 'invalid_shape'],
     ['unknown metric', '{"metrics":{"flux":1}}', 'unknown_metric'],
     ['__proto__ metric', '{"metrics":{"__proto__":{"polluted":true}}}', 'invalid_shape'],
-    ['__proto__ number', '{"metrics":{"__proto__":1}}', 'invalid_shape'],
+    ['__proto__ number', '{"metrics":{"__proto__":1}}', 'unknown_metric'],
     ['constructor metric', '{"metrics":{"constructor":1}}', 'unknown_metric'],
     ['wrong type: string for number', '{"metrics":{"oilTempC":"80"}}', 'wrong_type'],
     ['wrong type: number for boolean', '{"metrics":{"loaded":1}}', 'wrong_type'],
