@@ -277,13 +277,13 @@ async function scanValidLength(fh: FileHandle, size: number): Promise<number> {
   return pos;
 }
 
-/** Writes a small file atomically and durably (tmp + fsync + rename). */
-export async function writeFileDurably(path: string, data: string): Promise<void> {
+/** Writes a small file atomically (tmp + rename), fsynced unless `sync: false`. */
+export async function writeFileDurably(path: string, data: string, opts: { sync?: boolean } = {}): Promise<void> {
   const tmp = `${path}.tmp`;
   const fh = await open(tmp, 'w');
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (opts.sync !== false) await fh.sync();
   } finally {
     await fh.close();
   }

@@ -69,6 +69,20 @@ export function createSpool(deps: SpoolDeps, opts: SpoolOptions) {
   let drainWaiters: Array<{ upTo: number; resolve: () => void }> = [];
   let wasFull = false;
   let flushRequested = false;
+  /**
+   * Records appended by this process, decoded, in log order: the drain loop
+   * takes them from here instead of reading and re-parsing the segment
+   * files. Bounded; past the bound (a long store outage) the drain reads
+   * the files, as it does after a restart.
+   */
+  let mem: Array<{ start: number; end: number; receivedAt: number; points: readonly Point[] }> = [];
+  let memHead = 0;
+  let memBytes = 0;
+  const MEM_MAX_BYTES = 64 * 1024 * 1024;
+  /** The cursor as last written to disk (throttled). */
+  let persistedCursor = 0;
+  let lastCursorWrite = 0;
+  let cursorWriting: Promise<void> | undefined;
 
   const bytes = () => log.appendEnd - cursor;
   const isFull = () => bytes() >= opts.maxBytes;
@@ -94,10 +108,30 @@ export function createSpool(deps: SpoolDeps, opts: SpoolOptions) {
     });
   }
 
+  /**
+   * The cursor file is written at most every 200 ms and not fsynced: a stale
+   * cursor after a crash only replays points the store already has, which
+   * the stores treat as overwrites. Segments are deleted only behind the
+   * cursor that is on disk.
+   */
+  async function persistCursor(force = false): Promise<void> {
+    if (cursorWriting) await cursorWriting;
+    if (cursor === persistedCursor || (!force && clock.now() - lastCursorWrite < 200)) return;
+    const to = cursor;
+    cursorWriting = writeFileDurably(cursorFile, JSON.stringify({ offset: to }), { sync: false });
+    try {
+      await cursorWriting;
+    } finally {
+      cursorWriting = undefined;
+    }
+    persistedCursor = to;
+    lastCursorWrite = clock.now();
+    await log.truncateBefore(to);
+  }
+
   async function commit(to: number): Promise<void> {
     cursor = to;
-    await writeFileDurably(cursorFile, JSON.stringify({ offset: to }));
-    await log.truncateBefore(to);
+    await persistCursor();
     if (wasFull && !isFull()) {
       wasFull = false;
       logger.info({ bytes: bytes() }, 'spool below its bound again; acknowledging QoS1 telemetry');
@@ -127,6 +161,15 @@ export function createSpool(deps: SpoolDeps, opts: SpoolOptions) {
     }
   }
 
+  function dropMemHead(): void {
+    const r = mem[memHead++]!;
+    memBytes -= r.end - r.start;
+    if (memHead > 1024 && memHead * 2 > mem.length) {
+      mem = mem.slice(memHead);
+      memHead = 0;
+    }
+  }
+
   async function drainLoop(): Promise<void> {
     while (running) {
       if (readPos >= log.syncedEnd) {
@@ -139,10 +182,25 @@ export function createSpool(deps: SpoolDeps, opts: SpoolOptions) {
       // let a partial batch fill up for flushMs (unless stopping, flushing or already large)
       if (!stopping && !flushRequested && log.syncedEnd - readPos < opts.batchSize * 100) await sleep(opts.flushMs);
       flushRequested = false;
-      const records = await log.read(readPos, Math.max(64 * 1024, opts.batchSize * 400));
       const points: Point[] = [];
       let end = readPos;
       let messages = 0;
+      // drop what the cursor already passed (after a disk read overtook memory)
+      while (memHead < mem.length && mem[memHead]!.end <= readPos) dropMemHead();
+      const head = mem[memHead];
+      if (head && head.start === readPos) {
+        headReceivedAt = head.receivedAt;
+        headSampleTs = head.points.reduce((m, p) => Math.min(m, p.ts), Infinity);
+        while (memHead < mem.length && points.length < opts.batchSize) {
+          const r = mem[memHead]!;
+          if (r.start !== end || r.end > log.syncedEnd) break;
+          for (const p of r.points) points.push(p);
+          end = r.end;
+          messages++;
+          dropMemHead();
+        }
+      }
+      const records = messages > 0 ? [] : await log.read(readPos, Math.max(64 * 1024, opts.batchSize * 400));
       for (const r of records) {
         if (r.payload.length > 0) {
           const d = decodeRecord(r.payload);
@@ -197,7 +255,7 @@ export function createSpool(deps: SpoolDeps, opts: SpoolOptions) {
       }
       // a cursor past the log end means the log lost its tail: drain what is there
       cursor = Math.min(Math.max(cursor, log.start), log.syncedEnd);
-      readPos = cursor;
+      readPos = persistedCursor = cursor;
       if (bytes() > 0) logger.info({ bytes: bytes() }, 'spool holds undrained telemetry from a previous run; replaying');
       running = true;
       loop = drainLoop().catch((err: unknown) => logger.fatal({ err }, 'spool drain loop crashed'));
@@ -207,7 +265,13 @@ export function createSpool(deps: SpoolDeps, opts: SpoolOptions) {
     /** Durable append of one message's samples; resolves after fdatasync. */
     async append(points: readonly Point[], receivedAt: number): Promise<void> {
       appended++;
+      const start = log.appendEnd;
       const p = log.append(encodeRecord(points, receivedAt));
+      const end = log.appendEnd;
+      if (memBytes + (end - start) <= MEM_MAX_BYTES) {
+        mem.push({ start, end, receivedAt, points });
+        memBytes += end - start;
+      }
       if (isFull() && !wasFull) {
         wasFull = true;
         logger.warn({ bytes: bytes(), maxBytes: opts.maxBytes }, 'spool reached SPOOL_MAX_BYTES: QoS1 telemetry is not acknowledged until the store drains it');
@@ -234,6 +298,7 @@ export function createSpool(deps: SpoolDeps, opts: SpoolOptions) {
       const timeout = new Promise<boolean>((resolve) => (t = setTimeout(() => resolve(false), timeoutMs)));
       const ok = await Promise.race([done, timeout]);
       clearTimeout(t);
+      if (ok) await persistCursor(true);
       return ok;
     },
 
@@ -249,6 +314,7 @@ export function createSpool(deps: SpoolDeps, opts: SpoolOptions) {
       running = false;
       wakeAny?.();
       await loop;
+      await persistCursor(true);
       await log.close();
       spaceWaiters.forEach((w) => w());
       spaceWaiters = [];
