@@ -6,46 +6,32 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase, prepareWrites, writePoints } from './sqlite-schema.ts';
+import { startWriter, type SqliteWriter } from './sqlite-writer.ts';
 import type { Clock } from '../../core/clock.ts';
 import { systemClock } from '../../core/clock.ts';
 import { errors } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { TelemetryQuery, TelemetryStore } from '../../core/ports.ts';
-import type { AggregateFn, MetricValue, Point, TelemetryRow } from '../../core/domain/telemetry.ts';
+import type { AggregateFn, MetricValue, TelemetryRow } from '../../core/domain/telemetry.ts';
 
 export interface SqliteTelemetryStoreOptions {
   /** Directory of `telemetry.sqlite` (created when missing). */
   dir: string;
   logger: Logger;
   clock?: Clock;
+  /**
+   * Run inserts on a worker thread (default) so a 5000-point transaction does
+   * not stall the broker's event loop; reads stay on this thread (WAL).
+   */
+  writerThread?: boolean;
 }
 
 const DEFAULT_LOOKBACK_MS = 30 * 24 * 3600_000;
 /** latest() accepts samples up to this far past now: device clocks run ahead. */
 const FUTURE_SLACK_MS = 24 * 3600_000;
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS samples (
-  device_id   TEXT    NOT NULL,
-  ts          INTEGER NOT NULL,
-  measurement TEXT    NOT NULL,
-  model       TEXT,
-  site        TEXT,
-  metrics     TEXT    NOT NULL,
-  PRIMARY KEY (device_id, ts)
-) WITHOUT ROWID;
--- Last value of each metric, kept on write: scanning back for a metric a
--- device sends rarely would read up to the whole lookback.
-CREATE TABLE IF NOT EXISTS latest (
-  device_id   TEXT    NOT NULL,
-  measurement TEXT    NOT NULL,
-  metric      TEXT    NOT NULL,
-  ts          INTEGER NOT NULL,
-  value       TEXT    NOT NULL,
-  PRIMARY KEY (device_id, measurement, metric)
-) WITHOUT ROWID;
-`;
 
 type Row = { ts: number; metrics: string };
 
@@ -54,26 +40,17 @@ export function createSqliteTelemetryStore(opts: SqliteTelemetryStoreOptions): T
   const clock = opts.clock ?? systemClock;
   let db: Database.Database | null = null;
   let stmts: ReturnType<typeof prepare> | null = null;
+  let writer: SqliteWriter | null = null;
 
   function prepare(d: Database.Database) {
     return {
-      // json_patch merges, so a rewrite overwrites only the metrics it carries (as InfluxDB does).
-      insert: d.prepare(
-        `INSERT INTO samples (device_id, ts, measurement, model, site, metrics) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (device_id, ts) DO UPDATE SET measurement = excluded.measurement, model = excluded.model,
-           site = excluded.site, metrics = json_patch(samples.metrics, excluded.metrics)`,
-      ),
-      upsertLatest: d.prepare(
-        `INSERT INTO latest (device_id, measurement, metric, ts, value) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (device_id, measurement, metric) DO UPDATE SET ts = excluded.ts, value = excluded.value
-         WHERE excluded.ts >= latest.ts`,
-      ),
       range: d.prepare<[string, string, number, number], Row>(
         `SELECT ts, metrics FROM samples WHERE device_id = ? AND measurement = ? AND ts >= ? AND ts < ? ORDER BY ts`,
       ),
       latest: d.prepare<[string, string, number, number], { metric: string; ts: number; value: string }>(
         `SELECT metric, ts, value FROM latest WHERE device_id = ? AND measurement = ? AND ts >= ? AND ts < ?`,
       ),
+      ...prepareWrites(d),
     };
   }
 
@@ -89,17 +66,14 @@ export function createSqliteTelemetryStore(opts: SqliteTelemetryStoreOptions): T
       if (db) return;
       mkdirSync(dir, { recursive: true });
       const file = join(dir, 'telemetry.sqlite');
-      const d = new Database(file);
+      let d: Database.Database;
       try {
-        d.pragma('journal_mode = WAL');
-        d.pragma('synchronous = NORMAL');
-        d.pragma('busy_timeout = 5000');
-        d.exec(SCHEMA);
+        d = openDatabase(file);
         stmts = prepare(d);
       } catch (err) {
-        d.close();
         throw errors.storeUnavailable(`cannot open ${file}`, { cause: err });
       }
+      if (opts.writerThread !== false) writer = await startWriter(file);
       db = d;
       logger.info({ file }, 'embedded telemetry store ready');
     },
@@ -107,28 +81,8 @@ export function createSqliteTelemetryStore(opts: SqliteTelemetryStoreOptions): T
     async write(points) {
       if (points.length === 0) return;
       const { db: d, stmts: s } = open();
-      // Key order keeps each B-tree page hot while its rows go in (stable: a later duplicate still wins).
-      const sorted = points.toSorted((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.ts - b.ts));
-      d.transaction(writeBatch)(sorted);
-
-      function writeBatch(batch: readonly Point[]) {
-        // Per device, its points oldest first (sorted above): the last one carrying a metric is its latest.
-        const byDevice = new Map<string, Point[]>();
-        for (const p of batch) {
-          const metrics = finiteMetrics(p.metrics);
-          if (!metrics) continue;
-          s.insert.run(p.deviceId, p.ts, p.type, p.model, p.site, JSON.stringify(metrics));
-          const key = `${p.deviceId}\u0000${p.type}`;
-          const list = byDevice.get(key);
-          if (list) list.push({ ...p, metrics });
-          else byDevice.set(key, [{ ...p, metrics }]);
-        }
-        for (const list of byDevice.values()) {
-          const newest: Record<string, Point> = {};
-          for (const p of list) for (const m in p.metrics) newest[m] = p;
-          for (const [m, p] of Object.entries(newest)) s.upsertLatest.run(p.deviceId, p.type, m, p.ts, JSON.stringify(p.metrics[m]));
-        }
-      }
+      if (writer) await writer.write(points);
+      else writePoints(d, s, points);
     },
 
     async query(q) {
@@ -164,24 +118,15 @@ export function createSqliteTelemetryStore(opts: SqliteTelemetryStoreOptions): T
       const d = db;
       db = null;
       stmts = null;
+      const w = writer;
+      writer = null;
+      await w?.close();
       d?.close();
     },
   };
 }
 
 /** The metrics worth storing; NaN and ±Infinity have no JSON (or line protocol) form. */
-function finiteMetrics(metrics: Record<string, MetricValue>): Record<string, MetricValue> | null {
-  let n = 0;
-  let finite = true;
-  for (const k in metrics) {
-    n++;
-    const v = metrics[k];
-    if (typeof v === 'number' && !Number.isFinite(v)) finite = false;
-  }
-  if (finite) return n > 0 ? metrics : null;
-  const out = Object.fromEntries(Object.entries(metrics).filter(([, v]) => typeof v !== 'number' || Number.isFinite(v)));
-  return Object.keys(out).length > 0 ? out : null;
-}
 
 function checkQuery(q: TelemetryQuery): void {
   if (!Number.isSafeInteger(q.limit) || q.limit < 1) throw errors.validation(`limit must be a positive integer, got ${q.limit}`);
