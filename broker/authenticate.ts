@@ -3,6 +3,7 @@ import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { OpsStore } from '../core/ports.ts';
 import { hashSecret, verifySecret } from '../core/secrets.ts';
+import type { AuthLimiter } from './auth-limiter.ts';
 import type { Principals } from './principals.ts';
 
 /** Username that marks a service client: the password is then an API key. */
@@ -10,6 +11,9 @@ export const SERVICE_USERNAME = 'apikey';
 
 // CONNACK return codes, MQTT 3.1.1 §3.2.2.3
 const IDENTIFIER_REJECTED = 2;
+// "Server unavailable": clients back off and retry, which is what a throttled guesser — or a
+// real device behind the same address — should do
+const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
 
@@ -24,6 +28,9 @@ export interface AuthenticateDeps {
   principals: Principals;
   logger: Logger;
   metrics: Metrics;
+  limiter: AuthLimiter;
+  /** The client's remote address (from the frame guard), for per-address throttling. */
+  addressOf(client: Client): string | undefined;
 }
 
 /**
@@ -31,7 +38,13 @@ export interface AuthenticateDeps {
  * registration (stored only as a SHA-256 hash). Service clients: username
  * `apikey`, password = an API key with role service or admin.
  */
-export function createAuthenticate({ opsStore, principals, logger, metrics }: AuthenticateDeps) {
+export function createAuthenticate({ opsStore, principals, logger, metrics, limiter, addressOf }: AuthenticateDeps) {
+  const recordFailure = (address: string | undefined, deviceId: string | undefined) => {
+    limiter.recordFailure(address, deviceId);
+    const size = limiter.size();
+    metrics.authLimiterKeys.set({ table: 'address' }, size.addresses);
+    metrics.authLimiterKeys.set({ table: 'device' }, size.devices);
+  };
   const fail = (reason: string, code: number, message: string, client: Client) => {
     metrics.authFailures.inc({ reason });
     logger.info({ clientId: client.id, reason }, 'mqtt connection refused');
@@ -39,6 +52,18 @@ export function createAuthenticate({ opsStore, principals, logger, metrics }: Au
   };
 
   return async function authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<true> {
+    const address = addressOf(client);
+    // a device's id is its username; API keys are throttled per address only, or one
+    // guesser could lock every service client out
+    const claimedDevice = username && username !== SERVICE_USERNAME ? username : undefined;
+    const limitedBy = limiter.check(address, claimedDevice);
+    if (limitedBy) {
+      metrics.authFailures.inc({ reason: 'rate_limited' });
+      // debug: a guesser hammering away must not flood the log either
+      logger.debug({ clientId: client.id, remoteAddress: address, limitedBy }, 'mqtt connection refused: too many failed authentications');
+      throw refuse(SERVER_UNAVAILABLE, `too many failed authentications for this ${limitedBy}; retry later`);
+    }
+
     const emptyId = principals.hadEmptyClientId(client);
     // [MQTT-3.1.3-8] a zero-byte ClientId needs CleanSession=1
     if (emptyId && !client.clean) throw fail('empty_client_id', IDENTIFIER_REJECTED, 'empty clientId requires cleanSession', client);
@@ -48,7 +73,10 @@ export function createAuthenticate({ opsStore, principals, logger, metrics }: Au
 
     if (username === SERVICE_USERNAME) {
       const key = await opsStore.findApiKeyByHash(hashSecret(password));
-      if (!key) throw fail('bad_api_key', BAD_USERNAME_OR_PASSWORD, 'bad API key', client);
+      if (!key) {
+        recordFailure(address, undefined);
+        throw fail('bad_api_key', BAD_USERNAME_OR_PASSWORD, 'bad API key', client);
+      }
       if (key.role !== 'service' && key.role !== 'admin') throw fail('role', NOT_AUTHORIZED, 'API key role may not use MQTT', client);
       principals.set(client, { kind: 'service', keyId: key.id, name: key.name });
       return true;
@@ -59,6 +87,8 @@ export function createAuthenticate({ opsStore, principals, logger, metrics }: Au
     }
     const device = await opsStore.getDeviceAuth(username);
     if (!device || !verifySecret(password, device.secretHash)) {
+      // unknown ids count too: otherwise the limit itself would tell which ids exist
+      recordFailure(address, username);
       throw fail('bad_credentials', BAD_USERNAME_OR_PASSWORD, 'bad device id or secret', client);
     }
     if (device.status !== 'active') throw fail('disabled', NOT_AUTHORIZED, 'device is disabled', client);

@@ -3,7 +3,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
-import { Aedes, type Client, type PublishPacket } from 'aedes';
+import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
@@ -12,6 +12,7 @@ import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { CommandPublisher, InboundGate, OpsStore, Service } from '../core/ports.ts';
 import { topics } from '../core/topics.ts';
+import { createAuthLimiter } from './auth-limiter.ts';
 import { createAuthenticate } from './authenticate.ts';
 import { createAuthorizeSubscribe, decidePublish } from './authorize.ts';
 import { guardStream, type GuardedStream } from './frame-guard.ts';
@@ -51,7 +52,36 @@ export function createBroker(deps: BrokerDeps): Broker {
   let started = false;
   let stopping: Promise<void> | undefined;
 
-  const authenticate = createAuthenticate({ opsStore, principals, logger, metrics });
+  const limiter = createAuthLimiter({ ...config.broker.authLimits, now: () => clock.now() });
+  const authenticate = createAuthenticate({
+    opsStore,
+    principals,
+    logger,
+    metrics,
+    limiter,
+    addressOf: (client) => (client.conn as Partial<GuardedStream>).remoteAddress,
+  });
+  const shedding = new WeakSet<Client>();
+
+  /**
+   * QoS0 carries no delivery promise: a subscriber that cannot keep up loses
+   * QoS0 messages past its backlog bound instead of holding them in memory and
+   * its publishers waiting (with `concurrency: 0` nothing else bounds them).
+   */
+  function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    if (packet.qos !== 0) return packet;
+    const guard = guards.get(client);
+    if (!guard || guard.outboundBytes <= config.broker.subscriberBacklogBytes) {
+      shedding.delete(client);
+      return packet;
+    }
+    metrics.forwardsDropped.inc({ reason: 'slow_subscriber' });
+    if (!shedding.has(client)) {
+      shedding.add(client);
+      logger.warn({ clientId: client.id, backlogBytes: guard.outboundBytes }, 'subscriber too slow: dropping QoS0 messages for it');
+    }
+    return null;
+  }
 
   function authorizePublish(client: Client | null, packet: PublishPacket, cb: (err?: Error | null) => void): void {
     const principal = principals.get(client);
@@ -116,6 +146,14 @@ export function createBroker(deps: BrokerDeps): Broker {
     aedes = await Aedes.createBroker({
       id: 'fleetdoc',
       maxClientsIdLength: 64,
+      // No shared delivery queue. With mqemitter's default of 100 slots, a subscriber that stops
+      // reading holds every slot (each delivery waits for its `drain`) and all other messages
+      // queue behind it; when it goes away its listener goes too, each queued message then
+      // completes synchronously and mqemitter starts the next from inside the previous —
+      // one stack frame set per message: RangeError, the process dies (test/hostile/qos0-flood.test.ts).
+      // Unbounded here is still bounded: a publisher reads its next packets only after the
+      // current ones were delivered, and authorizeForward drops QoS0 past a subscriber's backlog.
+      concurrency: 0,
       // a frozen subscriber must not stall delivery for everyone
       drainTimeout: 10_000,
       heartbeatInterval: 60_000,
@@ -131,6 +169,7 @@ export function createBroker(deps: BrokerDeps): Broker {
         );
       },
       authorizePublish,
+      authorizeForward,
       authorizeSubscribe: createAuthorizeSubscribe((c) => principals.get(c), logger, metrics),
     });
     aedes.on('clientReady', (client) => {

@@ -13,14 +13,20 @@ export interface FrameGuardOptions {
   /** PUBLISH packets per second, sustained; 0 disables rate limiting. */
   ratePerSecond: number;
   burst: number;
-  onViolation(reason: 'packet_too_large' | 'flood' | 'malformed_length'): void;
+  onViolation(reason: 'packet_too_large' | 'flood' | 'malformed_length' | 'malformed_packet'): void;
 }
 
 export interface GuardedStream extends Duplex {
   remoteAddress: string | undefined;
   /** Lifts the publish rate limit (trusted service clients). */
   exemptFromRateLimit: boolean;
+  /** Bytes written towards the client and not yet handed to the kernel. */
+  readonly outboundBytes: number;
 }
+
+const PUBLISH = 3;
+const SUBSCRIBE = 8;
+const UNSUBSCRIBE = 10;
 
 const enum State {
   Header,
@@ -33,7 +39,7 @@ export function guardStream(inner: Duplex, remoteAddress: string | undefined, op
   let remaining = 0;
   let multiplier = 1;
   let lengthBytes = 0;
-  let isPublish = false;
+  let type = 0;
   let tokens = opts.burst;
   let lastRefill = Date.now();
   let violated = false;
@@ -57,6 +63,7 @@ export function guardStream(inner: Duplex, remoteAddress: string | undefined, op
   }) as GuardedStream;
   guard.remoteAddress = remoteAddress;
   guard.exemptFromRateLimit = false;
+  Object.defineProperty(guard, 'outboundBytes', { get: () => guard.writableLength + inner.writableLength });
 
   const violate = (reason: Parameters<FrameGuardOptions['onViolation']>[0]) => {
     if (violated) return;
@@ -81,7 +88,7 @@ export function guardStream(inner: Duplex, remoteAddress: string | undefined, op
     while (i < buf.length) {
       switch (state) {
         case State.Header: {
-          isPublish = (buf[i]! >> 4) === 3;
+          type = buf[i]! >> 4;
           state = State.Length;
           remaining = 0;
           multiplier = 1;
@@ -99,7 +106,10 @@ export function guardStream(inner: Duplex, remoteAddress: string | undefined, op
             break;
           }
           if (remaining > opts.maxPacketBytes) return violate('packet_too_large'), false;
-          if (isPublish && !takeToken()) return violate('flood'), false;
+          if (type === PUBLISH && !takeToken()) return violate('flood'), false;
+          // a (UN)SUBSCRIBE with a packet id and no topic filter [MQTT-3.8.3-3] [MQTT-3.10.3-2];
+          // mqtt-packet refuses the empty SUBSCRIBE but answers the empty UNSUBSCRIBE
+          if ((type === SUBSCRIBE || type === UNSUBSCRIBE) && remaining <= 2) return violate('malformed_packet'), false;
           state = remaining === 0 ? State.Header : State.Body;
           break;
         }

@@ -27,6 +27,14 @@ const Env = z.object({
   // MQTT_MAX_MSGS_PER_S / MQTT_BURST: per-connection token bucket; a client past it is disconnected
   MQTT_MAX_MSGS_PER_S: z.coerce.number().int().min(1).default(2000),
   MQTT_BURST: z.coerce.number().int().min(1).default(10000),
+  // MQTT_AUTH_FAILURES_PER_MIN / MQTT_AUTH_DEVICE_FAILURES_PER_MIN: wrong secrets allowed per client address
+  // (IPv4, or IPv6 /64) / per device id; past it CONNECTs get CONNACK 3 unchecked. 0 = no limit
+  MQTT_AUTH_FAILURES_PER_MIN: z.coerce.number().int().min(0).default(30),
+  MQTT_AUTH_DEVICE_FAILURES_PER_MIN: z.coerce.number().int().min(0).default(10),
+  // MQTT_AUTH_LIMITER_MAX_KEYS: addresses and device ids remembered (each); the least recently failed go first
+  MQTT_AUTH_LIMITER_MAX_KEYS: z.coerce.number().int().min(100).default(100_000),
+  // MQTT_SUBSCRIBER_BACKLOG_BYTES: QoS0 messages for a subscriber with more unsent bytes than this are dropped
+  MQTT_SUBSCRIBER_BACKLOG_BYTES: z.coerce.number().int().min(64 * 1024).default(16 * 1024 * 1024),
   // HTTP_HOST, HTTP_PORT
   HTTP_HOST: z.string().min(1).default('0.0.0.0'),
   HTTP_PORT: port.default(8080),
@@ -98,6 +106,12 @@ export function loadConfig(env: Record<string, string | undefined>) {
       maxPayloadBytes: e.MQTT_MAX_PAYLOAD_BYTES,
       maxMsgsPerSecond: e.MQTT_MAX_MSGS_PER_S,
       burst: e.MQTT_BURST,
+      authLimits: {
+        perAddressPerMin: e.MQTT_AUTH_FAILURES_PER_MIN,
+        perDevicePerMin: e.MQTT_AUTH_DEVICE_FAILURES_PER_MIN,
+        maxKeys: e.MQTT_AUTH_LIMITER_MAX_KEYS,
+      },
+      subscriberBacklogBytes: e.MQTT_SUBSCRIBER_BACKLOG_BYTES,
     },
     api: { host: e.HTTP_HOST, port: e.HTTP_PORT, adminKey: e.FLEETDOC_ADMIN_KEY },
     influx: (e.INFLUX_URL ? { url: e.INFLUX_URL, token: e.INFLUX_TOKEN ?? '', org: e.INFLUX_ORG, bucket: e.INFLUX_BUCKET } : null) as { url: string; token: string; org: string; bucket: string } | null,
