@@ -44,12 +44,25 @@ export function guardStream(inner: Duplex, remoteAddress: string | undefined, op
   let lastRefill = Date.now();
   let violated = false;
 
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    inner.uncork();
+  };
+
   const guard = new Duplex({
     allowHalfOpen: false,
     read() {
       inner.resume();
     },
     write(chunk: Buffer, _enc, cb) {
+      // Coalesce what Aedes writes in one turn (e.g. the PUBACKs of a whole
+      // group commit) into one syscall instead of one write per packet.
+      if (!corked) {
+        corked = true;
+        inner.cork();
+        process.nextTick(uncork);
+      }
       inner.write(chunk, cb);
     },
     final(cb) {
