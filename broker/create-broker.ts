@@ -172,7 +172,10 @@ export function createBroker(deps: BrokerDeps): Broker {
       authorizeForward,
       authorizeSubscribe: createAuthorizeSubscribe((c) => principals.get(c), logger, metrics),
     });
+    // 'clientDisconnect' also fires for clients that never got past CONNECT: count only ready ones
+    const ready = new WeakSet<Client>();
     aedes.on('clientReady', (client) => {
+      ready.add(client);
       metrics.connectedClients.inc();
       const p = principals.get(client);
       if (p?.kind === 'device') presence.online(p.device.id, client);
@@ -182,7 +185,7 @@ export function createBroker(deps: BrokerDeps): Broker {
       }
     });
     aedes.on('clientDisconnect', (client) => {
-      metrics.connectedClients.dec();
+      if (ready.delete(client)) metrics.connectedClients.dec();
       const p = principals.get(client);
       if (p?.kind === 'device') presence.offline(p.device.id, client);
     });
