@@ -10,11 +10,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
+import { freePort } from '../scripts/lib/free-port.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -39,16 +40,6 @@ async function shutdown(code: number): Promise<never> {
   children.forEach((c) => c.kill('SIGKILL'));
   await Promise.allSettled(cleanups.map((f) => f()));
   process.exit(code);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** CPU seconds (user + system) and RSS in MiB of a process, from /proc. */

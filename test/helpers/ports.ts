@@ -1,18 +1,4 @@
-import { createServer } from 'node:net';
-
-/** A free TCP port on loopback (for servers that cannot listen on port 0 themselves). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      if (addr === null || typeof addr === 'string') return reject(new Error('no port'));
-      srv.close(() => resolve(addr.port));
-    });
-  });
-}
+export { freePort } from '../../scripts/lib/free-port.ts';
 
 /** Polls fn until it returns a truthy value or the timeout passes. */
 export async function waitFor<T>(fn: () => Promise<T> | T, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<NonNullable<T>> {
