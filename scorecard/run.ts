@@ -82,6 +82,9 @@ export async function runSimulation(o: RunOptions): Promise<RunResult> {
     let diagnoses: ScoredDiagnosis[];
     if (own) {
       await drainDiagnosis(own.stack);
+      const st = own.stack.diagnosis.stats();
+      // samples the engine never judged make missed and false diagnoses: say so
+      log(`diagnosis judged ${st.samples} samples and ${st.events} events; ${st.late} out of order, ${st.dropped} dropped`);
       diagnoses = await own.stack.opsStore.listDiagnoses({ limit: 100_000_000 });
     } else {
       // another platform: give its diagnosis a moment past the last acknowledged sample
