@@ -18,7 +18,7 @@ export function createMetrics() {
     connectedClients: new Gauge({ name: 'fleetdoc_mqtt_connected_clients', help: 'All MQTT clients connected (devices and services)', registers: r }),
     authFailures: new Counter({ name: 'fleetdoc_mqtt_auth_failures_total', help: 'Refused MQTT connections, by reason', labelNames: ['reason'] as const, registers: r }),
     refusedPublishes: new Counter({ name: 'fleetdoc_mqtt_refused_publishes_total', help: 'Publishes refused by authorisation', registers: r }),
-    authLimiterKeys: new Gauge({ name: 'fleetdoc_mqtt_auth_limiter_keys', help: 'Addresses and device ids with recent failed authentications', labelNames: ['table'] as const, registers: r }),
+    authLimiterKeys: new Gauge({ name: 'fleetdoc_mqtt_auth_limiter_keys', help: 'Addresses and device ids the CONNECT limiter holds (set on each failed authentication)', labelNames: ['table'] as const, registers: r }),
     forwardsDropped: new Counter({ name: 'fleetdoc_mqtt_forwards_dropped_total', help: 'QoS0 messages not delivered to a subscriber, by reason', labelNames: ['reason'] as const, registers: r }),
     clientsDisconnected: new Counter({ name: 'fleetdoc_mqtt_forced_disconnects_total', help: 'Clients disconnected for misbehaviour, by reason', labelNames: ['reason'] as const, registers: r }),
     spoolBytes: new Gauge({ name: 'fleetdoc_spool_bytes', help: 'Telemetry in the durable spool not yet in the store', registers: r }),

@@ -59,6 +59,19 @@ export interface FuzzOptions {
   maxPayloadBytes: number;
   /** Epoch ms the platform will see as "now" (±minutes). */
   now: number;
+  /**
+   * Keeps random bytes free of 4-byte UTF-8 lead bytes: astral characters in
+   * invalid JSON trip a known ingest bug (see fuzz.test.ts) that cuts off
+   * whole batches of devices, which blurs the exact accounting of a sweep.
+   */
+  avoidKnownBugs?: boolean;
+}
+
+/** Random payload bytes, within what `o` asks for. */
+function payloadBytes(rng: Rng, n: number, o: FuzzOptions): Buffer {
+  const b = randomBytes(rng, n);
+  if (o.avoidKnownBugs) for (let i = 0; i < b.length; i++) if (b[i]! >= 0xf0) b[i] = b[i]! & 0x7f;
+  return b;
 }
 
 /** A valid air-compressor sample object. */
@@ -150,7 +163,7 @@ function telemetryCase(rng: Rng, dev: FuzzDevice, o: FuzzOptions): Omit<FuzzMess
     return one(label, JSON.stringify(make(rng, o)));
   }
   const cases: Array<() => ReturnType<typeof one>> = [
-    () => one('binary', randomBytes(rng, int(rng, 0, 600))),
+    () => one('binary', payloadBytes(rng, int(rng, 0, 600), o)),
     () => one('empty', Buffer.alloc(0)),
     () => {
       const s = validJson();
@@ -180,7 +193,7 @@ function eventCase(rng: Rng, o: FuzzOptions): { label: string; payload: string |
   if (rng() < 0.15) return { label: 'events/valid', payload: JSON.stringify({ kind: pick(rng, ['error', 'warning', 'info', 'state']), code: `E${int(rng, 1, 99)}`, message: 'fuzz' }), deadLetters: 0 };
   const bad: Array<[string, () => string | Buffer]> = [
     // a leading zero byte keeps random bytes from ever spelling a valid `{}`
-    ['binary', () => Buffer.concat([Buffer.from([0]), randomBytes(rng, int(rng, 0, 400))])],
+    ['binary', () => Buffer.concat([Buffer.from([0]), payloadBytes(rng, int(rng, 0, 400), o)])],
     ['empty', () => ''],
     ['bad-kind', () => '{"kind":"panic"}'],
     ['long-code', () => JSON.stringify({ kind: 'error', code: 'E'.repeat(65) })],
@@ -205,7 +218,7 @@ function statusCase(rng: Rng, o: FuzzOptions): { label: string; payload: string 
   if (rng() < 0.15) return { label: 'status/valid', payload: pick(rng, ['online', 'offline', '{"state":"online"}']), deadLetters: 0 };
   const bad: Array<[string, () => string | Buffer]> = [
     // a zero byte can never spell online/offline
-    ['binary', () => Buffer.concat([Buffer.from([0]), randomBytes(rng, int(rng, 0, 300))])],
+    ['binary', () => Buffer.concat([Buffer.from([0]), payloadBytes(rng, int(rng, 0, 300), o)])],
     ['empty', () => ''],
     ['word', () => pick(rng, ['maybe', 'ONLINE', 'on line', 'sleeping'])],
     ['bad-state', () => pick(rng, ['{"state":"sleeping"}', '{"state":1}', '{"state":null}', '{}'])],
@@ -223,7 +236,7 @@ function ackCase(rng: Rng, o: FuzzOptions): { label: string; payload: string | B
   // an ack for a command nobody sent is valid (and logged)
   if (rng() < 0.15) return { label: 'commandAck/valid', payload: JSON.stringify({ commandId: `cmd-${int(rng, 0, 1e6)}`, status: pick(rng, ['accepted', 'done', 'failed']) }), deadLetters: 0 };
   const bad: Array<[string, () => string | Buffer]> = [
-    ['binary', () => Buffer.concat([Buffer.from([0]), randomBytes(rng, int(rng, 0, 300))])],
+    ['binary', () => Buffer.concat([Buffer.from([0]), payloadBytes(rng, int(rng, 0, 300), o)])],
     ['empty', () => ''],
     ['missing', () => pick(rng, ['{}', '{"status":"done"}', '{"commandId":"c1"}'])],
     ['bad-status', () => '{"commandId":"c1","status":"exploded"}'],

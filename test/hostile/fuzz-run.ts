@@ -17,6 +17,8 @@ export class DeviceSession {
   private nextId = 1;
   private readonly inflight = new Map<number, () => void>();
   private closedBy: 'broker' | 'us' | undefined;
+  /** QoS0 messages sent: they count only if the broker never cut this connection (see `settle`). */
+  readonly qos0: FuzzMessage[] = [];
   private constructor(readonly wire: Wire) {
     wire.socket.on('data', () => this.drainAcks());
     void wire.closed.then(() => {
@@ -50,17 +52,21 @@ export class DeviceSession {
     }
   }
 
-  /** Resolves when a QoS1 message is acknowledged (or the connection is gone); at once for QoS0. */
-  publish(topic: string, payload: Buffer, qos: 0 | 1): Promise<void> {
-    if (this.wire.isClosed()) return Promise.resolve();
+  /**
+   * QoS1: resolves true on PUBACK, false when the connection is gone first.
+   * QoS0: resolves true once written — whether it counted is only known when
+   * the session ends (see `pump`).
+   */
+  publish(topic: string, payload: Buffer, qos: 0 | 1): Promise<boolean> {
+    if (this.wire.isClosed()) return Promise.resolve(false);
     if (qos === 0) {
       this.wire.send(publishPacket(topic, payload, 0));
-      return Promise.resolve();
+      return Promise.resolve(true);
     }
     const id = this.nextId;
     this.nextId = (this.nextId % 65_535) + 1;
     return new Promise((resolve) => {
-      this.inflight.set(id, resolve);
+      this.inflight.set(id, () => resolve(!this.wire.isClosed()));
       this.wire.send(publishPacket(topic, payload, 1, id));
     });
   }
@@ -72,36 +78,70 @@ export class DeviceSession {
   }
 }
 
+/** What a set of messages must have produced, split by whether their fate is known. */
+export interface Outcome {
+  messages: number;
+  deadLetters: number;
+  samples: number;
+}
+
 export interface Tally {
   messages: number;
   qos0: number;
-  deadLettersExpected: number;
-  samplesExpected: number;
+  /** Acknowledged QoS1, and QoS0 on a connection the broker never cut: exact. */
+  certain: Outcome;
+  /** Unacknowledged QoS1, and QoS0 on a connection the broker cut: may or may not have counted. */
+  uncertain: Outcome;
+  /** Connections the broker cut while this tally was being sent. */
+  cut: number;
   byLabel: Map<string, number>;
 }
 
-export const newTally = (): Tally => ({ messages: 0, qos0: 0, deadLettersExpected: 0, samplesExpected: 0, byLabel: new Map() });
+const outcome = (): Outcome => ({ messages: 0, deadLetters: 0, samples: 0 });
+export const newTally = (): Tally => ({ messages: 0, qos0: 0, certain: outcome(), uncertain: outcome(), cut: 0, byLabel: new Map() });
 
-function count(t: Tally, m: FuzzMessage): void {
-  t.messages++;
-  if (m.qos === 0) t.qos0++;
-  t.deadLettersExpected += m.deadLetters;
-  t.samplesExpected += m.samples;
-  t.byLabel.set(m.label, (t.byLabel.get(m.label) ?? 0) + 1);
+function add(o: Outcome, m: FuzzMessage): void {
+  o.messages++;
+  o.deadLetters += m.deadLetters;
+  o.samples += m.samples;
 }
 
-/** Publishes `n` messages from `next()` with up to `window` QoS1 messages awaiting PUBACK. */
+/**
+ * Publishes `n` messages from `next()` with up to `window` QoS1 messages
+ * awaiting PUBACK; stops early if the broker cuts the connection.
+ */
 export async function pump(session: DeviceSession, n: number, next: () => FuzzMessage, tally: Tally, window = 64): Promise<void> {
   let sent = 0;
   const worker = async () => {
     while (sent < n && !session.closedByBroker) {
       sent++;
       const m = next();
-      count(tally, m);
-      await session.publish(m.topic, m.payload, m.qos);
+      tally.messages++;
+      tally.byLabel.set(m.label, (tally.byLabel.get(m.label) ?? 0) + 1);
+      if (m.qos === 0) {
+        tally.qos0++;
+        session.qos0.push(m);
+        await session.publish(m.topic, m.payload, 0);
+      } else {
+        add((await session.publish(m.topic, m.payload, 1)) ? tally.certain : tally.uncertain, m);
+      }
     }
   };
   await Promise.all(Array.from({ length: window }, worker));
+}
+
+/** Books a session's QoS0 messages: certain unless the broker cut the connection. */
+export function settle(session: DeviceSession, tally: Tally): void {
+  const cut = session.closedByBroker;
+  if (cut) tally.cut++;
+  for (const m of session.qos0.splice(0)) add(cut ? tally.uncertain : tally.certain, m);
+}
+
+/** What the QoS0 messages of live sessions will add once ingest has judged them. */
+export function pendingQos0(sessions: readonly DeviceSession[]): Outcome {
+  const o = outcome();
+  for (const s of sessions) if (!s.closedByBroker) for (const m of s.qos0) add(o, m);
+  return o;
 }
 
 export function fuzzStream(rng: Rng, dev: FuzzDevice, opts: () => FuzzOptions): () => FuzzMessage {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../../core/topics.ts';
 import { startStack, useStack, type TestStack } from '../helpers/stack.ts';
 import { fuzzDevice, mulberry32, validSample } from './fuzz-cases.ts';
-import { DeviceSession, fuzzStream, newTally, pump, runMalformed, type Credentials } from './fuzz-run.ts';
+import { DeviceSession, fuzzStream, newTally, pump, runMalformed, settle, type Credentials } from './fuzz-run.ts';
 import { malformedCases } from './malformed-packets.ts';
 
 /** FUZZ_SEED=n reproduces a run; the default is fixed so CI is deterministic. */
@@ -79,7 +79,10 @@ describe('hostile input on the ingest path', () => {
     );
     const [outcomes, , cleanClients] = await Promise.all([malformedRun, fuzzRun, cleanRun]);
 
-    const expectedDeadLetters = fuzzTallies.reduce((n, t) => n + t.deadLettersExpected, 0);
+    fuzzSessions.forEach((x, i) => settle(x, fuzzTallies[i]!));
+    // nothing cut, nothing unacknowledged: every message's fate is known
+    expect(fuzzTallies.map((t) => ({ cut: t.cut, uncertain: t.uncertain.messages }))).toEqual(fuzzTallies.map(() => ({ cut: 0, uncertain: 0 })));
+    const expectedDeadLetters = fuzzTallies.reduce((n, t) => n + t.certain.deadLetters, 0);
     // QoS0 messages carry no PUBACK: wait for ingest to have judged them all
     await expect.poll(() => deadLetterMetric(s), { timeout: 20_000, interval: 100 }).toBe(expectedDeadLetters);
     expect(await s.stack.ingest.flush(20_000)).toBe(true);
@@ -90,8 +93,8 @@ describe('hostile input on the ingest path', () => {
     expect(outcomes.filter((o) => !o.closed || o.acceptedConnack || o.setupFailed)).toEqual([]);
 
     for (const [i, c] of fuzzCreds.entries()) {
-      expect({ device: c.id, deadLetters: await deadLetters(s, c.id) }).toEqual({ device: c.id, deadLetters: fuzzTallies[i]!.deadLettersExpected });
-      expect({ device: c.id, samples: await storedSamples(s, c.id, startTs) }).toEqual({ device: c.id, samples: fuzzTallies[i]!.samplesExpected });
+      expect({ device: c.id, deadLetters: await deadLetters(s, c.id) }).toEqual({ device: c.id, deadLetters: fuzzTallies[i]!.certain.deadLetters });
+      expect({ device: c.id, samples: await storedSamples(s, c.id, startTs) }).toEqual({ device: c.id, samples: fuzzTallies[i]!.certain.samples });
     }
     for (const c of cleanCreds) {
       expect({ device: c.id, deadLetters: await deadLetters(s, c.id), samples: await storedSamples(s, c.id, startTs) }).toEqual({ device: c.id, deadLetters: 0, samples: VALID_MESSAGES });
@@ -113,7 +116,7 @@ describe('hostile input on the ingest path', () => {
         qos0: fuzzTallies.reduce((n, t) => n + t.qos0, 0),
         cases: labels.size,
         deadLetters: expectedDeadLetters,
-        fuzzedSamplesStored: fuzzTallies.reduce((n, t) => n + t.samplesExpected, 0),
+        fuzzedSamplesStored: fuzzTallies.reduce((n, t) => n + t.certain.samples, 0),
         validSamplesStored: CLEAN * VALID_MESSAGES,
         malformedConnectionsClosed: outcomes.length,
       }),
@@ -144,6 +147,21 @@ describe('found by fuzzing: the contract says dead-letter and stay connected', (
     await session.close();
     return { id, ok };
   }
+
+  it.fails('an invalid payload whose JSON error message splits a surrogate pair is dead-lettered (today: V8 cuts its snippet mid-pair, the lone surrogate in `detail` fails the whole dead-letter batch insert: this device and every device with a dead letter in that batch are cut off, those dead letters lost)', async () => {
+    const bystander = await s.registerDevice('air-compressor');
+    const attacker = await s.registerDevice('air-compressor');
+    const b = await DeviceSession.open(s.mqttPort, bystander);
+    const a = await DeviceSession.open(s.mqttPort, attacker);
+    await Promise.all([
+      b.publish(topics.telemetry(bystander.id), Buffer.from('{"metrics":{"oilTempC":500}}'), 1),
+      a.publish(topics.telemetry(attacker.id), Buffer.from('x' + '\u{1F600}'.repeat(20)), 1),
+    ]);
+    await new Promise((r) => setTimeout(r, 200));
+    const state = { bystanderConnected: !b.closedByBroker, bystanderDeadLetters: await deadLetters(s, bystander.id), attackerDeadLetters: await deadLetters(s, attacker.id) };
+    await Promise.all([a.close(), b.close()]);
+    expect(state).toEqual({ bystanderConnected: true, bystanderDeadLetters: 1, attackerDeadLetters: 1 });
+  });
 
   it.fails('a batch sample nested 5,000 deep is dead-lettered (today: JSON.stringify of the fragment overflows, the gate throws, the device is cut off)', async () => {
     const deep = '['.repeat(5000) + ']'.repeat(5000);

@@ -16,7 +16,7 @@
  *     `_do`es the next one — one stack level per queued message, until the
  *     stack overflows in an uncaught exception.
  */
-import { SUBACK, connackCode, connectPacket, openWire, publishPacket, subscribePacket, type Wire } from './wire.ts';
+import { PUBLISH, SUBACK, connackCode, connectPacket, openWire, publishPacket, subscribePacket, type Wire } from './wire.ts';
 
 export interface FloodClient {
   clientId: string;
@@ -92,7 +92,7 @@ export async function stillServes(port: number, subscriber: FloodClient & { filt
     const pub = await connectClient(port, publisher);
     try {
       pub.send(publishPacket(publisher.topic, payload, 0));
-      const got = await sub.next(3, 5000);
+      const got = await sub.next(PUBLISH, 5000);
       return got !== undefined && got.body.includes(payload);
     } finally {
       pub.socket.destroy();

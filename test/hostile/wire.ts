@@ -132,6 +132,7 @@ export function openWire(port: number, opts: { localAddress?: string } = {}): Pr
 }
 
 export const CONNACK = 2;
+export const PUBLISH = 3;
 export const PUBACK = 4;
 export const SUBACK = 9;
 
