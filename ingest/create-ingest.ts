@@ -9,7 +9,7 @@ import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { topics } from '../core/topics.ts';
 import type { InboundGate, InboundMessage, OpsStore, Service, TelemetryStore } from '../core/ports.ts';
-import { toDeadLetter } from './dead-letters.ts';
+import { storable, toDeadLetter } from './dead-letters.ts';
 import { createGroupCommit } from './group-commit.ts';
 import { createSpool, type Spool } from './spool/spool.ts';
 import { compileType, parseJson, validateTelemetry, type CompiledType, type Rejection } from './validate.ts';
@@ -21,6 +21,13 @@ export interface IngestDeps {
   metrics: Metrics;
   opsStore: OpsStore;
   telemetryStore: TelemetryStore;
+}
+
+/** Event data with every key and string value made storable (see storable()). */
+function storableData(data: Record<string, string | number | boolean | null>): Record<string, string | number | boolean | null> {
+  const out: Record<string, string | number | boolean | null> = {};
+  for (const [k, v] of Object.entries(data)) out[storable(k)] = typeof v === 'string' ? storable(v) : v;
+  return out;
 }
 
 export type AcceptedListener = (points: readonly Point[]) => void;
@@ -60,8 +67,30 @@ export function createIngest(deps: IngestDeps): Ingest {
       }
     }
   };
-  const deadLetters = createGroupCommit<NewDeadLetter>((items) => opsStore.addDeadLetters(items), { maxItems: 500, maxDelayMs: 20 });
-  const events = createGroupCommit<NewDeviceEvent>((items) => opsStore.addEvents(items), { maxItems: 500, maxDelayMs: 20 });
+  /**
+   * One bad row must not fail its whole group commit (and so cut off every
+   * device in it): a failed batch is retried row by row, and a row the store
+   * still refuses is logged and counted, never thrown back at the device.
+   */
+  function resilient<T>(what: string, write: (items: T[]) => Promise<void>) {
+    return async (items: T[]) => {
+      try {
+        await write(items);
+      } catch (batchErr) {
+        logger.warn({ err: batchErr, what, rows: items.length }, 'batch insert failed; retrying row by row');
+        for (const item of items) {
+          try {
+            await write([item]);
+          } catch (err) {
+            metrics.storeWriteErrors.inc();
+            logger.error({ err, what }, 'operational store refused a row; dropped');
+          }
+        }
+      }
+    };
+  }
+  const deadLetters = createGroupCommit<NewDeadLetter>(resilient('dead letters', (items) => opsStore.addDeadLetters(items)), { maxItems: 500, maxDelayMs: 20 });
+  const events = createGroupCommit<NewDeviceEvent>(resilient('events', (items) => opsStore.addEvents(items)), { maxItems: 500, maxDelayMs: 20 });
   const spool = createSpool(
     {
       store: deps.telemetryStore,
@@ -165,7 +194,14 @@ export function createIngest(deps: IngestDeps): Ingest {
         if (!e.success) return reject({ reason: 'invalid_shape', detail: e.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
         const ts = e.data.ts === undefined ? msg.receivedAt : parseTime(e.data.ts);
         if (ts === undefined) return reject({ reason: 'invalid_ts', detail: `ts ${JSON.stringify(e.data.ts)} is not a valid time` });
-        await addEvent({ deviceId: msg.device.id, ts: new Date(ts).toISOString(), kind: e.data.kind, code: e.data.code ?? null, message: e.data.message ?? null, data: e.data.data ?? null });
+        await addEvent({
+          deviceId: msg.device.id,
+          ts: new Date(ts).toISOString(),
+          kind: e.data.kind,
+          code: e.data.code === undefined ? null : storable(e.data.code),
+          message: e.data.message === undefined ? null : storable(e.data.message),
+          data: e.data.data === undefined ? null : storableData(e.data.data),
+        });
         break;
       }
       case 'status': {
@@ -178,7 +214,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       case 'commandAck': {
         const a = CommandAck.safeParse(value);
         if (!a.success) return reject({ reason: 'invalid_shape', detail: a.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
-        const cmd = await opsStore.advanceCommand(msg.device.id, a.data.commandId, a.data.status, a.data.detail ?? null, clock.now());
+        const cmd = await opsStore.advanceCommand(msg.device.id, storable(a.data.commandId), a.data.status, a.data.detail === undefined ? null : storable(a.data.detail), clock.now());
         if (!cmd) logger.info({ deviceId: msg.device.id, commandId: a.data.commandId }, 'ack for an unknown command');
         break;
       }

@@ -1,6 +1,15 @@
 import type { NewDeadLetter } from '../core/domain/dead-letter.ts';
 import type { Rejection } from './validate.ts';
 
+/**
+ * Text safe for any store: lone surrogates (a cut emoji) become U+FFFD, and
+ * so does U+0000, which PostgreSQL text and jsonb cannot hold.
+ */
+export function storable(s: string): string {
+  const w = s.isWellFormed() ? s : s.toWellFormed();
+  return w.includes('\u0000') ? w.replaceAll('\u0000', '\uFFFD') : w;
+}
+
 /** Raw payload as UTF-8 when it is text, else base64; cut to the bound. */
 export function renderPayload(payload: Buffer, maxBytes: number): string {
   const slice = payload.subarray(0, maxBytes);
@@ -20,13 +29,20 @@ export function toDeadLetter(args: {
   maxPayloadBytes: number;
 }): NewDeadLetter {
   const { rejection } = args;
-  const raw = rejection.fragment === undefined ? args.payload : Buffer.from(JSON.stringify(rejection.fragment) ?? '');
+  let raw = args.payload;
+  if (rejection.fragment !== undefined) {
+    try {
+      raw = Buffer.from(JSON.stringify(rejection.fragment) ?? '');
+    } catch {
+      // too deep to re-serialise: keep the whole raw message instead
+    }
+  }
   return {
     deviceId: args.deviceId,
-    topic: args.topic,
+    topic: storable(args.topic),
     reason: rejection.reason,
-    detail: rejection.detail.slice(0, 1000),
-    payload: renderPayload(raw, args.maxPayloadBytes),
+    detail: storable(rejection.detail.slice(0, 1000)),
+    payload: storable(renderPayload(raw, args.maxPayloadBytes)),
     payloadBytes: args.payload.length,
     receivedAt: new Date(args.receivedAt).toISOString(),
   };

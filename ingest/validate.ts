@@ -1,6 +1,6 @@
 import type { DeadLetterReason } from '../core/domain/dead-letter.ts';
 import type { DeviceType, MetricDef } from '../core/domain/device-type.ts';
-import { SamplePayload, TelemetryPayload, type MetricValue, type Point } from '../core/domain/telemetry.ts';
+import { SamplePayload, type MetricValue, type Point } from '../core/domain/telemetry.ts';
 import { parseTime } from '../core/domain/common.ts';
 import type { DevicePrincipal } from '../core/ports.ts';
 
@@ -159,48 +159,46 @@ export function validateTelemetry(payload: Buffer, ctx: ValidationContext): Vali
   }
   const json = parseJson(payload);
   if (!json.ok) return { points: [], rejections: [{ reason: 'invalid_json', detail: json.detail }] };
-  const fast = fastSample(json.value);
-  if (fast) {
-    const r = validateSample(fast, ctx);
-    return 'reason' in r ? { points: [], rejections: [r] } : { points: [r], rejections: [] };
-  }
-  const nonFinite = findNonFinite(json.value);
-  if (nonFinite) return { points: [], rejections: [{ reason: 'non_finite', detail: `number ${nonFinite} is not finite` }] };
-
-  const parsed = TelemetryPayload.safeParse(json.value);
-  if (!parsed.success) {
-    // a batch whose envelope is fine but a sample is malformed: judge samples one by one
-    const v = json.value as { samples?: unknown };
-    if (v && typeof v === 'object' && Array.isArray(v.samples) && v.samples.length > 0 && v.samples.length <= 10_000 && Object.keys(v).length === 1) {
-      return validateSamples(v.samples, ctx);
+  const v = json.value;
+  if (isBatch(v)) {
+    if (v.samples.length === 0 || v.samples.length > MAX_BATCH) {
+      return { points: [], rejections: [{ reason: 'invalid_shape', detail: `samples: a batch holds 1–${MAX_BATCH} samples, got ${v.samples.length}` }] };
     }
-    return { points: [], rejections: [{ reason: 'invalid_shape', detail: summarise(parsed.error.issues) }] };
+    return validateSamples(v.samples, ctx, true);
   }
-  const samples = 'samples' in parsed.data ? parsed.data.samples : [parsed.data];
-  // the envelope parse already checked every sample's shape: no second zod pass
-  const points: Point[] = [];
-  const rejections: Rejection[] = [];
-  for (const sample of samples) {
-    const r = validateSample(sample, ctx);
-    if ('reason' in r) rejections.push(r);
-    else points.push(r);
-  }
-  return { points, rejections };
+  return validateSamples([v], ctx, false);
 }
 
-/** Sample by sample, for a batch whose envelope failed: good samples still go on. */
-function validateSamples(samples: readonly unknown[], ctx: ValidationContext): ValidationResult {
+const MAX_BATCH = 10_000;
+
+/** `{"samples": [...]}` and nothing else. */
+function isBatch(v: unknown): v is { samples: unknown[] } {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  const keys = Object.keys(v);
+  return keys.length === 1 && keys[0] === 'samples' && Array.isArray((v as { samples: unknown }).samples);
+}
+
+/**
+ * Judges samples one by one so a bad sample in a batch is dead-lettered alone
+ * (with itself as the fragment) while the good ones go on.
+ */
+function validateSamples(samples: readonly unknown[], ctx: ValidationContext, batch: boolean): ValidationResult {
   const points: Point[] = [];
   const rejections: Rejection[] = [];
   for (const raw of samples) {
-    const s = SamplePayload.safeParse(raw);
-    if (!s.success) {
-      rejections.push({ reason: 'invalid_shape', detail: summarise(s.error.issues), fragment: raw });
-      continue;
+    let r: Point | Rejection;
+    const fast = fastSample(raw);
+    if (fast) r = validateSample(fast, ctx);
+    else {
+      const nonFinite = findNonFinite(raw);
+      const parsed = nonFinite ? undefined : SamplePayload.safeParse(raw);
+      if (nonFinite) r = { reason: 'non_finite', detail: `number ${nonFinite} is not finite` };
+      else if (!parsed!.success) r = { reason: 'invalid_shape', detail: summarise(parsed!.error.issues) };
+      else r = validateSample(parsed!.data, ctx);
     }
-    const r = validateSample(s.data, ctx);
-    if ('reason' in r) rejections.push(r);
-    else points.push(r);
+    if (!('reason' in r)) points.push(r);
+    // a single sample's dead letter keeps the raw payload; a batch's names the sample
+    else rejections.push(batch ? { ...r, fragment: raw } : { reason: r.reason, detail: r.detail });
   }
   return { points, rejections };
 }

@@ -126,9 +126,9 @@ describe('hostile input on the ingest path', () => {
 });
 
 /**
- * What the fuzzer found outside the broker (ingest/ and storage/, not fixed
- * here). `it.fails` keeps them visible: each flips to a failure once fixed —
- * then drop `.fails`. The fuzz cases above stay clear of these inputs.
+ * What the fuzzer found outside the broker (ingest/ and storage/), fixed
+ * since; each test pins its fix.
+ *
  */
 describe('found by fuzzing: the contract says dead-letter and stay connected', () => {
   let s: TestStack;
@@ -148,7 +148,7 @@ describe('found by fuzzing: the contract says dead-letter and stay connected', (
     return { id, ok };
   }
 
-  it.fails('an invalid payload whose JSON error message splits a surrogate pair is dead-lettered (today: V8 cuts its snippet mid-pair, the lone surrogate in `detail` fails the whole dead-letter batch insert: this device and every device with a dead letter in that batch are cut off, those dead letters lost)', async () => {
+  it('an invalid payload whose JSON error message splits a surrogate pair is dead-lettered (before the fix: V8 cuts its snippet mid-pair, the lone surrogate in `detail` fails the whole dead-letter batch insert: this device and every device with a dead letter in that batch are cut off, those dead letters lost)', async () => {
     const bystander = await s.registerDevice('air-compressor');
     const attacker = await s.registerDevice('air-compressor');
     const b = await DeviceSession.open(s.mqttPort, bystander);
@@ -163,25 +163,25 @@ describe('found by fuzzing: the contract says dead-letter and stay connected', (
     expect(state).toEqual({ bystanderConnected: true, bystanderDeadLetters: 1, attackerDeadLetters: 1 });
   });
 
-  it.fails('a batch sample nested 5,000 deep is dead-lettered (today: JSON.stringify of the fragment overflows, the gate throws, the device is cut off)', async () => {
+  it('a batch sample nested 5,000 deep is dead-lettered (before the fix: JSON.stringify of the fragment overflows, the gate throws, the device is cut off)', async () => {
     const deep = '['.repeat(5000) + ']'.repeat(5000);
     const { id, ok } = await acceptedAndConnected(topics.telemetry, `{"samples":[{"metrics":{"oilTempC":50}},${deep}]}`);
     expect(ok).toBe(true);
     expect(await deadLetters(s, id)).toBe(1);
   });
 
-  it.fails('an event whose data key holds U+0000 does not cut the device off (today: the jsonb insert fails — for its whole group-commit batch, so a bystander device sending an event at that moment is cut off too and its event lost)', async () => {
+  it('an event whose data key holds U+0000 does not cut the device off (before the fix: the jsonb insert fails — for its whole group-commit batch, so a bystander device sending an event at that moment is cut off too and its event lost)', async () => {
     const { ok } = await acceptedAndConnected(topics.events, '{"kind":"error","data":{"k\\u0000":"v"}}');
     expect(ok).toBe(true);
   });
 
-  it.fails('a command ack whose commandId or detail holds U+0000 does not cut the device off (today: the UPDATE fails)', async () => {
+  it('a command ack whose commandId or detail holds U+0000 does not cut the device off (before the fix: the UPDATE fails)', async () => {
     const a = await acceptedAndConnected(topics.commandAck, '{"commandId":"c\\u0000","status":"done"}');
     const b = await acceptedAndConnected(topics.commandAck, '{"commandId":"c1","status":"done","detail":"d\\u0000"}');
     expect([a.ok, b.ok]).toEqual([true, true]);
   });
 
-  it.fails('a metric named __proto__ inside a batch is dead-lettered as unknown_metric (today: zod strips the key and the rest is stored; single samples are caught)', async () => {
+  it('a metric named __proto__ inside a batch is dead-lettered as unknown_metric (before the fix: zod strips the key and the rest is stored; single samples are caught)', async () => {
     const { id, ok } = await acceptedAndConnected(topics.telemetry, '{"samples":[{"metrics":{"oilTempC":50,"__proto__":1}}]}');
     expect(ok).toBe(true);
     expect(await deadLetters(s, id)).toBe(1);
