@@ -155,10 +155,11 @@ export class Engine {
       feedEvent(r.condition, state, e.ts, e.kind, e.code);
       if (r.when) feedEvent(r.when, state, e.ts, e.kind, e.code);
     }
-    if (Number.isNaN(state.lastTs) || e.ts < state.lastTs) return;
-    this.advance(state, e.ts, wallNow);
-    state.f64[F64.lastTs] = e.ts;
-    this.evaluate(state, e.ts);
+    // An event does not move the sample clock: a device may publish an event
+    // before the batch of stored samples that precede it, and those samples
+    // must not then count as out of order. Error-code rules are judged with
+    // the next sample.
+    void wallNow;
   }
 
   /**
@@ -254,7 +255,7 @@ export class Engine {
       const fault = modelFault(state);
       const af = faults.get(fault);
       if (af) af.model = true;
-      else if (fault !== MODEL_ONLY_FAULT || faults.size === 0) {
+      else if (L.ruleSet.model.raiseAlone && (fault !== MODEL_ONLY_FAULT || faults.size === 0)) {
         const d = modelDiagnosis(state, fault, at, wallNow);
         faults.set(fault, { id: d.id, fault, rules: new Set(), model: true });
         this.intents.push({ kind: 'raise', diagnosis: d });

@@ -156,6 +156,11 @@ export const ModelPolicy = z
     /** A fault probability at least this high names the fault instead of `anomaly`. */
     faultProbability: z.number().min(0).max(1).default(0.6),
     severity: Severity.default('warning'),
+    /**
+     * Whether the model alone (no rule firing) may raise a diagnosis. When
+     * false it still corroborates rule diagnoses and writes anomaly scores.
+     */
+    raiseAlone: z.boolean().default(true),
   })
   .strict()
   .refine((t) => t.k <= t.n, 'k must not exceed n');
@@ -167,7 +172,7 @@ export const RuleSet = z
     windowMs: Duration.default(60_000).describe('Evaluation window = rolling bucket length (event time)'),
     buckets: z.number().int().min(2).max(120).default(30).describe('Rolling buckets kept per metric (rate windows fit in them)'),
     baselineSamples: z.number().int().min(1).max(100_000).default(120).describe('Samples from which each device learns its baseline'),
-    model: ModelPolicy.default({ k: 3, n: 5, clearAfterWindows: 10, faultProbability: 0.6, severity: 'warning' }),
+    model: ModelPolicy.default({ k: 3, n: 5, clearAfterWindows: 10, faultProbability: 0.6, severity: 'warning', raiseAlone: true }),
     rules: z.array(Rule).max(100),
   })
   .strict()

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Diagnosis as DiagnosisT } from '../../core/domain/diagnosis.ts';
 import type { NewDeviceEvent } from '../../core/domain/event.ts';
 import type { Point } from '../../core/domain/telemetry.ts';
+import { loadShippedRuleSets } from '../../diagnosis/rules/shipped.ts';
 import { createDiagnosis } from '../../diagnosis/create-diagnosis.ts';
 import type { ModelScorer, ScoreInput, ScoreOutput } from '../../diagnosis/model/types.ts';
 import { nullLogger } from '../../core/logger.ts';
@@ -209,6 +210,9 @@ describe('anomaly write-back', () => {
       reload: async () => undefined,
       close: async () => undefined,
     };
+    // the shipped sets let the model corroborate but not raise alone (raiseAlone: false); this type's operator opts in
+    const shipped = loadShippedRuleSets().get('air-compressor')!;
+    await t.opsStore.putRuleSet({ ...shipped, model: { ...shipped.model, raiseAlone: true } }, t.clock.now());
     const { d, src, raised } = service({ scorer });
     await d.start();
     const from = Date.UTC(2025, 3, 1);
