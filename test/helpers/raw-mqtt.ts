@@ -1,13 +1,15 @@
 import { connect, type Socket } from 'node:net';
 
-function str(s: string): Buffer {
-  const b = Buffer.from(s, 'utf8');
+/** An MQTT UTF-8 string: 2-byte length + bytes (raw bytes allowed, e.g. invalid UTF-8). */
+export function mqttString(s: string | Buffer): Buffer {
+  const b = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
   const len = Buffer.alloc(2);
   len.writeUInt16BE(b.length);
   return Buffer.concat([len, b]);
 }
 
-function remainingLength(n: number): Buffer {
+/** The variable-length "remaining length" of a fixed header [MQTT-2.2.3]. */
+export function remainingLength(n: number): Buffer {
   const out: number[] = [];
   do {
     let byte = n % 128;
@@ -18,6 +20,10 @@ function remainingLength(n: number): Buffer {
   return Buffer.from(out);
 }
 
+export function packet(firstByte: number, body: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([firstByte]), remainingLength(body.length), body]);
+}
+
 /** Encodes an MQTT 3.1.1 CONNECT by hand, so tests can send what clients refuse to. */
 export function connectPacket(o: { clientId: string; clean: boolean; username?: string; password?: string; keepalive?: number }): Buffer {
   let flags = o.clean ? 0x02 : 0;
@@ -26,14 +32,14 @@ export function connectPacket(o: { clientId: string; clean: boolean; username?: 
   const ka = Buffer.alloc(2);
   ka.writeUInt16BE(o.keepalive ?? 30);
   const body = Buffer.concat([
-    str('MQTT'),
+    mqttString('MQTT'),
     Buffer.from([4, flags]),
     ka,
-    str(o.clientId),
-    ...(o.username !== undefined ? [str(o.username)] : []),
-    ...(o.password !== undefined ? [str(o.password)] : []),
+    mqttString(o.clientId),
+    ...(o.username !== undefined ? [mqttString(o.username)] : []),
+    ...(o.password !== undefined ? [mqttString(o.password)] : []),
   ]);
-  return Buffer.concat([Buffer.from([0x10]), remainingLength(body.length), body]);
+  return packet(0x10, body);
 }
 
 /** Sends raw bytes and resolves with the first CONNACK return code, or -1 if the socket closed without one. */

@@ -4,31 +4,9 @@
  * reads whole packets and reports when the broker closes on us.
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { connectPacket } from '../helpers/raw-mqtt.ts';
+import { connectPacket, mqttString, packet, remainingLength } from '../helpers/raw-mqtt.ts';
 
-export { connectPacket };
-
-export function remainingLength(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-
-export function mqttString(s: string | Buffer): Buffer {
-  const b = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
-  const len = Buffer.alloc(2);
-  len.writeUInt16BE(b.length);
-  return Buffer.concat([len, b]);
-}
-
-export function packet(firstByte: number, body: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([firstByte]), remainingLength(body.length), body]);
-}
+export { connectPacket, mqttString, packet, remainingLength };
 
 /** PUBLISH; `topic` may be raw bytes (e.g. invalid UTF-8). */
 export function publishPacket(topic: string | Buffer, payload: Buffer | string, qos: 0 | 1 = 0, messageId = 1): Buffer {
