@@ -14,8 +14,7 @@
  * says so) --malformed-workers N (4) --ops postgres|pglite (postgres: a
  * throw-away local server as in the tests, or a fresh database on DATABASE_URL;
  * every dead letter is a row there) --window N (QoS1 in flight per connection,
- * 32) --avoid-known-bugs (no astral characters in random payloads: they trip
- * the dead-letter bug described in test/hostile/fuzz.test.ts).
+ * 32).
  *
  * A connection the broker cuts is a contract violation: it is counted
  * (device_connections_cut, with the server's error log lines) and reopened.
@@ -153,7 +152,6 @@ async function main(): Promise<void> {
       'malformed-workers': { type: 'string', default: '4' },
       ops: { type: 'string', default: 'postgres' },
       window: { type: 'string', default: '32' },
-      'avoid-known-bugs': { type: 'boolean', default: false },
     },
   });
   if (args.ops !== 'postgres' && args.ops !== 'pglite') throw new Error('--ops postgres | pglite');
@@ -200,7 +198,7 @@ async function main(): Promise<void> {
     const startTs = Date.now() - 3_600_000;
     const t0 = Date.now();
     const deadline = t0 + maxMs;
-    const opts = (): FuzzOptions => ({ maxPayloadBytes: MAX_PAYLOAD, now: Date.now(), avoidKnownBugs: args['avoid-known-bugs'] });
+    const opts = (): FuzzOptions => ({ maxPayloadBytes: MAX_PAYLOAD, now: Date.now() });
     const cleanShare = Math.floor(total / 10);
     const fuzzShare = total - cleanShare;
     const share = (n: number, parts: number, i: number) => Math.floor(n / parts) + (i < n % parts ? 1 : 0);
@@ -302,7 +300,6 @@ async function main(): Promise<void> {
       scenario: 'hostile-ingest-sweep',
       seed,
       ops_store: args.ops,
-      avoid_known_bugs: args['avoid-known-bugs'],
       messages,
       device_messages: sum((t) => t.messages),
       qos0_messages: sum((t) => t.qos0),

@@ -168,7 +168,9 @@ export interface MalformedOutcome {
 export async function runMalformed(port: number, c: MalformedCase, as: Credentials, other: string, timeoutMs: number, localAddress?: string): Promise<MalformedOutcome> {
   const w = await openWire(port, localAddress ? { localAddress } : {});
   if (c.afterConnect) {
-    const code = await connackCode(w, connectPacket({ clientId: as.id, clean: true, username: as.id, password: as.secret, keepalive: 60 }), timeoutMs);
+    // a short keepalive: random bytes may announce a packet longer than what follows, and the
+    // broker rightly waits for the rest — until 1.5 × keepalive passes without a whole packet
+    const code = await connackCode(w, connectPacket({ clientId: as.id, clean: true, username: as.id, password: as.secret, keepalive: 5 }), timeoutMs);
     if (code !== 0) {
       w.socket.destroy();
       return { label: c.label, closed: false, acceptedConnack: false, setupFailed: `CONNACK ${code}` };

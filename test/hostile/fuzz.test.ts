@@ -127,8 +127,7 @@ describe('hostile input on the ingest path', () => {
 
 /**
  * What the fuzzer found outside the broker (ingest/ and storage/), fixed
- * since; each test pins its fix.
- *
+ * since; each test pins its fix (the fuzz cases above include these inputs).
  */
 describe('found by fuzzing: the contract says dead-letter and stay connected', () => {
   let s: TestStack;
