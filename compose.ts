@@ -54,6 +54,19 @@ export interface StackOptions {
   diagnosisOptions?: Partial<DiagnosisOptions>;
 }
 
+/** Environment for a whole stack on loopback, any free ports (tests, scorecard, benchmarks). */
+export function loopbackEnv(dataDir: string, adminKey: string): Record<string, string> {
+  return {
+    DATA_DIR: dataDir,
+    MQTT_HOST: '127.0.0.1',
+    MQTT_PORT: '0',
+    MQTT_WS_PORT: '0',
+    HTTP_HOST: '127.0.0.1',
+    HTTP_PORT: '0',
+    FLEETDOC_ADMIN_KEY: adminKey,
+  };
+}
+
 /** Builds the whole platform; nothing listens until start(). */
 export async function createStack(opts: StackOptions) {
   const { config, logger } = opts;

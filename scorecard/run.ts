@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createStack, type Stack } from '../compose.ts';
+import { createStack, loopbackEnv, type Stack } from '../compose.ts';
 import { loadConfig } from '../core/config.ts';
 import { createLogger } from '../core/logger.ts';
 import { generateSecret } from '../core/secrets.ts';
@@ -36,16 +36,7 @@ export interface RunResult {
 async function ownStack(logLevel: string): Promise<{ stack: Stack; target: Target; dataDir: string }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'fleetdoc-scorecard-'));
   const apiKey = generateSecret('fd_');
-  const config = loadConfig({
-    DATA_DIR: dataDir,
-    MQTT_HOST: '127.0.0.1',
-    MQTT_PORT: '0',
-    MQTT_WS_PORT: '0',
-    HTTP_HOST: '127.0.0.1',
-    HTTP_PORT: '0',
-    FLEETDOC_ADMIN_KEY: apiKey,
-    LOG_LEVEL: logLevel,
-  });
+  const config = loadConfig({ ...loopbackEnv(dataDir, apiKey), LOG_LEVEL: logLevel });
   const logger = createLogger({ level: config.log.level, pretty: false });
   // scorer omitted: the shipped models score, as in npm start
   const stack = await createStack({ config, logger, diagnosisOptions: { maxQueue: 5_000_000 } });

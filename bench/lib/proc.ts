@@ -104,6 +104,7 @@ export function pipeLines(stream: Readable | null | undefined, prefix: string, k
 }
 
 export { freePort } from '../../scripts/lib/free-port.ts';
+import { waitFor as sharedWaitFor } from '../../scripts/lib/wait-for.ts';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -112,19 +113,8 @@ export function sleepUntil(epochMs: number): Promise<void> {
   return sleep(Math.max(0, epochMs - Date.now()));
 }
 
-export async function waitFor<T>(fn: () => Promise<T> | T, what: string, timeoutMs: number, intervalMs = 100): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(intervalMs);
-  }
+export function waitFor<T>(fn: () => Promise<T> | T, what: string, timeoutMs: number, intervalMs = 100): Promise<NonNullable<T>> {
+  return sharedWaitFor(fn, { what, timeoutMs, intervalMs });
 }
 
 /** Busy and total jiffies of the whole host, from /proc/stat (all cores). */

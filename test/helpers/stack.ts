@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { inject, onTestFinished } from 'vitest';
-import { createStack, type Stack } from '../../compose.ts';
+import { createStack, loopbackEnv, type Stack } from '../../compose.ts';
 import { loadConfig } from '../../core/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import type { Logger } from '../../core/logger.ts';
@@ -51,13 +51,7 @@ export async function startStack(env: Record<string, string> = {}, opts: StackEx
   const dataDir = opts.keepDataDir ?? (await mkdtemp(join(tmpdir(), 'fleetdoc-test-')));
   const adminKey = generateSecret('fd_');
   const config = loadConfig({
-    DATA_DIR: dataDir,
-    MQTT_HOST: '127.0.0.1',
-    MQTT_PORT: '0',
-    MQTT_WS_PORT: '0',
-    HTTP_HOST: '127.0.0.1',
-    HTTP_PORT: '0',
-    FLEETDOC_ADMIN_KEY: adminKey,
+    ...loopbackEnv(dataDir, adminKey),
     INGEST_FLUSH_MS: '20',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...env,
