@@ -1,1 +1,1 @@
-"""fleetdoc's training pipeline: features, synthetic fleets, anomaly model, ONNX export."""
+"""fleetdoc's training pipeline: simulator data, features, anomaly model, fault classifier, ONNX export."""

@@ -4,13 +4,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import model as M
 from .features import calibrate, compute_features, model_inputs, score_device, to_number
-from .synth import is_counter
 
 SLOPE_ALPHA = 0.2
 SMOOTHING_ALPHA = 0.3
@@ -24,6 +23,15 @@ class Device:
     samples: list[dict]
     label: np.ndarray | None = None  # 0/1 per sample (evaluation only)
     fault: str | None = None
+    normal_until: int | None = None  # samples before this index are normal operation
+    cls: np.ndarray | None = None  # per sample: fault code, "normal", or None (not used by the classifier)
+    ts: np.ndarray | None = None
+    faults: list[dict] = field(default_factory=list)
+
+
+def is_counter(m: dict) -> bool:
+    """A cumulative counter (run hours, cycles): non-negative, unbounded, never a level to compare."""
+    return m.get("kind", "number") in ("number", "integer") and m.get("min") == 0 and m.get("max") is None
 
 
 def choose_features(type_def: dict, devices: list[Device]) -> list[dict]:

@@ -6,11 +6,13 @@ import type { ScoreInput } from '../../../diagnosis/model/types.ts';
 export const FIXTURES = new URL('./fixtures/', import.meta.url);
 
 export interface LabelledSample extends ScoreInput {
-  label: 0 | 1;
+  /** 1: the device's fault is well developed; 0: before any fault; null: early stage, not judged. */
+  label: 0 | 1 | null;
+  /** The device's fault ('' for a fault-free device). */
   fault: string;
 }
 
-/** The held-back benchmark devices ml/train_shipped.py wrote (deviceId, ts, label, fault, metrics…). */
+/** The held-back simulated devices ml/train_shipped.py wrote (deviceId, ts, label, fault, metrics…). */
 export function readBenchmark(file = 'benchmark-air-compressor.csv.gz', type = 'air-compressor'): LabelledSample[] {
   const [head, ...lines] = gunzipSync(readFileSync(new URL(file, FIXTURES))).toString('utf8').trim().split('\n');
   const cols = (head as string).split(',');
@@ -22,7 +24,7 @@ export function readBenchmark(file = 'benchmark-air-compressor.csv.gz', type = '
       if (s === '') continue;
       metrics[cols[c] as string] = s === 'true' ? true : s === 'false' ? false : Number(s);
     }
-    return { deviceId: v[0] as string, type, ts: Number(v[1]), label: v[2] === '1' ? 1 : 0, fault: v[3] ?? '', metrics };
+    return { deviceId: v[0] as string, type, ts: Number(v[1]), label: v[2] === '1' ? 1 : v[2] === '0' ? 0 : null, fault: v[3] ?? '', metrics };
   });
 }
 
