@@ -14,11 +14,9 @@ import { MODELS } from '../simulator/models/index.ts';
 import { requireDuration, resolveTarget, UsageError, type Target } from '../simulator/args.ts';
 import { computeScorecard, type ScoredDiagnosis } from '../scorecard/metrics.ts';
 import { formatScorecard, writeScorecard } from '../scorecard/report.ts';
-import { runSimulation } from '../scorecard/run.ts';
+import { DEFAULT_INTERVALS, runSimulation } from '../scorecard/run.ts';
 import { fetchDiagnoses, readDiagnosesFile, readGroundTruth, readRunInfo, type RunInfo } from '../scorecard/sources.ts';
 
-/** One sample per 15 simulated minutes (washers: every 5 min during a programme): 500 devices × 30 d, ~1.06 M samples, in ~7 min on a busy 2-core machine. */
-export const DEFAULT_INTERVALS = 'air-compressor=15m,refrigerator=15m,washing-machine=5m';
 
 const USAGE = `usage: npm run scorecard -- [options]
  simulate through the real stack (its own, unless --api/--mqtt/--api-key are given):

@@ -100,17 +100,74 @@ export const ErrorCodeCondition = z
   })
   .strict();
 
+/** Hysteresis-aware limits of a mean: above/below set it, clearAbove/clearBelow (on the normal side) clear it. */
+const MeanLimits = {
+  above: z.number().optional().describe('Set when the (relative) mean rises above this'),
+  below: z.number().optional().describe('Set when the (relative) mean falls below this'),
+  clearAbove: z.number().optional().describe('Once set by `above`, holds until the mean is back at or below this'),
+  clearBelow: z.number().optional().describe('Once set by `below`, holds until the mean is back at or above this'),
+};
+
+type MeanFields = {
+  metric: string;
+  minus?: string;
+  relativeTo?: 'zero' | 'baseline' | 'ratio';
+  overMs: number;
+  baselineSamples?: number;
+  baselineMs?: number;
+  above?: number;
+  below?: number;
+  clearAbove?: number;
+  clearBelow?: number;
+};
+
 type Leaf =
   | z.input<typeof ThresholdCondition>
   | z.input<typeof RateCondition>
   | z.input<typeof MissingCondition>
   | z.input<typeof ErrorCodeCondition>;
 /** Recursive schemas need their input type spelled out; the output type is inferred below. */
-export type ConditionInput = Leaf | { kind: 'duration'; forMs: number; condition: ConditionInput } | { kind: 'all' | 'any'; of: ConditionInput[] };
+export type ConditionInput =
+  | Leaf
+  | { kind: 'duration'; forMs: number; condition: ConditionInput }
+  | { kind: 'all' | 'any'; of: ConditionInput[] }
+  | (MeanFields & { kind: 'mean'; where?: ConditionInput });
 
 export const Condition: z.ZodType<ConditionOutput, ConditionInput> = z.lazy(() =>
-  z.discriminatedUnion('kind', [ThresholdCondition, RateCondition, MissingCondition, ErrorCodeCondition, DurationCondition, AllCondition, AnyCondition]),
+  z.discriminatedUnion('kind', [ThresholdCondition, RateCondition, MissingCondition, ErrorCodeCondition, DurationCondition, AllCondition, AnyCondition, MeanCondition]),
 );
+
+/**
+ * Mean: a slow, sustained shift. An event-time moving average (time constant
+ * overMs) of the operand over the samples where `where` holds (e.g. only
+ * while loaded), judged against the device's own mean of the same operand
+ * over its first baselineSamples such samples: `baseline` subtracts it,
+ * `ratio` divides by it (mean / baseline − 1, for metrics whose scale differs
+ * from unit to unit). A duty cycle creeping up over days, a pressure drop
+ * 30 % below this unit's normal.
+ */
+const MeanCondition = z
+  .object({
+    kind: z.literal('mean'),
+    metric: MetricName,
+    minus: MetricName.optional().describe('Subtract this metric (same sample)'),
+    relativeTo: z.enum(['zero', 'baseline', 'ratio']).default('baseline'),
+    where: z.lazy(() => Condition).optional().describe('Only samples where this holds move the mean and the baseline'),
+    overMs: Duration.describe('Time constant of the moving average (event time)'),
+    baselineSamples: z.number().int().min(1).max(100_000).optional().describe('Counted samples for the baseline; default the rule set’s baselineSamples'),
+    baselineMs: Duration.optional().describe(
+      'Learn the baseline over this much event time from the first counted sample instead (at least 8 samples), e.g. a week to cover the weekly cycle whatever the sample rate',
+    ),
+    ...MeanLimits,
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const issue = (message: string) => ctx.addIssue({ code: 'custom', message });
+    if (c.above === undefined && c.below === undefined) issue('mean needs above or below');
+    if (c.baselineMs !== undefined && c.baselineSamples !== undefined) issue('give baselineSamples or baselineMs, not both');
+    if (c.clearAbove !== undefined && (c.above === undefined || c.clearAbove > c.above)) issue('clearAbove needs above and must be ≤ above');
+    if (c.clearBelow !== undefined && (c.below === undefined || c.clearBelow < c.below)) issue('clearBelow needs below and must be ≥ below');
+  });
 
 const DurationCondition = z
   .object({ kind: z.literal('duration'), forMs: Duration.describe('Held continuously for at least this long'), condition: z.lazy(() => Condition) })
@@ -123,7 +180,11 @@ type LeafOut =
   | z.output<typeof RateCondition>
   | z.output<typeof MissingCondition>
   | z.output<typeof ErrorCodeCondition>;
-export type ConditionOutput = LeafOut | { kind: 'duration'; forMs: number; condition: ConditionOutput } | { kind: 'all' | 'any'; of: ConditionOutput[] };
+export type ConditionOutput =
+  | LeafOut
+  | { kind: 'duration'; forMs: number; condition: ConditionOutput }
+  | { kind: 'all' | 'any'; of: ConditionOutput[] }
+  | (MeanFields & { kind: 'mean'; relativeTo: 'zero' | 'baseline' | 'ratio'; where?: ConditionOutput });
 
 /** k of the last n evaluation windows abnormal raises; clearAfterWindows normal ones clear. */
 export const Trigger = z
@@ -185,6 +246,7 @@ export const RuleSet = z
         if (depth > 6) ctx.addIssue({ code: 'custom', path, message: 'conditions nest at most 6 deep' });
         else if (c.kind === 'duration') walk(c.condition, [...path, 'condition'], depth + 1);
         else if (c.kind === 'all' || c.kind === 'any') c.of.forEach((x, j) => walk(x, [...path, 'of', j], depth + 1));
+        else if (c.kind === 'mean' && c.where) walk(c.where, [...path, 'where'], depth + 1);
         else if (c.kind === 'rate' && c.windowMs > s.windowMs * s.buckets) {
           ctx.addIssue({ code: 'custom', path: [...path, 'windowMs'], message: `rate window exceeds windowMs × buckets (${s.windowMs * s.buckets} ms)` });
         }

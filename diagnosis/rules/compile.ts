@@ -26,6 +26,26 @@ export type CNode =
   | { kind: 'missing'; a: number; afterMs: number }
   | { kind: 'error-code'; codes: ReadonlySet<string> | null; eventKinds: ReadonlySet<string>; withinMs: number; slot: number }
   | { kind: 'duration'; forMs: number; slot: number; child: CNode }
+  | {
+      kind: 'mean';
+      a: number;
+      b: number;
+      relativeTo: 'zero' | 'baseline' | 'ratio';
+      where: CNode | null;
+      overMs: number;
+      baselineSamples: number;
+      /** Baseline span in event time (NaN: by samples). */
+      baselineMs: number;
+      above: number;
+      below: number;
+      clearAbove: number;
+      clearBelow: number;
+      /** Continuous operand (not a boolean or counter): filtered for stuck readings and spikes. */
+      continuous: boolean;
+      /** MEAN_SLOTS f64 node slots from here (see mean.ts). */
+      slot: number;
+      latch: number;
+    }
   | { kind: 'all' | 'any'; of: CNode[] };
 
 export interface CompiledRule {
@@ -64,6 +84,11 @@ export const F64 = { lastTs: 0, windowStart: 1, lastWall: 2 } as const;
 const F64_FIXED = 3;
 
 export class RuleCompileError extends Error {}
+
+/** A time-spanned mean baseline still needs this many samples. */
+export const MIN_BASELINE_SAMPLES = 8;
+/** f64 state slots of a mean node. */
+export const MEAN_SLOTS = 8;
 
 export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
   const metricIndex = new Map<string, number>();
@@ -143,6 +168,32 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
       case 'all':
       case 'any':
         return { kind: c.kind, of: c.of.map((x) => compile(x, used)) };
+      case 'mean': {
+        used.add(c.metric);
+        if (c.minus) used.add(c.minus);
+        numeric(c.metric);
+        if (c.minus) numeric(c.minus);
+        const slot = nodeSlots;
+        nodeSlots += MEAN_SLOTS;
+        const continuous = defs.get(c.metric)?.kind === 'number' && (!c.minus || defs.get(c.minus)?.kind === 'number');
+        return {
+          kind: 'mean',
+          a: metric(c.metric, false),
+          b: c.minus ? metric(c.minus, false) : -1,
+          relativeTo: c.relativeTo,
+          where: c.where ? compile(c.where, used) : null,
+          continuous,
+          overMs: c.overMs,
+          baselineSamples: c.baselineMs !== undefined ? MIN_BASELINE_SAMPLES : (c.baselineSamples ?? ruleSet.baselineSamples),
+          baselineMs: c.baselineMs ?? NaN,
+          above: c.above ?? Infinity,
+          below: c.below ?? -Infinity,
+          clearAbove: c.clearAbove ?? c.above ?? Infinity,
+          clearBelow: c.clearBelow ?? c.below ?? -Infinity,
+          slot,
+          latch: latches++,
+        };
+      }
     }
   };
 
@@ -157,7 +208,10 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
   let nBucketed = 0;
   for (const m of metrics) if (m.bucket >= 0) m.bucket = nBucketed++;
   const hasNode = (n: CNode, kind: CNode['kind']): boolean =>
-    n.kind === kind || (n.kind === 'duration' && hasNode(n.child, kind)) || ((n.kind === 'all' || n.kind === 'any') && n.of.some((x) => hasNode(x, kind)));
+    n.kind === kind ||
+    (n.kind === 'duration' && hasNode(n.child, kind)) ||
+    (n.kind === 'mean' && n.where !== null && hasNode(n.where, kind)) ||
+    ((n.kind === 'all' || n.kind === 'any') && n.of.some((x) => hasNode(x, kind)));
 
   const M = metrics.length;
   const B = ruleSet.buckets;

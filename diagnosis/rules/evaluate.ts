@@ -4,6 +4,7 @@ import type { CNode } from './compile.ts';
 import type { EvalContext, Values } from './context.ts';
 import { durationEvidence, testDuration } from './duration.ts';
 import { errorCodeEvidence, matchesEvent, recordEvent, testErrorCode } from './error-code.ts';
+import { meanEvidence, testMean } from './mean.ts';
 import { missingEvidence, testMissing } from './missing.ts';
 import { rateEvidence, testRate } from './rate.ts';
 import { testThreshold, thresholdEvidence } from './threshold.ts';
@@ -21,6 +22,8 @@ export function test(node: CNode, ctx: EvalContext): boolean {
       return testErrorCode(node, ctx);
     case 'duration':
       return testDuration(node, ctx, test(node.child, ctx));
+    case 'mean':
+      return testMean(node, ctx, node.where === null || test(node.where, ctx));
     case 'all':
       return combineAll(node.of.map((c) => test(c, ctx)));
     case 'any':
@@ -47,6 +50,9 @@ export function evidence(node: CNode, ctx: EvalContext, out: Values = {}): Value
       durationEvidence(node, ctx, out);
       evidence(node.child, ctx, out);
       break;
+    case 'mean':
+      meanEvidence(node, ctx, out);
+      break;
     case 'all':
     case 'any':
       for (const c of node.of) evidence(c, ctx, out);
@@ -60,5 +66,6 @@ export function feedEvent(node: CNode, state: DeviceState, ts: number, kind: str
   if (node.kind === 'error-code') {
     if (matchesEvent(node, kind, code)) recordEvent(node, state, ts);
   } else if (node.kind === 'duration') feedEvent(node.child, state, ts, kind, code);
+  else if (node.kind === 'mean' && node.where) feedEvent(node.where, state, ts, kind, code);
   else if (node.kind === 'all' || node.kind === 'any') for (const c of node.of) feedEvent(c, state, ts, kind, code);
 }

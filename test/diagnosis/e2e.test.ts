@@ -11,6 +11,14 @@ const MIN = 60_000;
 
 type Sample = { ts: number; seq: number; metrics: Record<string, number | boolean> };
 
+/** Deterministic sensor noise in [-amp, amp] (analogue readings are never exactly repeated). */
+function jitter(i: number, channel: number, amp: number): number {
+  const x = Math.sin(i * 12.9898 + channel * 78.233) * 43758.5453;
+  return (x - Math.floor(x) - 0.5) * 2 * amp;
+}
+
+const round1 = (v: number) => Math.round(v * 10) / 10;
+
 /** A compressor under normal load; `oil(i)` and `room(i)` shape the temperatures of minute i. */
 function compressor(from: number, minutes: number, shape: (i: number) => { oil: number; room: number; spread?: number }): Sample[] {
   return Array.from({ length: minutes }, (_, i) => {
@@ -20,14 +28,14 @@ function compressor(from: number, minutes: number, shape: (i: number) => { oil: 
       ts: from + i * MIN,
       seq: i,
       metrics: {
-        dischargePressureBar: loaded ? 7.1 : 7.6,
-        oilTempC: oil,
-        dischargeTempC: oil + (loaded ? spread : 5),
-        ambientTempC: room,
-        motorCurrentA: loaded ? 54 : 19,
-        vibrationRmsMmS: 1.8,
-        airFilterDpMbar: loaded ? 22 : 2,
-        separatorDpBar: loaded ? 0.22 : 0.06,
+        dischargePressureBar: round1((loaded ? 7.1 : 7.6) + jitter(i, 1, 0.05)),
+        oilTempC: round1(oil + jitter(i, 2, 0.3)),
+        dischargeTempC: round1(oil + (loaded ? spread : 5) + jitter(i, 3, 0.3)),
+        ambientTempC: round1(room + jitter(i, 4, 0.2)),
+        motorCurrentA: round1((loaded ? 54 : 19) + jitter(i, 5, 0.5)),
+        vibrationRmsMmS: round1(1.8 + jitter(i, 6, 0.1)),
+        airFilterDpMbar: round1((loaded ? 22 : 2) + jitter(i, 7, 0.4)),
+        separatorDpBar: Math.round(((loaded ? 0.22 : 0.06) + jitter(i, 8, 0.008)) * 1000) / 1000,
         loaded,
       },
     };
@@ -64,6 +72,7 @@ describe('diagnosis end to end', () => {
     const values = d!.evidence.rules[0]!.values;
     expect(values.oilTempC).toBeGreaterThan(79);
     expect(values['oilTempC-ambientTempC']).toBeGreaterThan(47);
+    expect(values['dischargeTempC-oilTempC']).toBeLessThan(30);
     // raised in event time, hours before now, once the condition was sustained (not at its first sample)
     const firstAbove = sickSamples.find((x) => (x.metrics.oilTempC as number) > 79 && (x.metrics.oilTempC as number) - 24 > 47)!.ts;
     expect(Date.parse(d!.raisedAt)).toBeGreaterThan(firstAbove + 10 * MIN);

@@ -205,3 +205,60 @@ describe('k of n, no re-raise, clear', () => {
     expect(e.late).toBe(5);
   });
 });
+
+describe('mean (a slow shift against the device’s own baseline)', () => {
+  const noise = (i: number) => ((i * 7919) % 13) / 13 - 0.5; // deterministic, never three equal in a row
+  // intake pressure drop while loaded, 30 % below this unit's normal: only loaded samples count
+  const passingLess = {
+    kind: 'mean',
+    metric: 'airFilterDpMbar',
+    where: { kind: 'threshold', metric: 'loaded', op: 'equals', value: true },
+    overMs: 10 * MIN,
+    relativeTo: 'ratio',
+    baselineSamples: 20,
+    below: -0.2,
+    clearBelow: -0.1,
+  };
+
+  it('learns the baseline from counted samples only, then fires on a sustained ratio and clears with hysteresis', () => {
+    // loaded every other minute at 20 mbar (unloaded: 2 mbar, not counted); from minute 80 loaded readings sag to 14 (−30 %), from 200 back to 20
+    const dp = (i: number) => (i % 2 === 0 ? (i >= 80 && i < 200 ? 14 : 20) + noise(i) : 2 + noise(i));
+    const f = feed(engineWith(oneRule(passingLess)), series('d', T0, 320, MIN, (i) => ({ loaded: i % 2 === 0, airFilterDpMbar: dp(i) })));
+    const raised = f.raised();
+    expect(raised.map((r) => r.fault)).toEqual(['test-fault']);
+    // the 10-minute average needs a few loaded samples to cross −20 %, so not at minute 80 itself
+    expect(Date.parse(raised[0]!.at)).toBeGreaterThan(T0 + 82 * MIN);
+    expect(Date.parse(raised[0]!.at)).toBeLessThan(T0 + 110 * MIN);
+    expect(f.cleared().length).toBe(1);
+    expect(Date.parse(f.cleared()[0]!.at)).toBeGreaterThan(T0 + 200 * MIN);
+    const values = (f.intents[0] as { diagnosis: { evidence: { rules: Array<{ values: Record<string, number> }> } } }).diagnosis.evidence.rules[0]!.values;
+    expect(values['airFilterDpMbar:baseline']).toBeCloseTo(20, 0);
+    expect(values['airFilterDpMbar:ratio']).toBeLessThan(-0.2);
+  });
+
+  it('ignores a stuck sensor and single spikes that a plain threshold would take', () => {
+    // a reading stuck at 3 mbar for an hour (the sensor froze at an unloaded value), and a lone −90 % spike every 15 minutes
+    const dp = (i: number) => (i >= 60 && i < 120 ? 3 : i % 15 === 0 ? 2 : 20 + noise(i));
+    const f = feed(engineWith(oneRule(passingLess)), series('d', T0, 200, MIN, (i) => ({ loaded: true, airFilterDpMbar: dp(i) })));
+    expect(f.raised()).toEqual([]);
+    const plain = feed(engineWith(oneRule({ kind: 'threshold', metric: 'airFilterDpMbar', op: 'below', value: 16 })), series('d', T0, 200, MIN, (i) => ({ loaded: true, airFilterDpMbar: dp(i) })));
+    expect(plain.raised().length).toBe(1);
+  });
+
+  it('relativeTo baseline over a span of event time: a duty cycle creeping up', () => {
+    // loaded 3 minutes in 10 for the first 6 hours (the baseline span), then 6 in 10: +0.3 duty
+    const duty = { kind: 'mean', metric: 'loaded', overMs: 60 * MIN, relativeTo: 'baseline', baselineMs: 6 * 60 * MIN, above: 0.15 };
+    const f = feed(engineWith(oneRule(duty)), series('d', T0, 12 * 60, MIN, (i) => ({ loaded: i % 10 < (i < 8 * 60 ? 3 : 6) })));
+    const raised = f.raised();
+    expect(raised.length).toBe(1);
+    expect(Date.parse(raised[0]!.at)).toBeGreaterThan(T0 + 8 * 60 * MIN);
+    // quiet while it is the same duty as the baseline
+    const same = feed(engineWith(oneRule(duty)), series('d', T0, 12 * 60, MIN, (i) => ({ loaded: i % 10 < 3 })));
+    expect(same.raised()).toEqual([]);
+  });
+
+  it('rejects a mean without limits, or with both baseline forms', () => {
+    expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN })).toThrow(/above or below/);
+    expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN, above: 1, baselineMs: MIN, baselineSamples: 3 })).toThrow(/not both/);
+  });
+});

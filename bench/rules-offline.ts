@@ -1,0 +1,152 @@
+/**
+ * Rule-set tuning without a stack: simulates a seeded fleet in-process, feeds
+ * every sample and event straight into the diagnosis engine (the same Engine,
+ * rule compiler and rule sets the platform runs, no broker, storage or model)
+ * and scores the diagnoses against the ground truth. Seconds instead of
+ * minutes; `npm run scorecard` stays the end-to-end measure.
+ *
+ *   npx tsx bench/rules-offline.ts --seed 7 --devices 300 --types air-compressor [--rules DIR] [--probe]
+ *
+ * --probe prints, per rule and per evidence value, how far it went on
+ * fault-free device-time versus inside each fault (p50/p90/p99/max of the
+ * per-device extremes), to place thresholds from data rather than guesses.
+ */
+import { parseArgs } from 'node:util';
+import { loadDeviceTypeFiles } from '../core/device-types.ts';
+import { compileRuleSet } from '../diagnosis/rules/compile.ts';
+import { evidence } from '../diagnosis/rules/evaluate.ts';
+import { loadShippedRuleSets, SHIPPED_RULES_DIR } from '../diagnosis/rules/shipped.ts';
+import { Engine } from '../diagnosis/engine.ts';
+import { computeScorecard, quantile, type ScoredDiagnosis, type TruthFault } from '../scorecard/metrics.ts';
+import { formatScorecard } from '../scorecard/report.ts';
+import { FAULTS } from '../simulator/faults/catalogue.ts';
+import { createFleet } from '../simulator/fleet.ts';
+import { MODELS } from '../simulator/models/index.ts';
+import { parseDuration } from '../simulator/time.ts';
+import { DEFAULT_INTERVALS } from '../scorecard/run.ts';
+
+const { values: v } = parseArgs({
+  options: {
+    seed: { type: 'string', default: '7' },
+    devices: { type: 'string', default: '300' },
+    duration: { type: 'string', default: '30d' },
+    types: { type: 'string' },
+    rules: { type: 'string', default: SHIPPED_RULES_DIR },
+    'fault-rate': { type: 'string', default: '0.3' },
+    probe: { type: 'boolean', default: false },
+    why: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+
+const DAY = 86_400_000;
+const types = (v.types ?? Object.keys(MODELS).join(',')).split(',');
+const durationMs = parseDuration(v.duration!)!;
+const startTs = Date.parse('2026-10-27T07:00:00Z');
+const intervalMs: Record<string, number> = {};
+for (const part of DEFAULT_INTERVALS.split(',')) {
+  const [t, d] = part.split('=');
+  intervalMs[t!] = parseDuration(d!)!;
+}
+const seed = /^\d+$/.test(v.seed!) ? Number(v.seed) : v.seed!;
+const fleet = createFleet({ seed, devices: Number(v.devices), types, faultRate: Number(v['fault-rate']), startTs, durationMs, intervalMs });
+const ruleSets = loadShippedRuleSets(v.rules);
+const deviceTypes = new Map(loadDeviceTypeFiles().map((t) => [t.name, t]));
+const engine = new Engine({ liveLagMs: 60_000 });
+for (const t of types) engine.setLayout(t, compileRuleSet(ruleSets.get(t)!, deviceTypes.get(t)!), 0);
+
+// probe: per rule and evidence key, each device's extreme on clean time and inside each fault
+const clean = new Map<string, number[]>();
+const inFault = new Map<string, number[]>();
+const cleanMin = new Map<string, number[]>();
+const inFaultMin = new Map<string, number[]>();
+const push = (m: Map<string, number[]>, k: string, x: number) => (m.get(k) ?? m.set(k, []).get(k)!).push(x);
+
+const diagnoses: ScoredDiagnosis[] = [];
+const truth: TruthFault[] = [];
+const wallNow = startTs + durationMs + 365 * DAY; // everything is a replay: event time rules
+const t0 = Date.now();
+let samples = 0;
+for (const d of fleet.devices) {
+  for (const f of d.faults) {
+    truth.push({ device: d.id, deviceType: d.type, faultCode: f.code, onset: new Date(f.onsetTs).toISOString(), functionalFailure: new Date(f.failureTs).toISOString(), fixedAt: null });
+  }
+  const ext = new Map<string, { clean: number; cleanMin: number; fault: Map<string, number>; faultMin: Map<string, number> }>();
+  while (!d.finished) {
+    d.step();
+    for (const ev of d.events) engine.event({ deviceId: d.id, type: d.type, ts: ev.ts, kind: ev.kind, code: ev.code ?? null }, wallNow);
+    d.events.length = 0;
+    const s = d.sample();
+    engine.sample({ deviceId: d.id, type: d.type, model: d.modelName, site: null, ts: s.ts, metrics: s.metrics }, undefined, wallNow);
+    samples++;
+    if (!v.probe) continue;
+    const state = engine.states.get(d.id)!;
+    const active = d.faults.filter((f) => s.ts >= f.onsetTs).map((f) => f.code);
+    for (const r of state.layout.rules) {
+      if (r.presenceAfterMs !== null) continue;
+      for (const [k, x] of Object.entries(evidence(r.condition, { state, ts: s.ts }))) {
+        if (x === null || !/:(deviation|ratio|mean)$|^[^:]*$/.test(k)) continue;
+        const key = `${r.rule.id} ${k}`;
+        let e = ext.get(key);
+        if (!e) ext.set(key, (e = { clean: -Infinity, cleanMin: Infinity, fault: new Map(), faultMin: new Map() }));
+        if (active.length === 0) {
+          e.clean = Math.max(e.clean, x);
+          e.cleanMin = Math.min(e.cleanMin, x);
+        }
+        // a device with one fault only: several at once blur which one moved the value
+        if (active.length === 1 && d.faults.length === 1) {
+          const c = active[0]!;
+          e.fault.set(c, Math.max(e.fault.get(c) ?? -Infinity, x));
+          e.faultMin.set(c, Math.min(e.faultMin.get(c) ?? Infinity, x));
+        }
+      }
+    }
+  }
+  for (const [key, e] of ext) {
+    if (e.clean > -Infinity) push(clean, key, e.clean);
+    if (e.cleanMin < Infinity) push(cleanMin, key, e.cleanMin);
+    for (const [c, x] of e.fault) push(inFault, `${key} ${c}`, x);
+    for (const [c, x] of e.faultMin) push(inFaultMin, `${key} ${c}`, x);
+  }
+}
+engine.checkPresence(wallNow);
+const raised = engine.drainIntents().flatMap((i) => (i.kind === 'raise' ? [i.diagnosis] : []));
+for (const d of raised) diagnoses.push({ deviceId: d.deviceId, fault: d.fault, raisedAt: d.raisedAt });
+
+const card = computeScorecard({
+  truth,
+  diagnoses,
+  faultCodes: FAULTS.filter((f) => types.includes(f.deviceType)).map((f) => f.code),
+  runStartTs: startTs,
+  runEndTs: startTs + durationMs,
+  devices: fleet.devices.length,
+  graceMs: 6 * 3_600_000,
+});
+process.stdout.write(formatScorecard(card) + '\n');
+process.stdout.write(`${fleet.devices.length} devices, ${samples} samples, ${diagnoses.length} diagnoses, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+
+if (v.why) {
+  // every false diagnosis, with what was really going on on that device
+  const grace = 6 * 3_600_000;
+  for (const d of raised) {
+    const at = Date.parse(d.raisedAt);
+    const mine = truth.filter((t) => t.device === d.deviceId);
+    if (d.fault === 'offline' || mine.some((t) => t.faultCode === d.fault && at >= Date.parse(t.onset) && at <= startTs + durationMs + grace)) continue;
+    const ctx = mine.map((t) => `${t.faultCode} ${t.onset.slice(5, 13)}→${t.functionalFailure.slice(5, 13)}`).join('; ') || 'fault-free';
+    process.stdout.write(`false ${d.fault} ${d.deviceId} ${d.raisedAt.slice(5, 16)} [${ctx}] ${JSON.stringify(d.evidence.rules[0]?.values ?? {})}\n`);
+  }
+}
+
+if (v.probe) {
+  const q = (xs: number[]) => [0, 0.1, 0.5, 0.9, 0.99, 1].map((p) => quantile(xs, p)!.toFixed(3).padStart(8)).join(' ');
+  const neg = (xs: number[]) => xs.map((x) => -x);
+  for (const [title, cl, fa, sign] of [['maxima', clean, inFault, 1], ['minima (negated: p99 = the 1 % lowest)', cleanMin, inFaultMin, -1]] as const) {
+    process.stdout.write(`\nper-device ${title.padEnd(60)}    n      min      p10      p50      p90      p99      max\n`);
+    for (const [key, xs] of [...cl].sort()) {
+      process.stdout.write(`${(key + ' clean').padEnd(70)} ${String(xs.length).padStart(4)} ${q(sign > 0 ? xs : neg(xs))}\n`);
+      for (const [fk, fx] of [...fa].filter(([k]) => k.startsWith(key + ' ')).sort()) {
+        process.stdout.write(`${('   ' + fk.slice(key.length + 1)).padEnd(70)} ${String(fx.length).padStart(4)} ${q(sign > 0 ? fx : neg(fx))}\n`);
+      }
+    }
+  }
+}

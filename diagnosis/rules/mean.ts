@@ -1,0 +1,104 @@
+/**
+ * Mean: an event-time moving average of an operand over the samples where
+ * the node's `where` holds, against the device's own baseline of the same
+ * operand (its first baselineSamples counted samples). Slow faults — a leak
+ * that adds a little duty every day, a valve that passes less air — move a
+ * mean long before any single sample looks wrong.
+ */
+import type { CNode } from './compile.ts';
+import { num, operandName, type EvalContext, type Values } from './context.ts';
+
+type Mean = Extract<CNode, { kind: 'mean' }>;
+
+const AVG = 0;
+const AVG_TS = 1;
+const BASE = 2;
+const BASE_N = 3;
+const FIRST_TS = 4;
+const PREV1 = 5;
+const PREV2 = 6;
+const REPEATS = 7;
+/** This many identical readings in a row and the rest of the run is a stuck sensor. */
+const STUCK_AFTER = 3;
+
+/** The operand of this very sample, NaN when the sample lacks it. */
+function sampleValue(node: Mean, { state, ts }: EvalContext): number {
+  if (state.metricTs(node.a) !== ts) return NaN;
+  if (node.b < 0) return state.last(node.a);
+  return state.metricTs(node.b) === ts ? state.last(node.a) - state.last(node.b) : NaN;
+}
+
+/** Median of this and the previous two readings; NaN once the reading is stuck. */
+function despike(f64: Float64Array, at: number, x: number): number {
+  const p1 = f64[at + PREV1]!;
+  if (x === p1) {
+    const run = (Number.isNaN(f64[at + REPEATS]!) ? 1 : f64[at + REPEATS]!) + 1;
+    f64[at + REPEATS] = run;
+    if (run >= STUCK_AFTER) return NaN;
+  } else f64[at + REPEATS] = 1;
+  const p2 = f64[at + PREV2]!;
+  f64[at + PREV2] = p1;
+  f64[at + PREV1] = x;
+  if (Number.isNaN(p2)) return Number.isNaN(p1) ? x : (x + p1) / 2;
+  return Math.max(Math.min(x, p1), Math.min(Math.max(x, p1), p2));
+}
+
+/** Whether the baseline is complete: its samples counted, or its span of event time covered. */
+function learnt(node: Mean, f64: Float64Array, at: number, n: number, ts: number): boolean {
+  if (n < node.baselineSamples) return false;
+  return Number.isNaN(node.baselineMs) || ts - f64[at + FIRST_TS]! >= node.baselineMs;
+}
+
+/** The judged value: the moving average, raw or against the baseline; NaN while the baseline is being learnt. */
+function judged(node: Mean, f64: Float64Array, at: number): number {
+  if (Number.isNaN(f64[at + AVG_TS]!)) return NaN;
+  const avg = f64[at + AVG]!;
+  const base = f64[at + BASE]!;
+  if (node.relativeTo === 'zero') return avg;
+  if (node.relativeTo === 'baseline') return avg - base;
+  return Math.abs(base) > 1e-9 ? avg / base - 1 : NaN;
+}
+
+/** Counts the sample (when `where` holds) and tests the mean; `where` is evaluated by the caller. */
+export function testMean(node: Mean, ctx: EvalContext, counted: boolean): boolean {
+  const { state, ts } = ctx;
+  const f64 = state.f64;
+  const at = state.layout.f64.nodes + node.slot;
+  let x = counted ? sampleValue(node, ctx) : NaN;
+  if (node.continuous && Number.isFinite(x)) x = despike(f64, at, x);
+  if (Number.isFinite(x)) {
+    const n = Number.isNaN(f64[at + BASE_N]!) ? 0 : f64[at + BASE_N]!;
+    if (Number.isNaN(f64[at + AVG_TS]!)) {
+      if (n === 0) f64[at + FIRST_TS] = ts;
+      const base = n === 0 ? x : f64[at + BASE]! + (x - f64[at + BASE]!) / (n + 1);
+      f64[at + BASE] = base;
+      f64[at + BASE_N] = n + 1;
+      // the average starts from the learnt normal, so a fault has to move it
+      if (learnt(node, f64, at, n + 1, ts)) {
+        f64[at + AVG] = base;
+        f64[at + AVG_TS] = ts;
+      }
+    } else {
+      // one sample after a long gap never carries more than a tenth of the time constant
+      const dt = Math.min(Math.max(ts - f64[at + AVG_TS]!, 0), node.overMs / 10);
+      const alpha = 1 - Math.exp(-dt / node.overMs);
+      f64[at + AVG] = f64[at + AVG]! + alpha * (x - f64[at + AVG]!);
+      f64[at + AVG_TS] = ts;
+    }
+  }
+  const v = judged(node, f64, at);
+  const latchAt = state.layout.u8.latch + node.latch;
+  if (Number.isNaN(v)) return false;
+  const latched = state.u8[latchAt] === 1;
+  const on = latched ? v > node.clearAbove || v < node.clearBelow : v > node.above || v < node.below;
+  state.u8[latchAt] = on ? 1 : 0;
+  return on;
+}
+
+export function meanEvidence(node: Mean, { state }: EvalContext, out: Values): void {
+  const at = state.layout.f64.nodes + node.slot;
+  const name = operandName(state, node);
+  out[`${name}:mean`] = num(state.f64[at + AVG]!);
+  out[`${name}:baseline`] = num(state.f64[at + BASE]!);
+  if (node.relativeTo !== 'zero') out[`${name}:${node.relativeTo === 'ratio' ? 'ratio' : 'deviation'}`] = num(judged(node, state.f64, at));
+}
