@@ -45,7 +45,7 @@ TYPES = {
     "refrigerator": {"abbr": "rf", "interval": "15m", "duration": "45d", "onset": (0.4, 0.75)},
     "washing-machine": {"abbr": "wm", "interval": "5m", "duration": "75d", "onset": (0.45, 0.8)},
 }
-FLEETS = {"train": (48, 0.75), "threshold": (16, 0.0), "heldOut": (40, 0.75)}
+FLEETS = {"train": (160, 0.75), "threshold": (24, 0.0), "heldOut": (64, 0.75)}
 MIN_NORMAL_AFTER_CAL = 48
 
 
@@ -91,6 +91,8 @@ def train_type(type_def: dict, out_dir: str, work_dir: str) -> dict:
         "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "training": {
             "source": "simulator (simulator/ device models via ml/export-sim.ts), labelled from its ground truth",
+            "seeds": {role: spec.seed for role, spec in specs.items()},
+            "devices": {role: len(data[role][0]) for role in specs},
             "fleets": {role: {**spec.describe(), "devices": len(data[role][0]), "faultyDevices": sum(1 for d in data[role][0] if d.faults),
                               "samples": sum(len(d.samples) for d in data[role][0]), "exportSha256": data[role][1]}
                        for role, spec in specs.items()},

@@ -64,10 +64,13 @@ def scores(clf, x, y, flagged) -> dict:
             continue
         pred = fault_only_predictions(clf, x[sel])
         truth = y[sel]
+        by_fault = {c: round(float((pred[truth == c] == c).mean()), 4) for c in sorted(set(truth))}
         out[name] = {
             "samples": int(sel.sum()),
             "accuracy": round(float((pred == truth).mean()), 4),
-            "recallByFault": {c: round(float((pred[truth == c] == c).mean()), 4) for c in sorted(set(truth))},
+            "macroRecall": round(float(np.mean(list(by_fault.values()))), 4),
+            "recallByFault": by_fault,
+            "samplesByFault": {c: int((truth == c).sum()) for c in sorted(set(truth))},
         }
     return out
 

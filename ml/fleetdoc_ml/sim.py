@@ -34,7 +34,7 @@ class FleetSpec:
 
     def describe(self) -> dict:
         d = {"seed": self.seed, "devices": self.devices, "duration": self.duration, "interval": self.interval, "faultRate": self.fault_rate}
-        if self.earliest_onset is not None:
+        if self.earliest_onset is not None and self.fault_rate > 0:
             d["onsetShare"] = [self.earliest_onset, self.latest_onset]
         return d
 
