@@ -37,6 +37,8 @@ def dataset(devices, streams, card, threshold):
         xs.append(z_rows(st, card)[sel])
         ys.append(cls[sel].astype(str))
         fl.append((st.smoothed > threshold)[sel])
+    if not xs:  # every device still calibrating
+        return np.zeros((0, len(card["features"])), dtype=np.float32), np.array([], dtype=str), np.array([], dtype=bool)
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(fl)
 
 
@@ -100,4 +102,9 @@ def train_classifier(train_devices, train_streams, test_devices, test_streams, c
         "heldOut": scores(clf, xt, yt, ft),
         "heldOutConfusion": confusion(yt[faulty & ft], fault_only_predictions(clf, xt[faulty & ft]), classes) if (faulty & ft).any() else {},
     }
-    return onx.SerializeToString(), info
+    return onx.SerializeToString(), info, clf
+
+
+def evaluate_classifier(clf, devices, streams, card, threshold) -> dict:
+    x, y, flagged = dataset(devices, streams, card, threshold)
+    return scores(clf, x, y, flagged)

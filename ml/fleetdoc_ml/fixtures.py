@@ -80,5 +80,6 @@ def write_benchmark(res: dict, path: str) -> None:
         for t, s, c in zip(d.ts, d.samples, d.cls):
             label = "1" if c is not None and c != "normal" else "0" if c == "normal" else ""
             lines.append(f"{d.id},{int(t)},{label},{d.fault or ''}," + ",".join(_cell(s.get(m)) for m in metrics))
-    with gzip.open(path, "wt") as f:
-        f.write("\n".join(lines) + "\n")
+    # mtime 0: the same data gives the same bytes
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+        f.write(("\n".join(lines) + "\n").encode())
