@@ -31,6 +31,8 @@ const WINDOW_MS = 60_000;
 class FailureTable {
   private readonly tat = new Map<string, number>();
   private readonly interval: number;
+  /** Prune passes so far: one per maxKeys/10 new keys at most once the table is full. */
+  prunes = 0;
 
   constructor(
     private readonly perMin: number,
@@ -70,6 +72,7 @@ class FailureTable {
    * (quadratic); this way one pass pays for maxKeys/10 inserts.
    */
   private prune(now: number): void {
+    this.prunes++;
     const target = Math.floor(this.maxKeys * 0.9);
     // expired keys first: they carry no penalty any more
     for (const [k, t] of this.tat) if (t <= now) this.tat.delete(k);
@@ -88,6 +91,8 @@ export interface AuthLimiter {
   /** A secret was tried and was wrong. */
   recordFailure(address: string | undefined, deviceId: string | undefined): void;
   size(): { addresses: number; devices: number };
+  /** Prune passes of each table (amortisation: a full table prunes once per maxKeys/10 new keys). */
+  prunes(): { addresses: number; devices: number };
 }
 
 export function createAuthLimiter(opts: AuthLimiterOptions): AuthLimiter {
@@ -108,6 +113,7 @@ export function createAuthLimiter(opts: AuthLimiterOptions): AuthLimiter {
       if (deviceId !== undefined) byDevice.fail(deviceId, now);
     },
     size: () => ({ addresses: byAddress.size, devices: byDevice.size }),
+    prunes: () => ({ addresses: byAddress.prunes, devices: byDevice.prunes }),
   };
 }
 

@@ -113,6 +113,7 @@ type MeanFields = {
   minus?: string;
   relativeTo?: 'zero' | 'baseline' | 'ratio';
   overMs: number;
+  adjustFor?: string;
   baselineSamples?: number;
   baselineMs?: number;
   above?: number;
@@ -154,6 +155,9 @@ const MeanCondition = z
     relativeTo: z.enum(['zero', 'baseline', 'ratio']).default('baseline'),
     where: z.lazy(() => Condition).optional().describe('Only samples where this holds move the mean and the baseline'),
     overMs: Duration.describe('Time constant of the moving average (event time)'),
+    adjustFor: MetricName.optional().describe(
+      'Judge the operand as it would be at the baseline’s average of this metric: the straight-line relation learnt over the baseline (duty against room temperature) is taken out first',
+    ),
     baselineSamples: z.number().int().min(1).max(100_000).optional().describe('Counted samples for the baseline; default the rule set’s baselineSamples'),
     baselineMs: Duration.optional().describe(
       'Learn the baseline over this much event time from the first counted sample instead (at least 8 samples), e.g. a week to cover the weekly cycle whatever the sample rate',

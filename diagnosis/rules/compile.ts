@@ -32,6 +32,8 @@ export type CNode =
       b: number;
       relativeTo: 'zero' | 'baseline' | 'ratio';
       where: CNode | null;
+      /** Covariate metric whose learnt linear effect is taken out (-1: none). */
+      c: number;
       overMs: number;
       baselineSamples: number;
       /** Baseline span in event time (NaN: by samples). */
@@ -88,7 +90,7 @@ export class RuleCompileError extends Error {}
 /** A time-spanned mean baseline still needs this many samples. */
 export const MIN_BASELINE_SAMPLES = 8;
 /** f64 state slots of a mean node. */
-export const MEAN_SLOTS = 8;
+export const MEAN_SLOTS = 11;
 
 export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
   const metricIndex = new Map<string, number>();
@@ -173,6 +175,10 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
         if (c.minus) used.add(c.minus);
         numeric(c.metric);
         if (c.minus) numeric(c.minus);
+        if (c.adjustFor) {
+          numeric(c.adjustFor);
+          used.add(c.adjustFor);
+        }
         const slot = nodeSlots;
         nodeSlots += MEAN_SLOTS;
         const continuous = defs.get(c.metric)?.kind === 'number' && (!c.minus || defs.get(c.minus)?.kind === 'number');
@@ -182,6 +188,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
           b: c.minus ? metric(c.minus, false) : -1,
           relativeTo: c.relativeTo,
           where: c.where ? compile(c.where, used) : null,
+          c: c.adjustFor ? metric(c.adjustFor, false) : -1,
           continuous,
           overMs: c.overMs,
           baselineSamples: c.baselineMs !== undefined ? MIN_BASELINE_SAMPLES : (c.baselineSamples ?? ruleSet.baselineSamples),

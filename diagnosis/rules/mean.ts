@@ -18,6 +18,9 @@ const FIRST_TS = 4;
 const PREV1 = 5;
 const PREV2 = 6;
 const REPEATS = 7;
+const COV_MEAN = 8;
+const COV_M2 = 9;
+const CO_MOMENT = 10;
 /** This many identical readings in a row and the rest of the run is a stuck sensor. */
 const STUCK_AFTER = 3;
 
@@ -43,6 +46,12 @@ function despike(f64: Float64Array, at: number, x: number): number {
   return Math.max(Math.min(x, p1), Math.min(Math.max(x, p1), p2));
 }
 
+/** The operand's learnt change per unit of the covariate (0 when the covariate hardly moved). */
+function slope(f64: Float64Array, at: number): number {
+  const m2 = f64[at + COV_M2]!;
+  return m2 > 1e-9 * Math.max(1, f64[at + BASE_N]!) ? f64[at + CO_MOMENT]! / m2 : 0;
+}
+
 /** Whether the baseline is complete: its samples counted, or its span of event time covered. */
 function learnt(node: Mean, f64: Float64Array, at: number, n: number, ts: number): boolean {
   if (n < node.baselineSamples) return false;
@@ -66,11 +75,25 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean): boolea
   const at = state.layout.f64.nodes + node.slot;
   let x = counted ? sampleValue(node, ctx) : NaN;
   if (node.continuous && Number.isFinite(x)) x = despike(f64, at, x);
-  if (Number.isFinite(x)) {
+  const cov = node.c >= 0 ? state.last(node.c) : 0;
+  if (Number.isFinite(x) && Number.isFinite(cov)) {
     const n = Number.isNaN(f64[at + BASE_N]!) ? 0 : f64[at + BASE_N]!;
     if (Number.isNaN(f64[at + AVG_TS]!)) {
-      if (n === 0) f64[at + FIRST_TS] = ts;
+      if (n === 0) {
+        f64[at + FIRST_TS] = ts;
+        f64[at + COV_MEAN] = 0;
+        f64[at + COV_M2] = 0;
+        f64[at + CO_MOMENT] = 0;
+      }
       const base = n === 0 ? x : f64[at + BASE]! + (x - f64[at + BASE]!) / (n + 1);
+      if (node.c >= 0) {
+        // Welford co-moment: covariance of operand and covariate, variance of the covariate
+        const dc = cov - f64[at + COV_MEAN]!;
+        const covMean = f64[at + COV_MEAN]! + dc / (n + 1);
+        f64[at + COV_M2] = f64[at + COV_M2]! + dc * (cov - covMean);
+        f64[at + CO_MOMENT] = f64[at + CO_MOMENT]! + dc * (x - base);
+        f64[at + COV_MEAN] = covMean;
+      }
       f64[at + BASE] = base;
       f64[at + BASE_N] = n + 1;
       // the average starts from the learnt normal, so a fault has to move it
@@ -79,6 +102,7 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean): boolea
         f64[at + AVG_TS] = ts;
       }
     } else {
+      if (node.c >= 0) x -= slope(f64, at) * (cov - f64[at + COV_MEAN]!);
       // one sample after a long gap never carries more than a tenth of the time constant
       const dt = Math.min(Math.max(ts - f64[at + AVG_TS]!, 0), node.overMs / 10);
       const alpha = 1 - Math.exp(-dt / node.overMs);
@@ -100,5 +124,6 @@ export function meanEvidence(node: Mean, { state }: EvalContext, out: Values): v
   const name = operandName(state, node);
   out[`${name}:mean`] = num(state.f64[at + AVG]!);
   out[`${name}:baseline`] = num(state.f64[at + BASE]!);
+  if (node.c >= 0) out[`${name}:per-${state.layout.metrics[node.c]!.name}`] = num(slope(state.f64, at));
   if (node.relativeTo !== 'zero') out[`${name}:${node.relativeTo === 'ratio' ? 'ratio' : 'deviation'}`] = num(judged(node, state.f64, at));
 }

@@ -73,25 +73,24 @@ describe('auth limiter (unit, fake time)', () => {
     const l = createAuthLimiter({ perAddressPerMin: 30, perDevicePerMin: 10, maxKeys: 10_000, now: clock.now });
     // a reconnect storm: 10,000 devices behind one NAT address
     const ids = Array.from({ length: 10_000 }, (_, i) => `dev-${i}`);
-    const t0 = performance.now();
     let refused = 0;
     for (const id of ids) if (l.check('203.0.113.1', id) !== undefined) refused++;
-    const stormMs = performance.now() - t0;
     expect(refused).toBe(0);
     expect(l.size()).toEqual({ addresses: 0, devices: 0 });
-    // generous bound for a shared 2-core machine; it is ~1 ms
-    expect(stormMs).toBeLessThan(500);
 
     const keys = Array.from({ length: 200_000 }, (_, i) => [`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, `guess-${i}`] as const);
-    const t1 = performance.now();
     for (const [address, device] of keys) l.recordFailure(address, device);
-    const floodMs = performance.now() - t1;
     const { addresses, devices } = l.size();
     expect(addresses).toBeLessThanOrEqual(10_000);
     expect(devices).toBeLessThanOrEqual(10_000);
     expect(devices).toBeGreaterThanOrEqual(9_000);
-    // amortised O(1) per failure (it is ~100 ms); evicting one key per insert was quadratic (13 s)
-    expect(floodMs).toBeLessThan(3000);
+    // amortised O(1) per failure: a full table makes room for a tenth of itself per pass, so 190,000
+    // inserts past the bound take ≤ 190 passes of ≤ 10,000 keys; evicting one key per insert (one
+    // pass each, 190,000 passes) was quadratic — 13 s here. Counted, not timed: no wall clock in tests.
+    const p = l.prunes();
+    expect(p.devices).toBeGreaterThan(0);
+    expect(p.devices).toBeLessThanOrEqual(190);
+    expect(p.addresses).toBeLessThanOrEqual(190);
     // the most recent offenders are the ones remembered
     l.recordFailure('10.3.13.63', 'guess-199999');
     expect(l.check(undefined, 'guess-199999')).toBeUndefined();
