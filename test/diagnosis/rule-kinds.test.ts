@@ -257,6 +257,27 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     expect(same.raised()).toEqual([]);
   });
 
+  it('adjustFor takes out a covariate learnt over the baseline: a warmer room is not a fault, extra duty at the same room is', () => {
+    // a compressor's duty follows the room (+2 points per °C) around a daily cycle; from hour 30 the room runs 6 °C warmer
+    const room = (i: number) => 20 + 3 * Math.sin((2 * Math.PI * i) / (24 * 60)) + (i >= 30 * 60 ? 6 : 0);
+    const duty = (i: number, extra: number) => Math.round((40 + 2 * (room(i) - 20) + extra + noise(i)) * 10) / 10;
+    const rule = (adjust: boolean) => ({
+      kind: 'mean', metric: 'motorCurrentA', overMs: 3 * 60 * MIN, relativeTo: 'ratio', baselineMs: 24 * 60 * MIN, above: 0.15,
+      ...(adjust ? { adjustFor: 'ambientTempC' } : {}),
+    });
+    const warm = (i: number) => ({ ambientTempC: Math.round(room(i) * 10) / 10, motorCurrentA: duty(i, 0) });
+    const n = 48 * 60;
+    expect(feed(engineWith(oneRule(rule(true))), series('d', T0, n, MIN, warm)).raised()).toEqual([]);
+    // without the adjustment the warm room alone (+12 points, +30 %) raises it
+    expect(feed(engineWith(oneRule(rule(false))), series('d', T0, n, MIN, warm)).raised().length).toBe(1);
+    // the same warm room plus 10 points of duty the room does not explain raises it with the adjustment too
+    const leaking = (i: number) => ({ ambientTempC: Math.round(room(i) * 10) / 10, motorCurrentA: duty(i, i >= 30 * 60 ? 10 : 0) });
+    const f = feed(engineWith(oneRule(rule(true))), series('d', T0, n, MIN, leaking));
+    expect(f.raised().length).toBe(1);
+    const values = (f.intents[0] as { diagnosis: { evidence: { rules: Array<{ values: Record<string, number> }> } } }).diagnosis.evidence.rules[0]!.values;
+    expect(values['motorCurrentA:per-ambientTempC']).toBeCloseTo(2, 0);
+  });
+
   it('rejects a mean without limits, or with both baseline forms', () => {
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN })).toThrow(/above or below/);
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN, above: 1, baselineMs: MIN, baselineSamples: 3 })).toThrow(/not both/);
