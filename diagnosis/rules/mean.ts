@@ -1,7 +1,8 @@
 /**
  * Mean: an event-time moving average of an operand over the samples where
  * the node's `where` holds, against the device's own baseline of the same
- * operand (its first baselineSamples counted samples). Slow faults — a leak
+ * operand (its first baselineSamples counted samples, or its first
+ * baselineMs of event time). Slow faults — a leak
  * that adds a little duty every day, a valve that passes less air — move a
  * mean long before any single sample looks wrong.
  */
