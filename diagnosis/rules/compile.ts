@@ -8,6 +8,8 @@ import type { Condition, Rule, RuleSet } from '../../core/domain/rule.ts';
 
 export interface MetricSlot {
   name: string;
+  /** An analogue reading (kind `number`): repeating it exactly means a stuck sensor. */
+  continuous: boolean;
   /** Index into the rolling buckets, or -1 when only the last value is kept. */
   bucket: number;
   /** String metrics are tracked as the index of their value in `values`. */
@@ -78,7 +80,7 @@ export interface Layout {
   f64: { size: number; metricTs: number; nodes: number; bucketStart: number };
   f32: { size: number; last: number; baseMean: number; baseM2: number; bucketMean: number; score: number };
   u32: { size: number; baseCount: number; mask: number; streak: number };
-  u8: { size: number; bucketCount: number; evals: number; hits: number; active: number; latch: number; flags: number };
+  u8: { size: number; bucketCount: number; evals: number; hits: number; active: number; latch: number; flags: number; repeats: number };
 }
 
 /** Fixed f64 slots before the per-metric ones. */
@@ -106,7 +108,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
     if (i === undefined) {
       i = metrics.length;
       metricIndex.set(name, i);
-      metrics.push({ name, bucket: -1, values: def.kind === 'string' ? (def.values ?? []) : null });
+      metrics.push({ name, continuous: def.kind === 'number', bucket: -1, values: def.kind === 'string' ? (def.values ?? []) : null });
     }
     const slot = metrics[i] as MetricSlot;
     if (bucketed && slot.bucket < 0) slot.bucket = 0; // numbered below
@@ -226,7 +228,8 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
   const f64 = { metricTs: F64_FIXED, nodes: F64_FIXED + M, bucketStart: F64_FIXED + M + nodeSlots, size: F64_FIXED + M + nodeSlots + (nBucketed ? B : 0) };
   const f32 = { last: 0, baseMean: M, baseM2: 2 * M, bucketMean: 3 * M, score: 3 * M + nBucketed * B, size: 3 * M + nBucketed * B + 2 };
   const u32 = { baseCount: 0, mask: M, streak: M + slots, size: M + 2 * slots };
-  const u8 = { bucketCount: 0, evals: nBucketed * B, hits: nBucketed * B + slots, active: nBucketed * B + 2 * slots, latch: nBucketed * B + 3 * slots, flags: nBucketed * B + 3 * slots + latches, size: nBucketed * B + 3 * slots + latches + 1 };
+  const flags = nBucketed * B + 3 * slots + latches;
+  const u8 = { bucketCount: 0, evals: nBucketed * B, hits: nBucketed * B + slots, active: nBucketed * B + 2 * slots, latch: nBucketed * B + 3 * slots, flags, repeats: flags + 1, size: flags + 1 + M };
 
   return {
     type: type.name,

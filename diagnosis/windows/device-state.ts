@@ -9,6 +9,8 @@ import type { MetricValue } from '../../core/domain/telemetry.ts';
 import { F64, type Layout, type Operand } from '../rules/compile.ts';
 
 export const FLAG_LIVE = 1;
+/** Identical readings after the first that mark an analogue sensor as stuck (the third in a row). */
+const STUCK_REPEATS = 2;
 
 export class DeviceState {
   readonly id: string;
@@ -66,6 +68,15 @@ export class DeviceState {
       if (raw === undefined) continue;
       const x = typeof raw === 'number' ? raw : typeof raw === 'boolean' ? (raw ? 1 : 0) : slot.values ? slot.values.indexOf(raw) : NaN;
       if (!Number.isFinite(x) || x < 0 && slot.values) continue;
+      // an analogue reading repeated exactly is a stuck sensor from the third time on: it keeps its
+      // last value but adds nothing to the rolling windows, so a frozen reading is no flat slope
+      let stuck = false;
+      if (slot.continuous) {
+        const r = L.u8.repeats + i;
+        const same = this.f32[L.f32.last + i] === Math.fround(x) && !Number.isNaN(this.f64[L.f64.metricTs + i]!);
+        this.u8[r] = same ? Math.min(255, this.u8[r]! + 1) : 0;
+        stuck = this.u8[r]! >= STUCK_REPEATS;
+      }
       this.f32[L.f32.last + i] = x;
       this.f64[L.f64.metricTs + i] = ts;
       const n = this.u32[L.u32.baseCount + i]!;
@@ -79,7 +90,7 @@ export class DeviceState {
         this.f32[L.f32.baseM2 + i] = this.f32[L.f32.baseM2 + i]! + d * (x - nextMean);
         this.u32[L.u32.baseCount + i] = count;
       }
-      if (bucket >= 0 && slot.bucket >= 0) {
+      if (bucket >= 0 && slot.bucket >= 0 && !stuck) {
         const ci = L.u8.bucketCount + slot.bucket * B + bucket;
         const mi = L.f32.bucketMean + slot.bucket * B + bucket;
         const c = this.u8[ci]!;

@@ -98,6 +98,17 @@ describe('rate of change', () => {
     const flat = feed(engineWith(oneRule(rising)), series('d', T0, 60, MIN, (i) => ({ dischargeTempC: 90 + (i % 2 ? 1.5 : -1.5) })));
     expect(flat.raised()).toEqual([]);
   });
+
+  it('a stuck sensor is no flat slope: exact repeats from the third on stay out of the rolling windows', () => {
+    // "heating stalled": heater on while the water warms by less than 6 °C an hour
+    const stalled = { kind: 'all', of: [{ kind: 'threshold', metric: 'loaded', op: 'equals', value: true }, { kind: 'rate', metric: 'oilTempC', windowMs: 20 * MIN, below: 6 }] };
+    // the reading froze at 41.3 while the heater ran
+    const frozen = feed(engineWith(oneRule(stalled)), series('d', T0, 60, MIN, () => ({ loaded: true, oilTempC: 41.3 })));
+    expect(frozen.raised()).toEqual([]);
+    // a live but really stalled reading (noise around a level) does raise it
+    const slow = feed(engineWith(oneRule(stalled)), series('d', T0, 60, MIN, (i) => ({ loaded: true, oilTempC: 41.3 + (i % 3) * 0.1 })));
+    expect(slow.raised().length).toBe(1);
+  });
 });
 
 describe('missing data / offline', () => {
