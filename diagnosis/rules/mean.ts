@@ -25,11 +25,11 @@ const CO_MOMENT = 10;
 /** This many identical readings in a row and the rest of the run is a stuck sensor. */
 const STUCK_AFTER = 3;
 
-/** The operand of this very sample, NaN when the sample lacks it. */
+/** The operand of this very sample; NaN when the sample lacks it or either sensor is stuck. */
 function sampleValue(node: Mean, { state, ts }: EvalContext): number {
-  if (state.metricTs(node.a) !== ts) return NaN;
+  if (state.metricTs(node.a) !== ts || state.stuck(node.a)) return NaN;
   if (node.b < 0) return state.last(node.a);
-  return state.metricTs(node.b) === ts ? state.last(node.a) - state.last(node.b) : NaN;
+  return state.metricTs(node.b) === ts && !state.stuck(node.b) ? state.last(node.a) - state.last(node.b) : NaN;
 }
 
 /** Median of this and the previous two readings; NaN once the reading is stuck. */

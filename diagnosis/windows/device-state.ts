@@ -102,6 +102,11 @@ export class DeviceState {
     }
   }
 
+  /** Whether metric i's analogue sensor is repeating its reading exactly (stuck) as of its last sample. */
+  stuck(i: number): boolean {
+    return this.layout.metrics[i]!.continuous && this.u8[this.layout.u8.repeats + i]! >= STUCK_REPEATS;
+  }
+
   baselineReady(i: number): boolean {
     return this.u32[this.layout.u32.baseCount + i]! >= this.layout.ruleSet.baselineSamples;
   }
