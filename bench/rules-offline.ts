@@ -20,10 +20,10 @@ import { Engine } from '../diagnosis/engine.ts';
 import { computeScorecard, quantile, type ScoredDiagnosis, type TruthFault } from '../scorecard/metrics.ts';
 import { formatScorecard } from '../scorecard/report.ts';
 import { FAULTS } from '../simulator/faults/catalogue.ts';
-import { createFleet } from '../simulator/fleet.ts';
+import { createFleet, groundTruthRow } from '../simulator/fleet.ts';
 import { MODELS } from '../simulator/models/index.ts';
 import { parseDuration } from '../simulator/time.ts';
-import { DEFAULT_INTERVALS } from '../scorecard/run.ts';
+import { DEFAULT_INTERVALS, parseIntervals } from '../scorecard/run.ts';
 
 const { values: v } = parseArgs({
   options: {
@@ -43,11 +43,7 @@ const DAY = 86_400_000;
 const types = (v.types ?? Object.keys(MODELS).join(',')).split(',');
 const durationMs = parseDuration(v.duration!)!;
 const startTs = Date.parse('2026-10-27T07:00:00Z');
-const intervalMs: Record<string, number> = {};
-for (const part of DEFAULT_INTERVALS.split(',')) {
-  const [t, d] = part.split('=');
-  intervalMs[t!] = parseDuration(d!)!;
-}
+const intervalMs = parseIntervals(DEFAULT_INTERVALS);
 const seed = /^\d+$/.test(v.seed!) ? Number(v.seed) : v.seed!;
 const fleet = createFleet({ seed, devices: Number(v.devices), types, faultRate: Number(v['fault-rate']), startTs, durationMs, intervalMs });
 const ruleSets = loadShippedRuleSets(v.rules);
@@ -68,9 +64,7 @@ const wallNow = startTs + durationMs + 365 * DAY; // everything is a replay: eve
 const t0 = Date.now();
 let samples = 0;
 for (const d of fleet.devices) {
-  for (const f of d.faults) {
-    truth.push({ device: d.id, deviceType: d.type, faultCode: f.code, onset: new Date(f.onsetTs).toISOString(), functionalFailure: new Date(f.failureTs).toISOString(), fixedAt: null });
-  }
+  for (const f of d.faults) truth.push(groundTruthRow(d, f));
   const ext = new Map<string, { clean: number; cleanMin: number; fault: Map<string, number>; faultMin: Map<string, number> }>();
   while (!d.finished) {
     d.step();

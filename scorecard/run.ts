@@ -11,7 +11,8 @@ import { createStack, loopbackEnv, type Stack } from '../compose.ts';
 import { loadConfig } from '../core/config.ts';
 import { createLogger } from '../core/logger.ts';
 import { generateSecret } from '../core/secrets.ts';
-import type { Target } from '../simulator/args.ts';
+import { requireDuration, UsageError, type Target } from '../simulator/args.ts';
+import { MODELS } from '../simulator/models/index.ts';
 import type { FleetOptions } from '../simulator/fleet.ts';
 import { startSimulation, type Summary } from '../simulator/runner.ts';
 import type { ScoredDiagnosis } from './metrics.ts';
@@ -19,6 +20,17 @@ import { fetchDiagnoses } from './sources.ts';
 
 /** One sample per 15 simulated minutes (washers: every 5 min during a programme): 500 devices × 30 d, ~1.06 M samples, in ~7 min on a busy 2-core machine. */
 export const DEFAULT_INTERVALS = 'air-compressor=15m,refrigerator=15m,washing-machine=5m';
+
+/** `type=duration,…` (e.g. DEFAULT_INTERVALS) → sample interval per simulated type, ms. */
+export function parseIntervals(text: string): Record<string, number> {
+  const intervalMs: Record<string, number> = {};
+  for (const part of text.split(',').filter(Boolean)) {
+    const [t, d] = part.split('=');
+    if (!t || !d || !MODELS[t]) throw new UsageError(`--interval expects type=duration, got ${part}`);
+    intervalMs[t] = requireDuration('--interval', d);
+  }
+  return intervalMs;
+}
 
 export interface RunOptions {
   fleet: FleetOptions;

@@ -14,7 +14,7 @@ import { MODELS } from '../simulator/models/index.ts';
 import { requireDuration, resolveTarget, UsageError, type Target } from '../simulator/args.ts';
 import { computeScorecard, type ScoredDiagnosis } from '../scorecard/metrics.ts';
 import { formatScorecard, writeScorecard } from '../scorecard/report.ts';
-import { DEFAULT_INTERVALS, runSimulation } from '../scorecard/run.ts';
+import { DEFAULT_INTERVALS, parseIntervals, runSimulation } from '../scorecard/run.ts';
 import { fetchDiagnoses, readDiagnosesFile, readGroundTruth, readRunInfo, type RunInfo } from '../scorecard/sources.ts';
 
 
@@ -70,12 +70,7 @@ async function main(argv: string[]): Promise<void> {
     for (const t of types) if (!MODELS[t]) throw new UsageError(`unknown type ${t}`);
     const faultRate = Number(v['fault-rate'] ?? 0.3);
     if (!(faultRate >= 0 && faultRate <= 1)) throw new UsageError('--fault-rate must be between 0 and 1');
-    const intervalMs: Record<string, number> = {};
-    for (const part of (v.interval ?? DEFAULT_INTERVALS).split(',').filter(Boolean)) {
-      const [t, d] = part.split('=');
-      if (!t || !d || !MODELS[t]) throw new UsageError(`--interval expects type=duration, got ${part}`);
-      intervalMs[t] = requireDuration('--interval', d);
-    }
+    const intervalMs = parseIntervals(v.interval ?? DEFAULT_INTERVALS);
     // whole minutes, ending a minute ago: nothing is ahead of the platform clock
     const startTs = Math.floor((Date.now() - durationMs - 60_000) / 60_000) * 60_000;
     const outDir = v.out ?? (await mkdtemp(join(tmpdir(), 'fleetdoc-scorecard-run-')));
