@@ -92,7 +92,7 @@ export class RuleCompileError extends Error {}
 /** A time-spanned mean baseline still needs this many samples. */
 export const MIN_BASELINE_SAMPLES = 8;
 /** f64 state slots of a mean node. */
-export const MEAN_SLOTS = 11;
+export const MEAN_SLOTS = 10;
 
 export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
   const metricIndex = new Map<string, number>();
@@ -181,17 +181,18 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
           numeric(c.adjustFor);
           used.add(c.adjustFor);
         }
+        const a = metric(c.metric, false);
+        const b = c.minus ? metric(c.minus, false) : -1;
         const slot = nodeSlots;
         nodeSlots += MEAN_SLOTS;
-        const continuous = defs.get(c.metric)?.kind === 'number' && (!c.minus || defs.get(c.minus)?.kind === 'number');
         return {
           kind: 'mean',
-          a: metric(c.metric, false),
-          b: c.minus ? metric(c.minus, false) : -1,
+          a,
+          b,
           relativeTo: c.relativeTo,
           where: c.where ? compile(c.where, used) : null,
           c: c.adjustFor ? metric(c.adjustFor, false) : -1,
-          continuous,
+          continuous: metrics[a]!.continuous && (b < 0 || metrics[b]!.continuous),
           overMs: c.overMs,
           baselineSamples: c.baselineMs !== undefined ? MIN_BASELINE_SAMPLES : (c.baselineSamples ?? ruleSet.baselineSamples),
           baselineMs: c.baselineMs ?? NaN,

@@ -18,12 +18,9 @@ const BASE_N = 3;
 const FIRST_TS = 4;
 const PREV1 = 5;
 const PREV2 = 6;
-const REPEATS = 7;
-const COV_MEAN = 8;
-const COV_M2 = 9;
-const CO_MOMENT = 10;
-/** This many identical readings in a row and the rest of the run is a stuck sensor. */
-const STUCK_AFTER = 3;
+const COV_MEAN = 7;
+const COV_M2 = 8;
+const CO_MOMENT = 9;
 
 /** The operand of this very sample; NaN when the sample lacks it or either sensor is stuck. */
 function sampleValue(node: Mean, { state, ts }: EvalContext): number {
@@ -32,14 +29,9 @@ function sampleValue(node: Mean, { state, ts }: EvalContext): number {
   return state.metricTs(node.b) === ts && !state.stuck(node.b) ? state.last(node.a) - state.last(node.b) : NaN;
 }
 
-/** Median of this and the previous two readings; NaN once the reading is stuck. */
+/** Median of this and the previous two readings. */
 function despike(f64: Float64Array, at: number, x: number): number {
   const p1 = f64[at + PREV1]!;
-  if (x === p1) {
-    const run = (Number.isNaN(f64[at + REPEATS]!) ? 1 : f64[at + REPEATS]!) + 1;
-    f64[at + REPEATS] = run;
-    if (run >= STUCK_AFTER) return NaN;
-  } else f64[at + REPEATS] = 1;
   const p2 = f64[at + PREV2]!;
   f64[at + PREV2] = p1;
   f64[at + PREV1] = x;
