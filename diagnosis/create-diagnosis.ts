@@ -73,6 +73,7 @@ export interface DiagnosisStats {
 
 const WRITE_CHUNK = 5000;
 const MAX_PENDING = 200_000;
+const CALIBRATING = 'calibrating';
 
 export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   const { clock, opsStore, scorer, metrics } = deps;
@@ -129,8 +130,9 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     if (!engine.hasLayout(type)) engine.setLayout(type, layout, clock.now());
   }
 
-  async function score(batch: readonly Point[]): Promise<Array<AnomalyResult | undefined>> {
-    const out = new Array<AnomalyResult | undefined>(batch.length);
+  /** Model results per point: a result once the device is calibrated, CALIBRATING while it learns its normal. */
+  async function score(batch: readonly Point[]): Promise<Array<AnomalyResult | typeof CALIBRATING | undefined>> {
+    const out = new Array<AnomalyResult | typeof CALIBRATING | undefined>(batch.length);
     if (!scorer) return out;
     const idx: number[] = [];
     for (let i = 0; i < batch.length; i++) if (scorer.hasModel(batch[i]!.type)) idx.push(i);
@@ -140,6 +142,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       idx.forEach((i, j) => {
         const r = results[j];
         if (r?.status === 'scored') out[i] = r.result;
+        else if (r?.status === 'calibrating') out[i] = CALIBRATING;
       });
     } catch (err) {
       logger.error({ err }, 'model scoring failed; rules only for this batch');
@@ -160,9 +163,12 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       for (let i = 0; i < batch.length; i++) {
         const p = batch[i]!;
         const r = results[i];
-        engine.sample(p, r, now);
+        const scored = r === CALIBRATING ? undefined : r;
+        engine.sample(p, scored, now);
         if (r && writeBack.length < MAX_PENDING) {
-          writeBack.push({ deviceId: p.deviceId, type: p.type, model: p.model, site: p.site, ts: p.ts, metrics: { anomalyScore: r.anomalyScore, anomaly: r.anomaly ? 1 : 0 } });
+          // While a device calibrates there is no score, but every sample still gets its decision: no alarm.
+          const metrics: Record<string, number> = scored ? { anomalyScore: scored.anomalyScore, anomaly: scored.anomaly ? 1 : 0 } : { anomaly: 0 };
+          writeBack.push({ deviceId: p.deviceId, type: p.type, model: p.model, site: p.site, ts: p.ts, metrics });
         }
       }
       counts.samples += batch.length;

@@ -32,6 +32,8 @@ from fleetdoc_ml.features import score_device, to_number  # noqa: E402
 from fleetdoc_ml.train import Device, evaluate, finish_card, fit_type  # noqa: E402
 
 MIN_AFTER_CALIBRATION = 200
+WANDER_FLOOR = 0.25
+SMOOTHING_ALPHA = 0.3
 
 
 def fail(msg: str) -> None:
@@ -116,39 +118,18 @@ def inject(samples: list[dict], cal: int, start: int, kind: str, metric: str, si
     return out, label
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--type-json", required=True)
-    ap.add_argument("--csv", required=True, action="append")
-    ap.add_argument("--out-dir", required=True)
-    ap.add_argument("--time-column")
-    ap.add_argument("--separator", default=",")
-    ap.add_argument("--device-column")
-    ap.add_argument("--calibration-samples", type=int)
-    ap.add_argument("--target-far", type=float, default=0.01)
-    ap.add_argument("--threshold-margin", type=float, default=1.0)
-    ap.add_argument("--holdout", type=float, default=0.25)
-    args = ap.parse_args()
-
-    with open(args.type_json) as f:
-        type_def = json.load(f)
+def train(type_def: dict, devices: list[Device], n_cal: int, target_far: float = 0.01, threshold_margin: float = 1.0,
+          holdout: float = 0.25, wander_floor: float = WANDER_FLOOR, smoothing_alpha: float = SMOOTHING_ALPHA) -> tuple[dict, bytes, dict]:
+    """Fits, thresholds and checks a type's anomaly model: (card, ONNX bytes, held-out metrics)."""
     name = type_def["name"]
-    sep = "\t" if args.separator in ("\\t", "tab") else args.separator
-    devices, ignored, csv_hash = read_csv(args.csv, type_def, sep, args.time_column, args.device_column)
-    n_cal = args.calibration_samples if args.calibration_samples is not None else type_def.get("calibrationSamples", 500)
-    shortest = min(len(d.samples) for d in devices)
-    if shortest < n_cal + MIN_AFTER_CALIBRATION:
-        fail(f"a device has {shortest} samples; needs calibration ({n_cal}) + {MIN_AFTER_CALIBRATION} of normal operation "
-             f"after it; give more data or a smaller --calibration-samples")
-
     # fit on the earlier post-calibration part of each device, hold back its tail
     fit_devs, fit_lens = [], []
     for d in devices:
         post = len(d.samples) - n_cal
-        fit_len = n_cal + max(MIN_AFTER_CALIBRATION // 2, int(post * (1 - args.holdout)))
+        fit_len = n_cal + max(MIN_AFTER_CALIBRATION // 2, int(post * (1 - holdout)))
         fit_lens.append(fit_len)
         fit_devs.append(Device(d.id, d.samples[:fit_len]))
-    card, params = fit_type(type_def, fit_devs, n_cal)
+    card, params = fit_type(type_def, fit_devs, n_cal, wander_floor=wander_floor, smoothing_alpha=smoothing_alpha)
     blob = M.build_graph(params, len(card["features"]), card["clip"], card["smoothingAlpha"], f"{name}-anomaly").SerializeToString()
     run = M.ort_run(blob)
 
@@ -157,7 +138,7 @@ def main() -> None:
         st = score_device(d.samples, card, run)
         held.append(st.smoothed[fit_len - n_cal:])
     held_scores = np.concatenate(held)
-    threshold = float(np.quantile(held_scores, 1 - args.target_far)) * args.threshold_margin
+    threshold = float(np.quantile(held_scores, 1 - target_far)) * threshold_margin
     card = finish_card(card, params, name, threshold)
 
     # held-out check: generic faults injected into the held-back tail
@@ -183,6 +164,42 @@ def main() -> None:
     held_out = evaluate(tests, streams, threshold) if tests else {}
     far_normal = float((held_scores > threshold).mean())
 
+    return card, blob, {**held_out, "heldBackNormalFalseAlarmRate": round(far_normal, 4)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--type-json", required=True)
+    ap.add_argument("--csv", required=True, action="append")
+    ap.add_argument("--out-dir", required=True)
+    ap.add_argument("--time-column")
+    ap.add_argument("--separator", default=",")
+    ap.add_argument("--device-column")
+    ap.add_argument("--calibration-samples", type=int)
+    ap.add_argument("--target-far", type=float, default=0.01)
+    ap.add_argument("--threshold-margin", type=float, default=1.0)
+    ap.add_argument("--holdout", type=float, default=0.25)
+    ap.add_argument("--smoothing-alpha", type=float, default=SMOOTHING_ALPHA)
+    ap.add_argument("--wander-floor", type=float, default=WANDER_FLOOR)
+    args = ap.parse_args()
+
+    with open(args.type_json) as f:
+        type_def = json.load(f)
+    name = type_def["name"]
+    sep = "\t" if args.separator in ("\\t", "tab") else args.separator
+    devices, ignored, csv_hash = read_csv(args.csv, type_def, sep, args.time_column, args.device_column)
+    n_cal = args.calibration_samples if args.calibration_samples is not None else type_def.get("calibrationSamples", 500)
+    shortest = min(len(d.samples) for d in devices)
+    if shortest < n_cal + MIN_AFTER_CALIBRATION:
+        fail(f"a device has {shortest} samples; needs calibration ({n_cal}) + {MIN_AFTER_CALIBRATION} of normal operation "
+             f"after it; give more data or a smaller --calibration-samples")
+
+    if not 0 < args.smoothing_alpha <= 1:
+        fail("--smoothing-alpha must be in (0, 1]")
+    if args.wander_floor < 0:
+        fail("--wander-floor must be >= 0")
+    card, blob, held_out = train(type_def, devices, n_cal, args.target_far, args.threshold_margin, args.holdout,
+                                 args.wander_floor, args.smoothing_alpha)
     card.update({
         "schemaVersion": 1,
         "modelId": f"{name}@{csv_hash[:12]}",
@@ -196,7 +213,7 @@ def main() -> None:
             "ignoredColumns": ignored,
             "thresholdRule": f"quantile {1 - args.target_far} of the smoothed score on the held-back last {args.holdout:.0%} of normal operation, x{args.threshold_margin}",
         },
-        "heldOut": {**held_out, "heldBackNormalFalseAlarmRate": round(far_normal, 4),
+        "heldOut": {**held_out,
                     "note": "injected steps, drifts and noise (4-5 std of the metric) in the held-back tail; per-sample decisions"},
         "files": {"anomaly": f"{name}.anomaly.onnx"},
     })
@@ -206,7 +223,7 @@ def main() -> None:
     with open(os.path.join(args.out_dir, f"{name}.card.json"), "w") as f:
         json.dump(card, f, indent=2)
         f.write("\n")
-    print(json.dumps({"type": name, "modelId": card["modelId"], "features": len(card["features"]), "threshold": threshold,
+    print(json.dumps({"type": name, "modelId": card["modelId"], "features": len(card["features"]), "threshold": card["threshold"],
                       "calibrationSamples": n_cal, "heldOut": card["heldOut"], "outDir": args.out_dir}))
 
 

@@ -22,7 +22,7 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const TRAIN = join(ROOT, 'ml/train_anomaly.py');
 const USAGE = `usage: npm run model:train -- --type <type> (--csv <file> [--csv <file>…] | --from-store --device <id> --from <time> --to <time>)
   [--time-column <col>] [--separator ';'] [--device-column <col>] [--calibration-samples N] [--target-far 0.01]
-  [--threshold-margin 1.0] [--out-dir <dir>] [--api <url> --api-key <key>] [--python python3]`;
+  [--threshold-margin 1.0] [--smoothing-alpha 0.3] [--wander-floor 0.25] [--out-dir <dir>] [--api <url> --api-key <key>] [--python python3]`;
 
 export class CliError extends Error {}
 
@@ -35,6 +35,8 @@ const OPTIONS = {
   'calibration-samples': { type: 'string' },
   'target-far': { type: 'string' },
   'threshold-margin': { type: 'string' },
+  'smoothing-alpha': { type: 'string' },
+  'wander-floor': { type: 'string' },
   'from-store': { type: 'boolean' },
   device: { type: 'string' },
   from: { type: 'string' },
@@ -136,7 +138,7 @@ export async function modelTrain(argv: string[], log: (line: string) => void = c
     if (o.separator) args.push('--separator', o.separator);
     if (o['device-column']) args.push('--device-column', o['device-column']);
   }
-  for (const k of ['calibration-samples', 'target-far', 'threshold-margin'] as const) if (o[k] !== undefined) args.push(`--${k}`, o[k]);
+  for (const k of ['calibration-samples', 'target-far', 'threshold-margin', 'smoothing-alpha', 'wander-floor'] as const) if (o[k] !== undefined) args.push(`--${k}`, o[k]);
 
   const stdout = await runPython(python, args);
   const summary = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as TrainResult;

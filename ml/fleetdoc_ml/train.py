@@ -73,8 +73,13 @@ def data_hash(devices: list[Device], features: list[dict]) -> str:
     return h.hexdigest()
 
 
-def fit_type(type_def: dict, train: list[Device], calibration_samples: int, var_explained: float = 0.95) -> tuple[dict, dict]:
-    """Returns (card without threshold/metrics, model params). Fits on post-calibration normal data of each device."""
+def fit_type(type_def: dict, train: list[Device], calibration_samples: int, var_explained: float = 0.95,
+             wander_floor: float = 0.0, smoothing_alpha: float = SMOOTHING_ALPHA) -> tuple[dict, dict]:
+    """
+    Returns (card without threshold/metrics, model params). Fits on post-calibration normal data of each device.
+    wander_floor: floor each feature's per-device scale at this fraction of how far the training devices'
+    normal operation wandered from their calibration means (0 = floor at MIN_SCALE_FRACTION of the calibration std only).
+    """
     feats = choose_features(type_def, train)
     rows = [compute_features(d.samples, feats, SLOPE_ALPHA) for d in train]
     pooled = np.concatenate(rows)
@@ -82,6 +87,10 @@ def fit_type(type_def: dict, train: list[Device], calibration_samples: int, var_
     type_scale = np.nanstd(pooled, axis=0)
     per_dev_std = np.array([np.nanstd(r[:calibration_samples], axis=0) for r in rows])
     med = np.nanmedian(per_dev_std, axis=0)
+    # How far normal operation wanders from what a calibration period saw (RMS distance of the
+    # later samples from the calibration mean): a short calibration under-states it.
+    wander = np.nanmedian(np.array([np.sqrt(np.nanmean((r[calibration_samples:] - np.nanmean(r[:calibration_samples], axis=0)) ** 2, axis=0))
+                                    for r in rows]), axis=0)
     # Constant in every device's normal (e.g. run-hour increments at a fixed rate): carries no information.
     keep = [j for j in range(len(feats)) if med[j] > 1e-9 * (1 + abs(type_mean[j])) and type_scale[j] > 0]
     dropped = [{"feature": feats[j]["name"], "reason": "constant in normal operation"} for j in range(len(feats)) if j not in keep]
@@ -89,12 +98,13 @@ def fit_type(type_def: dict, train: list[Device], calibration_samples: int, var_
     card = {
         "features": feats,
         "slopeAlpha": SLOPE_ALPHA,
-        "smoothingAlpha": SMOOTHING_ALPHA,
+        "smoothingAlpha": smoothing_alpha,
         "clip": CLIP,
         "calibrationSamples": calibration_samples,
         "typeMean": [float(v) for v in type_mean[keep]],
         "typeScale": [float(max(v, 1e-9)) for v in type_scale[keep]],
-        "minScale": [float(max(MIN_SCALE_FRACTION * v, 1e-9)) for v in med[keep]],
+        "minScale": [float(max(MIN_SCALE_FRACTION * v, wander_floor * w, 1e-9)) for v, w in zip(med[keep], wander[keep])],
+        "wanderFloor": wander_floor,
         "dropped": dropped,
     }
     zs = []
@@ -145,7 +155,9 @@ def finish_card(card: dict, params: dict, type_name: str, threshold: float) -> d
     card = dict(card)
     card["threshold"] = threshold
     card["method"] = {
-        "standardisation": "per-device baseline: mean and population std of each feature over the device's calibration samples, std floored at minScale",
+        "standardisation": "per-device baseline: mean and population std of each feature over the device's calibration samples, std floored at minScale "
+                           f"(the larger of {MIN_SCALE_FRACTION} x the training devices' median calibration std and {card.get('wanderFloor', 0)} x how far their "
+                           "normal operation wandered from their calibration means)",
         "t2": {"covariance": "ledoit-wolf", "shrinkage": params["shrinkage"], "limit99": params["t2Limit"]},
         "spe": {"pcaComponents": params["components"], "limit99": params["speLimit"]},
         "score": "0.5*T2/limit99 + 0.5*SPE/limit99 (about 1 at the 99th percentile of normal)",

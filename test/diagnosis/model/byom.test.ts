@@ -107,16 +107,21 @@ describe('bring your own machine', () => {
     // 4. the engine wrote anomalyScore/anomaly back; read them through the api
     type Rows = { rows: Array<{ ts: string; values: Record<string, number | boolean | string | null> }> };
     const path = `/api/v1/devices/${id}/telemetry?metrics=anomalyScore,anomaly&from=${start}&to=${start + 600_000}&limit=10000`;
+    let all: Rows['rows'] = [];
     let rows: Rows['rows'] = [];
     const until = Date.now() + 30_000;
     while (Date.now() < until) {
       const res = await t.http<Rows>('GET', path);
       expect(res.status).toBe(200);
-      rows = res.body.rows.filter((r) => r.values.anomalyScore !== null && r.values.anomalyScore !== undefined);
-      if (rows.length >= live.length - CAL) break;
+      all = res.body.rows;
+      rows = all.filter((r) => r.values.anomalyScore !== null && r.values.anomalyScore !== undefined);
+      if (all.length >= live.length && rows.length >= live.length - CAL) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     expect(rows.length).toBe(live.length - CAL);
+    // every sample has a decision: while the device calibrates it is "no alarm", without a score
+    expect(all.length).toBe(live.length);
+    expect(all.slice(0, CAL).every((r) => Number(r.values.anomaly) === 0 && r.values.anomalyScore == null)).toBe(true);
     const index = (r: Rows['rows'][number]) => Math.round((Date.parse(r.ts) - start) / 1000);
     const flagged = (a: number, b: number) => {
       const seg = rows.filter((r) => index(r) >= a && index(r) < b);

@@ -1,0 +1,138 @@
+"""
+Judges "bring your own machine" offline, the way a held-back evaluation on a
+real bench would: train on one long recording of normal operation, replay
+each faulty experiment as its own device (its first N samples calibrate it),
+score every sample, count per-sample precision, recall, F1 and false-alarm
+rate. Classic detectors run on the same data in the same run as references:
+PCA T²+Q and an isolation forest fitted on the normal recording with one
+global standardisation, and PCA T²+Q fitted per experiment on its own first N
+samples (the usual protocol of public bench leaderboards).
+
+  python3 ml/byom_eval.py [--seed 1] [--calibration-samples 400] [--target-far 0.01]
+
+Decisions during calibration count as "normal" (the runtime writes anomaly=0
+then). The data come from ml/fleetdoc_ml/testbed.py, a simulated pump bench
+— a stand-in for real recordings, so the numbers say how the pipeline ranks
+against the classic methods, not what it scores on a real machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fleetdoc_ml import model as M  # noqa: E402
+from fleetdoc_ml import testbed  # noqa: E402
+from fleetdoc_ml.features import score_device  # noqa: E402
+from fleetdoc_ml.train import Device  # noqa: E402
+from train_anomaly import train  # noqa: E402
+
+
+def counts(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.array([(pred & (y == 1)).sum(), (pred & (y == 0)).sum(), (~pred & (y == 1)).sum(), (~pred & (y == 0)).sum()])
+
+
+def summary(c: np.ndarray) -> dict:
+    tp, fp, fn, tn = (int(v) for v in c)
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"precision": round(p, 3), "recall": round(r, 3), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 3),
+            "far": round(fp / (fp + tn) if fp + tn else 0.0, 3)}
+
+
+def matrix(samples: list[dict]) -> np.ndarray:
+    names = [m["name"] for m in testbed.METRICS]
+    return np.array([[s[n] for n in names] for s in samples], dtype=np.float64)
+
+
+class PcaT2Q:
+    """Classic PCA monitoring: T² on the retained components plus Q (SPE), each over its 99th percentile on training."""
+
+    def __init__(self, x: np.ndarray, var: float = 0.95, q: float = 0.99):
+        self.mu, self.sd = x.mean(0), x.std(0) + 1e-9
+        z = (x - self.mu) / self.sd
+        u, s, vt = np.linalg.svd(z - z.mean(0), full_matrices=False)
+        ev = s**2 / (len(z) - 1)
+        k = int(np.searchsorted(np.cumsum(ev) / ev.sum(), var) + 1)
+        self.p, self.ev = vt[:k].T, ev[:k]
+        t2, spe = self._parts(x)
+        self.t2l, self.spel = np.quantile(t2, q), np.quantile(spe, q)
+
+    def _parts(self, x):
+        z = (x - self.mu) / self.sd
+        t = z @ self.p
+        return (t**2 / self.ev).sum(1), ((z - t @ self.p.T) ** 2).sum(1)
+
+    def alarm(self, x):
+        t2, spe = self._parts(x)
+        return (t2 > self.t2l) | (spe > self.spel)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--calibration-samples", type=int, default=400)
+    ap.add_argument("--target-far", type=float, default=0.01)
+    ap.add_argument("--threshold-margin", type=float, default=1.0)
+    ap.add_argument("--experiments", type=int, default=21)
+    ap.add_argument("--json", help="write the results here too")
+    args = ap.parse_args()
+    t0 = time.time()
+    n_cal = args.calibration_samples
+    normal, exps = testbed.bench(args.seed, args.experiments)
+    type_def = {"name": "pump-bench", "calibrationSamples": n_cal, "metrics": testbed.METRICS}
+
+    card, blob, held = train(type_def, [Device(normal.name, normal.samples)], n_cal, args.target_far, args.threshold_margin)
+    run = M.ort_run(blob)
+    ours = np.zeros(4, dtype=np.int64)
+    per_fault: dict[str, np.ndarray] = {}
+    for e in exps:
+        st = score_device(e.samples, card, run, n_cal)
+        pred = np.zeros(len(e.samples), dtype=bool)
+        pred[st.scored_from:] = st.smoothed > card["threshold"]
+        c = counts(pred, e.label)
+        ours += c
+        per_fault[e.fault] = per_fault.get(e.fault, np.zeros(4, dtype=np.int64)) + c
+
+    # references, same data, same run
+    from sklearn.ensemble import IsolationForest
+
+    xn = matrix(normal.samples)
+    glob = PcaT2Q(xn)
+    mu, sd = xn.mean(0), xn.std(0) + 1e-9
+    iso = IsolationForest(n_estimators=200, contamination=0.01, random_state=0).fit((xn - mu) / sd)
+    refs = {"pca-t2q-global": np.zeros(4, dtype=np.int64), "iforest-global": np.zeros(4, dtype=np.int64),
+            "pca-t2q-per-experiment": np.zeros(4, dtype=np.int64)}
+    for e in exps:
+        x = matrix(e.samples)
+        refs["pca-t2q-global"] += counts(glob.alarm(x), e.label)
+        refs["iforest-global"] += counts(iso.predict((x - mu) / sd) == -1, e.label)
+        local = PcaT2Q(x[:n_cal])
+        pred = np.zeros(len(x), dtype=bool)
+        pred[n_cal:] = local.alarm(x[n_cal:])
+        refs["pca-t2q-per-experiment"] += counts(pred, e.label)
+
+    out = {
+        "seed": args.seed, "calibrationSamples": n_cal, "experiments": len(exps),
+        "samples": int(sum(len(e.samples) for e in exps)), "anomalousSamples": int(sum(e.label.sum() for e in exps)),
+        "fleetdoc": {**summary(ours), "threshold": round(card["threshold"], 4), "smoothingAlpha": card["smoothingAlpha"]},
+        "perFault": {f: summary(c) for f, c in per_fault.items()},
+        "references": {k: summary(c) for k, c in refs.items()},
+        "cardHeldOut": held,
+        "seconds": round(time.time() - t0, 1),
+    }
+    best_ref = max(out["references"].values(), key=lambda r: r["f1"])
+    out["f1VsBestReference"] = round(out["fleetdoc"]["f1"] / best_ref["f1"], 2) if best_ref["f1"] else None
+    print(json.dumps(out, indent=2))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
