@@ -93,6 +93,7 @@ export async function createStack(opts: StackOptions) {
       // at SPOOL_MAX_BYTES the broker stops acknowledging QoS1 telemetry
       { name: 'spool', check: async () => !ingest.spoolStats().full },
     ],
+    onModelsChanged: scorer ? () => scorer.reload() : undefined,
   });
   let generatedAdminKey: string | undefined;
   let stopping: Promise<void> | undefined;

@@ -23,6 +23,8 @@ export interface ApiDeps {
   commands: CommandPublisher;
   metrics: Pick<Metrics, 'registry' | 'commandsSent'>;
   healthChecks: readonly HealthCheck[];
+  /** Told after a model was registered or removed, so a scorer in this process uses it at once (others poll). */
+  onModelsChanged?: () => Promise<void>;
   options?: ApiOptions;
 }
 

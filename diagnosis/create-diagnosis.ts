@@ -134,6 +134,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   async function score(batch: readonly Point[]): Promise<Array<AnomalyResult | typeof CALIBRATING | undefined>> {
     const out = new Array<AnomalyResult | typeof CALIBRATING | undefined>(batch.length);
     if (!scorer) return out;
+    await scorer.refresh?.();
     const idx: number[] = [];
     for (let i = 0; i < batch.length; i++) if (scorer.hasModel(batch[i]!.type)) idx.push(i);
     if (idx.length === 0) return out;

@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import time
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -73,6 +74,21 @@ class PcaT2Q:
         return (t2 > self.t2l) | (spe > self.spel)
 
 
+def write_csv(out_dir: str, type_def: dict, normal: testbed.Recording, exps: list[testbed.Recording]) -> None:
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "type.json"), "w") as f:
+        json.dump(type_def, f, indent=2)
+    names = [m["name"] for m in testbed.METRICS]
+    start = datetime(2020, 3, 9, 8, 0, 0)
+    for k, rec in enumerate([normal, *exps]):
+        t0 = start + timedelta(hours=3 * k)
+        with open(os.path.join(out_dir, ("normal" if rec is normal else rec.name) + ".csv"), "w") as f:
+            f.write(";".join(["datetime", *names, "anomaly"]) + "\n")
+            for i, s in enumerate(rec.samples):
+                ts = (t0 + timedelta(seconds=i)).strftime("%Y-%m-%d %H:%M:%S")
+                f.write(";".join([ts, *(repr(s[n]) for n in names), str(int(rec.label[i]))]) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=1)
@@ -81,11 +97,15 @@ def main() -> None:
     ap.add_argument("--threshold-margin", type=float, default=1.0)
     ap.add_argument("--experiments", type=int, default=21)
     ap.add_argument("--json", help="write the results here too")
+    ap.add_argument("--write-csv", metavar="DIR", help="also write the bench as a user would bring it: type.json, normal.csv, "
+                    "one <experiment>.csv each (';'-separated, 'datetime' column, ground truth in 'anomaly')")
     args = ap.parse_args()
     t0 = time.time()
     n_cal = args.calibration_samples
     normal, exps = testbed.bench(args.seed, args.experiments)
-    type_def = {"name": "pump-bench", "calibrationSamples": n_cal, "metrics": testbed.METRICS}
+    type_def = {"name": "pump-bench", "displayName": "Pump test bench", "calibrationSamples": n_cal, "metrics": testbed.METRICS}
+    if args.write_csv:
+        write_csv(args.write_csv, type_def, normal, exps)
 
     card, blob, held = train(type_def, [Device(normal.name, normal.samples)], n_cal, args.target_far, args.threshold_margin)
     run = M.ort_run(blob)

@@ -20,9 +20,10 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -41,17 +42,40 @@ def fail(msg: str) -> None:
     sys.exit(2)
 
 
+_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,3}))?)?)?$")
+_SLASHED_US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,3}))?)?\s*(AM|PM)?)?$", re.I)
+_SLASHED_ISO = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
 def parse_time(v: str) -> float:
+    """Epoch ms of the formats `npm run replay` reads (simulator/replay/timestamps.ts); times without a zone as UTC."""
     v = v.strip()
     try:
-        return float(v)
+        x = float(v)
+        return x * 1000 if len(v.lstrip("-").split(".")[0]) <= 11 else x
     except ValueError:
         pass
     try:
-        return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp() * 1000
+        d = datetime.fromisoformat(v.replace("Z", "+00:00").replace(",", "."))
+        return (d if d.tzinfo else d.replace(tzinfo=timezone.utc)).timestamp() * 1000
     except ValueError:
-        fail(f"cannot parse time {v!r} (ISO 8601 or epoch ms)")
-        raise
+        pass
+    for rx, order in ((_DOTTED, (2, 1, 0)), (_SLASHED_US, (2, 0, 1)), (_SLASHED_ISO, (0, 1, 2))):
+        m = rx.match(v)
+        if not m:
+            continue
+        g = m.groups()
+        y, mo, day = (int(g[i]) for i in order)
+        h, mi, sec = int(g[3] or 0), int(g[4] or 0), int(g[5] or 0)
+        if len(g) > 7 and g[7]:
+            h = h % 12 + (12 if g[7].upper() == "PM" else 0)
+        frac = float(f"0.{g[6]}") if len(g) > 6 and g[6] and rx is not _SLASHED_ISO else 0.0
+        try:
+            return datetime(y, mo, day, h, mi, sec, tzinfo=timezone.utc).timestamp() * 1000 + frac * 1000
+        except ValueError:
+            break
+    fail(f"cannot parse time {v!r} (ISO 8601, DD.MM.YYYY, MM/DD/YYYY, YYYY/MM/DD or epoch s/ms)")
+    raise AssertionError
 
 
 def read_csv(paths: list[str], type_def: dict, sep: str, time_col: str | None, device_col: str | None) -> tuple[list[Device], list[str], str]:
@@ -82,6 +106,8 @@ def read_csv(paths: list[str], type_def: dict, sep: str, time_col: str | None, d
                 if kinds[c] == "string":
                     s[c] = v
                     continue
+                if sep == ";" and "," in v:  # decimal comma, as `npm run replay` reads it
+                    v = v.replace(" ", "").replace(".", "").replace(",", ".")
                 x = to_number(v)
                 if not math.isnan(x):
                     s[c] = x

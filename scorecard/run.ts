@@ -48,7 +48,7 @@ export interface RunResult {
   groundTruthFile: string;
 }
 
-async function ownStack(logLevel: string): Promise<{ stack: Stack; target: Target; dataDir: string }> {
+export async function ownStack(logLevel: string): Promise<{ stack: Stack; target: Target; dataDir: string }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'fleetdoc-scorecard-'));
   const apiKey = generateSecret('fd_');
   const config = loadConfig({ ...loopbackEnv(dataDir, apiKey), LOG_LEVEL: logLevel });
@@ -65,7 +65,7 @@ async function ownStack(logLevel: string): Promise<{ stack: Stack; target: Targe
 }
 
 /** Waits until diagnosis has worked through every accepted sample (its queue stays empty). */
-async function drainDiagnosis(stack: Stack): Promise<void> {
+export async function drainDiagnosis(stack: Stack): Promise<void> {
   let last = -1;
   for (;;) {
     await stack.diagnosis.flush();

@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { FastifyBaseLogger } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { Slug } from '../../core/domain/common.ts';
@@ -79,7 +80,16 @@ function decode(b64: string, what: string): Buffer {
   return buf;
 }
 
-export function modelRoutes({ opsStore }: RouteDeps): FastifyPluginAsyncZod {
+export function modelRoutes({ opsStore, onModelsChanged }: RouteDeps): FastifyPluginAsyncZod {
+  /** The model is stored either way; a scorer that could not reload now picks it up on its next registry check. */
+  async function modelsChanged(log: FastifyBaseLogger): Promise<void> {
+    try {
+      await onModelsChanged?.();
+    } catch (err) {
+      log.warn({ err }, 'reloading models in this process failed; the scorer will retry on its next check');
+    }
+  }
+
   return async (app) => {
     app.get('/models', {
       config: { minRole: 'viewer' },
@@ -127,6 +137,7 @@ export function modelRoutes({ opsStore }: RouteDeps): FastifyPluginAsyncZod {
         const classifierOnnx = req.body.classifierOnnx === undefined ? null : decode(req.body.classifierOnnx, 'classifierOnnx');
         const saved = await opsStore.putModel({ card: classifierOnnx ? card : { ...card, classifier: undefined }, anomalyOnnx, classifierOnnx });
         req.log.info({ type: saved.type, modelId: saved.modelId, version: saved.version }, 'anomaly model registered');
+        await modelsChanged(req.log);
         return reply.code(201).send(detail(saved.card, 'registered', saved.version, saved.updatedAt));
       },
     });
@@ -136,6 +147,7 @@ export function modelRoutes({ opsStore }: RouteDeps): FastifyPluginAsyncZod {
       schema: { tags, summary: 'Remove a registered model; the shipped one (if any) is used again', params: z.object({ type: Slug }), response: { 204: z.null(), ...notFoundErrors } },
       handler: async (req, reply) => {
         if (!(await opsStore.deleteModel(req.params.type))) throw errors.notFound(`no registered model for device type ${req.params.type}`);
+        await modelsChanged(req.log);
         return reply.code(204).send(null);
       },
     });

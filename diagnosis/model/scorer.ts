@@ -106,6 +106,14 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
     log.info({ models: [...next.values()].map((m) => ({ type: m.type, source: m.source, modelId: m.card.modelId })) }, 'anomaly models loaded');
   }
 
+  /** One registry check at a time; callers that come while it runs wait for the same one. */
+  function refreshShared(): Promise<void> {
+    refreshing ??= ensureFresh()
+      .catch((err: unknown) => log.warn({ err }, 'loading models failed'))
+      .finally(() => (refreshing = null));
+    return refreshing;
+  }
+
   async function ensureFresh(): Promise<void> {
     loaded ??= load();
     await loaded;
@@ -270,13 +278,14 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
 
     hasModel(type: string): boolean {
       // The engine asks before it scores, so a newly registered type must show up from here too.
-      if (!closed && !refreshing && now() - lastCheck >= checkMs) {
-        refreshing = ensureFresh()
-          .catch((err: unknown) => log.warn({ err }, 'loading models failed'))
-          .finally(() => (refreshing = null));
-      }
+      if (!closed && now() - lastCheck >= checkMs) void refreshShared();
       if (models.has(type)) return true;
       return lastCheck === -Infinity && hasShippedModel(modelsDir, type);
+    },
+
+    async refresh(): Promise<void> {
+      if (closed) return;
+      if (refreshing || now() - lastCheck >= checkMs) await refreshShared();
     },
 
     resetDevice(deviceId: string): void {

@@ -45,6 +45,11 @@ export type ScoreOutput =
 export interface ModelScorer {
   scoreBatch(inputs: readonly ScoreInput[]): Promise<ScoreOutput[]>;
   hasModel(type: string): boolean;
+  /**
+   * Checks the model registry when a check is due (or waits for one under way), so that hasModel()
+   * then knows a model registered a moment ago: the first samples of its devices are scored too.
+   */
+  refresh?(): Promise<void>;
   /** Forgets a device's baseline (e.g. after a repair, so it recalibrates). */
   resetDevice(deviceId: string): void;
   /** Loads or replaces models (after `npm run model:train` registered one) without restart. */

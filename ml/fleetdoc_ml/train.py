@@ -92,7 +92,10 @@ def fit_type(type_def: dict, train: list[Device], calibration_samples: int, var_
     wander = np.nanmedian(np.array([np.sqrt(np.nanmean((r[calibration_samples:] - np.nanmean(r[:calibration_samples], axis=0)) ** 2, axis=0))
                                     for r in rows]), axis=0)
     # Constant in every device's normal (e.g. run-hour increments at a fixed rate): carries no information.
-    keep = [j for j in range(len(feats)) if med[j] > 1e-9 * (1 + abs(type_mean[j])) and type_scale[j] > 0]
+    # A feature constant while the devices calibrated carries no information when scales come from calibration
+    # alone; with a wander floor it keeps a scale, and only what never moves in normal operation is left out.
+    tiny = 1e-9 * (1 + np.abs(type_mean))
+    keep = [j for j in range(len(feats)) if type_scale[j] > tiny[j] and (med[j] > tiny[j] or (wander_floor > 0 and wander[j] > tiny[j]))]
     dropped = [{"feature": feats[j]["name"], "reason": "constant in normal operation"} for j in range(len(feats)) if j not in keep]
     feats = [feats[j] for j in keep]
     card = {
