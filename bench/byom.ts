@@ -29,6 +29,8 @@ import { readCsv } from '../simulator/replay/csv.ts';
 import { parseTimestamp } from '../simulator/replay/timestamps.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
+/** The CSVs name one column as a recorder would (ml/byom_eval.py RECORDER_NAMES); both commands map it. */
+const MAP = 'Volume Flow RateRMS=flowLpm';
 
 function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -100,7 +102,7 @@ async function main(): Promise<void> {
     const t1 = Date.now();
     const cli = { FLEETDOC_API_URL: target.apiUrl, FLEETDOC_MQTT_URL: target.mqttUrl, FLEETDOC_API_KEY: target.apiKey };
     await run('npx', ['tsx', 'scripts/model-train.ts', '--type', type.name, '--csv', join(dir, 'normal.csv'), '--time-column', 'datetime', '--separator', ';',
-      '--api', target.apiUrl, '--api-key', target.apiKey]);
+      '--map', MAP, '--api', target.apiUrl, '--api-key', target.apiKey]);
     log(`trained and registered in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
     // the running scorer polls the registry about once a second
     await sleep(2500);
@@ -109,7 +111,7 @@ async function main(): Promise<void> {
     const t2 = Date.now();
     for (let i = 0; i < files.length; i += 3) {
       await Promise.all(files.slice(i, i + 3).map((f) =>
-        run('npx', ['tsx', 'simulator/bin/replay.ts', '--file', join(dir, f), '--type', type.name, '--device', f.replace(/\.csv$/, ''), '--time-column', 'datetime', '--speed', 'max'], cli)));
+        run('npx', ['tsx', 'simulator/bin/replay.ts', '--file', join(dir, f), '--type', type.name, '--device', f.replace(/\.csv$/, ''), '--time-column', 'datetime', '--map', MAP, '--speed', 'max'], cli)));
     }
     await drainDiagnosis(stack);
     if (process.env.BYOM_DEBUG) log(JSON.stringify(stack.diagnosis.stats()));

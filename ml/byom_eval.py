@@ -74,6 +74,9 @@ class PcaT2Q:
         return (t2 > self.t2l) | (spe > self.spel)
 
 
+RECORDER_NAMES = {"flowLpm": "Volume Flow RateRMS"}
+
+
 def write_csv(out_dir: str, type_def: dict, normal: testbed.Recording, exps: list[testbed.Recording]) -> None:
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "type.json"), "w") as f:
@@ -83,7 +86,8 @@ def write_csv(out_dir: str, type_def: dict, normal: testbed.Recording, exps: lis
     for k, rec in enumerate([normal, *exps]):
         t0 = start + timedelta(hours=3 * k)
         with open(os.path.join(out_dir, ("normal" if rec is normal else rec.name) + ".csv"), "w") as f:
-            f.write(";".join(["datetime", *names, "anomaly"]) + "\n")
+            # one column named as the recorder names it, not like its metric (bench:byom maps it with --map)
+            f.write(";".join(["datetime", *(RECORDER_NAMES.get(n, n) for n in names), "anomaly"]) + "\n")
             for i, s in enumerate(rec.samples):
                 ts = (t0 + timedelta(seconds=i)).strftime("%Y-%m-%d %H:%M:%S")
                 f.write(";".join([ts, *(repr(s[n]) for n in names), str(int(rec.label[i]))]) + "\n")

@@ -78,7 +78,24 @@ def parse_time(v: str) -> float:
     raise AssertionError
 
 
-def read_csv(paths: list[str], type_def: dict, sep: str, time_col: str | None, device_col: str | None) -> tuple[list[Device], list[str], str]:
+def parse_map(text: str | None, type_def: dict) -> dict[str, str]:
+    """--map col=metric,… as `npm run replay` takes it: CSV column -> metric of the type."""
+    names = {m["name"] for m in type_def["metrics"]}
+    out: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        col, eq, metric = part.rpartition("=")
+        if not eq or not col.strip():
+            fail(f"--map expects column=metric, got {part!r}")
+        if metric.strip() not in names:
+            fail(f"--map {part.strip()}: {type_def['name']} has no metric {metric.strip()!r}")
+        out[col.strip()] = metric.strip()
+    return out
+
+
+def read_csv(paths: list[str], type_def: dict, sep: str, time_col: str | None, device_col: str | None,
+             mapping: dict[str, str] | None = None) -> tuple[list[Device], list[str], str]:
     kinds = {m["name"]: m.get("kind", "number") for m in type_def["metrics"]}
     by_device: dict[str, list[tuple[float, dict]]] = {}
     ignored: set[str] = set()
@@ -93,24 +110,31 @@ def read_csv(paths: list[str], type_def: dict, sep: str, time_col: str | None, d
             fail(f"{path}: no time column {time_col!r} (columns: {', '.join(cols)})")
         if device_col and device_col not in cols:
             fail(f"{path}: no device column {device_col!r}")
-        metric_cols = [c for c in cols if c in kinds]
-        ignored |= {c for c in cols if c not in kinds and c not in (time_col, device_col)}
+        mapping = mapping or {}
+        for c in mapping:
+            if c not in cols:
+                fail(f"{path}: --map names column {c!r}, which is not in the header")
+        # a column maps to the metric --map gives it, or to the metric of its own name unless --map moved that one
+        col_metric = {c: mapping.get(c, c) for c in cols if (c in mapping) or (c in kinds and c not in mapping.values())}
+        metric_cols = list(col_metric)
+        ignored |= {c for c in cols if c not in col_metric and c not in (time_col, device_col)}
         if not metric_cols:
             fail(f"{path}: no column matches a metric of type {type_def['name']} ({', '.join(kinds)})")
         for i, row in enumerate(reader):
             s: dict = {}
             for c in metric_cols:
+                m = col_metric[c]
                 v = (row.get(c) or "").strip()
                 if v == "":
                     continue
-                if kinds[c] == "string":
-                    s[c] = v
+                if kinds[m] == "string":
+                    s[m] = v
                     continue
                 if sep == ";" and "," in v:  # decimal comma, as `npm run replay` reads it
                     v = v.replace(" ", "").replace(".", "").replace(",", ".")
                 x = to_number(v)
                 if not math.isnan(x):
-                    s[c] = x
+                    s[m] = x
             t = parse_time(row[time_col]) if time_col else float(i)
             dev = row[device_col] if device_col else os.path.basename(path)
             by_device.setdefault(dev, []).append((t, s))
@@ -201,6 +225,7 @@ def main() -> None:
     ap.add_argument("--time-column")
     ap.add_argument("--separator", default=",")
     ap.add_argument("--device-column")
+    ap.add_argument("--map", help="column=metric,… for columns not named like their metric")
     ap.add_argument("--calibration-samples", type=int)
     ap.add_argument("--target-far", type=float, default=0.01)
     ap.add_argument("--threshold-margin", type=float, default=1.0)
@@ -213,7 +238,8 @@ def main() -> None:
         type_def = json.load(f)
     name = type_def["name"]
     sep = "\t" if args.separator in ("\\t", "tab") else args.separator
-    devices, ignored, csv_hash = read_csv(args.csv, type_def, sep, args.time_column, args.device_column)
+    devices, ignored, csv_hash = read_csv(args.csv, type_def, sep, args.time_column, args.device_column,
+                                           parse_map(args.map, type_def))
     n_cal = args.calibration_samples if args.calibration_samples is not None else type_def.get("calibrationSamples", 500)
     shortest = min(len(d.samples) for d in devices)
     if shortest < n_cal + MIN_AFTER_CALIBRATION:

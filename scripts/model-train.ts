@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const TRAIN = join(ROOT, 'ml/train_anomaly.py');
 const USAGE = `usage: npm run model:train -- --type <type> (--csv <file> [--csv <file>…] | --from-store --device <id> --from <time> --to <time>)
-  [--time-column <col>] [--separator ';'] [--device-column <col>] [--calibration-samples N] [--target-far 0.01]
+  [--time-column <col>] [--separator ';'] [--device-column <col>] [--map col=metric,…] [--calibration-samples N] [--target-far 0.01]
   [--threshold-margin 1.0] [--smoothing-alpha 0.3] [--wander-floor 0.25] [--out-dir <dir>] [--api <url> --api-key <key>] [--python python3]`;
 
 export class CliError extends Error {}
@@ -32,6 +32,7 @@ const OPTIONS = {
   'time-column': { type: 'string' },
   separator: { type: 'string' },
   'device-column': { type: 'string' },
+  map: { type: 'string' },
   'calibration-samples': { type: 'string' },
   'target-far': { type: 'string' },
   'threshold-margin': { type: 'string' },
@@ -137,6 +138,7 @@ export async function modelTrain(argv: string[], log: (line: string) => void = c
     if (o['time-column']) args.push('--time-column', o['time-column']);
     if (o.separator) args.push('--separator', o.separator);
     if (o['device-column']) args.push('--device-column', o['device-column']);
+    if (o.map) args.push('--map', o.map);
   }
   for (const k of ['calibration-samples', 'target-far', 'threshold-margin', 'smoothing-alpha', 'wander-floor'] as const) if (o[k] !== undefined) args.push(`--${k}`, o[k]);
 

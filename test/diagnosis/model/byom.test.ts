@@ -68,10 +68,12 @@ describe('bring your own machine', () => {
       const normal = pump(900, 1);
       const cols = TYPE.metrics.map((m) => m.name);
       const t0 = Date.parse('2026-01-01T00:00:00Z');
-      const csv = [['time', ...cols].join(';'), ...normal.map((r, i) => [new Date(t0 + i * 60_000).toISOString(), ...cols.map((c) => String(r[c]))].join(';'))];
+      // a recorder's own column name, mapped to the type's metric as `npm run replay -- --map` does
+      const header = cols.map((c) => (c === 'exhaustTempC' ? 'Exhaust temp (°C)' : c));
+      const csv = [['time', ...header].join(';'), ...normal.map((r, i) => [new Date(t0 + i * 60_000).toISOString(), ...cols.map((c) => String(r[c]))].join(';'))];
       const file = join(dir, 'normal.csv');
       await writeFile(file, csv.join('\n') + '\n');
-      const trained = await modelTrain(['--type', 'vacuum-pump', '--csv', file, '--separator', ';', '--time-column', 'time', '--api', t.httpUrl, '--api-key', t.adminKey], () => {});
+      const trained = await modelTrain(['--type', 'vacuum-pump', '--csv', file, '--separator', ';', '--time-column', 'time', '--map', 'Exhaust temp (°C)=exhaustTempC', '--api', t.httpUrl, '--api-key', t.adminKey], () => {});
       expect(trained.registered?.version).toBe(1);
       expect(trained.heldOut.f1).toBeGreaterThan(0.5);
     } finally {
@@ -79,10 +81,11 @@ describe('bring your own machine', () => {
     }
 
     // 2. the card through the api; the scorer uses the model without restart
-    const card = await t.http<{ source: string; card: { modelId: string; calibrationSamples: number; training: { dataSha256: string } } }>('GET', '/api/v1/models/vacuum-pump');
+    const card = await t.http<{ source: string; card: { modelId: string; calibrationSamples: number; features: Array<{ name: string }>; training: { dataSha256: string } } }>('GET', '/api/v1/models/vacuum-pump');
     expect(card.status).toBe(200);
     expect(card.body.source).toBe('registered');
     expect(card.body.card.calibrationSamples).toBe(200);
+    expect(card.body.card.features.map((f) => f.name)).toContain('exhaustTempC.level'); // the --map'ed column
     expect(card.body.card.training.dataSha256).toMatch(/^[0-9a-f]{64}$/);
     const list = await t.http<Array<{ type: string; source: string }>>('GET', '/api/v1/models');
     expect(list.body.map((m) => `${m.type}:${m.source}`)).toEqual(expect.arrayContaining(['vacuum-pump:registered', 'air-compressor:shipped']));
