@@ -100,13 +100,14 @@ def main() -> None:
     ap.add_argument("--target-far", type=float, default=0.01)
     ap.add_argument("--threshold-margin", type=float, default=1.0)
     ap.add_argument("--experiments", type=int, default=21)
+    ap.add_argument("--normal-samples", type=int, default=9000, help="length of the normal recording to train on")
     ap.add_argument("--json", help="write the results here too")
     ap.add_argument("--write-csv", metavar="DIR", help="also write the bench as a user would bring it: type.json, normal.csv, "
                     "one <experiment>.csv each (';'-separated, 'datetime' column, ground truth in 'anomaly')")
     args = ap.parse_args()
     t0 = time.time()
     n_cal = args.calibration_samples
-    normal, exps = testbed.bench(args.seed, args.experiments)
+    normal, exps = testbed.bench(args.seed, args.experiments, args.normal_samples)
     type_def = {"name": "pump-bench", "displayName": "Pump test bench", "calibrationSamples": n_cal, "metrics": testbed.METRICS}
     if args.write_csv:
         write_csv(args.write_csv, type_def, normal, exps)

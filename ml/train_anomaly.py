@@ -4,13 +4,18 @@ operation, exports ONNX + model card (npm run model:train wraps this).
 
   python3 ml/train_anomaly.py --type-json type.json --csv normal.csv --out-dir out/ \
       [--time-column ts] [--separator ';'] [--device-column id] [--calibration-samples N] \
-      [--target-far 0.01] [--threshold-margin 1.0] [--holdout 0.25]
+      [--target-far 0.01] [--threshold-margin 1.0] [--holdout 0.25] [--map col=metric,…] \
+      [--smoothing-alpha 0.3] [--wander-floor 0.25]
 
-Per device (one per CSV unless --device-column): the first N samples are the
-calibration period (its own normal), the rest is normal operation measured
-against it. The model is fitted on the earlier part of that rest; the alarm
-threshold is the (1 - target-far) quantile of the smoothed score on the later,
-held-back part; held-out metrics come from faults injected into that part.
+Each recording (one per CSV unless --device-column) is split in time: the
+earlier 75 % to fit on, the last 25 % held back. A device in the field is
+judged against a calibration period (its first N samples) taken wherever its
+data begin, so the fit part is cut into pseudo-devices that start every N/2
+samples: each calibrates on its first N samples and is judged on the rest of
+the part, and the model learns how normal operation looks from all those
+calibrations. The alarm threshold is the (1 - target-far) quantile of the
+smoothed score of pseudo-devices judged only on the held-back part (starting
+every N/4 samples); held-out metrics come from faults injected into it.
 """
 from __future__ import annotations
 
@@ -168,8 +173,22 @@ def inject(samples: list[dict], cal: int, start: int, kind: str, metric: str, si
     return out, label
 
 
+def windows(d: Device, n_cal: int, start: int, end: int, stride: int) -> list[Device]:
+    """
+    Pseudo-devices cut from d.samples[start:end], one every `stride` samples: each calibrates on its first n_cal
+    samples and is judged on the rest of the part, as a device that began its recording there would be.
+    """
+    out = []
+    for s in range(start, max(start, end - n_cal - MIN_AFTER_CALIBRATION // 2) + 1, stride):
+        if s + n_cal + MIN_AFTER_CALIBRATION // 2 > end:
+            break
+        out.append(Device(f"{d.id}@{s}", d.samples[s:end]))
+    return out
+
+
 def train(type_def: dict, devices: list[Device], n_cal: int, target_far: float = 0.01, threshold_margin: float = 1.0,
-          holdout: float = 0.25, wander_floor: float = WANDER_FLOOR, smoothing_alpha: float = SMOOTHING_ALPHA) -> tuple[dict, bytes, dict]:
+          holdout: float = 0.25, wander_floor: float = WANDER_FLOOR, smoothing_alpha: float = SMOOTHING_ALPHA,
+          recalibrate: bool = True) -> tuple[dict, bytes, dict]:
     """Fits, thresholds and checks a type's anomaly model: (card, ONNX bytes, held-out metrics)."""
     name = type_def["name"]
     # fit on the earlier post-calibration part of each device, hold back its tail
@@ -179,14 +198,22 @@ def train(type_def: dict, devices: list[Device], n_cal: int, target_far: float =
         fit_len = n_cal + max(MIN_AFTER_CALIBRATION // 2, int(post * (1 - holdout)))
         fit_lens.append(fit_len)
         fit_devs.append(Device(d.id, d.samples[:fit_len]))
+    if recalibrate:
+        # A device is judged against a calibration taken wherever its recording begins: learn from many such starts.
+        fit_devs = [w for d in fit_devs for w in windows(d, n_cal, 0, len(d.samples), max(1, n_cal // 2))] or fit_devs
     card, params = fit_type(type_def, fit_devs, n_cal, wander_floor=wander_floor, smoothing_alpha=smoothing_alpha)
     blob = M.build_graph(params, len(card["features"]), card["clip"], card["smoothingAlpha"], f"{name}-anomaly").SerializeToString()
     run = M.ort_run(blob)
 
     held = []
     for d, fit_len in zip(devices, fit_lens):
-        st = score_device(d.samples, card, run)
-        held.append(st.smoothed[fit_len - n_cal:])
+        tail = windows(d, n_cal, max(0, fit_len - n_cal), len(d.samples), max(1, n_cal // 4)) if recalibrate else []
+        if tail:
+            # fresh calibrations whose judged samples all lie in the held-back tail
+            held += [score_device(w.samples, card, run).smoothed for w in tail]
+        else:
+            st = score_device(d.samples, card, run)
+            held.append(st.smoothed[fit_len - n_cal:])
     held_scores = np.concatenate(held)
     threshold = float(np.quantile(held_scores, 1 - target_far)) * threshold_margin
     card = finish_card(card, params, name, threshold)
