@@ -31,7 +31,7 @@ from fleetdoc_ml import model as M  # noqa: E402
 from fleetdoc_ml import testbed  # noqa: E402
 from fleetdoc_ml.features import score_device  # noqa: E402
 from fleetdoc_ml.train import Device  # noqa: E402
-from train_anomaly import train  # noqa: E402
+from train_anomaly import SMOOTHING_ALPHA, WANDER_FLOOR, train  # noqa: E402
 
 
 def counts(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -101,6 +101,8 @@ def main() -> None:
     ap.add_argument("--threshold-margin", type=float, default=1.0)
     ap.add_argument("--experiments", type=int, default=21)
     ap.add_argument("--normal-samples", type=int, default=9000, help="length of the normal recording to train on")
+    ap.add_argument("--smoothing-alpha", type=float, default=SMOOTHING_ALPHA)
+    ap.add_argument("--wander-floor", type=float, default=WANDER_FLOOR)
     ap.add_argument("--json", help="write the results here too")
     ap.add_argument("--write-csv", metavar="DIR", help="also write the bench as a user would bring it: type.json, normal.csv, "
                     "one <experiment>.csv each (';'-separated, 'datetime' column, ground truth in 'anomaly')")
@@ -112,7 +114,8 @@ def main() -> None:
     if args.write_csv:
         write_csv(args.write_csv, type_def, normal, exps)
 
-    card, blob, held = train(type_def, [Device(normal.name, normal.samples)], n_cal, args.target_far, args.threshold_margin)
+    card, blob, held = train(type_def, [Device(normal.name, normal.samples)], n_cal, args.target_far, args.threshold_margin,
+                             wander_floor=args.wander_floor, smoothing_alpha=args.smoothing_alpha)
     run = M.ort_run(blob)
     ours = np.zeros(4, dtype=np.int64)
     per_fault: dict[str, np.ndarray] = {}
