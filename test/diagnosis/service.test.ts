@@ -107,8 +107,14 @@ describe('diagnoses: persistence, bus and API', () => {
     const from = Date.UTC(2025, 1, 1);
     src.push(fouling('ac-1', from, 200));
     src.push(series('ac-1', from + 200 * MIN, 60, MIN, () => ({ loaded: true, ambientTempC: 25, oilTempC: 72, dischargeTempC: 90 })));
-    // a fridge running flat out with a warm evaporator (refrigerant leak: an absolute rule, no baseline needed)
-    src.push(series('fr-1', from, 100, MIN, () => ({ cabinetTempC: 4, evaporatorTempC: -10, compressorDutyPct: 80, ambientTempC: 22, compressorOn: true }), 'refrigerator'));
+    // a fridge whose evaporator, while running, turns 16 °C warmer than in its first three days (refrigerant leak)
+    // (readings vary a little: a sensor repeating itself exactly is stuck, and skipped; it defrosts every 8 h)
+    const fridge = (evap: number) => (i: number) => {
+      const defrost = i % 32 < 2;
+      return { cabinetTempC: 4, evaporatorTempC: defrost ? 6 + (i % 3) / 10 : evap + ((i * 7) % 5) / 10, compressorDutyPct: 60, ambientTempC: 22, compressorOn: !defrost, defrostActive: defrost };
+    };
+    src.push(series('fr-1', from, 300, 15 * MIN, fridge(-26), 'refrigerator'));
+    src.push(series('fr-1', from + 300 * 15 * MIN, 150, 15 * MIN, fridge(-10), 'refrigerator'));
     await d.flush();
     await d.stop();
     await d.stop(); // idempotent
