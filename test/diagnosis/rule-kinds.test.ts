@@ -160,6 +160,22 @@ describe('device error codes', () => {
     expect(f.raised()).toEqual([{ fault: 'test-fault', at: iso(T0 + 7 * MIN) }]);
     expect(f.cleared()).toEqual([{ fault: 'test-fault', at: iso(T0 + 14 * MIN) }]);
   });
+
+  it('an event that arrives after later samples (another topic, an accelerated replay) is judged with the next sample; one over 6 h late is not', () => {
+    const rs = oneRule({ kind: 'error-code', codes: ['E17'], eventKinds: ['error'], withinMs: 5 * MIN }, { trigger: { k: 1, n: 1, clearAfterWindows: 3 } });
+    const e = engineWith(rs);
+    const f = feed(e, series('d', T0, 40, MIN, () => ({ oilTempC: 70 })));
+    // reported at T0 + 10 min, received when the samples are at T0 + 39 min
+    e.event({ deviceId: 'd', type: 'air-compressor', ts: T0 + 10 * MIN, kind: 'error', code: 'E17' }, 0);
+    feed(e, series('d', T0 + 40 * MIN, 10, MIN, () => ({ oilTempC: 70 })), undefined, f);
+    expect(f.raised()).toEqual([{ fault: 'test-fault', at: iso(T0 + 41 * MIN) }]); // the window the next sample closes
+
+    const late = engineWith(rs);
+    const g = feed(late, series('d', T0, 8 * 60, MIN, () => ({ oilTempC: 70 })));
+    late.event({ deviceId: 'd', type: 'air-compressor', ts: T0 + 10 * MIN, kind: 'error', code: 'E17' }, 0);
+    feed(late, series('d', T0 + 8 * 60 * MIN, 10, MIN, () => ({ oilTempC: 70 })), undefined, g);
+    expect(g.raised()).toEqual([]);
+  });
 });
 
 describe('AND / OR combinations and gates', () => {
