@@ -57,8 +57,10 @@ export function createIngest(deps: IngestDeps): Ingest {
   const listeners = new Set<AcceptedListener>();
   const storedListeners = new Set<AcceptedListener>();
   const eventListeners = new Set<(event: NewDeviceEvent) => void>();
+  // Listeners (diagnosis) hear of an event as soon as it is valid, as they hear of samples, not after
+  // the ops store has written it: a busy store would otherwise deliver it behind samples published
+  // after it — hours of event time at a replay's pace. The device's acknowledgement still waits for the write.
   const addEvent = async (e: NewDeviceEvent) => {
-    await events.add(e);
     for (const l of eventListeners) {
       try {
         l(e);
@@ -66,6 +68,7 @@ export function createIngest(deps: IngestDeps): Ingest {
         logger.error({ err }, 'event listener failed');
       }
     }
+    await events.add(e);
   };
   /**
    * One bad row must not fail its whole group commit (and so cut off every

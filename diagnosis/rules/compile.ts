@@ -166,7 +166,9 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
         if (c.metric) used.add(c.metric);
         return { kind: 'missing', a: c.metric ? metric(c.metric, false) : -1, afterMs: c.afterMs };
       case 'error-code':
-        return { kind: 'error-code', codes: c.codes ? new Set(c.codes) : null, eventKinds: new Set(c.eventKinds), withinMs: c.withinMs, slot: nodeSlots++ };
+        // two f64 slots: the event being judged, and the earliest one still ahead of the samples
+        nodeSlots += 2;
+        return { kind: 'error-code', codes: c.codes ? new Set(c.codes) : null, eventKinds: new Set(c.eventKinds), withinMs: c.withinMs, slot: nodeSlots - 2 };
       case 'duration':
         return { kind: 'duration', forMs: c.forMs, slot: nodeSlots++, child: compile(c.condition, used) };
       case 'all':

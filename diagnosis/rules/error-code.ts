@@ -9,14 +9,32 @@ export function matchesEvent(node: ErrorCode, kind: string, code: string | null)
   return node.eventKinds.has(kind) && (node.codes === null || (code !== null && node.codes.has(code)));
 }
 
+/**
+ * Events and samples travel separately: an event may come before the samples
+ * that lead up to it (a device handing over a stored batch after a gap, a
+ * replay at full speed), so it is kept as "ahead" until the samples reach it.
+ * One slot holds the event being judged, one the earliest event still ahead
+ * (a later one arriving meanwhile is dropped: the earliest decides first).
+ */
 export function recordEvent(node: ErrorCode, state: DeviceState, ts: number): void {
   const at = state.layout.f64.nodes + node.slot;
+  if (ts > state.lastTs) {
+    const ahead = state.f64[at + 1]!;
+    if (Number.isNaN(ahead) || ts < ahead) state.f64[at + 1] = ts;
+    return;
+  }
   const prev = state.f64[at]!;
   if (Number.isNaN(prev) || ts > prev) state.f64[at] = ts;
 }
 
 export function testErrorCode(node: ErrorCode, { state, ts }: EvalContext): boolean {
-  const last = state.f64[state.layout.f64.nodes + node.slot]!;
+  const at = state.layout.f64.nodes + node.slot;
+  const ahead = state.f64[at + 1]!;
+  if (!Number.isNaN(ahead) && ahead <= ts) {
+    state.f64[at] = ahead;
+    state.f64[at + 1] = NaN;
+  }
+  const last = state.f64[at]!;
   return !Number.isNaN(last) && ts >= last && ts - last <= node.withinMs;
 }
 

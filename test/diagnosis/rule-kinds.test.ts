@@ -161,7 +161,7 @@ describe('device error codes', () => {
     expect(f.cleared()).toEqual([{ fault: 'test-fault', at: iso(T0 + 14 * MIN) }]);
   });
 
-  it('an event that arrives after later samples (another topic, an accelerated replay) is judged with the next sample; one over 6 h late is not', () => {
+  it('an event that arrives after later samples (another topic, an accelerated replay) is judged with the next sample; one over a day late is not', () => {
     const rs = oneRule({ kind: 'error-code', codes: ['E17'], eventKinds: ['error'], withinMs: 5 * MIN }, { trigger: { k: 1, n: 1, clearAfterWindows: 3 } });
     const e = engineWith(rs);
     const f = feed(e, series('d', T0, 40, MIN, () => ({ oilTempC: 70 })));
@@ -171,10 +171,21 @@ describe('device error codes', () => {
     expect(f.raised()).toEqual([{ fault: 'test-fault', at: iso(T0 + 41 * MIN) }]); // the window the next sample closes
 
     const late = engineWith(rs);
-    const g = feed(late, series('d', T0, 8 * 60, MIN, () => ({ oilTempC: 70 })));
+    const g = feed(late, series('d', T0, 26 * 6, 10 * MIN, () => ({ oilTempC: 70 })));
     late.event({ deviceId: 'd', type: 'air-compressor', ts: T0 + 10 * MIN, kind: 'error', code: 'E17' }, 0);
-    feed(late, series('d', T0 + 8 * 60 * MIN, 10, MIN, () => ({ oilTempC: 70 })), undefined, g);
+    feed(late, series('d', T0 + 26 * 60 * MIN, 10, MIN, () => ({ oilTempC: 70 })), undefined, g);
     expect(g.raised()).toEqual([]);
+  });
+
+  it('an event that arrives before the samples leading up to it (a stored batch handed over later) is judged when they reach it', () => {
+    const rs = oneRule({ kind: 'error-code', codes: ['E17'], eventKinds: ['error'], withinMs: 5 * MIN }, { trigger: { k: 1, n: 1, clearAfterWindows: 3 } });
+    const e = engineWith(rs);
+    const f = feed(e, series('d', T0, 5, MIN, () => ({ oilTempC: 70 })));
+    // the device reports errors at T0 + 20 min and T0 + 22 min while its samples are only at T0 + 4 min
+    e.event({ deviceId: 'd', type: 'air-compressor', ts: T0 + 20 * MIN, kind: 'error', code: 'E17' }, 0);
+    e.event({ deviceId: 'd', type: 'air-compressor', ts: T0 + 22 * MIN, kind: 'error', code: 'E17' }, 0);
+    feed(e, series('d', T0 + 5 * MIN, 40, MIN, () => ({ oilTempC: 70 })), undefined, f);
+    expect(f.raised()).toEqual([{ fault: 'test-fault', at: iso(T0 + 21 * MIN) }]);
   });
 });
 
