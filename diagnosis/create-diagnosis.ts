@@ -85,7 +85,8 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   let shipped = new Map<string, RuleSet>();
   let versions = new Map<string, string>();
   let queue: Point[] = [];
-  let events: NewDeviceEvent[] = [];
+  /** Events with the queue position they arrived at, so they are judged between the samples around them. */
+  let events: Array<{ e: NewDeviceEvent; at: number }> = [];
   let pendingIntents: Intent[] = [];
   let writeBack: Point[] = [];
   let chain: Promise<void> = Promise.resolve();
@@ -119,7 +120,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   }
 
   function onEvent(e: NewDeviceEvent): void {
-    if (events.length < o.maxQueue) events.push(e);
+    if (events.length < o.maxQueue) events.push({ e, at: queue.length });
     schedule();
   }
 
@@ -159,9 +160,26 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     if (batch.length || evs.length) {
       const types = new Set(batch.map((p) => p.type));
       for (const t of types) await ensureLayout(t);
+      const evTypes: Array<string | undefined> = [];
+      for (const { e } of evs) {
+        const type = engine.states.get(e.deviceId)?.layout.type ?? (await opsStore.getDevice(e.deviceId))?.type;
+        if (type) await ensureLayout(type);
+        evTypes.push(type);
+      }
       const results = await score(batch);
       const now = clock.now();
+      let k = 0;
+      const feedEvents = (upTo: number) => {
+        for (; k < evs.length && evs[k]!.at <= upTo; k++) {
+          const { e } = evs[k]!;
+          const type = evTypes[k];
+          if (!type) continue;
+          engine.event({ deviceId: e.deviceId, type, ts: Date.parse(e.ts), kind: e.kind, code: e.code }, now);
+          counts.events++;
+        }
+      };
       for (let i = 0; i < batch.length; i++) {
+        feedEvents(i);
         const p = batch[i]!;
         const r = results[i];
         const scored = r === CALIBRATING ? undefined : r;
@@ -172,14 +190,8 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
           writeBack.push({ deviceId: p.deviceId, type: p.type, model: p.model, site: p.site, ts: p.ts, metrics });
         }
       }
+      feedEvents(Infinity);
       counts.samples += batch.length;
-      for (const e of evs) {
-        const type = engine.states.get(e.deviceId)?.layout.type ?? (await opsStore.getDevice(e.deviceId))?.type;
-        if (!type) continue;
-        await ensureLayout(type);
-        engine.event({ deviceId: e.deviceId, type, ts: Date.parse(e.ts), kind: e.kind, code: e.code }, now);
-        counts.events++;
-      }
     }
     await persist();
     await flushWriteBack();
