@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Condition } from '../../core/domain/rule.ts';
+import type { Engine } from '../../diagnosis/engine.ts';
 import { MIN, T0, engineWith, feed, iso, ruleSet, series } from './helpers.ts';
 
 const remedy = { class: 'technician', summary: 'fix it' } as const;
@@ -146,15 +147,17 @@ describe('missing data / offline', () => {
 });
 
 describe('device error codes', () => {
+  const e17 = () => oneRule({ kind: 'error-code', codes: ['E17'], eventKinds: ['error'], withinMs: 5 * MIN }, { trigger: { k: 1, n: 1, clearAfterWindows: 3 } });
+  const report = (e: Engine, minutes: number, kind = 'error', code = 'E17') => e.event({ deviceId: 'd', type: 'air-compressor', ts: T0 + minutes * MIN, kind, code }, 0);
+
   it('a matching event holds the condition for withinMs; other codes and kinds do not', () => {
-    const rs = oneRule({ kind: 'error-code', codes: ['E17'], eventKinds: ['error'], withinMs: 5 * MIN }, { trigger: { k: 1, n: 1, clearAfterWindows: 3 } });
-    const e = engineWith(rs);
+    const e = engineWith(e17());
     const f = feed(e, series('d', T0, 3, MIN, () => ({ oilTempC: 70 })));
-    e.event({ deviceId: 'd', type: 'air-compressor', ts: T0 + 2.5 * MIN, kind: 'error', code: 'E99' }, 0);
-    e.event({ deviceId: 'd', type: 'air-compressor', ts: T0 + 2.6 * MIN, kind: 'warning', code: 'E17' }, 0);
+    report(e, 2.5, 'error', 'E99');
+    report(e, 2.6, 'warning');
     feed(e, series('d', T0 + 3 * MIN, 3, MIN, () => ({ oilTempC: 70 })), undefined, f);
     expect(f.raised()).toEqual([]);
-    e.event({ deviceId: 'd', type: 'air-compressor', ts: T0 + 5.5 * MIN, kind: 'error', code: 'E17' }, 0);
+    report(e, 5.5);
     feed(e, series('d', T0 + 6 * MIN, 20, MIN, () => ({ oilTempC: 70 })), undefined, f);
     // events do not move the sample clock: the event's window is judged with the next sample
     expect(f.raised()).toEqual([{ fault: 'test-fault', at: iso(T0 + 7 * MIN) }]);
@@ -162,28 +165,26 @@ describe('device error codes', () => {
   });
 
   it('an event that arrives after later samples (another topic, an accelerated replay) is judged with the next sample; one over a day late is not', () => {
-    const rs = oneRule({ kind: 'error-code', codes: ['E17'], eventKinds: ['error'], withinMs: 5 * MIN }, { trigger: { k: 1, n: 1, clearAfterWindows: 3 } });
-    const e = engineWith(rs);
+    const e = engineWith(e17());
     const f = feed(e, series('d', T0, 40, MIN, () => ({ oilTempC: 70 })));
     // reported at T0 + 10 min, received when the samples are at T0 + 39 min
-    e.event({ deviceId: 'd', type: 'air-compressor', ts: T0 + 10 * MIN, kind: 'error', code: 'E17' }, 0);
+    report(e, 10);
     feed(e, series('d', T0 + 40 * MIN, 10, MIN, () => ({ oilTempC: 70 })), undefined, f);
     expect(f.raised()).toEqual([{ fault: 'test-fault', at: iso(T0 + 41 * MIN) }]); // the window the next sample closes
 
-    const late = engineWith(rs);
+    const late = engineWith(e17());
     const g = feed(late, series('d', T0, 26 * 6, 10 * MIN, () => ({ oilTempC: 70 })));
-    late.event({ deviceId: 'd', type: 'air-compressor', ts: T0 + 10 * MIN, kind: 'error', code: 'E17' }, 0);
+    report(late, 10);
     feed(late, series('d', T0 + 26 * 60 * MIN, 10, MIN, () => ({ oilTempC: 70 })), undefined, g);
     expect(g.raised()).toEqual([]);
   });
 
   it('an event that arrives before the samples leading up to it (a stored batch handed over later) is judged when they reach it', () => {
-    const rs = oneRule({ kind: 'error-code', codes: ['E17'], eventKinds: ['error'], withinMs: 5 * MIN }, { trigger: { k: 1, n: 1, clearAfterWindows: 3 } });
-    const e = engineWith(rs);
+    const e = engineWith(e17());
     const f = feed(e, series('d', T0, 5, MIN, () => ({ oilTempC: 70 })));
     // the device reports errors at T0 + 20 min and T0 + 22 min while its samples are only at T0 + 4 min
-    e.event({ deviceId: 'd', type: 'air-compressor', ts: T0 + 20 * MIN, kind: 'error', code: 'E17' }, 0);
-    e.event({ deviceId: 'd', type: 'air-compressor', ts: T0 + 22 * MIN, kind: 'error', code: 'E17' }, 0);
+    report(e, 20);
+    report(e, 22);
     feed(e, series('d', T0 + 5 * MIN, 40, MIN, () => ({ oilTempC: 70 })), undefined, f);
     expect(f.raised()).toEqual([{ fault: 'test-fault', at: iso(T0 + 21 * MIN) }]);
   });
