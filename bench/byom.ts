@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { drainDiagnosis, ownStack } from '../scorecard/run.ts';
+import { createPlatformClient } from '../simulator/platform.ts';
 import { readCsv } from '../simulator/replay/csv.ts';
 import { parseTimestamp } from '../simulator/replay/timestamps.ts';
 
@@ -87,17 +88,9 @@ async function main(): Promise<void> {
       await run('python3', ['ml/byom_eval.py', '--seed', v.seed!, '--calibration-samples', v['calibration-samples']!, '--experiments', v.experiments!, '--write-csv', dir]),
     ) as { fleetdoc: ReturnType<typeof summary>; references: Record<string, ReturnType<typeof summary>>; samples: number };
     log(`offline reference and CSVs in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-      const res = await fetch(new URL(path, target.apiUrl), {
-        method,
-        headers: { authorization: `Bearer ${target.apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-        body: body ? JSON.stringify(body) : undefined,
-      });
-      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-      return (await res.json()) as T;
-    };
+    const platform = createPlatformClient(target);
     const type = JSON.parse(await readFile(join(dir, 'type.json'), 'utf8')) as { name: string };
-    await api('POST', '/api/v1/device-types', type);
+    await platform.call('POST', '/device-types', type);
 
     const t1 = Date.now();
     const cli = { FLEETDOC_API_URL: target.apiUrl, FLEETDOC_MQTT_URL: target.mqttUrl, FLEETDOC_API_KEY: target.apiKey };
@@ -125,8 +118,8 @@ async function main(): Promise<void> {
       const times = [...truth.keys()];
       const from = Math.min(...times);
       const to = Math.max(...times) + 1;
-      const res = await api<{ rows: Array<{ ts: string; values: Record<string, unknown> }> }>(
-        'GET', `/api/v1/devices/${f.replace(/\.csv$/, '')}/telemetry?metrics=anomaly&from=${from}&to=${to}&limit=100000`);
+      const res = await platform.call<{ rows: Array<{ ts: string; values: Record<string, unknown> }> }>(
+        'GET', `/devices/${f.replace(/\.csv$/, '')}/telemetry?metrics=anomaly&from=${from}&to=${to}&limit=100000`);
       const decided = new Map(res.rows.map((r) => [Date.parse(r.ts), Number(r.values.anomaly)]));
       if (process.env.BYOM_DEBUG) {
         const miss = times.map((t, i) => (decided.has(t) ? -1 : i)).filter((i) => i >= 0);
@@ -143,12 +136,12 @@ async function main(): Promise<void> {
         else c.tn++;
       }
     }
-    const platform = summary(c);
+    const result = summary(c);
     const best = Math.max(...Object.values(offline.references).map((r) => r.f1));
     const out = {
       seed: Number(v.seed), experiments: files.length, samples, samplesWithoutDecision: missing,
-      platform, offlineSameModel: offline.fleetdoc, references: offline.references,
-      platformF1VsBestReference: best ? +(platform.f1 / best).toFixed(2) : null,
+      platform: result, offlineSameModel: offline.fleetdoc, references: offline.references,
+      platformF1VsBestReference: best ? +(result.f1 / best).toFixed(2) : null,
     };
     console.log(JSON.stringify(out, null, 2));
   } finally {

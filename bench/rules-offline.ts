@@ -128,7 +128,8 @@ if (v.why) {
     if (d.fault === 'offline' || mine.some((t) => t.faultCode === d.fault && at >= Date.parse(t.onset) && at <= startTs + durationMs + grace)) continue;
     const ctx = mine.map((t) => `${t.faultCode} ${t.onset.slice(5, 13)}→${t.functionalFailure.slice(5, 13)}`).join('; ') || 'fault-free';
     process.stdout.write(`false ${d.fault} ${d.deviceId} ${d.raisedAt.slice(5, 16)} [${ctx}] ${JSON.stringify(d.evidence.rules[0]?.values ?? {})}\n`);
-  }  // every missed fault, with how far it had developed when the run ended
+  }
+  // every missed fault, with how far it had developed when the run ended
   const end = startTs + durationMs;
   for (const t of truth) {
     const onset = Date.parse(t.onset);

@@ -160,11 +160,13 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     if (batch.length || evs.length) {
       const types = new Set(batch.map((p) => p.type));
       for (const t of types) await ensureLayout(t);
-      const evTypes: Array<string | undefined> = [];
+      // each event's device type, looked up once per device (a device may send many events in one tick)
+      const typeOf = new Map<string, string | undefined>();
       for (const { e } of evs) {
+        if (typeOf.has(e.deviceId)) continue;
         const type = engine.states.get(e.deviceId)?.layout.type ?? (await opsStore.getDevice(e.deviceId))?.type;
         if (type) await ensureLayout(type);
-        evTypes.push(type);
+        typeOf.set(e.deviceId, type);
       }
       const results = await score(batch);
       const now = clock.now();
@@ -172,7 +174,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       const feedEvents = (upTo: number) => {
         for (; k < evs.length && evs[k]!.at <= upTo; k++) {
           const { e } = evs[k]!;
-          const type = evTypes[k];
+          const type = typeOf.get(e.deviceId);
           if (!type) continue;
           engine.event({ deviceId: e.deviceId, type, ts: Date.parse(e.ts), kind: e.kind, code: e.code }, now);
           counts.events++;

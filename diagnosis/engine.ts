@@ -12,9 +12,6 @@ import { F64, type Layout } from './rules/compile.ts';
 import { feedEvent, test } from './rules/evaluate.ts';
 import { DeviceState, FLAG_LIVE } from './windows/device-state.ts';
 
-/** How late (in event time, behind the device's newest sample) an event may arrive and still be judged. */
-const LATE_EVENT_MS = 24 * 3_600_000;
-
 export type Intent = { kind: 'raise'; diagnosis: Diagnosis } | { kind: 'clear'; id: string; deviceId: string; fault: string; at: number };
 
 interface ActiveFault {
@@ -154,15 +151,10 @@ export class Engine {
     if (!state) return;
     const L = state.layout;
     if (!L.hasErrorCodes) return;
-    // Events and samples travel on different topics, so an event can reach the engine after samples
-    // that followed it — at an accelerated replay's pace, hours of event time later. A late event
-    // counts as just reported (at the last sample's time) so the next samples judge it; one more
-    // than LATE_EVENT_MS late is history. (One ahead of the samples waits for them: error-code.ts.)
-    let ts = e.ts;
-    if (ts < state.lastTs && state.lastTs - ts <= LATE_EVENT_MS) ts = state.lastTs;
+    // events ahead of or behind the samples: see recordEvent (rules/error-code.ts)
     for (const r of L.rules) {
-      feedEvent(r.condition, state, ts, e.kind, e.code);
-      if (r.when) feedEvent(r.when, state, ts, e.kind, e.code);
+      feedEvent(r.condition, state, e.ts, e.kind, e.code);
+      if (r.when) feedEvent(r.when, state, e.ts, e.kind, e.code);
     }
     // An event does not move the sample clock: a device may publish an event
     // before the batch of stored samples that precede it, and those samples

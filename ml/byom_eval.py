@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleetdoc_ml import model as M  # noqa: E402
 from fleetdoc_ml import testbed  # noqa: E402
 from fleetdoc_ml.features import score_device  # noqa: E402
-from fleetdoc_ml.train import Device  # noqa: E402
+from fleetdoc_ml.train import Device, rates  # noqa: E402
 from train_anomaly import SMOOTHING_ALPHA, WANDER_FLOOR, train  # noqa: E402
 
 
@@ -39,11 +39,8 @@ def counts(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def summary(c: np.ndarray) -> dict:
-    tp, fp, fn, tn = (int(v) for v in c)
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    return {"precision": round(p, 3), "recall": round(r, 3), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 3),
-            "far": round(fp / (fp + tn) if fp + tn else 0.0, 3)}
+    p, r, f1, far = rates(*(int(v) for v in c))
+    return {"precision": round(p, 3), "recall": round(r, 3), "f1": round(f1, 3), "far": round(far, 3)}
 
 
 def matrix(samples: list[dict]) -> np.ndarray:

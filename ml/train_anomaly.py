@@ -178,17 +178,12 @@ def windows(d: Device, n_cal: int, start: int, end: int, stride: int) -> list[De
     Pseudo-devices cut from d.samples[start:end], one every `stride` samples: each calibrates on its first n_cal
     samples and is judged on the rest of the part, as a device that began its recording there would be.
     """
-    out = []
-    for s in range(start, max(start, end - n_cal - MIN_AFTER_CALIBRATION // 2) + 1, stride):
-        if s + n_cal + MIN_AFTER_CALIBRATION // 2 > end:
-            break
-        out.append(Device(f"{d.id}@{s}", d.samples[s:end]))
-    return out
+    last = end - n_cal - MIN_AFTER_CALIBRATION // 2  # the latest start that still leaves enough to judge
+    return [Device(f"{d.id}@{s}", d.samples[s:end]) for s in range(start, last + 1, stride)]
 
 
 def train(type_def: dict, devices: list[Device], n_cal: int, target_far: float = 0.01, threshold_margin: float = 1.0,
-          holdout: float = 0.25, wander_floor: float = WANDER_FLOOR, smoothing_alpha: float = SMOOTHING_ALPHA,
-          recalibrate: bool = True) -> tuple[dict, bytes, dict]:
+          holdout: float = 0.25, wander_floor: float = WANDER_FLOOR, smoothing_alpha: float = SMOOTHING_ALPHA) -> tuple[dict, bytes, dict]:
     """Fits, thresholds and checks a type's anomaly model: (card, ONNX bytes, held-out metrics)."""
     name = type_def["name"]
     # fit on the earlier post-calibration part of each device, hold back its tail
@@ -198,16 +193,15 @@ def train(type_def: dict, devices: list[Device], n_cal: int, target_far: float =
         fit_len = n_cal + max(MIN_AFTER_CALIBRATION // 2, int(post * (1 - holdout)))
         fit_lens.append(fit_len)
         fit_devs.append(Device(d.id, d.samples[:fit_len]))
-    if recalibrate:
-        # A device is judged against a calibration taken wherever its recording begins: learn from many such starts.
-        fit_devs = [w for d in fit_devs for w in windows(d, n_cal, 0, len(d.samples), max(1, n_cal // 2))] or fit_devs
+    # A device is judged against a calibration taken wherever its recording begins: learn from many such starts.
+    fit_devs = [w for d in fit_devs for w in windows(d, n_cal, 0, len(d.samples), max(1, n_cal // 2))] or fit_devs
     card, params = fit_type(type_def, fit_devs, n_cal, wander_floor=wander_floor, smoothing_alpha=smoothing_alpha)
     blob = M.build_graph(params, len(card["features"]), card["clip"], card["smoothingAlpha"], f"{name}-anomaly").SerializeToString()
     run = M.ort_run(blob)
 
     held = []
     for d, fit_len in zip(devices, fit_lens):
-        tail = windows(d, n_cal, max(0, fit_len - n_cal), len(d.samples), max(1, n_cal // 4)) if recalibrate else []
+        tail = windows(d, n_cal, max(0, fit_len - n_cal), len(d.samples), max(1, n_cal // 4))
         if tail:
             # fresh calibrations whose judged samples all lie in the held-back tail
             held += [score_device(w.samples, card, run).smoothed for w in tail]

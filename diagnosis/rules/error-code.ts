@@ -9,12 +9,18 @@ export function matchesEvent(node: ErrorCode, kind: string, code: string | null)
   return node.eventKinds.has(kind) && (node.codes === null || (code !== null && node.codes.has(code)));
 }
 
+/** How late (in event time, behind the device's newest sample) an event may arrive and still be judged. */
+const LATE_EVENT_MS = 24 * 3_600_000;
+
 /**
- * Events and samples travel separately: an event may come before the samples
- * that lead up to it (a device handing over a stored batch after a gap, a
- * replay at full speed), so it is kept as "ahead" until the samples reach it.
- * One slot holds the event being judged, one the earliest event still ahead
- * (a later one arriving meanwhile is dropped: the earliest decides first).
+ * Events and samples travel on different topics, so an event need not arrive
+ * between the samples around it. One that comes before the samples leading up
+ * to it (a device handing over a stored batch after a gap, a replay at full
+ * speed) is kept as "ahead" until they reach it: one slot holds the event being
+ * judged, one the earliest event still ahead (a later one arriving meanwhile is
+ * dropped: the earliest decides first). One that comes after later samples
+ * counts as just reported, at the newest sample's time, so the next samples
+ * judge it; one more than LATE_EVENT_MS late is history.
  */
 export function recordEvent(node: ErrorCode, state: DeviceState, ts: number): void {
   const at = state.layout.f64.nodes + node.slot;
@@ -23,8 +29,9 @@ export function recordEvent(node: ErrorCode, state: DeviceState, ts: number): vo
     if (Number.isNaN(ahead) || ts < ahead) state.f64[at + 1] = ts;
     return;
   }
+  const judged = state.lastTs - ts <= LATE_EVENT_MS ? state.lastTs : ts;
   const prev = state.f64[at]!;
-  if (Number.isNaN(prev) || ts > prev) state.f64[at] = ts;
+  if (Number.isNaN(prev) || judged > prev) state.f64[at] = judged;
 }
 
 export function testErrorCode(node: ErrorCode, { state, ts }: EvalContext): boolean {

@@ -129,6 +129,14 @@ def choose_threshold(normal_smoothed: np.ndarray, target_far: float) -> float:
     return float(np.quantile(normal_smoothed, 1 - target_far))
 
 
+def rates(tp: int, fp: int, fn: int, tn: int) -> tuple[float, float, float, float]:
+    """Per-sample precision, recall, F1 and false-alarm rate from the four counts (0 where undefined)."""
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return prec, rec, f1, fp / (fp + tn) if fp + tn else 0.0
+
+
 def evaluate(devices: list[Device], streams: list, threshold: float) -> dict:
     tp = fp = fn = tn = 0
     for d, st in zip(devices, streams):
@@ -140,9 +148,7 @@ def evaluate(devices: list[Device], streams: list, threshold: float) -> dict:
         fp += int((p & (y == 0)).sum())
         fn += int((~p & (y == 1)).sum())
         tn += int((~p & (y == 0)).sum())
-    prec = tp / (tp + fp) if tp + fp else 0.0
-    rec = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    prec, rec, f1, far = rates(tp, fp, fn, tn)
     return {
         "devices": len(devices),
         "samples": tp + fp + fn + tn,
@@ -150,7 +156,7 @@ def evaluate(devices: list[Device], streams: list, threshold: float) -> dict:
         "precision": round(prec, 4),
         "recall": round(rec, 4),
         "f1": round(f1, 4),
-        "falseAlarmRate": round(fp / (fp + tn), 4) if fp + tn else 0.0,
+        "falseAlarmRate": round(far, 4),
     }
 
 
