@@ -19,202 +19,21 @@
  * for other processes to use < 0.4 cores, and every line reports
  * foreign_cores (CPU used by others during the window) so noisy numbers show.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { Histogram, type HistogramSnapshot } from './lib/histogram.ts';
 import { influxdPath, startInfluxd, type Influxd } from './lib/influxd.ts';
+import { parseOptions, type Options, type Target } from './lib/ingest-options.ts';
+import { forkTs, startFleetdoc, type FleetdocServer, type ServerStats } from './lib/ingest-server.ts';
 import { createRpc, type Rpc } from './lib/ipc.ts';
 import { startMosquitto, type MosquittoRef } from './lib/mosquitto.ts';
-import { busyCores, cleanup, cleanupNow, cpuSeconds, hostJiffies, log, makeTempDir, pipeLines, removeTempDir, sleep, sleepUntil, terminate, track } from './lib/proc.ts';
+import { busyCores, cleanup, cleanupNow, cpuSeconds, hostJiffies, log, sleep, sleepUntil, terminate } from './lib/proc.ts';
 
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SERVER = fileURLToPath(new URL('./fleetdoc-server.ts', import.meta.url));
 const LOADGEN = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
-const MAX_RATE = 200_000;
-const MAX_MESSAGES_PER_RUN = 5_000_000;
-
-type Target = 'embedded' | 'influx';
-
-interface Options {
-  rates: number[];
-  durationS: number;
-  warmupS: number;
-  drainS: number;
-  devices: number;
-  targets: Target[];
-  genProcs: number;
-  client: 'raw' | 'mqttjs';
-  set: Record<string, string>;
-  profileDir: string | null;
-  maxMinutes: number;
-  idleWaitS: number;
-}
-
-function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      rates: { type: 'string' },
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      drain: { type: 'string' },
-      devices: { type: 'string' },
-      targets: { type: 'string' },
-      'gen-procs': { type: 'string' },
-      client: { type: 'string' },
-      set: { type: 'string', multiple: true },
-      profile: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      'max-minutes': { type: 'string' },
-      'idle-wait': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stderr.write(
-      'usage: npm run bench:ingest -- [--rates 5000,10000,20000] [--duration 10] [--warmup 3] [--drain 20] [--devices 200]\n' +
-        '         [--targets embedded,influx] [--gen-procs 1|2] [--client raw|mqttjs] [--set KEY=VALUE]… [--profile DIR] [--quick] [--max-minutes 30] [--idle-wait 60]\n',
-    );
-    process.exit(0);
-  }
-  const quick = values.quick;
-  const num = (v: string | undefined, def: number, name: string, min: number, max: number) => {
-    const n = v === undefined ? def : Number(v);
-    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number in [${min}, ${max}] (got ${v})`);
-    return n;
-  };
-  const rates = (values.rates ?? (quick ? '2000' : '5000,10000,20000')).split(',').map((r) => num(r.trim(), 0, 'rates', 1, MAX_RATE));
-  const targetsArg = values.targets ?? 'embedded,influx';
-  const targets = targetsArg === 'none' ? [] : targetsArg.split(',').map((t) => t.trim());
-  for (const t of targets) if (t !== 'embedded' && t !== 'influx') throw new Error(`--targets: unknown target ${t} (embedded, influx, or none for the mosquitto reference alone)`);
-  const set: Record<string, string> = {};
-  for (const kv of values.set ?? []) {
-    const eq = kv.indexOf('=');
-    if (eq <= 0) throw new Error(`--set expects KEY=VALUE (got ${kv})`);
-    set[kv.slice(0, eq)] = kv.slice(eq + 1);
-  }
-  const o: Options = {
-    rates,
-    durationS: num(values.duration, quick ? 3 : 10, 'duration', 1, 120),
-    warmupS: num(values.warmup, quick ? 1 : 3, 'warmup', 0, 60),
-    drainS: num(values.drain, quick ? 10 : 20, 'drain', 1, 120),
-    devices: Math.floor(num(values.devices, quick ? 50 : 200, 'devices', 1, 5000)),
-    targets: targets as Target[],
-    genProcs: Math.floor(num(values['gen-procs'], 1, 'gen-procs', 1, 2)),
-    client: values.client === 'mqttjs' ? 'mqttjs' : 'raw',
-    set,
-    profileDir: values.profile ?? null,
-    maxMinutes: num(values['max-minutes'], 30, 'max-minutes', 1, 240),
-    idleWaitS: num(values['idle-wait'], quick ? 0 : 60, 'idle-wait', 0, 600),
-  };
-  if (values.client !== undefined && values.client !== 'raw' && values.client !== 'mqttjs') throw new Error(`--client must be raw or mqttjs (got ${values.client})`);
-  for (const r of o.rates) {
-    if (r * (o.warmupS + o.durationS) > MAX_MESSAGES_PER_RUN) throw new Error(`rate ${r} × ${o.warmupS + o.durationS} s exceeds ${MAX_MESSAGES_PER_RUN} messages per run`);
-  }
-  return o;
-}
-
 // ---------------------------------------------------------------- processes
-
-function forkTs(script: string, name: string, env: NodeJS.ProcessEnv, extraExecArgv: string[] = []): ChildProcess {
-  const child = fork(script, [], {
-    cwd: REPO_ROOT,
-    execArgv: ['--import', 'tsx', ...extraExecArgv],
-    env,
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  track(child, name);
-  pipeLines(child.stdout, `[${name}]`);
-  pipeLines(child.stderr, `[${name}]`);
-  return child;
-}
-
-/** fleetdoc config keys the bench sets itself; none leaks in from the caller's shell. */
-const CONFIG_KEY = /^(LOG_LEVEL|DATA_DIR|MQTT_|TLS_|HTTP_|FLEETDOC_ADMIN_KEY|INFLUX_|DATABASE_URL|INGEST_|DEAD_LETTER_|SPOOL_)/;
-
-interface FleetdocServer {
-  child: ChildProcess;
-  rpc: Rpc;
-  mqttUrl: string;
-  store: string;
-  devices: Array<{ id: string; secret: string }>;
-  stop(): Promise<void>;
-}
-
-interface ServerStats {
-  storedTotal: number;
-  acceptedTotal: number;
-  batches: number;
-  storedInWallWindow: number;
-  storedInWindow: number;
-  hist: HistogramSnapshot;
-  rssMb: number;
-  loopDelayMs: { p50: number; p99: number; max: number } | null;
-}
-
-async function startFleetdoc(o: Options, target: Target, rate: number, influx: Influxd | null, label: string): Promise<FleetdocServer> {
-  const dataDir = makeTempDir('fleetdoc-bench-data-');
-  const perDevice = Math.ceil(rate / o.devices);
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CONFIG_KEY.test(k)));
-  Object.assign(env, {
-    MQTT_HOST: '127.0.0.1',
-    MQTT_PORT: '0',
-    MQTT_WS_PORT: 'off',
-    HTTP_HOST: '127.0.0.1',
-    HTTP_PORT: '0',
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'warn',
-    // the per-connection token bucket must not cut off a device at its bench rate (plus catch-up bursts)
-    MQTT_MAX_MSGS_PER_S: String(Math.max(2000, perDevice * 20)),
-    MQTT_BURST: String(Math.max(10_000, perDevice * 20)),
-    FLEETDOC_ADMIN_KEY: `fd_bench_${randomBytes(24).toString('base64url')}`,
-    BENCH_DEVICES: String(o.devices),
-    ...(o.profileDir ? { BENCH_PROFILE_FILE: resolve(o.profileDir, `fleetdoc-${label}.cpuprofile`) } : {}),
-    ...(target === 'influx' && influx ? { INFLUX_URL: influx.url, INFLUX_TOKEN: influx.token, INFLUX_ORG: influx.org, INFLUX_BUCKET: influx.bucket } : {}),
-    ...o.set,
-  });
-  const child = forkTs(SERVER, `fleetdoc ${label}`, env);
-  const rpc = createRpc(child, 'fleetdoc-server');
-  const stop = async () => {
-    if (child.connected) await rpc('shutdown', {}, 2000).catch(() => undefined);
-    await new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      const t = setTimeout(() => void terminate(child, 3000).then(resolve), 20_000);
-      child.once('exit', () => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
-    removeTempDir(dataDir);
-  };
-  try {
-    const ready = await new Promise<{ mqttPort: number; store: string; devices: Array<{ id: string; secret: string }> }>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('fleetdoc-server did not become ready within 90 s')), 90_000);
-      child.on('message', (m: { event?: string }) => {
-        if (m.event === 'ready') {
-          clearTimeout(t);
-          resolve(m as never);
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(t);
-        reject(new Error(`fleetdoc-server exited during start (code ${code})`));
-      });
-    });
-    if (ready.store !== target) throw new Error(`fleetdoc-server runs the ${ready.store} store, expected ${target}`);
-    return { child, rpc, mqttUrl: `mqtt://127.0.0.1:${ready.mqttPort}`, store: ready.store, devices: ready.devices, stop };
-  } catch (err) {
-    await terminate(child, 3000);
-    removeTempDir(dataDir);
-    throw err;
-  }
-}
 
 interface GenResult {
   sent: number;
