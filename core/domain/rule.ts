@@ -112,8 +112,10 @@ type MeanFields = {
   metric: string;
   minus?: string;
   relativeTo?: 'zero' | 'baseline' | 'ratio';
-  overMs: number;
+  overMs?: number;
+  overSamples?: number;
   adjustFor?: string;
+  perLoad?: { factors: { metric: string; power?: number }[]; gain: number };
   baselineSamples?: number;
   baselineMs?: number;
   above?: number;
@@ -147,6 +149,14 @@ export const Condition: z.ZodType<ConditionOutput, ConditionInput> = z.lazy(() =
  * from unit to unit). A duty cycle creeping up over days, a pressure drop
  * 30 % below this unit's normal.
  */
+/** A known load relation: operand ÷ (1 + gain × Π metric^power). */
+const PerLoad = z
+  .object({
+    factors: z.array(z.object({ metric: MetricName, power: z.number().min(-4).max(4).default(1) }).strict()).min(1).max(3),
+    gain: z.number().positive().describe('Relative rise of the operand per unit of the product, learnt across the fleet'),
+  })
+  .strict();
+
 const MeanCondition = z
   .object({
     kind: z.literal('mean'),
@@ -154,9 +164,19 @@ const MeanCondition = z
     minus: MetricName.optional().describe('Subtract this metric (same sample)'),
     relativeTo: z.enum(['zero', 'baseline', 'ratio']).default('baseline'),
     where: z.lazy(() => Condition).optional().describe('Only samples where this holds move the mean and the baseline'),
-    overMs: Duration.describe('Time constant of the moving average (event time)'),
+    overMs: Duration.optional().describe('Time constant of the moving average (event time)'),
+    overSamples: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .optional()
+      .describe('Or: average over about the last N counted samples whatever their spacing, for readings that come in bursts (a spin once a day)'),
     adjustFor: MetricName.optional().describe(
       'Judge the operand as it would be at the baseline’s average of this metric: the straight-line relation learnt over the baseline (duty against room temperature) is taken out first',
+    ),
+    perLoad: PerLoad.optional().describe(
+      'Divide the operand by 1 + gain × (the product of these metrics ^ powers) before averaging: a load relation known for the type (spin vibration against imbalance × speed²), so that readings taken at different loads compare',
     ),
     baselineSamples: z.number().int().min(1).max(100_000).optional().describe('Counted samples for the baseline; default the rule set’s baselineSamples'),
     baselineMs: Duration.optional().describe(
@@ -168,6 +188,7 @@ const MeanCondition = z
   .superRefine((c, ctx) => {
     const issue = (message: string) => ctx.addIssue({ code: 'custom', message });
     if (c.above === undefined && c.below === undefined) issue('mean needs above or below');
+    if ((c.overMs === undefined) === (c.overSamples === undefined)) issue('mean needs overMs or overSamples (one of them)');
     if (c.baselineMs !== undefined && c.baselineSamples !== undefined) issue('give baselineSamples or baselineMs, not both');
     if (c.clearAbove !== undefined && (c.above === undefined || c.clearAbove > c.above)) issue('clearAbove needs above and must be ≤ above');
     if (c.clearBelow !== undefined && (c.below === undefined || c.clearBelow < c.below)) issue('clearBelow needs below and must be ≥ below');

@@ -36,7 +36,13 @@ export type CNode =
       where: CNode | null;
       /** Covariate metric whose learnt linear effect is taken out (-1: none). */
       c: number;
+      /** Known load relation the operand is divided by: 1 + gain × Π metric^power (no factors: none). */
+      load: readonly { m: number; p: number }[];
+      loadGain: number;
+      /** Time constant in event time (NaN: by samples). */
       overMs: number;
+      /** Time constant in counted samples (NaN: by event time). */
+      overSamples: number;
       baselineSamples: number;
       /** Baseline span in event time (NaN: by samples). */
       baselineMs: number;
@@ -183,6 +189,10 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
           numeric(c.adjustFor);
           used.add(c.adjustFor);
         }
+        for (const f of c.perLoad?.factors ?? []) {
+          numeric(f.metric);
+          used.add(f.metric);
+        }
         const a = metric(c.metric, false);
         const b = c.minus ? metric(c.minus, false) : -1;
         const slot = nodeSlots;
@@ -194,8 +204,11 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
           relativeTo: c.relativeTo,
           where: c.where ? compile(c.where, used) : null,
           c: c.adjustFor ? metric(c.adjustFor, false) : -1,
+          load: (c.perLoad?.factors ?? []).map((f) => ({ m: metric(f.metric, false), p: f.power ?? 1 })),
+          loadGain: c.perLoad?.gain ?? 0,
           continuous: metrics[a]!.continuous && (b < 0 || metrics[b]!.continuous),
-          overMs: c.overMs,
+          overMs: c.overMs ?? NaN,
+          overSamples: c.overSamples ?? NaN,
           baselineSamples: c.baselineMs !== undefined ? MIN_BASELINE_SAMPLES : (c.baselineSamples ?? ruleSet.baselineSamples),
           baselineMs: c.baselineMs ?? NaN,
           above: c.above ?? Infinity,

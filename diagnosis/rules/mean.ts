@@ -39,10 +39,28 @@ function despike(f64: Float64Array, at: number, x: number): number {
   return Math.max(Math.min(x, p1), Math.min(Math.max(x, p1), p2));
 }
 
+/** The load the operand is divided by: 1 + gain × Π metric^power (1 without a load relation; NaN when a factor is missing from this sample or stuck). */
+function load(node: Mean, { state, ts }: EvalContext): number {
+  let v = node.loadGain;
+  for (const f of node.load) {
+    if (state.metricTs(f.m) !== ts || state.stuck(f.m)) return NaN;
+    v *= f.p === 1 ? state.last(f.m) : state.last(f.m) ** f.p;
+  }
+  return node.load.length ? 1 + v : 1;
+}
+
 /** The operand's learnt change per unit of the covariate (0 when the covariate hardly moved). */
 function slope(f64: Float64Array, at: number): number {
   const m2 = f64[at + COV_M2]!;
   return m2 > 1e-9 * Math.max(1, f64[at + BASE_N]!) ? f64[at + CO_MOMENT]! / m2 : 0;
+}
+
+/** How far one counted sample moves the average, dtMs after the previous one. */
+function alphaOf(node: Mean, dtMs: number): number {
+  if (Number.isNaN(node.overMs)) return 1 - Math.exp(-1 / node.overSamples);
+  // one sample after a long gap never carries more than a tenth of the time constant
+  const dt = Math.min(Math.max(dtMs, 0), node.overMs / 10);
+  return 1 - Math.exp(-dt / node.overMs);
 }
 
 /** Whether the baseline is complete: its samples counted, or its span of event time covered. */
@@ -66,11 +84,11 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean): boolea
   const { state, ts } = ctx;
   const f64 = state.f64;
   const at = state.layout.f64.nodes + node.slot;
-  let x = counted ? sampleValue(node, ctx) : NaN;
-  if (node.continuous && Number.isFinite(x)) x = despike(f64, at, x);
+  let x = counted ? sampleValue(node, ctx) / load(node, ctx) : NaN;
   const cov = node.c >= 0 ? state.last(node.c) : 0;
   if (Number.isFinite(x) && Number.isFinite(cov)) {
     const n = Number.isNaN(f64[at + BASE_N]!) ? 0 : f64[at + BASE_N]!;
+    if (node.continuous) x = despike(f64, at, x);
     if (Number.isNaN(f64[at + AVG_TS]!)) {
       if (n === 0) {
         f64[at + FIRST_TS] = ts;
@@ -96,10 +114,7 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean): boolea
       }
     } else {
       if (node.c >= 0) x -= slope(f64, at) * (cov - f64[at + COV_MEAN]!);
-      // one sample after a long gap never carries more than a tenth of the time constant
-      const dt = Math.min(Math.max(ts - f64[at + AVG_TS]!, 0), node.overMs / 10);
-      const alpha = 1 - Math.exp(-dt / node.overMs);
-      f64[at + AVG] = f64[at + AVG]! + alpha * (x - f64[at + AVG]!);
+      f64[at + AVG] = f64[at + AVG]! + alphaOf(node, ts - f64[at + AVG_TS]!) * (x - f64[at + AVG]!);
       f64[at + AVG_TS] = ts;
     }
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Condition } from '../../core/domain/rule.ts';
 import type { Engine } from '../../diagnosis/engine.ts';
-import { MIN, T0, engineWith, feed, iso, ruleSet, series } from './helpers.ts';
+import { MIN, T0, engineWith, feed, iso, point, ruleSet, series } from './helpers.ts';
 
 const remedy = { class: 'technician', summary: 'fix it' } as const;
 /** One rule on the compressor, 1-minute windows, one sample per window: k of n = k of n samples. */
@@ -317,8 +317,45 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     expect(values['motorCurrentA:per-ambientTempC']).toBeCloseTo(2, 0);
   });
 
+  it('perLoad and overSamples: spin vibration per unit of imbalance × speed², two readings a spin, one spin a day', () => {
+    // vibration = 0.13 g × (1 + 7.5e-6 × imbalance × rpm²) × wear; a heavy load (1.1 kg) every fifth day shakes the drum hard
+    const spinning = { kind: 'all', of: [{ kind: 'threshold', metric: 'phase', op: 'equals', value: 'spin' }, { kind: 'threshold', metric: 'drumRpm', op: 'above', value: 500 }] };
+    const rule = (perLoad: boolean) => ({
+      kind: 'mean', metric: 'drumVibrationG', where: spinning, relativeTo: 'ratio', overSamples: 4, baselineSamples: 8, above: 0.25, clearAbove: 0.15,
+      ...(perLoad ? { perLoad: { factors: [{ metric: 'imbalanceKg' }, { metric: 'drumRpm', power: 2 }], gain: 7.5e-6 } } : {}),
+    });
+    const wm = (condition: unknown) => ruleSet({ type: 'washing-machine', windowMs: MIN, baselineSamples: 8, rules: [{ id: 'r', fault: 'shock', severity: 'warning', when: spinning as Condition, condition: condition as Condition, remedy, trigger: { k: 2, n: 3, clearAfterWindows: 4 } }] });
+    const DAY = 24 * 60 * MIN;
+    /** days of one spin (two samples 5 min apart, an idle sample between spins); `imb(day)` the real imbalance, `read(day)` what its sensor reports */
+    const spins = (days: number, wear: (day: number) => number, imb: (day: number) => number, read = imb) =>
+      Array.from({ length: days }, (_, d) => {
+        const at = T0 + d * DAY;
+        const vib = (k: number) => Math.round(0.13 * (1 + 7.5e-6 * imb(d) * 1200 ** 2) * wear(d) * (1 + 0.05 * noise(d * 2 + k)) * 1000) / 1000;
+        return [
+          point('w', at, { phase: 'spin', drumRpm: 1200, imbalanceKg: read(d), drumVibrationG: vib(0) }, 'washing-machine'),
+          point('w', at + 5 * MIN, { phase: 'spin', drumRpm: 1201, imbalanceKg: read(d), drumVibrationG: vib(1) }, 'washing-machine'),
+          point('w', at + 60 * MIN, { phase: 'idle', drumRpm: 0, imbalanceKg: read(d), drumVibrationG: 0.01 }, 'washing-machine'),
+        ];
+      }).flat();
+    const imbalance = (d: number) => (d % 5 === 4 ? 1.1 : 0.1 + 0.05 * (d % 3));
+    const healthy = spins(40, () => 1, imbalance);
+    expect(feed(engineWith(wm(rule(true))), healthy).raised()).toEqual([]);
+    // the same data judged on raw vibration: the heavy loads look like wear
+    expect(feed(engineWith(wm(rule(false))), healthy).raised().length).toBeGreaterThan(0);
+    // worn dampers from day 20 (+50 %): raised within three spins
+    const worn = feed(engineWith(wm(rule(true))), spins(40, (d) => (d >= 20 ? 1.5 : 1), imbalance)).raised();
+    expect(worn.length).toBe(1);
+    expect(Date.parse(worn[0]!.at)).toBeGreaterThan(T0 + 20 * DAY);
+    expect(Date.parse(worn[0]!.at)).toBeLessThan(T0 + 23 * DAY);
+    // the imbalance sensor stuck at 0.1 kg from day 10 while real loads vary: those readings do not count
+    const stuck = spins(40, () => 1, imbalance, (d) => (d >= 10 ? 0.1 : imbalance(d)));
+    expect(feed(engineWith(wm(rule(true))), stuck).raised()).toEqual([]);
+  });
+
   it('rejects a mean without limits, or with both baseline forms', () => {
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN })).toThrow(/above or below/);
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN, above: 1, baselineMs: MIN, baselineSamples: 3 })).toThrow(/not both/);
+    expect(() => oneRule({ kind: 'mean', metric: 'loaded', above: 1 })).toThrow(/overMs or overSamples/);
+    expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN, overSamples: 3, above: 1 })).toThrow(/overMs or overSamples/);
   });
 });
