@@ -171,7 +171,7 @@ const MeanCondition = z
       .min(1)
       .max(100_000)
       .optional()
-      .describe('Or: average over about the last N counted samples whatever their spacing, for readings that come in bursts (a spin once a day)'),
+      .describe('Or: an N-sample exponential average (each counted sample weighs 2 / (N + 1)) whatever their spacing, for readings that come in bursts (a spin once a day)'),
     adjustFor: MetricName.optional().describe(
       'Judge the operand as it would be at the baseline’s average of this metric: the straight-line relation learnt over the baseline (duty against room temperature) is taken out first',
     ),

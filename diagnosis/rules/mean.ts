@@ -57,7 +57,8 @@ function slope(f64: Float64Array, at: number): number {
 
 /** How far one counted sample moves the average, dtMs after the previous one. */
 function alphaOf(node: Mean, dtMs: number): number {
-  if (Number.isNaN(node.overMs)) return 1 - Math.exp(-1 / node.overSamples);
+  // the usual N-sample exponential average: N = 1 is the (despiked) last reading
+  if (Number.isNaN(node.overMs)) return 2 / (node.overSamples + 1);
   // one sample after a long gap never carries more than a tenth of the time constant
   const dt = Math.min(Math.max(dtMs, 0), node.overMs / 10);
   return 1 - Math.exp(-dt / node.overMs);

@@ -321,7 +321,7 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     // vibration = 0.13 g × (1 + 7.5e-6 × imbalance × rpm²) × wear; a heavy load (1.1 kg) every fifth day shakes the drum hard
     const spinning = { kind: 'all', of: [{ kind: 'threshold', metric: 'phase', op: 'equals', value: 'spin' }, { kind: 'threshold', metric: 'drumRpm', op: 'above', value: 500 }] };
     const rule = (perLoad: boolean) => ({
-      kind: 'mean', metric: 'drumVibrationG', where: spinning, relativeTo: 'ratio', overSamples: 4, baselineSamples: 8, above: 0.25, clearAbove: 0.15,
+      kind: 'mean', metric: 'drumVibrationG', where: spinning, relativeTo: 'ratio', overSamples: 8, baselineSamples: 8, above: 0.25, clearAbove: 0.15,
       ...(perLoad ? { perLoad: { factors: [{ metric: 'imbalanceKg' }, { metric: 'drumRpm', power: 2 }], gain: 7.5e-6 } } : {}),
     });
     const wm = (condition: unknown) => ruleSet({ type: 'washing-machine', windowMs: MIN, baselineSamples: 8, rules: [{ id: 'r', fault: 'shock', severity: 'warning', when: spinning as Condition, condition: condition as Condition, remedy, trigger: { k: 2, n: 3, clearAfterWindows: 4 } }] });
