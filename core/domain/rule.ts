@@ -116,6 +116,7 @@ type MeanFields = {
   overSamples?: number;
   adjustFor?: string;
   perLoad?: { factors: { metric: string; power?: number }[]; gain: number };
+  whileLearning?: boolean;
   baselineSamples?: number;
   baselineMs?: number;
   above?: number;
@@ -175,6 +176,10 @@ const MeanCondition = z
     adjustFor: MetricName.optional().describe(
       'Judge the operand as it would be at the baseline’s average of this metric: the straight-line relation learnt over the baseline (duty against room temperature) is taken out first',
     ),
+    whileLearning: z
+      .boolean()
+      .optional()
+      .describe('What the condition says while its baseline is still being learnt (default false). True suits an exclusion (“compression heat not up”): the unknown does not hold the rule back on a new device'),
     perLoad: PerLoad.optional().describe(
       'Divide the operand by 1 + gain × (the product of these metrics ^ powers) before averaging: a load relation known for the type (spin vibration against imbalance × speed²), so that readings taken at different loads compare',
     ),

@@ -39,6 +39,8 @@ export type CNode =
       /** Known load relation the operand is divided by: 1 + gain × Π metric^power (no factors: none). */
       load: readonly { m: number; p: number }[];
       loadGain: number;
+      /** The verdict while the baseline is being learnt. */
+      whileLearning: boolean;
       /** Time constant in event time (NaN: by samples). */
       overMs: number;
       /** Time constant in counted samples (NaN: by event time). */
@@ -206,6 +208,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
           c: c.adjustFor ? metric(c.adjustFor, false) : -1,
           load: (c.perLoad?.factors ?? []).map((f) => ({ m: metric(f.metric, false), p: f.power ?? 1 })),
           loadGain: c.perLoad?.gain ?? 0,
+          whileLearning: c.whileLearning ?? false,
           continuous: metrics[a]!.continuous && (b < 0 || metrics[b]!.continuous),
           overMs: c.overMs ?? NaN,
           overSamples: c.overSamples ?? NaN,

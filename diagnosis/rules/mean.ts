@@ -121,7 +121,7 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean): boolea
   }
   const v = judged(node, f64, at);
   const latchAt = state.layout.u8.latch + node.latch;
-  if (Number.isNaN(v)) return false;
+  if (Number.isNaN(v)) return Number.isNaN(f64[at + AVG_TS]!) && node.whileLearning;
   const latched = state.u8[latchAt] === 1;
   const on = latched ? v > node.clearAbove || v < node.clearBelow : v > node.above || v < node.below;
   state.u8[latchAt] = on ? 1 : 0;

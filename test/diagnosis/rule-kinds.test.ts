@@ -352,6 +352,20 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     expect(feed(engineWith(wm(rule(true))), stuck).raised()).toEqual([]);
   });
 
+  it('whileLearning: an exclusion whose baseline is not learnt yet does not hold the rule back', () => {
+    // hot oil from the first minute; "compression heat not up" needs a day of baseline
+    const rule = (whileLearning: boolean) => ({
+      kind: 'all',
+      of: [
+        { kind: 'threshold', metric: 'oilTempC', op: 'above', value: 90 },
+        { kind: 'mean', metric: 'dischargeTempC', minus: 'oilTempC', overMs: 60 * MIN, relativeTo: 'baseline', baselineMs: 24 * 60 * MIN, below: 4, whileLearning },
+      ],
+    });
+    const hot = series('d', T0, 30, MIN, (i) => ({ oilTempC: 95 + noise(i), dischargeTempC: 110 + noise(i + 1) }));
+    expect(feed(engineWith(oneRule(rule(true))), hot).raised().length).toBe(1);
+    expect(feed(engineWith(oneRule(rule(false))), hot).raised()).toEqual([]);
+  });
+
   it('rejects a mean without limits, or with both baseline forms', () => {
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN })).toThrow(/above or below/);
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN, above: 1, baselineMs: MIN, baselineSamples: 3 })).toThrow(/not both/);
