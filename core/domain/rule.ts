@@ -141,15 +141,6 @@ export const Condition: z.ZodType<ConditionOutput, ConditionInput> = z.lazy(() =
   z.discriminatedUnion('kind', [ThresholdCondition, RateCondition, MissingCondition, ErrorCodeCondition, DurationCondition, AllCondition, AnyCondition, MeanCondition]),
 );
 
-/**
- * Mean: a slow, sustained shift. An event-time moving average (time constant
- * overMs) of the operand over the samples where `where` holds (e.g. only
- * while loaded), judged against the device's own mean of the same operand
- * over its first baselineSamples such samples: `baseline` subtracts it,
- * `ratio` divides by it (mean / baseline − 1, for metrics whose scale differs
- * from unit to unit). A duty cycle creeping up over days, a pressure drop
- * 30 % below this unit's normal.
- */
 /** A known load relation: operand ÷ (1 + gain × Π metric^power). */
 const PerLoad = z
   .object({
@@ -158,6 +149,15 @@ const PerLoad = z
   })
   .strict();
 
+/**
+ * Mean: a slow, sustained shift. An event-time moving average (time constant
+ * overMs, or over about overSamples counted samples) of the operand over the samples where `where` holds (e.g. only
+ * while loaded), judged against the device's own mean of the same operand
+ * over its first baselineSamples such samples: `baseline` subtracts it,
+ * `ratio` divides by it (mean / baseline − 1, for metrics whose scale differs
+ * from unit to unit). A duty cycle creeping up over days, a pressure drop
+ * 30 % below this unit's normal.
+ */
 const MeanCondition = z
   .object({
     kind: z.literal('mean'),

@@ -39,14 +39,16 @@ function despike(f64: Float64Array, at: number, x: number): number {
   return Math.max(Math.min(x, p1), Math.min(Math.max(x, p1), p2));
 }
 
-/** The load the operand is divided by: 1 + gain × Π metric^power (1 without a load relation; NaN when a factor is missing from this sample or stuck). */
+/** The load the operand is divided by: 1 + gain × Π metric^power (1 without a load relation; NaN when a factor is missing from this sample or stuck, or it is not positive). */
 function load(node: Mean, { state, ts }: EvalContext): number {
   let v = node.loadGain;
   for (const f of node.load) {
     if (state.metricTs(f.m) !== ts || state.stuck(f.m)) return NaN;
     v *= f.p === 1 ? state.last(f.m) : state.last(f.m) ** f.p;
   }
-  return node.load.length ? 1 + v : 1;
+  if (!node.load.length) return 1;
+  // a load relation that comes out at or below zero (a negative reading under an odd power) has no meaning
+  return 1 + v > 0 ? 1 + v : NaN;
 }
 
 /** The operand's learnt change per unit of the covariate (0 when the covariate hardly moved). */
