@@ -92,15 +92,15 @@ export interface Layout {
 }
 
 /** Fixed f64 slots before the per-metric ones. */
-export const F64 = { lastTs: 0, windowStart: 1, lastWall: 2 } as const;
-const F64_FIXED = 3;
+export const F64 = { lastTs: 0, windowStart: 1, lastWall: 2, samples: 3 } as const;
+const F64_FIXED = 4;
 
 export class RuleCompileError extends Error {}
 
 /** A time-spanned mean baseline still needs this many samples. */
 export const MIN_BASELINE_SAMPLES = 8;
-/** f64 state slots of a mean node. */
-export const MEAN_SLOTS = 10;
+/** f64 state slots of a mean node (shared by identical averages, see compile). */
+export const MEAN_SLOTS = 11;
 
 export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
   const metricIndex = new Map<string, number>();
@@ -108,6 +108,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
   const defs = new Map(type.metrics.map((m) => [m.name, m]));
   let nodeSlots = 0;
   let latches = 0;
+  const meanSlots = new Map<string, number>();
 
   const metric = (name: string, bucketed: boolean): number => {
     const def = defs.get(name);
@@ -197,8 +198,15 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
         }
         const a = metric(c.metric, false);
         const b = c.minus ? metric(c.minus, false) : -1;
-        const slot = nodeSlots;
-        nodeSlots += MEAN_SLOTS;
+        // rules often judge the same average against different limits ("compression heat up" in one,
+        // "not up" in another): such nodes share one average, updated once per sample
+        const key = JSON.stringify({ ...c, above: undefined, below: undefined, clearAbove: undefined, clearBelow: undefined, whileLearning: undefined });
+        let slot = meanSlots.get(key);
+        if (slot === undefined) {
+          slot = nodeSlots;
+          nodeSlots += MEAN_SLOTS;
+          meanSlots.set(key, slot);
+        }
         return {
           kind: 'mean',
           a,

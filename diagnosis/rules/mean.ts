@@ -21,12 +21,17 @@ const PREV2 = 6;
 const COV_MEAN = 7;
 const COV_M2 = 8;
 const CO_MOMENT = 9;
+/** The device's sample count when this average last counted a sample: nodes sharing it update it once. */
+const UPDATED = 10;
 
-/** The operand of this very sample; NaN when the sample lacks it or either sensor is stuck. */
-function sampleValue(node: Mean, { state, ts }: EvalContext): number {
-  if (state.metricTs(node.a) !== ts || state.stuck(node.a)) return NaN;
-  if (node.b < 0) return state.last(node.a);
-  return state.metricTs(node.b) === ts && !state.stuck(node.b) ? state.last(node.a) - state.last(node.b) : NaN;
+/** Metric i as this very sample reported it; NaN when the sample lacks it or its sensor is stuck. */
+function reading({ state, ts }: EvalContext, i: number): number {
+  return state.metricTs(i) === ts && !state.stuck(i) ? state.last(i) : NaN;
+}
+
+/** The operand of this very sample (NaN when either reading is missing or stuck). */
+function sampleValue(node: Mean, ctx: EvalContext): number {
+  return node.b < 0 ? reading(ctx, node.a) : reading(ctx, node.a) - reading(ctx, node.b);
 }
 
 /** Median of this and the previous two readings. */
@@ -40,15 +45,12 @@ function despike(f64: Float64Array, at: number, x: number): number {
 }
 
 /** The load the operand is divided by: 1 + gain × Π metric^power (1 without a load relation; NaN when a factor is missing from this sample or stuck, or it is not positive). */
-function load(node: Mean, { state, ts }: EvalContext): number {
+function load(node: Mean, ctx: EvalContext): number {
   let v = node.loadGain;
-  for (const f of node.load) {
-    if (state.metricTs(f.m) !== ts || state.stuck(f.m)) return NaN;
-    v *= f.p === 1 ? state.last(f.m) : state.last(f.m) ** f.p;
-  }
+  for (const f of node.load) v *= f.p === 1 ? reading(ctx, f.m) : reading(ctx, f.m) ** f.p;
   if (!node.load.length) return 1;
   // a load relation that comes out at or below zero (a negative reading under an odd power) has no meaning
-  return 1 + v > 0 ? 1 + v : NaN;
+  return 1 + v > 0 ? 1 + v : NaN; // NaN > 0 is false: a missing factor gives NaN too
 }
 
 /** The operand's learnt change per unit of the covariate (0 when the covariate hardly moved). */
@@ -87,7 +89,9 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean): boolea
   const { state, ts } = ctx;
   const f64 = state.f64;
   const at = state.layout.f64.nodes + node.slot;
-  let x = counted ? sampleValue(node, ctx) / load(node, ctx) : NaN;
+  const fresh = f64[at + UPDATED] !== state.samples;
+  f64[at + UPDATED] = state.samples;
+  let x = counted && fresh ? sampleValue(node, ctx) / load(node, ctx) : NaN;
   const cov = node.c >= 0 ? state.last(node.c) : 0;
   if (Number.isFinite(x) && Number.isFinite(cov)) {
     const n = Number.isNaN(f64[at + BASE_N]!) ? 0 : f64[at + BASE_N]!;

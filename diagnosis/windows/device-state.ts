@@ -41,6 +41,12 @@ export class DeviceState {
     return this.f64[F64.lastTs] as number;
   }
 
+  /** How many samples this device has recorded (0 before the first). */
+  get samples(): number {
+    const n = this.f64[F64.samples]!;
+    return Number.isNaN(n) ? 0 : n;
+  }
+
   /** Typed-array bytes this device holds (the measured figure adds object overhead). */
   static bytes(layout: Layout): number {
     return layout.f64.size * 8 + layout.f32.size * 4 + layout.u32.size * 4 + layout.u8.size;
@@ -49,6 +55,7 @@ export class DeviceState {
   /** Records a sample's values: last value, per-metric time, baseline, buckets. */
   record(ts: number, values: Readonly<Record<string, MetricValue>>): void {
     const L = this.layout;
+    this.f64[F64.samples] = this.samples + 1;
     const W = L.ruleSet.windowMs;
     const B = L.buckets;
     let bucket = -1;
