@@ -19,53 +19,16 @@
  * for other processes to use < 0.4 cores, and every line reports
  * foreign_cores (CPU used by others during the window) so noisy numbers show.
  */
-import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Histogram, type HistogramSnapshot } from './lib/histogram.ts';
+import { Histogram } from './lib/histogram.ts';
+import { startGenerators, type GenResult } from './lib/ingest-generators.ts';
 import { influxdPath, startInfluxd, type Influxd } from './lib/influxd.ts';
 import { parseOptions, type Options, type Target } from './lib/ingest-options.ts';
-import { forkTs, startFleetdoc, type FleetdocServer, type ServerStats } from './lib/ingest-server.ts';
-import { createRpc, type Rpc } from './lib/ipc.ts';
+import { startFleetdoc, type FleetdocServer, type ServerStats } from './lib/ingest-server.ts';
 import { startMosquitto, type MosquittoRef } from './lib/mosquitto.ts';
-import { busyCores, cleanup, cleanupNow, cpuSeconds, hostJiffies, log, sleep, sleepUntil, terminate } from './lib/proc.ts';
-
-const LOADGEN = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
-// ---------------------------------------------------------------- processes
-
-interface GenResult {
-  sent: number;
-  sentInWindow: number;
-  acked: number;
-  /** PUBACKs received during the window (the broker's intake rate). */
-  ackedInWindow: number;
-  ackErrors: number;
-  disconnects: number;
-  maxBacklog: number;
-  maxTickGapMs: number;
-  puback: HistogramSnapshot;
-}
-
-/** Forks the generator processes and connects their share of the devices. */
-async function startGenerators(o: Options, url: string, devices: Array<{ id: string; secret?: string }>) {
-  const gens: Array<{ child: ChildProcess; rpc: Rpc }> = [];
-  for (let g = 0; g < o.genProcs; g++) {
-    const child = forkTs(LOADGEN, `loadgen ${g}`, { ...process.env });
-    gens.push({ child, rpc: createRpc(child, `loadgen ${g}`) });
-  }
-  const slices = gens.map((_, g) => devices.filter((_d, i) => i % gens.length === g));
-  await Promise.all(gens.map((g, i) => g.rpc('connect', { url, devices: slices[i], client: o.client }, 120_000)));
-  return {
-    gens,
-    shares: slices.map((s) => s.length / devices.length),
-    async stop() {
-      await Promise.allSettled(gens.map((g) => g.rpc('close', {}, 10_000)));
-      await Promise.all(gens.map((g) => terminate(g.child, 3000)));
-    },
-  };
-}
+import { busyCores, cleanup, cleanupNow, cpuSeconds, hostJiffies, log, sleep, sleepUntil } from './lib/proc.ts';
 
 // ---------------------------------------------------------------- one run
 
@@ -149,21 +112,7 @@ async function drive(o: Options, rate: number, url: string, devices: Array<{ id:
     const c2 = sample();
     const drainS = (Date.now() - windowEnd) / 1000;
     if (handled < sentTotal) log(`  drain timed out: ${handled} of ${sentTotal} handled after ${drainS.toFixed(1)} s`);
-    const finished = await Promise.all(gen.gens.map((g) => g.rpc<GenResult>('finish', { waitMs: 2000 }, 30_000)));
-    const merged: GenResult = { sent: 0, sentInWindow: 0, acked: 0, ackedInWindow: 0, ackErrors: 0, disconnects: 0, maxBacklog: 0, maxTickGapMs: 0, puback: { buckets: [], count: 0, max: 0 } };
-    const pubHist = new Histogram();
-    for (const f of finished) {
-      merged.sent += f.sent;
-      merged.sentInWindow += f.sentInWindow;
-      merged.acked += f.acked;
-      merged.ackedInWindow += f.ackedInWindow;
-      merged.ackErrors += f.ackErrors;
-      merged.disconnects += f.disconnects;
-      merged.maxBacklog = Math.max(merged.maxBacklog, f.maxBacklog);
-      merged.maxTickGapMs = Math.max(merged.maxTickGapMs, f.maxTickGapMs);
-      pubHist.merge(f.puback);
-    }
-    merged.puback = pubHist.snapshot();
+    const merged = await gen.finish();
     const windowS = (c1.at - c0.at) / 1000;
     const selfS = (c1.self.user + c1.self.system - c0.self.user - c0.self.system) / 1e6;
     const oursS = (c1.cpu ?? 0) - (c0.cpu ?? 0) + (c1.store ?? 0) - (c0.store ?? 0) + (c1.gen - c0.gen) + selfS;
