@@ -114,6 +114,7 @@ type MeanFields = {
   relativeTo?: 'zero' | 'baseline' | 'ratio';
   overMs?: number;
   overSamples?: number;
+  despike?: boolean;
   adjustFor?: string;
   perLoad?: { factors: { metric: string; power?: number }[]; gain: number };
   whileLearning?: boolean;
@@ -133,7 +134,7 @@ type Leaf =
 /** Recursive schemas need their input type spelled out; the output type is inferred below. */
 export type ConditionInput =
   | Leaf
-  | { kind: 'duration'; forMs: number; condition: ConditionInput }
+  | { kind: 'duration'; forMs: number; condition: ConditionInput; readings?: boolean }
   | { kind: 'all' | 'any'; of: ConditionInput[] }
   | (MeanFields & { kind: 'mean'; where?: ConditionInput });
 
@@ -173,6 +174,12 @@ const MeanCondition = z
       .max(100_000)
       .optional()
       .describe('Or: an N-sample exponential average (each counted sample weighs 2 / (N + 1)) whatever their spacing, for readings that come in bursts (a spin once a day)'),
+    despike: z
+      .boolean()
+      .optional()
+      .describe(
+        'Median-of-three spike filter on the counted readings of an analogue metric (default true). False for a value measured once per programme and held until the next, where the filter would hold each new value back until a second reading',
+      ),
     adjustFor: MetricName.optional().describe(
       'Judge the operand as it would be at the baseline’s average of this metric: the straight-line relation learnt over the baseline (duty against room temperature) is taken out first',
     ),
@@ -200,7 +207,17 @@ const MeanCondition = z
   });
 
 const DurationCondition = z
-  .object({ kind: z.literal('duration'), forMs: Duration.describe('Held continuously for at least this long'), condition: z.lazy(() => Condition) })
+  .object({
+    kind: z.literal('duration'),
+    forMs: Duration.describe('Held continuously for at least this long'),
+    condition: z.lazy(() => Condition),
+    readings: z
+      .boolean()
+      .optional()
+      .describe(
+        'Measure the hold between readings, for a value taken once per programme: from the first sample that moved one of the condition’s averages to a later one at least forMs after it (default false). One odd programme followed by an idle spell is then not enough',
+      ),
+  })
   .strict();
 const AllCondition = z.object({ kind: z.literal('all'), of: z.array(z.lazy(() => Condition)).min(1).max(10) }).strict();
 const AnyCondition = z.object({ kind: z.literal('any'), of: z.array(z.lazy(() => Condition)).min(1).max(10) }).strict();
@@ -212,7 +229,7 @@ type LeafOut =
   | z.output<typeof ErrorCodeCondition>;
 export type ConditionOutput =
   | LeafOut
-  | { kind: 'duration'; forMs: number; condition: ConditionOutput }
+  | { kind: 'duration'; forMs: number; condition: ConditionOutput; readings?: boolean }
   | { kind: 'all' | 'any'; of: ConditionOutput[] }
   | (MeanFields & { kind: 'mean'; relativeTo: 'zero' | 'baseline' | 'ratio'; where?: ConditionOutput });
 

@@ -27,7 +27,7 @@ export type CNode =
   | ({ kind: 'rate'; windowMs: number; above: number; below: number } & Operand)
   | { kind: 'missing'; a: number; afterMs: number }
   | { kind: 'error-code'; codes: ReadonlySet<string> | null; eventKinds: ReadonlySet<string>; withinMs: number; slot: number }
-  | { kind: 'duration'; forMs: number; slot: number; child: CNode }
+  | { kind: 'duration'; forMs: number; slot: number; child: CNode; readings: boolean }
   | {
       kind: 'mean';
       a: number;
@@ -52,8 +52,8 @@ export type CNode =
       below: number;
       clearAbove: number;
       clearBelow: number;
-      /** Continuous operand (not a boolean or counter): filtered for stuck readings and spikes. */
-      continuous: boolean;
+      /** Median-of-three spike filter on the counted readings (analogue operands, unless the rule turns it off). */
+      despike: boolean;
       /** MEAN_SLOTS f64 node slots from here (see mean.ts). */
       slot: number;
       latch: number;
@@ -101,6 +101,16 @@ export class RuleCompileError extends Error {}
 export const MIN_BASELINE_SAMPLES = 8;
 /** f64 state slots of a mean node (shared by identical averages, see compile). */
 export const MEAN_SLOTS = 11;
+
+/** Whether a compiled tree holds a node of this kind. */
+function hasNode(n: CNode, kind: CNode['kind']): boolean {
+  return (
+    n.kind === kind ||
+    (n.kind === 'duration' && hasNode(n.child, kind)) ||
+    (n.kind === 'mean' && n.where !== null && hasNode(n.where, kind)) ||
+    ((n.kind === 'all' || n.kind === 'any') && n.of.some((x) => hasNode(x, kind)))
+  );
+}
 
 export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
   const metricIndex = new Map<string, number>();
@@ -178,8 +188,14 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
         // two f64 slots: the event being judged, and the earliest one still ahead of the samples
         nodeSlots += 2;
         return { kind: 'error-code', codes: c.codes ? new Set(c.codes) : null, eventKinds: new Set(c.eventKinds), withinMs: c.withinMs, slot: nodeSlots - 2 };
-      case 'duration':
-        return { kind: 'duration', forMs: c.forMs, slot: nodeSlots++, child: compile(c.condition, used) };
+      case 'duration': {
+        // f64 slots: since when it holds (with readings: its first reading), and its latest reading
+        const slot = nodeSlots;
+        nodeSlots += c.readings ? 2 : 1;
+        const child = compile(c.condition, used);
+        if (c.readings && !hasNode(child, 'mean')) throw new Error('a duration measured in readings needs a mean in its condition');
+        return { kind: 'duration', forMs: c.forMs, slot, child, readings: c.readings ?? false };
+      }
       case 'all':
       case 'any':
         return { kind: c.kind, of: c.of.map((x) => compile(x, used)) };
@@ -217,7 +233,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
           load: (c.perLoad?.factors ?? []).map((f) => ({ m: metric(f.metric, false), p: f.power ?? 1 })),
           loadGain: c.perLoad?.gain ?? 0,
           whileLearning: c.whileLearning ?? false,
-          continuous: metrics[a]!.continuous && (b < 0 || metrics[b]!.continuous),
+          despike: c.despike !== false && metrics[a]!.continuous && (b < 0 || metrics[b]!.continuous),
           overMs: c.overMs ?? NaN,
           overSamples: c.overSamples ?? NaN,
           baselineSamples: c.baselineMs !== undefined ? MIN_BASELINE_SAMPLES : (c.baselineSamples ?? ruleSet.baselineSamples),
@@ -243,11 +259,6 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
 
   let nBucketed = 0;
   for (const m of metrics) if (m.bucket >= 0) m.bucket = nBucketed++;
-  const hasNode = (n: CNode, kind: CNode['kind']): boolean =>
-    n.kind === kind ||
-    (n.kind === 'duration' && hasNode(n.child, kind)) ||
-    (n.kind === 'mean' && n.where !== null && hasNode(n.where, kind)) ||
-    ((n.kind === 'all' || n.kind === 'any') && n.of.some((x) => hasNode(x, kind)));
 
   const M = metrics.length;
   const B = ruleSet.buckets;

@@ -95,7 +95,7 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean): boolea
   const cov = node.c >= 0 ? state.last(node.c) : 0;
   if (Number.isFinite(x) && Number.isFinite(cov)) {
     const n = Number.isNaN(f64[at + BASE_N]!) ? 0 : f64[at + BASE_N]!;
-    if (node.continuous) x = despike(f64, at, x);
+    if (node.despike) x = despike(f64, at, x);
     if (Number.isNaN(f64[at + AVG_TS]!)) {
       if (n === 0) {
         f64[at + FIRST_TS] = ts;
@@ -132,6 +132,13 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean): boolea
   const on = latched ? v > node.clearAbove || v < node.clearBelow : v > node.above || v < node.below;
   state.u8[latchAt] = on ? 1 : 0;
   return on;
+}
+
+/** Whether a mean of this tree counted this very sample into its average (a new reading). */
+export function readNow(node: CNode, { state, ts }: EvalContext): boolean {
+  if (node.kind === 'mean') return state.f64[state.layout.f64.nodes + node.slot + AVG_TS] === ts;
+  if (node.kind === 'all' || node.kind === 'any') return node.of.some((c) => readNow(c, { state, ts }));
+  return node.kind === 'duration' && readNow(node.child, { state, ts });
 }
 
 export function meanEvidence(node: Mean, { state }: EvalContext, out: Values): void {

@@ -1,0 +1,89 @@
+/**
+ * Readings taken once per programme (a washer's fill time, held until the
+ * next fill): a duration measured between readings, and a mean without the
+ * spike filter.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Condition } from '../../core/domain/rule.ts';
+import type { MetricValue } from '../../core/domain/telemetry.ts';
+import { MIN, T0, engineWith, feed, point, ruleSet } from './helpers.ts';
+
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+const remedy = { class: 'owner', guide: 'Clean the inlet hose filter screen', summary: 'clean the screen' } as const;
+const rinse = { kind: 'threshold', metric: 'phase', op: 'equals', value: 'rinse' } as const;
+
+/** The rinse fill 30 % slower than the machine's first four, judged on its latest reading. */
+const slowRinse = (despike: boolean) => ({ kind: 'mean', metric: 'fillTimeS', where: rinse, relativeTo: 'ratio', overSamples: 1, baselineSamples: 4, above: 0.3, despike });
+const rules = (condition: unknown) =>
+  ruleSet({
+    type: 'washing-machine',
+    windowMs: 5 * MIN,
+    baselineSamples: 4,
+    rules: [{ id: 'r', fault: 'inlet', severity: 'warning', condition: condition as Condition, remedy, trigger: { k: 1, n: 1, clearAfterWindows: 2 } }],
+  });
+const byReadings = (despike = false) => rules({ kind: 'duration', forMs: 40 * HOUR, readings: true, condition: slowRinse(despike) });
+
+type Sample = [number, Record<string, MetricValue>];
+/** One programme at `at`: wash fill then rinse fill (held from then on), `rinseSamples` readings while rinsing, an idle sample after. */
+function programme(at: number, rinseFillS: number, rinseSamples = 2): Sample[] {
+  const out: Sample[] = [[at, { phase: 'wash', fillTimeS: 90 }]];
+  for (let k = 0; k < rinseSamples; k++) out.push([at + 40 * MIN + k * 5 * MIN, { phase: 'rinse', fillTimeS: rinseFillS }]);
+  out.push([at + 60 * MIN, { phase: 'idle', fillTimeS: rinseFillS }]);
+  return out;
+}
+/** Idle samples every 2 h from `from` to `to`, holding the last fill time. */
+function idle(from: number, to: number, fillTimeS: number): Sample[] {
+  const out: Sample[] = [];
+  for (let t = from; t < to; t += 2 * HOUR) out.push([t, { phase: 'idle', fillTimeS }]);
+  return out;
+}
+const washer = (samples: Sample[]) => samples.sort((a, b) => a[0] - b[0]).map(([ts, m]) => point('w', ts, m, 'washing-machine'));
+/** Four healthy programmes a day apart (the baseline), then `more`. */
+const history = (more: Sample[]) => washer([...[0, 1, 2, 3].flatMap((d) => programme(T0 + d * DAY, 65)), ...idle(T0 + 3 * DAY + 2 * HOUR, T0 + 4 * DAY, 65), ...more]);
+
+describe('a duration measured in readings', () => {
+  it('one slow programme followed by days of idling is not enough; plain event time would raise it', () => {
+    const oneSlow = history([...programme(T0 + 4 * DAY, 130), ...idle(T0 + 4 * DAY + 2 * HOUR, T0 + 9 * DAY, 130)]);
+    expect(feed(engineWith(byReadings()), oneSlow).raised()).toEqual([]);
+    const plain = rules({ kind: 'duration', forMs: 40 * HOUR, condition: slowRinse(false) });
+    expect(feed(engineWith(plain), oneSlow).raised()).toHaveLength(1);
+  });
+
+  it('slow again at a programme 40 h or more later: raised at that programme', () => {
+    const twice = history([...programme(T0 + 4 * DAY, 120), ...idle(T0 + 4 * DAY + 2 * HOUR, T0 + 6 * DAY, 120), ...programme(T0 + 6 * DAY, 130)]);
+    const raised = feed(engineWith(byReadings()), twice).raised();
+    expect(raised).toHaveLength(1);
+    expect(Date.parse(raised[0]!.at)).toBeGreaterThan(T0 + 6 * DAY + 40 * MIN);
+    expect(Date.parse(raised[0]!.at)).toBeLessThanOrEqual(T0 + 6 * DAY + 60 * MIN);
+    // a normal programme in between ends the hold
+    const recovered = history([...programme(T0 + 4 * DAY, 120), ...programme(T0 + 5 * DAY, 66), ...programme(T0 + 6 * DAY, 130)]);
+    expect(feed(engineWith(byReadings()), recovered).raised()).toEqual([]);
+  });
+
+  it('a value repeated from before (the programme between ran while offline) is no new reading', () => {
+    // slow on day 4; a normal programme on day 5 is lost in an offline gap, so the idle samples after it
+    // and the rinse of day 6 repeat its 65 s exactly: a stuck-looking value that moves no average
+    const stale = history([
+      ...programme(T0 + 4 * DAY, 130),
+      ...idle(T0 + 4 * DAY + 2 * HOUR, T0 + 5 * DAY, 130),
+      ...idle(T0 + 5 * DAY + 4 * HOUR, T0 + 6 * DAY, 65),
+      [T0 + 6 * DAY + 40 * MIN, { phase: 'rinse', fillTimeS: 65 }],
+      [T0 + 6 * DAY + 45 * MIN, { phase: 'rinse', fillTimeS: 65 }],
+      ...idle(T0 + 6 * DAY + 2 * HOUR, T0 + 9 * DAY, 65),
+    ]);
+    expect(feed(engineWith(byReadings()), stale).raised()).toEqual([]);
+  });
+
+  it('despike: false takes a programme’s single reading at once; the spike filter would hold it back for a second one', () => {
+    const single = history([...programme(T0 + 4 * DAY, 120, 1), ...idle(T0 + 4 * DAY + 2 * HOUR, T0 + 6 * DAY, 120), ...programme(T0 + 6 * DAY, 130, 1)]);
+    expect(feed(engineWith(byReadings(false)), single).raised()).toHaveLength(1);
+    expect(feed(engineWith(byReadings(true)), single).raised()).toEqual([]);
+  });
+
+  it('needs an average to read: a duration in readings over a plain threshold is rejected', () => {
+    expect(() => engineWith(rules({ kind: 'duration', forMs: HOUR, readings: true, condition: { kind: 'threshold', metric: 'fillTimeS', op: 'above', value: 100 } }))).toThrow(
+      /needs a mean/,
+    );
+  });
+});
