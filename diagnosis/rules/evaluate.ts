@@ -23,11 +23,30 @@ export function test(node: CNode, ctx: EvalContext): boolean {
     case 'duration':
       return testDuration(node, ctx, test(node.child, ctx));
     case 'mean':
-      return testMean(node, ctx, node.where === null || test(node.where, ctx));
+      // `test` runs first so the gate's latches see every sample
+      return testMean(node, ctx, node.where === null || (test(node.where, ctx) && reported(node.where, ctx)));
     case 'all':
       return combineAll(node.of.map((c) => test(c, ctx)));
     case 'any':
       return combineAny(node.of.map((c) => test(c, ctx)));
+  }
+}
+
+/**
+ * Whether this sample itself reported every metric a gate compares: a gate on a
+ * metric the sample lacks would judge the last value it had (a washer's phase
+ * dropped while it fills reads as still idle), so such a sample counts in no average.
+ */
+function reported(node: CNode, { state, ts }: EvalContext): boolean {
+  switch (node.kind) {
+    case 'threshold':
+    case 'rate':
+      return state.metricTs(node.a) === ts && (node.b < 0 || state.metricTs(node.b) === ts);
+    case 'all':
+    case 'any':
+      return node.of.every((c) => reported(c, { state, ts }));
+    default:
+      return true;
   }
 }
 

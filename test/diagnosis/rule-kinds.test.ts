@@ -366,6 +366,20 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     expect(feed(engineWith(oneRule(rule(false))), hot).raised()).toEqual([]);
   });
 
+  it('a sample that lacks the gate’s metric counts in no average: a dropped phase does not read as still idle', () => {
+    const idleLevel = { kind: 'mean', metric: 'waterLevelMm', where: { kind: 'threshold', metric: 'phase', op: 'equals', value: 'idle' }, overMs: 10 * MIN, relativeTo: 'baseline', baselineSamples: 10, above: 12 };
+    const wm = ruleSet({ type: 'washing-machine', windowMs: MIN, baselineSamples: 10, rules: [{ id: 'r', fault: 'level', severity: 'warning', condition: idleLevel as Condition, remedy, trigger: { k: 3, n: 5, clearAfterWindows: 4 } }] });
+    // idle with a dry drum; a programme (100 mm of water) whose samples leave the phase out; idle again;
+    // from sample 40 the idle level reads 16 mm high (a drifting sensor)
+    const level = (i: number) => Math.round(((i >= 5 && i < 15 ? 100 : i >= 40 ? 16.3 : 0.3) + noise(i)) * 10) / 10;
+    const run = series('w', T0, 90, MIN, (i) => (i >= 5 && i < 15 ? { waterLevelMm: level(i) } : { phase: 'idle', waterLevelMm: level(i) }), 'washing-machine');
+    // counted as idle, the programme's water would have raised a false alarm while it ran and lifted the
+    // baseline to about 40 mm, hiding the drift
+    const raised = feed(engineWith(wm), run).raised();
+    expect(raised).toHaveLength(1);
+    expect(Date.parse(raised[0]!.at)).toBeGreaterThan(T0 + 40 * MIN);
+  });
+
   it('rejects a mean without limits, or with both baseline forms', () => {
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN })).toThrow(/above or below/);
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN, above: 1, baselineMs: MIN, baselineSamples: 3 })).toThrow(/not both/);
