@@ -9,7 +9,7 @@ import type { MetricValue } from '../core/domain/telemetry.ts';
 import { MODEL_ONLY_FAULT, modelDiagnosis, modelFault, popcount, ruleDiagnosis } from './decide.ts';
 import type { AnomalyResult } from './model/types.ts';
 import { F64, type Layout } from './rules/compile.ts';
-import { feedEvent, test } from './rules/evaluate.ts';
+import { feedEvent, reported, test } from './rules/evaluate.ts';
 import { DeviceState, FLAG_LIVE } from './windows/device-state.ts';
 
 export type Intent = { kind: 'raise'; diagnosis: Diagnosis } | { kind: 'clear'; id: string; deviceId: string; fault: string; at: number };
@@ -183,7 +183,7 @@ export class Engine {
   private evaluate(state: DeviceState, ts: number): void {
     const ctx = { state, ts };
     for (const r of state.layout.rules) {
-      const gate = r.when ? test(r.when, ctx) : true;
+      const gate = r.when ? test(r.when, ctx) && reported(r.when, ctx) : true;
       const hit = test(r.condition, ctx);
       this.observe(state, r.index, gate, hit);
     }

@@ -35,9 +35,10 @@ export function test(node: CNode, ctx: EvalContext): boolean {
 /**
  * Whether this sample itself reported every metric a gate compares: a gate on a
  * metric the sample lacks would judge the last value it had (a washer's phase
- * dropped while it fills reads as still idle), so such a sample counts in no average.
+ * dropped while it fills reads as still idle), so such a sample counts in no
+ * average, and a rule's `when` stays shut for it.
  */
-function reported(node: CNode, { state, ts }: EvalContext): boolean {
+export function reported(node: CNode, { state, ts }: EvalContext): boolean {
   switch (node.kind) {
     case 'threshold':
     case 'rate':

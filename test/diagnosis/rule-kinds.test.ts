@@ -207,6 +207,11 @@ describe('AND / OR combinations and gates', () => {
     const fn = (i: number) => ({ oilTempC: i % 3 === 0 ? 95 : 80, loaded: i % 3 === 0 });
     expect(run(hot, fn)).toBe(0);
     expect(run(hot, fn, { when: loaded })).toBe(1);
+    // a sample that leaves the gate's metric out keeps the gate shut, whatever the last value said
+    const partial = (i: number) => (i % 3 === 0 ? { oilTempC: 95, loaded: true } : { oilTempC: 80 });
+    expect(run(hot, partial, { when: loaded })).toBe(1);
+    const stale = (i: number) => (i < 2 ? { oilTempC: 80, loaded: true } : { oilTempC: 95 });
+    expect(run(hot, stale, { when: loaded })).toBe(0);
   });
 });
 
@@ -372,7 +377,7 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     // idle with a dry drum; a programme (100 mm of water) whose samples leave the phase out; idle again;
     // from sample 40 the idle level reads 16 mm high (a drifting sensor)
     const level = (i: number) => Math.round(((i >= 5 && i < 15 ? 100 : i >= 40 ? 16.3 : 0.3) + noise(i)) * 10) / 10;
-    const run = series('w', T0, 90, MIN, (i) => (i >= 5 && i < 15 ? { waterLevelMm: level(i) } : { phase: 'idle', waterLevelMm: level(i) }), 'washing-machine');
+    const run = series('w', T0, 90, MIN, (i) => ({ waterLevelMm: level(i), ...(i >= 5 && i < 15 ? {} : { phase: 'idle' }) }), 'washing-machine');
     // counted as idle, the programme's water would have raised a false alarm while it ran and lifted the
     // baseline to about 40 mm, hiding the drift
     const raised = feed(engineWith(wm), run).raised();
