@@ -208,9 +208,9 @@ describe('AND / OR combinations and gates', () => {
     expect(run(hot, fn)).toBe(0);
     expect(run(hot, fn, { when: loaded })).toBe(1);
     // a sample that leaves the gate's metric out keeps the gate shut, whatever the last value said
-    const partial = (i: number) => (i % 3 === 0 ? { oilTempC: 95, loaded: true } : { oilTempC: 80 });
+    const partial = (i: number): Record<string, number | boolean> => (i % 3 === 0 ? { oilTempC: 95, loaded: true } : { oilTempC: 80 });
     expect(run(hot, partial, { when: loaded })).toBe(1);
-    const stale = (i: number) => (i < 2 ? { oilTempC: 80, loaded: true } : { oilTempC: 95 });
+    const stale = (i: number): Record<string, number | boolean> => (i < 2 ? { oilTempC: 80, loaded: true } : { oilTempC: 95 });
     expect(run(hot, stale, { when: loaded })).toBe(0);
   });
 });
