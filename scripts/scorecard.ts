@@ -23,6 +23,8 @@ const USAGE = `usage: npm run scorecard -- [options]
   --seed S               (default 42)     --devices N   (default 500)   --duration D (default 30d)
   --types a,b            (default all)    --fault-rate R (default 0.3)
   --interval t=D,…       sample interval per type (default ${DEFAULT_INTERVALS})
+  --start ISO            first simulated instant (default: the last Monday 00:00 UTC from which
+                         the run ends in the past, so a seed gives the same fleet all week)
   --api URL --mqtt URL --api-key KEY      a running platform instead of an own stack
  or score an earlier run:
   --ground-truth FILE    ground-truth.jsonl (its summary.json beside it gives fleet size and span)
@@ -33,6 +35,13 @@ const USAGE = `usage: npm run scorecard -- [options]
   --out DIR              write DIR/scorecard.json (a simulation also leaves ground-truth.jsonl, summary.json, diagnoses.jsonl there)
   --quiet                no progress bar`;
 
+const WEEK = 7 * 86_400_000;
+/** Monday 00:00 UTC at or before ts: runs of a seed started within a week see the same weekdays, dates and weather. */
+function weekStart(ts: number): number {
+  const MONDAY = Date.UTC(2024, 0, 1); // a Monday
+  return MONDAY + Math.floor((ts - MONDAY) / WEEK) * WEEK;
+}
+
 async function main(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
     args: argv,
@@ -40,7 +49,7 @@ async function main(argv: string[]): Promise<void> {
       seed: { type: 'string' }, devices: { type: 'string' }, duration: { type: 'string' }, types: { type: 'string' },
       'fault-rate': { type: 'string' }, interval: { type: 'string' }, api: { type: 'string' }, mqtt: { type: 'string' },
       'api-key': { type: 'string' }, 'ground-truth': { type: 'string' }, diagnoses: { type: 'string' }, grace: { type: 'string' },
-      'anomaly-recall': { type: 'boolean' }, out: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean' },
+      start: { type: 'string' }, 'anomaly-recall': { type: 'boolean' }, out: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean' },
     },
     strict: true,
   });
@@ -71,8 +80,10 @@ async function main(argv: string[]): Promise<void> {
     const faultRate = Number(v['fault-rate'] ?? 0.3);
     if (!(faultRate >= 0 && faultRate <= 1)) throw new UsageError('--fault-rate must be between 0 and 1');
     const intervalMs = parseIntervals(v.interval ?? DEFAULT_INTERVALS);
-    // whole minutes, ending a minute ago: nothing is ahead of the platform clock
-    const startTs = Math.floor((Date.now() - durationMs - 60_000) / 60_000) * 60_000;
+    const startTs = v.start !== undefined ? Date.parse(v.start) : weekStart(Date.now() - durationMs - 60_000);
+    if (!Number.isFinite(startTs)) throw new UsageError('--start must be an ISO 8601 time');
+    // nothing may be ahead of the platform clock
+    if (startTs + durationMs > Date.now()) throw new UsageError('--start: the run must end in the past');
     const outDir = v.out ?? (await mkdtemp(join(tmpdir(), 'fleetdoc-scorecard-run-')));
     const res = await runSimulation({
       fleet: { seed, devices, types, faultRate, startTs, durationMs, intervalMs },
@@ -85,7 +96,7 @@ async function main(argv: string[]): Promise<void> {
     // kept beside the ground truth so the run can be scored again: --ground-truth … --diagnoses …
     await writeFile(join(outDir, 'diagnoses.jsonl'), diagnoses.map((d) => JSON.stringify(d)).join('\n') + (diagnoses.length ? '\n' : ''));
     run = { devices: res.summary.devices, startTs, endTs: startTs + durationMs };
-    meta = { seed, devices, durationMs, types, faultRate, intervalMs, samples: res.summary.samplesSent, groundTruth: groundTruthFile };
+    meta = { seed, start: new Date(startTs).toISOString(), devices, durationMs, types, faultRate, intervalMs, samples: res.summary.samplesSent, groundTruth: groundTruthFile };
   }
 
   const truth = await readGroundTruth(groundTruthFile);
