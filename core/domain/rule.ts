@@ -114,6 +114,7 @@ type MeanFields = {
   relativeTo?: 'zero' | 'baseline' | 'ratio';
   overMs?: number;
   overSamples?: number;
+  risePerHour?: boolean;
   despike?: boolean;
   adjustFor?: string;
   perLoad?: { factors: { metric: string; power?: number }[]; gain: number };
@@ -174,6 +175,12 @@ const MeanCondition = z
       .max(100_000)
       .optional()
       .describe('Or: an N-sample exponential average (each counted sample weighs 2 / (N + 1)) whatever their spacing, for readings that come in bursts (a spin once a day)'),
+    risePerHour: z
+      .boolean()
+      .optional()
+      .describe(
+        'Average how fast the operand climbs instead of its level: the change per hour from the previous sample to this one, both counted and next to each other (a sample the gate shuts out breaks the pair). A heater’s warming rate while it heats cold water',
+      ),
     despike: z
       .boolean()
       .optional()

@@ -54,6 +54,8 @@ export type CNode =
       clearBelow: number;
       /** Median-of-three spike filter on the counted readings (analogue operands, unless the rule turns it off). */
       despike: boolean;
+      /** Average the operand's rise per hour between consecutive counted samples instead of its level. */
+      risePerHour: boolean;
       /** MEAN_SLOTS f64 node slots from here (see mean.ts). */
       slot: number;
       latch: number;
@@ -100,7 +102,7 @@ export class RuleCompileError extends Error {}
 /** A time-spanned mean baseline still needs this many samples. */
 export const MIN_BASELINE_SAMPLES = 8;
 /** f64 state slots of a mean node (shared by identical averages, see compile). */
-export const MEAN_SLOTS = 11;
+export const MEAN_SLOTS = 13;
 
 /** Whether a compiled tree holds a node of this kind. */
 function hasNode(n: CNode, kind: CNode['kind']): boolean {
@@ -234,6 +236,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
           loadGain: c.perLoad?.gain ?? 0,
           whileLearning: c.whileLearning ?? false,
           despike: c.despike !== false && metrics[a]!.continuous && (b < 0 || metrics[b]!.continuous),
+          risePerHour: c.risePerHour ?? false,
           overMs: c.overMs ?? NaN,
           overSamples: c.overSamples ?? NaN,
           baselineSamples: c.baselineMs !== undefined ? MIN_BASELINE_SAMPLES : (c.baselineSamples ?? ruleSet.baselineSamples),

@@ -23,6 +23,9 @@ const COV_M2 = 8;
 const CO_MOMENT = 9;
 /** The device's sample count when this average last counted a sample: nodes sharing it update it once. */
 const UPDATED = 10;
+/** With risePerHour: the previous counted sample's operand and time (NaN after one the gate shut out). */
+const RISE_X = 11;
+const RISE_TS = 12;
 
 /** Metric i as this very sample reported it; NaN when the sample lacks it or its sensor is stuck. */
 function reading({ state, ts }: EvalContext, i: number): number {
@@ -59,6 +62,14 @@ function slope(f64: Float64Array, at: number): number {
   return m2 > 1e-9 * Math.max(1, f64[at + BASE_N]!) ? f64[at + CO_MOMENT]! / m2 : 0;
 }
 
+/** The operand's change per hour since the previous sample when both were counted (NaN otherwise); remembers this one. */
+function rise(f64: Float64Array, at: number, x: number, ts: number): number {
+  const r = ts > f64[at + RISE_TS]! ? ((x - f64[at + RISE_X]!) / (ts - f64[at + RISE_TS]!)) * 3_600_000 : NaN;
+  f64[at + RISE_X] = x;
+  f64[at + RISE_TS] = Number.isFinite(x) ? ts : NaN;
+  return r;
+}
+
 /** How far one counted sample moves the average, dtMs after the previous one. */
 function alphaOf(node: Mean, dtMs: number): number {
   // the usual N-sample exponential average: N = 1 is the (despiked) last reading
@@ -92,6 +103,7 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean): boolea
   const fresh = f64[at + UPDATED] !== state.samples;
   f64[at + UPDATED] = state.samples;
   let x = counted && fresh ? sampleValue(node, ctx) / load(node, ctx) : NaN;
+  if (node.risePerHour && fresh) x = rise(f64, at, x, ts);
   const cov = node.c >= 0 ? state.last(node.c) : 0;
   if (Number.isFinite(x) && Number.isFinite(cov)) {
     const n = Number.isNaN(f64[at + BASE_N]!) ? 0 : f64[at + BASE_N]!;

@@ -1,7 +1,8 @@
 /**
  * Readings taken once per programme (a washer's fill time, held until the
- * next fill): a duration measured between readings, and a mean without the
- * spike filter.
+ * next fill; a heater's warming while it heats cold water): a duration
+ * measured between readings, a mean without the spike filter, and a mean of
+ * how fast a reading climbs.
  */
 import { describe, expect, it } from 'vitest';
 import type { Condition } from '../../core/domain/rule.ts';
@@ -85,5 +86,46 @@ describe('a duration measured in readings', () => {
     expect(() => engineWith(rules({ kind: 'duration', forMs: HOUR, readings: true, condition: { kind: 'threshold', metric: 'fillTimeS', op: 'above', value: 100 } }))).toThrow(
       /needs a mean/,
     );
+  });
+});
+
+describe('risePerHour: an average of how fast a reading climbs', () => {
+  const warming = (risePerHour: boolean) => ({
+    kind: 'mean',
+    metric: 'heaterTempC',
+    where: { kind: 'all', of: [{ kind: 'threshold', metric: 'heaterOn', op: 'equals', value: true }, { kind: 'threshold', metric: 'heaterTempC', op: 'below', value: 27 }] },
+    risePerHour,
+    overSamples: 6,
+    baselineSamples: 6,
+    relativeTo: 'ratio',
+    below: -0.25,
+  });
+  /** A wash heating 10 °C water by `stepC` every 5 minutes to 30 °C, then holding it; the heater off for one sample at `offAt`. */
+  function heating(at: number, stepC: number, offAt = -1): Sample[] {
+    const out: Sample[] = [];
+    let t = 10;
+    for (let k = 0; k < 12; k++) {
+      const on = k !== offAt && t < 30;
+      out.push([at + k * 5 * MIN, { phase: 'wash', heaterOn: on || k % 2 === 0, heaterTempC: Math.min(30, t) }]);
+      if (on) t += stepC;
+    }
+    return out;
+  }
+  const days = (n: number, fn: (d: number) => Sample[]) => washer(Array.from({ length: n }, (_, d) => fn(d)).flat());
+
+  it('a heater warming 37 % slower than its own first readings is raised; the water’s level below 27 °C hardly moves', () => {
+    const healthy = days(20, (d) => heating(T0 + d * DAY, 8));
+    expect(feed(engineWith(rules(warming(true))), healthy).raised()).toEqual([]);
+    const weak = days(20, (d) => heating(T0 + d * DAY, d >= 8 ? 5 : 8));
+    const raised = feed(engineWith(rules(warming(true))), weak).raised();
+    expect(raised).toHaveLength(1);
+    expect(Date.parse(raised[0]!.at)).toBeGreaterThan(T0 + 8 * DAY);
+    expect(Date.parse(raised[0]!.at)).toBeLessThan(T0 + 11 * DAY);
+    expect(feed(engineWith(rules({ ...warming(false), below: -0.1 })), weak).raised()).toEqual([]);
+  });
+
+  it('a sample the gate shuts out breaks the pair: a heater pausing mid-heat is not slow', () => {
+    const paused = days(20, (d) => heating(T0 + d * DAY, 8, d >= 6 ? 1 : -1));
+    expect(feed(engineWith(rules(warming(true))), paused).raised()).toEqual([]);
   });
 });
