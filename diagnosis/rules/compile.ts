@@ -195,7 +195,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
         const slot = nodeSlots;
         nodeSlots += c.readings ? 2 : 1;
         const child = compile(c.condition, used);
-        if (c.readings && !hasNode(child, 'mean')) throw new Error('a duration measured in readings needs a mean in its condition');
+        if (c.readings && !hasNode(child, 'mean')) throw new RuleCompileError('a duration measured in readings needs a mean in its condition');
         return { kind: 'duration', forMs: c.forMs, slot, child, readings: c.readings ?? false };
       }
       case 'all':

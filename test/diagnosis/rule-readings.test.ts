@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Condition } from '../../core/domain/rule.ts';
 import type { MetricValue } from '../../core/domain/telemetry.ts';
-import { MIN, T0, engineWith, feed, point, ruleSet } from './helpers.ts';
+import { ruleSetProblems } from '../../diagnosis/rules/compile.ts';
+import { MIN, T0, TYPES, engineWith, feed, point, ruleSet } from './helpers.ts';
 
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
@@ -83,9 +84,10 @@ describe('a duration measured in readings', () => {
   });
 
   it('needs an average to read: a duration in readings over a plain threshold is rejected', () => {
-    expect(() => engineWith(rules({ kind: 'duration', forMs: HOUR, readings: true, condition: { kind: 'threshold', metric: 'fillTimeS', op: 'above', value: 100 } }))).toThrow(
-      /needs a mean/,
-    );
+    const plain = rules({ kind: 'duration', forMs: HOUR, readings: true, condition: { kind: 'threshold', metric: 'fillTimeS', op: 'above', value: 100 } });
+    expect(() => engineWith(plain)).toThrow(/needs a mean/);
+    // as a problem the API answers with 400, not an error it would answer with 500
+    expect(ruleSetProblems(plain, TYPES.get('washing-machine')!)).toEqual(['rule r: a duration measured in readings needs a mean in its condition']);
   });
 });
 
