@@ -38,14 +38,14 @@ export function test(node: CNode, ctx: EvalContext): boolean {
  * dropped while it fills reads as still idle), so such a sample counts in no
  * average, and a rule's `when` stays shut for it.
  */
-export function reported(node: CNode, { state, ts }: EvalContext): boolean {
+export function reported(node: CNode, ctx: EvalContext): boolean {
   switch (node.kind) {
     case 'threshold':
     case 'rate':
-      return state.metricTs(node.a) === ts && (node.b < 0 || state.metricTs(node.b) === ts);
+      return ctx.state.reported(node.a, ctx.ts) && (node.b < 0 || ctx.state.reported(node.b, ctx.ts));
     case 'all':
     case 'any':
-      return node.of.every((c) => reported(c, { state, ts }));
+      return node.of.every((c) => reported(c, ctx));
     default:
       return true;
   }

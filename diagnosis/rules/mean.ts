@@ -29,7 +29,7 @@ const RISE_TS = 12;
 
 /** Metric i as this very sample reported it; NaN when the sample lacks it or its sensor is stuck. */
 function reading({ state, ts }: EvalContext, i: number): number {
-  return state.metricTs(i) === ts && !state.stuck(i) ? state.last(i) : NaN;
+  return state.reported(i, ts) && !state.stuck(i) ? state.last(i) : NaN;
 }
 
 /** The operand of this very sample (NaN when either reading is missing or stuck). */
@@ -147,10 +147,10 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean): boolea
 }
 
 /** Whether a mean of this tree counted this very sample into its average (a new reading). */
-export function readNow(node: CNode, { state, ts }: EvalContext): boolean {
-  if (node.kind === 'mean') return state.f64[state.layout.f64.nodes + node.slot + AVG_TS] === ts;
-  if (node.kind === 'all' || node.kind === 'any') return node.of.some((c) => readNow(c, { state, ts }));
-  return node.kind === 'duration' && readNow(node.child, { state, ts });
+export function readNow(node: CNode, ctx: EvalContext): boolean {
+  if (node.kind === 'mean') return ctx.state.f64[ctx.state.layout.f64.nodes + node.slot + AVG_TS] === ctx.ts;
+  if (node.kind === 'all' || node.kind === 'any') return node.of.some((c) => readNow(c, ctx));
+  return node.kind === 'duration' && readNow(node.child, ctx);
 }
 
 export function meanEvidence(node: Mean, { state }: EvalContext, out: Values): void {

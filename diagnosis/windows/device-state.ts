@@ -135,6 +135,11 @@ export class DeviceState {
     return this.f64[this.layout.f64.metricTs + i]!;
   }
 
+  /** Whether the sample at ts itself carried metric i (not a value left from an earlier one). */
+  reported(i: number, ts: number): boolean {
+    return this.metricTs(i) === ts;
+  }
+
   /** The operand's current value: a − b − (baseline of a − baseline of b); NaN when unknown. */
   operand(o: Operand): number {
     let v = this.last(o.a);
