@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { FAULTS } from '../simulator/faults/catalogue.ts';
 import { MODELS } from '../simulator/models/index.ts';
 import { requireDuration, resolveTarget, UsageError, type Target } from '../simulator/args.ts';
+import { DAY, dayOfWeek } from '../simulator/time.ts';
 import { computeScorecard, type ScoredDiagnosis } from '../scorecard/metrics.ts';
 import { formatScorecard, writeScorecard } from '../scorecard/report.ts';
 import { DEFAULT_INTERVALS, parseIntervals, runSimulation } from '../scorecard/run.ts';
@@ -35,11 +36,9 @@ const USAGE = `usage: npm run scorecard -- [options]
   --out DIR              write DIR/scorecard.json (a simulation also leaves ground-truth.jsonl, summary.json, diagnoses.jsonl there)
   --quiet                no progress bar`;
 
-const WEEK = 7 * 86_400_000;
 /** Monday 00:00 UTC at or before ts: runs of a seed started within a week see the same weekdays, dates and weather. */
 function weekStart(ts: number): number {
-  const MONDAY = Date.UTC(2024, 0, 1); // a Monday
-  return MONDAY + Math.floor((ts - MONDAY) / WEEK) * WEEK;
+  return (Math.floor(ts / DAY) - dayOfWeek(ts, 0)) * DAY;
 }
 
 async function main(argv: string[]): Promise<void> {
