@@ -26,7 +26,17 @@ interface ActiveFault {
 export interface EngineOptions {
   /** A sample more than this behind wall-clock time marks its device as replaying. */
   liveLagMs: number;
+  /**
+   * A replaying device that has sent nothing for this long (wall clock), or
+   * for four of its usual gaps between arrivals if that is longer, has stopped
+   * and no longer holds the replay watermark back. Default 60 s.
+   */
+  replayIdleMs?: number;
 }
+
+/** How fast a device's estimate of its usual wall-clock gap between arrivals forgets a long one. */
+const WALL_GAP_DECAY = 0.8;
+const IDLE_GAPS = 4;
 
 export interface SampleInput {
   deviceId: string;
@@ -42,8 +52,8 @@ export class Engine {
   private readonly layouts = new Map<string, Layout | null>();
   private readonly active = new Map<string, Map<string, ActiveFault>>();
   private intents: Intent[] = [];
-  /** Event-time watermark of replayed traffic: "now" for replaying devices. */
-  replayWatermark = -Infinity;
+  /** The latest event time of replayed traffic seen. */
+  private replayHigh = -Infinity;
   late = 0;
 
   constructor(private readonly opts: EngineOptions) {}
@@ -125,7 +135,14 @@ export class Engine {
     }
     const live = wallNow - p.ts < this.opts.liveLagMs;
     state.u8[L.u8.flags] = live ? FLAG_LIVE : 0;
-    if (!live && p.ts > this.replayWatermark) this.replayWatermark = p.ts;
+    if (!live && p.ts > this.replayHigh) this.replayHigh = p.ts;
+    // the usual wall-clock gap between this device's arrivals (a batch arrives at one instant)
+    const lastWall = state.f64[F64.lastWall]!;
+    if (wallNow > lastWall) {
+      const gap = wallNow - lastWall;
+      const usual = state.f64[F64.wallGap]!;
+      state.f64[F64.wallGap] = Number.isNaN(usual) ? gap : Math.max(gap, usual * WALL_GAP_DECAY);
+    }
     state.f64[F64.lastWall] = wallNow;
     if (!Number.isNaN(prev)) {
       // a gap in the stream itself: judged on event time, the same live or replayed
@@ -164,14 +181,36 @@ export class Engine {
   }
 
   /**
+   * The event-time "now" of replayed traffic: the least latest sample time of
+   * the replaying devices still sending. Replayed devices advance at their own
+   * pace — one hands over 500 samples spanning five days, another a month of
+   * sparse ones — so a device that lags is not silent; one that has stopped
+   * sending (wall clock, see replayIdleMs) no longer holds the watermark back.
+   * When every replaying device has stopped, it is the latest time replayed.
+   */
+  replayWatermark(wallNow: number): number {
+    const idleMs = this.opts.replayIdleMs ?? 60_000;
+    let low = Infinity;
+    for (const state of this.states.values()) {
+      const last = state.lastTs;
+      if (state.u8[state.layout.u8.flags]! & FLAG_LIVE || Number.isNaN(last) || last >= low) continue;
+      const usual = state.f64[F64.wallGap]!;
+      const silentFor = wallNow - state.f64[F64.lastWall]!;
+      if (silentFor <= Math.max(idleMs, Number.isNaN(usual) ? 0 : IDLE_GAPS * usual)) low = last;
+    }
+    return low === Infinity ? this.replayHigh : low;
+  }
+
+  /**
    * Devices that went silent: against wall-clock time when live, against the
    * replay watermark when replaying. Raised at lastTs + afterMs either way.
    */
   checkPresence(wallNow: number): void {
+    const watermark = this.replayWatermark(wallNow);
     for (const state of this.states.values()) {
       const L = state.layout;
       if (L.presenceRules.length === 0 || Number.isNaN(state.lastTs)) continue;
-      const now = state.u8[L.u8.flags]! & FLAG_LIVE ? wallNow : this.replayWatermark;
+      const now = state.u8[L.u8.flags]! & FLAG_LIVE ? wallNow : watermark;
       for (const r of L.presenceRules) {
         if (state.u8[L.u8.active + r.index] === 0 && now - state.lastTs > r.presenceAfterMs!) {
           this.raise(state, r.index, state.lastTs + r.presenceAfterMs!, wallNow, { gapMs: now - state.lastTs });

@@ -94,8 +94,8 @@ export interface Layout {
 }
 
 /** Fixed f64 slots before the per-metric ones. */
-export const F64 = { lastTs: 0, windowStart: 1, lastWall: 2, samples: 3 } as const;
-const F64_FIXED = 4;
+export const F64 = { lastTs: 0, windowStart: 1, lastWall: 2, samples: 3, wallGap: 4 } as const;
+const F64_FIXED = 5;
 
 export class RuleCompileError extends Error {}
 

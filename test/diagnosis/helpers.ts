@@ -1,6 +1,6 @@
 import { loadDeviceTypeFiles } from '../../core/device-types.ts';
 import type { DeviceType } from '../../core/domain/device-type.ts';
-import { RuleSet, type RuleSetInput } from '../../core/domain/rule.ts';
+import { type Condition, RuleSet, type RuleSetInput } from '../../core/domain/rule.ts';
 import type { MetricValue, Point } from '../../core/domain/telemetry.ts';
 import { Engine, type Intent } from '../../diagnosis/engine.ts';
 import type { AnomalyResult } from '../../diagnosis/model/types.ts';
@@ -9,6 +9,13 @@ import { compileRuleSet } from '../../diagnosis/rules/compile.ts';
 export const TYPES: ReadonlyMap<string, DeviceType> = new Map(loadDeviceTypeFiles().map((t) => [t.name, t]));
 export const T0 = Date.UTC(2025, 5, 2, 0, 0, 0);
 export const MIN = 60_000;
+
+export const remedy = { class: 'technician', summary: 'fix it' } as const;
+
+/** One rule on the compressor, 1-minute windows, one sample per window: k of n = k of n samples. */
+export function oneRule(condition: unknown, extra: Record<string, unknown> = {}): RuleSet {
+  return ruleSet({ windowMs: MIN, buckets: 30, baselineSamples: 10, rules: [{ id: 'r', fault: 'test-fault', severity: 'warning', condition: condition as Condition, remedy, trigger: { k: 3, n: 5, clearAfterWindows: 4 }, ...extra }] });
+}
 
 export function ruleSet(input: Omit<RuleSetInput, 'type'> & { type?: string }): RuleSet {
   return RuleSet.parse({ type: 'air-compressor', ...input });

@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Condition } from '../../core/domain/rule.ts';
 import type { Engine } from '../../diagnosis/engine.ts';
-import { MIN, T0, engineWith, feed, iso, point, ruleSet, series } from './helpers.ts';
-
-const remedy = { class: 'technician', summary: 'fix it' } as const;
-/** One rule on the compressor, 1-minute windows, one sample per window: k of n = k of n samples. */
-function oneRule(condition: unknown, extra: Record<string, unknown> = {}) {
-  return ruleSet({ windowMs: MIN, buckets: 30, baselineSamples: 10, rules: [{ id: 'r', fault: 'test-fault', severity: 'warning', condition: condition as Condition, remedy, trigger: { k: 3, n: 5, clearAfterWindows: 4 }, ...extra }] });
-}
+import { MIN, T0, engineWith, feed, iso, oneRule, point, remedy, ruleSet, series } from './helpers.ts';
 
 describe('threshold', () => {
   const above = { kind: 'threshold', metric: 'oilTempC', op: 'above', value: 90, clear: 85 };
@@ -109,40 +103,6 @@ describe('rate of change', () => {
     // a live but really stalled reading (noise around a level) does raise it
     const slow = feed(engineWith(oneRule(stalled)), series('d', T0, 60, MIN, (i) => ({ loaded: true, oilTempC: 41.3 + (i % 3) * 0.1 })));
     expect(slow.raised().length).toBe(1);
-  });
-});
-
-describe('missing data / offline', () => {
-  const offline = ruleSet({ windowMs: MIN, rules: [{ id: 'off', fault: 'offline', severity: 'warning', condition: { kind: 'missing', afterMs: 15 * MIN }, remedy, trigger: { k: 1, n: 1, clearAfterWindows: 2 } }] });
-
-  it('live device: raised by wall-clock time while silent, at lastTs + afterMs; cleared once data flows again', () => {
-    const e = engineWith(offline);
-    const f = feed(e, series('d', T0, 5, MIN, () => ({ oilTempC: 70 })), 1000);
-    e.checkPresence(T0 + 10 * MIN);
-    expect(e.drainIntents()).toEqual([]);
-    e.checkPresence(T0 + 20 * MIN);
-    f.intents.push(...e.drainIntents());
-    expect(f.raised()).toEqual([{ fault: 'offline', at: iso(T0 + 4 * MIN + 15 * MIN) }]);
-    e.checkPresence(T0 + 25 * MIN);
-    expect(e.drainIntents()).toEqual([]); // not re-raised while active
-    feed(e, series('d', T0 + 30 * MIN, 5, MIN, () => ({ oilTempC: 70 })), 1000, f);
-    expect(f.cleared()).toEqual([{ fault: 'offline', at: iso(T0 + 32 * MIN) }]);
-  });
-
-  it('replaying device: wall-clock silence means nothing; a gap in event time is found on arrival', () => {
-    const e = engineWith(offline);
-    const f = feed(e, series('d', T0, 5, MIN, () => ({ oilTempC: 70 })));
-    e.checkPresence(T0 + 365 * 24 * 3600_000);
-    expect(e.drainIntents()).toEqual([]);
-    feed(e, series('d', T0 + 30 * MIN, 5, MIN, () => ({ oilTempC: 70 })), undefined, f);
-    expect(f.raised()).toEqual([{ fault: 'offline', at: iso(T0 + 19 * MIN) }]);
-    expect(f.cleared()).toEqual([{ fault: 'offline', at: iso(T0 + 32 * MIN) }]);
-  });
-
-  it('one metric missing from a flowing stream', () => {
-    const e = engineWith(oneRule({ kind: 'missing', metric: 'vibrationRmsMmS', afterMs: 5 * MIN }, { trigger: { k: 2, n: 3, clearAfterWindows: 2 } }));
-    const f = feed(e, series('d', T0, 20, MIN, (i): Record<string, number> => (i < 3 ? { oilTempC: 70, vibrationRmsMmS: 2 } : { oilTempC: 70 })));
-    expect(f.raised()).toEqual([{ fault: 'test-fault', at: iso(T0 + 10 * MIN) }]);
   });
 });
 
