@@ -29,7 +29,9 @@ export interface EngineOptions {
   /**
    * A replaying device that has sent nothing for this long (wall clock), or
    * for four of its usual gaps between arrivals if that is longer, has stopped
-   * and no longer holds the replay watermark back. Default 60 s.
+   * and no longer holds the replay watermark back. Default 5 min: a simulator
+   * or replay that pushes a large fleet as fast as ingest acknowledges can
+   * keep one device's next batch waiting for a minute or more.
    */
   replayIdleMs?: number;
 }
@@ -189,7 +191,7 @@ export class Engine {
    * When every replaying device has stopped, it is the latest time replayed.
    */
   replayWatermark(wallNow: number): number {
-    const idleMs = this.opts.replayIdleMs ?? 60_000;
+    const idleMs = this.opts.replayIdleMs ?? 5 * 60_000;
     let low = Infinity;
     for (const state of this.states.values()) {
       const last = state.lastTs;

@@ -48,37 +48,39 @@ describe('the replay watermark', () => {
   };
   const raised = (e: Engine) => e.drainIntents().flatMap((i) => (i.kind === 'raise' ? [`${i.diagnosis.deviceId} ${i.diagnosis.raisedAt}`] : []));
 
+  const S = 1000;
+
   it('a device whose replay lags behind another one is not silent; one that stopped sending is, once idle', () => {
     const e = engineWith(offline);
     // replayed devices hand over their stored samples in batches of their own size
     send(e, 'ahead', 0, 600, W); // ten hours at once
     send(e, 'lagging', 0, 300, W); // its first five so far
     send(e, 'stopped', 0, 60, W); // one hour, then nothing more
-    e.checkPresence(W + 5_000);
+    e.checkPresence(W + 5 * S);
     expect(raised(e)).toEqual([]);
-    send(e, 'lagging', 300, 300, W + 20_000);
-    send(e, 'ahead', 600, 60, W + 40_000);
-    e.checkPresence(W + 45_000);
-    expect(raised(e)).toEqual([]); // 'stopped' has been quiet for 45 s, within replayIdleMs (60 s)
-    send(e, 'lagging', 600, 120, W + 80_000);
-    send(e, 'ahead', 660, 60, W + 80_000);
-    e.checkPresence(W + 90_000);
-    // quiet for 90 s, it no longer holds the watermark (now eleven hours) back: raised at its last sample + 15 min
+    send(e, 'lagging', 300, 300, W + 90 * S); // a busy ingest kept its next batch waiting
+    send(e, 'ahead', 600, 60, W + 120 * S);
+    e.checkPresence(W + 240 * S);
+    expect(raised(e)).toEqual([]); // 'stopped' has been quiet for 4 min, within replayIdleMs (5 min)
+    send(e, 'lagging', 600, 120, W + 300 * S);
+    send(e, 'ahead', 660, 60, W + 300 * S);
+    e.checkPresence(W + 360 * S);
+    // quiet for 6 min, it no longer holds the watermark (now twelve hours) back: raised at its last sample + 15 min
     expect(raised(e)).toEqual([`stopped ${iso(T0 + 74 * MIN)}`]);
-    e.checkPresence(W + 30 * 60_000);
-    expect(raised(e)).toEqual([]); // every replay has stopped: the latest time replayed, 'lagging' and 'ahead' ended together
+    e.checkPresence(W + 3600 * S);
+    expect(raised(e)).toEqual([]); // every replay has stopped: the latest time replayed, where 'lagging' and 'ahead' ended together
   });
 
-  it("a device that usually sends every few minutes (wall clock) is not idle after one minute's quiet", () => {
+  it('a device that usually sends every ten minutes (wall clock) is not idle after twenty minutes of quiet', () => {
     const e = engineWith(offline);
     for (let k = 0; k < 4; k++) {
-      send(e, 'slow', k * 60, 60, W + k * 180_000); // an hour of data every three minutes
-      send(e, 'fast', k * 60, 60, W + k * 180_000);
+      send(e, 'slow', k * 60, 60, W + k * 600 * S); // an hour of data every ten minutes
+      send(e, 'fast', k * 60, 60, W + k * 600 * S);
     }
-    send(e, 'fast', 240, 240, W + 200_000);
-    e.checkPresence(W + 3 * 180_000 + 120_000);
+    for (let k = 0; k < 20; k++) send(e, 'fast', 240 + k * 60, 60, W + (1800 + (k + 1) * 60) * S); // then every minute
+    e.checkPresence(W + 3000 * S);
     expect(raised(e)).toEqual([]);
-    e.checkPresence(W + 3 * 180_000 + 4 * 180_000 + 1_000);
+    e.checkPresence(W + (1800 + 4 * 600 + 1) * S);
     expect(raised(e)).toEqual([`slow ${iso(T0 + 239 * MIN + 15 * MIN)}`]);
   });
 });
