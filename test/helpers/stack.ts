@@ -9,6 +9,7 @@ import { createLogger } from '../../core/logger.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { OpsStore } from '../../core/ports.ts';
 import { generateSecret } from '../../core/secrets.ts';
+import type { DiagnosisOptions } from '../../diagnosis/create-diagnosis.ts';
 import type { ModelScorer } from '../../diagnosis/model/types.ts';
 
 export interface TestStack {
@@ -45,6 +46,8 @@ export interface StackExtras {
   keepDataDir?: string;
   /** A model scorer for the diagnosis engine, built on the stack's own ops store. */
   scorer?: (deps: { opsStore: OpsStore; logger: Logger }) => ModelScorer;
+  /** Diagnosis timings (e.g. a presence check every few ms). */
+  diagnosisOptions?: Partial<DiagnosisOptions>;
 }
 
 export async function startStack(env: Record<string, string> = {}, opts: StackExtras = {}): Promise<TestStack> {
@@ -59,7 +62,7 @@ export async function startStack(env: Record<string, string> = {}, opts: StackEx
   const logger = createLogger({ level: config.log.level, pretty: false });
   const template = await pgliteTemplate();
   // tests run rules only unless they ask for a model scorer
-  const stack = await createStack({ config, logger, pgliteTemplate: template, scorer: opts.scorer ?? null });
+  const stack = await createStack({ config, logger, pgliteTemplate: template, scorer: opts.scorer ?? null, diagnosisOptions: opts.diagnosisOptions });
   await stack.start();
   const { mqtt: mqttPort, ws } = stack.broker.addresses();
   const httpUrl = `http://127.0.0.1:${stack.api.address().port}`;

@@ -2,8 +2,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { DEFAULT_INTERVALS, parseIntervals } from '../../scorecard/run.ts';
 import { startSimulation } from '../../simulator/runner.ts';
-import { HOUR } from '../../simulator/time.ts';
+import { DAY, HOUR } from '../../simulator/time.ts';
 import { useStack } from '../helpers/stack.ts';
 
 type Cmd = { id: string; status: string; detail: string | null };
@@ -69,5 +70,26 @@ describe('simulate against the real stack', () => {
     const second = await again.done;
     expect(second.samplesSent).toBe(again.fleet.devices.reduce((n, d) => n + d.seq, 0));
     expect(second.samplesSent).toBeGreaterThan(0);
+  });
+
+  it('devices replayed at their own pace (a compressor batch spans hours, a washer batch days) are never raised offline', async () => {
+    // the presence check runs every 50 ms, so it also runs while a compressor waits for its next batch behind the washers
+    const s = await useStack({}, { diagnosisOptions: { presenceCheckMs: 50 } });
+    const out = await mkdtemp(join(tmpdir(), 'sim-pace-'));
+    onTestFinished(() => rm(out, { recursive: true, force: true }));
+    const durationMs = 3 * DAY;
+    const startTs = Math.floor((Date.now() - durationMs - 60_000) / 60_000) * 60_000;
+    const sim = await startSimulation({
+      apiUrl: s.httpUrl, mqttUrl: s.mqttUrl, apiKey: s.adminKey, speed: 'max', outDir: out, progress: false, log: () => undefined, lingerMs: 0,
+      maxBatchSamples: 20,
+      fleet: { seed: 'pace', devices: 6, types: ['air-compressor', 'washing-machine'], faultRate: 0, startTs, durationMs, intervalMs: parseIntervals(DEFAULT_INTERVALS) },
+    });
+    const summary = await sim.done;
+    expect(summary.samplesDropped).toBe(0);
+    await expect.poll(() => s.stack.diagnosis.stats().samples, { timeout: 30_000, interval: 100 }).toBe(summary.samplesSent);
+    // every sample arrived, stored ones included: no device was silent in event time
+    const offline = await s.http<unknown[]>('GET', `/api/v1/diagnoses?fault=offline&from=${startTs}`);
+    expect(offline.status).toBe(200);
+    expect(offline.body).toEqual([]);
   });
 });
