@@ -2,17 +2,20 @@
  * `npm run bench:diagnosis` — the model layer alone (diagnosis/model): how
  * many sample windows the scorer turns into anomaly scores per second on one
  * core (features in TypeScript, one onnxruntime run() per micro-batch,
- * intraOpNumThreads 1), per batch size; and memory per calibrated device at
- * 10,000 and 100,000 devices.
+ * intraOpNumThreads 1), per batch size; memory per calibrated device at
+ * 10,000 and 100,000 devices; then publish → diagnosis latency through the
+ * whole platform beside bare Mosquitto (bench/diagnosis-latency.ts).
  *
  * stdout: one JSON line per scenario, with the target figure and the ratio.
  *
  *   npm run bench:diagnosis -- [--devices 10000] [--seconds 5] [--batches 1,64,1024] [--memory 10000,100000] [--type air-compressor]
+ *                              [--latency-devices 200] [--latency-rate 5] [--latency-seconds 60] [--latency-only | --no-latency]
  */
 import { parseArgs } from 'node:util';
 import { nullLogger } from '../core/logger.ts';
 import type { MetricValue } from '../core/domain/telemetry.ts';
 import { createModelScorer } from '../diagnosis/model/scorer.ts';
+import { benchLatency } from './diagnosis-latency.ts';
 import type { ScoreInput } from '../diagnosis/model/types.ts';
 
 const TARGET_WPS = 50_000;
@@ -23,6 +26,11 @@ const { values: o } = parseArgs({
     batches: { type: 'string', default: '1,64,1024' },
     memory: { type: 'string', default: '10000,100000' },
     type: { type: 'string', default: 'air-compressor' },
+    'latency-devices': { type: 'string', default: '200' },
+    'latency-rate': { type: 'string', default: '5' },
+    'latency-seconds': { type: 'string', default: '60' },
+    'latency-only': { type: 'boolean', default: false },
+    'no-latency': { type: 'boolean', default: false },
   },
 });
 
@@ -133,5 +141,13 @@ async function memory(devices: number) {
   await scorer.close();
 }
 
-for (const b of o.batches.split(',').map(Number)) await throughput(b);
-for (const d of o.memory.split(',').map(Number)) await memory(d);
+if (!o['latency-only']) {
+  for (const b of o.batches.split(',').map(Number)) await throughput(b);
+  for (const d of o.memory.split(',').map(Number)) await memory(d);
+}
+if (!o['no-latency']) {
+  const latency = { devices: Number(o['latency-devices']), rate: Number(o['latency-rate']), seconds: Number(o['latency-seconds']), warmupSeconds: 10 };
+  console.log(JSON.stringify(await benchLatency(latency)));
+  // the stack's and the clients' timers are gone; anything left (a lingering socket) must not hold the bench open
+  process.exit(0);
+}
