@@ -28,6 +28,8 @@ export interface DiagnosisOptions {
   rulesPollMs: number;
   /** Samples further than this behind wall-clock time mark their device as replaying. */
   liveLagMs: number;
+  /** A replaying device quiet this long (wall clock) has stopped: see EngineOptions.replayIdleMs. */
+  replayIdleMs?: number;
   /** Past this many queued samples new ones are dropped (and counted), never blocking ingest. */
   maxQueue: number;
   /** Rule sets shipped with the code; read from diagnosis/rules/sets when omitted. */
@@ -80,7 +82,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   const logger = deps.logger.child({ service: 'diagnosis' });
   const o: DiagnosisOptions = { tickMs: 20, presenceCheckMs: 5000, rulesPollMs: 5000, liveLagMs: 5 * 60_000, maxQueue: 500_000, ...deps.options };
   const bus = createDiagnosisBus(logger);
-  const engine = new Engine({ liveLagMs: o.liveLagMs });
+  const engine = new Engine({ liveLagMs: o.liveLagMs, replayIdleMs: o.replayIdleMs });
   const counts = { samples: 0, events: 0, dropped: 0, raised: 0, cleared: 0, writeBacks: 0, writeBackErrors: 0 };
   let shipped = new Map<string, RuleSet>();
   let versions = new Map<string, string>();

@@ -28,17 +28,21 @@ export interface EngineOptions {
   liveLagMs: number;
   /**
    * A replaying device that has sent nothing for this long (wall clock), or
-   * for four of its usual gaps between arrivals if that is longer, has stopped
-   * and no longer holds the replay watermark back. Default 5 min: a simulator
-   * or replay that pushes a large fleet as fast as ingest acknowledges can
-   * keep one device's next batch waiting for a minute or more.
+   * for four of its usual gaps between arrivals if that is longer (at most
+   * six times this), has stopped and no longer holds the replay watermark
+   * back. Default 5 min: a simulator or replay that pushes a large fleet as
+   * fast as ingest acknowledges can keep one device's next batch waiting for
+   * a minute or more.
    */
   replayIdleMs?: number;
 }
 
-/** How fast a device's estimate of its usual wall-clock gap between arrivals forgets a long one. */
+/** How much a device's estimate of its usual wall-clock gap between arrivals forgets a long one at each later gap. */
 const WALL_GAP_DECAY = 0.8;
+/** Shorter waits are one batch split over the service's micro-batches, not a gap between arrivals. */
+const MIN_WALL_GAP_MS = 1000;
 const IDLE_GAPS = 4;
+const MAX_IDLE_FACTOR = 6;
 
 export interface SampleInput {
   deviceId: string;
@@ -136,12 +140,13 @@ export class Engine {
       return;
     }
     const live = wallNow - p.ts < this.opts.liveLagMs;
+    // a live device that starts uploading a backlog replays: its live cadence says nothing about that
+    if (!live && state.u8[L.u8.flags]! & FLAG_LIVE) state.f64[F64.wallGap] = NaN;
     state.u8[L.u8.flags] = live ? FLAG_LIVE : 0;
     if (!live && p.ts > this.replayHigh) this.replayHigh = p.ts;
-    // the usual wall-clock gap between this device's arrivals (a batch arrives at one instant)
-    const lastWall = state.f64[F64.lastWall]!;
-    if (wallNow > lastWall) {
-      const gap = wallNow - lastWall;
+    // the usual wall-clock gap between this device's arrivals
+    const gap = wallNow - state.f64[F64.lastWall]!;
+    if (gap >= MIN_WALL_GAP_MS) {
       const usual = state.f64[F64.wallGap]!;
       state.f64[F64.wallGap] = Number.isNaN(usual) ? gap : Math.max(gap, usual * WALL_GAP_DECAY);
     }
@@ -197,8 +202,8 @@ export class Engine {
       const last = state.lastTs;
       if (state.u8[state.layout.u8.flags]! & FLAG_LIVE || Number.isNaN(last) || last >= low) continue;
       const usual = state.f64[F64.wallGap]!;
-      const silentFor = wallNow - state.f64[F64.lastWall]!;
-      if (silentFor <= Math.max(idleMs, Number.isNaN(usual) ? 0 : IDLE_GAPS * usual)) low = last;
+      const limit = Number.isNaN(usual) ? idleMs : Math.min(Math.max(idleMs, IDLE_GAPS * usual), MAX_IDLE_FACTOR * idleMs);
+      if (wallNow - state.f64[F64.lastWall]! <= limit) low = last;
     }
     return low === Infinity ? this.replayHigh : low;
   }

@@ -83,4 +83,27 @@ describe('the replay watermark', () => {
     e.checkPresence(W + (1800 + 4 * 600 + 1) * S);
     expect(raised(e)).toEqual([`slow ${iso(T0 + 239 * MIN + 15 * MIN)}`]);
   });
+
+  it('a batch split over several micro-batches is one arrival: its pieces do not shrink the usual gap', () => {
+    const e = engineWith(offline);
+    for (let k = 0; k < 4; k++) {
+      // sixty samples every 400 s, arriving in ten pieces 20 ms apart
+      for (let j = 0; j < 10; j++) send(e, 'bursty', k * 60 + j * 6, 6, W + k * 400 * S + j * 20);
+      send(e, 'ahead', k * 60, 60, W + k * 400 * S);
+    }
+    for (let k = 0; k < 5; k++) send(e, 'ahead', 240 + k * 60, 60, W + (1200 + (k + 1) * 60) * S);
+    e.checkPresence(W + (1200 + 350) * S);
+    expect(raised(e)).toEqual([]); // quiet for 350 s, well within four of its 400 s gaps
+  });
+
+  it('one long pause does not make a device hold the watermark for hours: four usual gaps count up to 30 min', () => {
+    const e = engineWith(offline);
+    send(e, 'paused', 0, 60, W);
+    send(e, 'paused', 60, 60, W + 7200 * S); // back after two hours of wall clock, one batch, then nothing
+    for (let k = 0; k < 40; k++) send(e, 'ahead', k * 60, 60, W + 7200 * S + k * 60 * S);
+    e.checkPresence(W + (7200 + 29 * 60) * S);
+    expect(raised(e)).toEqual([]);
+    e.checkPresence(W + (7200 + 31 * 60) * S);
+    expect(raised(e)).toEqual([`paused ${iso(T0 + 119 * MIN + 15 * MIN)}`]);
+  });
 });
