@@ -6,8 +6,10 @@
  * compressors each publishing `--rate` QoS 1 samples a second (one in flight)
  * from the simulator's compressor model, in event time one minute apart.
  * During the measured window every device reports a discharge-temperature
- * trip now and then; its trip rule fires once the 5-minute window holding the
- * event closes, i.e. on the first sample of the next window. Latency = the
+ * trip now and then; its trip rule fires when the first 5-minute window the
+ * event makes abnormal closes (the event's own window, or the next one when
+ * too few samples of its own are left after it), i.e. on the first sample of
+ * the window after that. Latency = the
  * diagnosis on the internal bus (persisted first) − the publish of that
  * closing sample. The reference, measured in the same run: bare Mosquitto's
  * publish → subscriber delivery at the same devices and rate (millisecond
@@ -43,25 +45,39 @@ export interface LatencyOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs `fn(device index)` once per device every 1000/rate ms, one call in flight per device, until stopped. */
+/**
+ * Runs `fn(device index)` once per device every 1000/rate ms, one call in
+ * flight per device, until stopped. A device that falls behind skips the
+ * missed slots instead of bursting to catch up; latency is timed from the
+ * actual publish, so a stall in the generator itself is not counted.
+ */
 function pace(devices: number, rate: number, fn: (i: number) => Promise<void>): { stop(): Promise<void>; sent(): number } {
   let running = true;
   let sent = 0;
+  let failure: unknown;
   const period = 1000 / rate;
   const loops = Array.from({ length: devices }, async (_, i) => {
     let next = Date.now() + (i * period) / devices; // spread the devices over one period
     while (running) {
       const wait = next - Date.now();
       if (wait > 0) await sleep(wait);
-      next += period;
-      await fn(i);
+      next = Math.max(next + period, Date.now());
+      try {
+        await fn(i);
+      } catch (err) {
+        failure ??= err;
+        running = false;
+      }
       sent++;
     }
   });
   return {
     async stop() {
       running = false;
-      await Promise.all(loops);
+      // a publish whose connection dropped never settles (no reconnects here): give up on it after 10 s
+      const settled = await Promise.race([Promise.all(loops).then(() => true), sleep(10_000).then(() => false)]);
+      if (failure) throw failure;
+      if (!settled) throw new Error('publishes still unacknowledged 10 s after the load stopped');
     },
     sent: () => sent,
   };

@@ -141,6 +141,10 @@ async function memory(devices: number) {
   await scorer.close();
 }
 
+if (o['latency-only'] && o['no-latency']) {
+  console.error('--latency-only and --no-latency exclude each other');
+  process.exit(2);
+}
 if (!o['latency-only']) {
   for (const b of o.batches.split(',').map(Number)) await throughput(b);
   for (const d of o.memory.split(',').map(Number)) await memory(d);
