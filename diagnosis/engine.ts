@@ -140,13 +140,15 @@ export class Engine {
       return;
     }
     const live = wallNow - p.ts < this.opts.liveLagMs;
-    // a live device that starts uploading a backlog replays: its live cadence says nothing about that
-    if (!live && state.u8[L.u8.flags]! & FLAG_LIVE) state.f64[F64.wallGap] = NaN;
+    const wasLive = (state.u8[L.u8.flags]! & FLAG_LIVE) !== 0;
     state.u8[L.u8.flags] = live ? FLAG_LIVE : 0;
     if (!live && p.ts > this.replayHigh) this.replayHigh = p.ts;
     // the usual wall-clock gap between this device's arrivals
     const gap = wallNow - state.f64[F64.lastWall]!;
-    if (gap >= MIN_WALL_GAP_MS) {
+    if (wasLive && !live) {
+      // a live device uploading a backlog replays: neither its live cadence nor the outage before tells how it replays
+      state.f64[F64.wallGap] = NaN;
+    } else if (gap >= MIN_WALL_GAP_MS) {
       const usual = state.f64[F64.wallGap]!;
       state.f64[F64.wallGap] = Number.isNaN(usual) ? gap : Math.max(gap, usual * WALL_GAP_DECAY);
     }

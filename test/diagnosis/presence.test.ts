@@ -106,4 +106,22 @@ describe('the replay watermark', () => {
     e.checkPresence(W + (7200 + 31 * 60) * S);
     expect(raised(e)).toEqual([`paused ${iso(T0 + 119 * MIN + 15 * MIN)}`]);
   });
+
+  it('a live device that comes back and uploads part of its backlog, then stops, is judged as a replay that stopped', () => {
+    const e = engineWith(offline);
+    const at = (d: string, tsMin: number, wallMin: number) => e.sample(point(d, T0 + tsMin * MIN, { oilTempC: 70 }), undefined, T0 + wallMin * MIN);
+    for (let k = 0; k <= 4; k++) at('back', k * 15, k * 15); // live every 15 min for an hour, then an outage
+    const ahead = (fromMin: number, toMin: number) => {
+      for (let w = fromMin; w <= toMin; w++) at('ahead', w - 10, w); // another device, replaying ten minutes behind
+    };
+    ahead(170, 180);
+    for (let k = 5; k <= 10; k++) at('back', k * 15, 180); // at 3 h: the stored samples up to 2 h 30, then nothing more
+    ahead(181, 184);
+    e.checkPresence(T0 + 184 * MIN);
+    expect(raised(e)).toEqual([]);
+    ahead(185, 190);
+    // quiet for 10 min: its live cadence (15 min) and the outage (2 h) do not stretch its idle time
+    e.checkPresence(T0 + 190 * MIN);
+    expect(raised(e)).toEqual([`back ${iso(T0 + 150 * MIN + 15 * MIN)}`]);
+  });
 });
