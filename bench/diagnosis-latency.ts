@@ -28,6 +28,7 @@ import { createFleet } from '../simulator/fleet.ts';
 import { createPlatformClient } from '../simulator/platform.ts';
 import { Histogram } from './lib/histogram.ts';
 import { startMosquitto } from './lib/mosquitto.ts';
+import { sleep } from './lib/proc.ts';
 
 const MIN = 60_000;
 const WINDOW_MS = 5 * MIN; // the compressor rule set's window
@@ -42,8 +43,6 @@ export interface LatencyOptions {
   seconds: number;
   warmupSeconds: number;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Runs `fn(device index)` once per device every 1000/rate ms, one call in
@@ -106,6 +105,7 @@ async function measureFleetdoc(o: LatencyOptions) {
 
     // publish wall time of each device's samples after a trip, by event time
     const closing = fleet.devices.map(() => new Map<number, number>());
+    const indexOf = new Map(fleet.devices.map((d, i) => [d.id, i]));
     const lat = new Histogram();
     const puback = new Histogram();
     let measuring = false;
@@ -113,7 +113,8 @@ async function measureFleetdoc(o: LatencyOptions) {
     const off = stack.diagnosis.bus.on('raised', (d) => {
       if (d.fault !== 'ac-overheat-trip') return;
       const at = Date.now();
-      const i = fleet.devices.findIndex((x) => x.id === d.deviceId);
+      const i = indexOf.get(d.deviceId);
+      if (i === undefined) return;
       const raisedAt = Date.parse(d.raisedAt);
       // the first sample at or after the window's end closed it
       let best = Infinity;
