@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { DERIVED_METRICS } from '../../core/domain/device-type.ts';
 import { AggregateFn, TelemetryRow } from '../../core/domain/telemetry.ts';
 import { errors } from '../../core/errors.ts';
 import type { TelemetryQuery } from '../../core/ports.ts';
@@ -8,8 +9,6 @@ import { DeviceParams, DurationQuery, MetricListQuery, TimeQuery, notFoundErrors
 import { requireDevice } from './devices.ts';
 
 const HOUR_MS = 3_600_000;
-/** Written back per sample by the diagnosis engine for any device type (model output). */
-const DERIVED_METRICS = ['anomalyScore', 'anomaly'];
 
 const TelemetryQueryString = z.object({
   metrics: MetricListQuery.optional(),

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { MetricName, Slug } from './common.ts';
 
+/** Written back per sample by the diagnosis engine for every device type (model output): no type may declare them. */
+export const DERIVED_METRICS = ['anomalyScore', 'anomaly'] as const;
+
 export const MetricKind = z.enum(['number', 'integer', 'boolean', 'string']);
 
 export const MetricDef = z
@@ -37,6 +40,8 @@ export const DeviceType = z
     const seen = new Set<string>();
     for (const [i, m] of t.metrics.entries()) {
       if (seen.has(m.name)) ctx.addIssue({ code: 'custom', path: ['metrics', i, 'name'], message: `duplicate metric ${m.name}` });
+      if ((DERIVED_METRICS as readonly string[]).includes(m.name))
+        ctx.addIssue({ code: 'custom', path: ['metrics', i, 'name'], message: `${m.name} is written by the diagnosis engine; name the metric otherwise` });
       seen.add(m.name);
     }
   });

@@ -215,6 +215,7 @@ describe('device types', () => {
     ['min above max', { ...pump, name: 'p4', metrics: [{ name: 'a', min: 5, max: 1 }] }],
     ['an unknown field', { ...pump, name: 'p5', colour: 'red' }],
     ['an unknown metric kind', { ...pump, name: 'p6', metrics: [{ name: 'a', kind: 'float' }] }],
+    ['a metric the engine writes (anomaly)', { ...pump, name: 'p7', metrics: [{ name: 'a' }, { name: 'anomaly' }] }],
   ])('refuses a type file with %s (400, with issues)', async (_what, body) => {
     const res = await t.call('service', { method: 'POST', url: '/api/v1/device-types', payload: body });
     expect(res.statusCode).toBe(400);
