@@ -274,14 +274,18 @@ export class Engine {
       if (evals === 0) continue;
       const abnormal = hits * 2 >= evals;
       state.u32[L.u32.mask + s] = ((state.u32[L.u32.mask + s]! << 1) | (abnormal ? 1 : 0)) >>> 0;
-      state.u32[L.u32.streak + s] = abnormal ? 0 : state.u32[L.u32.streak + s]! + 1;
+      const streak = abnormal ? 0 : state.u32[L.u32.streak + s]! + 1;
+      state.u32[L.u32.streak + s] = streak;
+      const since = L.f64.normalSince + s;
+      if (abnormal) state.f64[since] = NaN;
+      else if (streak === 1 || Number.isNaN(state.f64[since]!)) state.f64[since] = end - L.ruleSet.windowMs;
       const rule = L.rules[s];
       const t = rule ? rule.rule.trigger : L.ruleSet.model;
       if (state.u8[L.u8.active + s] === 0) {
         // a bare offline rule is raised by the presence check, never by windows
         const nMask = t.n >= 32 ? 0xffffffff : (1 << t.n) - 1;
         if (rule?.presenceAfterMs == null && popcount(state.u32[L.u32.mask + s]! & nMask) >= t.k) this.raise(state, s, end, wallNow);
-      } else if (state.u32[L.u32.streak + s]! >= t.clearAfterWindows) this.clear(state, s, end);
+      } else if (streak >= t.clearAfterWindows && end - state.f64[since]! >= (t.clearAfterMs ?? 0)) this.clear(state, s, end);
     }
   }
 
@@ -295,6 +299,7 @@ export class Engine {
     const L = state.layout;
     state.u8[L.u8.active + slot] = 1;
     state.u32[L.u32.streak + slot] = 0;
+    state.f64[L.f64.normalSince + slot] = NaN;
     // the open window's samples came before the raise: they are no evidence of recovery
     state.u8[L.u8.evals + slot] = 0;
     state.u8[L.u8.hits + slot] = 0;

@@ -240,12 +240,17 @@ export type ConditionOutput =
   | { kind: 'all' | 'any'; of: ConditionOutput[] }
   | (MeanFields & { kind: 'mean'; relativeTo: 'zero' | 'baseline' | 'ratio'; where?: ConditionOutput });
 
-/** k of the last n evaluation windows abnormal raises; clearAfterWindows normal ones clear. */
+const ClearAfterMs = Duration.optional().describe(
+  'And those normal windows span at least this much event time since the last abnormal one (e.g. a day for a slow fault that does not heal overnight), whatever the sample rate',
+);
+
+/** k of the last n evaluation windows abnormal raises; clearAfterWindows normal ones in a row (spanning clearAfterMs) clear. */
 export const Trigger = z
   .object({
     k: z.number().int().min(1).max(32).default(3),
     n: z.number().int().min(1).max(32).default(5),
-    clearAfterWindows: z.number().int().min(1).max(10_000).default(10),
+    clearAfterWindows: z.number().int().min(1).max(10_000).default(10).describe('Normal windows in a row (windows with evaluations; those without carry no evidence)'),
+    clearAfterMs: ClearAfterMs,
   })
   .strict()
   .refine((t) => t.k <= t.n, 'k must not exceed n');
@@ -268,6 +273,7 @@ export const ModelPolicy = z
     k: z.number().int().min(1).max(32).default(3),
     n: z.number().int().min(1).max(32).default(5),
     clearAfterWindows: z.number().int().min(1).max(10_000).default(10),
+    clearAfterMs: ClearAfterMs,
     /** A fault probability at least this high names the fault instead of `anomaly`. */
     faultProbability: z.number().min(0).max(1).default(0.6),
     severity: Severity.default('warning'),

@@ -87,7 +87,8 @@ export interface Layout {
   nBucketed: number;
   buckets: number;
   // typed-array offsets
-  f64: { size: number; metricTs: number; nodes: number; bucketStart: number };
+  /** normalSince: per slot, the event time its current run of normal windows began (NaN while abnormal). */
+  f64: { size: number; metricTs: number; nodes: number; bucketStart: number; normalSince: number };
   f32: { size: number; last: number; baseMean: number; baseM2: number; bucketMean: number; score: number };
   u32: { size: number; baseCount: number; mask: number; streak: number };
   u8: { size: number; bucketCount: number; evals: number; hits: number; active: number; latch: number; flags: number; repeats: number };
@@ -266,7 +267,8 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
   const M = metrics.length;
   const B = ruleSet.buckets;
   const slots = rules.length + 1;
-  const f64 = { metricTs: F64_FIXED, nodes: F64_FIXED + M, bucketStart: F64_FIXED + M + nodeSlots, size: F64_FIXED + M + nodeSlots + (nBucketed ? B : 0) };
+  const bucketEnd = F64_FIXED + M + nodeSlots + (nBucketed ? B : 0);
+  const f64 = { metricTs: F64_FIXED, nodes: F64_FIXED + M, bucketStart: F64_FIXED + M + nodeSlots, normalSince: bucketEnd, size: bucketEnd + slots };
   const f32 = { last: 0, baseMean: M, baseM2: 2 * M, bucketMean: 3 * M, score: 3 * M + nBucketed * B, size: 3 * M + nBucketed * B + 2 };
   const u32 = { baseCount: 0, mask: M, streak: M + slots, size: M + 2 * slots };
   const flags = nBucketed * B + 3 * slots + latches;

@@ -188,6 +188,21 @@ describe('k of n, no re-raise, clear', () => {
     expect(a?.kind === 'raise' && b?.kind === 'raise' && a.diagnosis.id !== b.diagnosis.id).toBe(true);
   });
 
+  it('clearAfterMs: the normal windows must also span that much event time since the last abnormal one', () => {
+    const rule = (clearAfterMs?: number) => oneRule({ kind: 'threshold', metric: 'oilTempC', op: 'above', value: 90 }, { trigger: { k: 3, n: 5, clearAfterWindows: 4, clearAfterMs } });
+    // abnormal from minute 5 to 29, and one abnormal reading at minute 60
+    const pts = series('d', T0, 150, MIN, (i) => ({ oilTempC: (i >= 5 && i < 30) || i === 60 ? 95 : 80 }));
+    // four normal windows alone clear it at minute 34, before the relapse, which then does not raise again (1 of 5)
+    expect(feed(engineWith(rule()), pts).cleared()).toEqual([{ fault: 'test-fault', at: iso(T0 + 34 * MIN) }]);
+    // an hour: normal from minute 30, but the reading at 60 restarts the hour at 61, so it clears at 121
+    const f = feed(engineWith(rule(60 * MIN)), pts);
+    expect(f.raised()).toEqual([{ fault: 'test-fault', at: iso(T0 + 8 * MIN) }]);
+    expect(f.cleared()).toEqual([{ fault: 'test-fault', at: iso(T0 + 121 * MIN) }]);
+    // without the relapse: an hour after minute 30
+    const steady = series('d', T0, 150, MIN, (i) => ({ oilTempC: i >= 5 && i < 30 ? 95 : 80 }));
+    expect(feed(engineWith(rule(60 * MIN)), steady).cleared()).toEqual([{ fault: 'test-fault', at: iso(T0 + 90 * MIN) }]);
+  });
+
   it('two rules naming one fault share one diagnosis', () => {
     const rs = ruleSet({
       windowMs: MIN,

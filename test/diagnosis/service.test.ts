@@ -106,8 +106,8 @@ describe('diagnoses: persistence, bus and API', () => {
     await d.start();
     const from = Date.UTC(2025, 1, 1);
     src.push(fouling('ac-1', from, 200));
-    // 25 h of normal oil: the shipped cooler rule clears after a whole day normal (a fouled cooler does not heal overnight)
-    src.push(series('ac-1', from + 200 * MIN, 300, 5 * MIN, () => ({ loaded: true, ambientTempC: 25, oilTempC: 72, dischargeTempC: 90 })));
+    // 75 h of normal oil: the shipped cooler rule clears after three days normal (a fouled cooler does not heal overnight or over a quiet weekend)
+    src.push(series('ac-1', from + 200 * MIN, 300, 15 * MIN, () => ({ loaded: true, ambientTempC: 25, oilTempC: 72, dischargeTempC: 90 })));
     // a fridge whose evaporator, while running, turns 16 °C warmer than in its first three days (refrigerant leak)
     // (readings vary a little: a sensor repeating itself exactly is stuck, and skipped; it defrosts every 8 h)
     const fridge = (evap: number) => (i: number) => {
@@ -174,7 +174,7 @@ describe('event time', () => {
     const from = t.clock.now();
     const pts = [
       ...fouling('ac-4', from, 150, 30),
-      ...series('ac-4', from + 200 * MIN, 300, 5 * MIN, () => ({ loaded: true, ambientTempC: 25, oilTempC: 72, dischargeTempC: 90 })),
+      ...series('ac-4', from + 200 * MIN, 300, 15 * MIN, () => ({ loaded: true, ambientTempC: 25, oilTempC: 72, dischargeTempC: 90 })),
     ].map((p) => ({ ...p, deviceId: 'ac-4' }));
     const summary = (xs: DiagnosisT[]) => xs.map((x) => [x.fault, x.raisedAt, x.clearedAt, x.severity, x.evidence.rules[0]?.values]);
 
