@@ -129,15 +129,6 @@ if (v.why) {
     const ctx = mine.map((t) => `${t.faultCode} ${t.onset.slice(5, 13)}→${t.functionalFailure.slice(5, 13)}`).join('; ') || 'fault-free';
     process.stdout.write(`false ${d.fault} ${d.deviceId} ${d.raisedAt.slice(5, 16)} [${ctx}] ${JSON.stringify(d.evidence.rules[0]?.values ?? {})}\n`);
   }
-  // every missed fault, with how far it had developed when the run ended
-  const end = startTs + durationMs;
-  for (const t of truth) {
-    const onset = Date.parse(t.onset);
-    if (onset >= end || diagnoses.some((d) => d.deviceId === t.device && d.fault === t.faultCode && Date.parse(d.raisedAt) >= onset)) continue;
-    const progress = Math.min(1, (end - onset) / (Date.parse(t.functionalFailure) - onset));
-    const others = truth.filter((o) => o.device === t.device && o !== t).map((o) => o.faultCode).join(',');
-    process.stdout.write(`missed ${t.faultCode} ${t.device} ${t.onset.slice(5, 13)}→${t.functionalFailure.slice(5, 13)} ${(progress * 100).toFixed(0)}% developed at run end${others ? ` (also ${others})` : ''}\n`);
-  }
 }
 
 if (v.probe) {

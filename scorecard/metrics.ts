@@ -63,6 +63,20 @@ export interface FaultScore {
   /** Hours from the first matching diagnosis to functional failure (negative: detected after it). */
   leadTimeMedianHours: number | null;
   leadTimeP10Hours: number | null;
+  /** Missed faults that reached functional failure before their fix or the run's end: failures nobody was warned of. */
+  missedFailed: number;
+}
+
+/** A fault no diagnosis matched, and how far it had gone from onset to functional failure when it stopped being scored. */
+export interface MissedFault {
+  device: string;
+  faultCode: string;
+  onset: string;
+  functionalFailure: string;
+  /** Share of onset → functional failure elapsed at the fix or the run's end (1 = it failed unseen). */
+  developed: number;
+  /** The device's other faults (a second fault can mask or mimic this one). */
+  otherFaults: string[];
 }
 
 export interface Scorecard {
@@ -72,6 +86,8 @@ export interface Scorecard {
   overall: FaultScore & { anomalyDiagnoses: number; anomalyFalse: number };
   byFault: Record<string, FaultScore>;
   ignored: Record<string, number>;
+  /** Every missed fault, least developed first. */
+  misses: MissedFault[];
 }
 
 const HOUR = 3_600_000;
@@ -100,8 +116,14 @@ interface Interval {
   fault: TruthFault;
   from: number;
   to: number;
+  /** The fix or the run's end, whichever came first. */
+  end: number;
   failure: number;
   firstDetection: number | null;
+}
+
+function developed(iv: Interval): number {
+  return iv.failure > iv.from ? Math.min(1, Math.max(0, (iv.end - iv.from) / (iv.failure - iv.from))) : 1;
 }
 
 function score(ivs: Interval[], diagnoses: number, trueDiagnoses: number, deviceDays: number): FaultScore {
@@ -125,6 +147,7 @@ function score(ivs: Interval[], diagnoses: number, trueDiagnoses: number, device
     detectionDelayP90Hours: quantile(delays, 0.9),
     leadTimeMedianHours: quantile(leads, 0.5),
     leadTimeP10Hours: quantile(leads, 0.1),
+    missedFailed: ivs.filter((i) => i.firstDetection === null && i.failure <= i.end).length,
   };
 }
 
@@ -136,7 +159,7 @@ export function computeScorecard(input: ScoreInput): Scorecard {
   for (const f of input.truth) {
     const from = Date.parse(f.onset);
     const end = f.fixedAt !== null ? Math.min(Date.parse(f.fixedAt), input.runEndTs) : input.runEndTs;
-    const iv: Interval = { fault: f, from, to: end + input.graceMs, failure: Date.parse(f.functionalFailure), firstDetection: null };
+    const iv: Interval = { fault: f, from, to: end + input.graceMs, end, failure: Date.parse(f.functionalFailure), firstDetection: null };
     all.push(iv);
     codes.add(f.faultCode);
     let list = byDevice.get(f.device);
@@ -189,5 +212,16 @@ export function computeScorecard(input: ScoreInput): Scorecard {
     overall: { ...overall, anomalyDiagnoses, anomalyFalse },
     byFault,
     ignored,
+    misses: all
+      .filter((iv) => iv.firstDetection === null)
+      .map((iv) => ({
+        device: iv.fault.device,
+        faultCode: iv.fault.faultCode,
+        onset: iv.fault.onset,
+        functionalFailure: iv.fault.functionalFailure,
+        developed: developed(iv),
+        otherFaults: (byDevice.get(iv.fault.device) ?? []).filter((o) => o !== iv).map((o) => o.fault.faultCode),
+      }))
+      .sort((a, b) => a.developed - b.developed || a.device.localeCompare(b.device)),
   };
 }

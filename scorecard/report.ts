@@ -6,6 +6,7 @@ import type { FaultScore, Scorecard } from './metrics.ts';
 const COLS: Array<[string, (s: FaultScore) => string]> = [
   ['faults', (s) => String(s.faults)],
   ['det', (s) => String(s.detected)],
+  ['failed unseen', (s) => String(s.missedFailed)],
   ['diag', (s) => String(s.diagnoses)],
   ['false', (s) => String(s.falseDiagnoses)],
   ['prec', (s) => num(s.precision, 3)],
@@ -37,6 +38,13 @@ export function formatScorecard(sc: Scorecard): string {
       `${o.anomalyFalse} of them on a device with no active fault (in overall false)` +
       (sc.anomalyCountsForRecall ? '; anomaly diagnoses count toward recall' : ''),
   );
+  if (sc.misses.length) {
+    lines.push(`missed ${sc.misses.length} (${o.missedFailed} reached functional failure unseen; the others were still developing when scoring stopped):`);
+    for (const m of sc.misses) {
+      const also = m.otherFaults.length ? ` (also ${m.otherFaults.join(', ')})` : '';
+      lines.push(`  ${m.faultCode} ${m.device} onset ${m.onset.slice(0, 16)}Z, ${(m.developed * 100).toFixed(0)} % developed${also}`);
+    }
+  }
   const ignored = Object.entries(sc.ignored);
   if (ignored.length) lines.push(`not scored (not in the fault catalogue): ${ignored.map(([k, v]) => `${k} ${v}`).join(', ')}`);
   return lines.join('\n') + '\n';

@@ -71,6 +71,27 @@ describe('scorecard metrics', () => {
     expect(all.falsePer1000DeviceDays).toBeCloseTo((1000 * 5) / deviceDays, 12);
     expect(all.leadTimeMedianHours).toBeCloseTo(40, 12);
     expect(sc.ignored).toEqual({ offline: 1 });
+
+    // missed: c (fixed at 40, 10 h into its 60 h to failure) and e (still developing at the end: 40 of 140 h)
+    expect(f.missedFailed).toBe(0);
+    expect(o.missedFailed).toBe(0);
+    expect(sc.misses).toEqual([
+      { device: 'c', faultCode: 'filter', onset: at(30), functionalFailure: at(90), developed: 10 / 60, otherFaults: [] },
+      { device: 'e', faultCode: 'oil', onset: at(60), functionalFailure: at(200), developed: 40 / 140, otherFaults: [] },
+    ]);
+  });
+
+  it('a missed fault that reached functional failure before the fix or the end counts as failed unseen', () => {
+    const truth = [fault('a', 'oil', 10, 30), fault('a', 'filter', 5, 90), fault('b', 'oil', 10, 80, 40), fault('c', 'oil', 10, 40, 30)];
+    const sc = computeScorecard({ truth, diagnoses: [diag('a', 'filter', 20)], faultCodes: ['oil', 'filter'], runStartTs: T0, runEndTs: T0 + 48 * H, devices: 3, graceMs: 0 });
+    // a's oil failed at 30, unseen; b's and c's were fixed (at 40 and 30) before their failures (at 80 and 40)
+    expect(sc.byFault.oil).toMatchObject({ faults: 3, detected: 0, missedFailed: 1 });
+    expect(sc.overall.missedFailed).toBe(1);
+    expect(sc.misses.map((m) => [m.device, m.developed, m.otherFaults])).toEqual([
+      ['b', 30 / 70, []],
+      ['c', 20 / 30, []],
+      ['a', 1, ['filter']],
+    ]);
   });
 
   it('anomaly diagnoses detect the faults active on their device only when asked to', () => {
