@@ -241,7 +241,7 @@ export type ConditionOutput =
   | (MeanFields & { kind: 'mean'; relativeTo: 'zero' | 'baseline' | 'ratio'; where?: ConditionOutput });
 
 const ClearAfterMs = Duration.optional().describe(
-  'And those normal windows span at least this much event time since the last abnormal one (e.g. a day for a slow fault that does not heal overnight), whatever the sample rate',
+  'And those normal windows span at least this much event time since the last abnormal one (e.g. three days for a slow fault that can look normal over a quiet weekend), whatever the sample rate',
 );
 
 /** k of the last n evaluation windows abnormal raises; clearAfterWindows normal ones in a row (spanning clearAfterMs) clear. */
