@@ -276,15 +276,18 @@ export class Engine {
       state.u32[L.u32.mask + s] = ((state.u32[L.u32.mask + s]! << 1) | (abnormal ? 1 : 0)) >>> 0;
       const streak = abnormal ? 0 : state.u32[L.u32.streak + s]! + 1;
       state.u32[L.u32.streak + s] = streak;
-      const since = L.f64.normalSince + s;
-      if (abnormal) state.f64[since] = NaN;
-      else if (streak === 1 || Number.isNaN(state.f64[since]!)) state.f64[since] = end - L.ruleSet.windowMs;
       const rule = L.rules[s];
       const t = rule ? rule.rule.trigger : L.ruleSet.model;
+      const nMask = t.n >= 32 ? 0xffffffff : (1 << t.n) - 1;
+      const sustained = popcount(state.u32[L.u32.mask + s]! & nMask) >= t.k;
+      // the normal time behind clearAfterMs restarts only when the condition is back for k of n windows:
+      // one odd window on a repaired machine must not hold its diagnosis open for ever
+      const since = L.f64.normalSince + s;
+      if (abnormal && sustained) state.f64[since] = NaN;
+      else if (!abnormal && Number.isNaN(state.f64[since]!)) state.f64[since] = end - L.ruleSet.windowMs;
       if (state.u8[L.u8.active + s] === 0) {
         // a bare offline rule is raised by the presence check, never by windows
-        const nMask = t.n >= 32 ? 0xffffffff : (1 << t.n) - 1;
-        if (rule?.presenceAfterMs == null && popcount(state.u32[L.u32.mask + s]! & nMask) >= t.k) this.raise(state, s, end, wallNow);
+        if (rule?.presenceAfterMs == null && sustained) this.raise(state, s, end, wallNow);
       } else if (streak >= t.clearAfterWindows && end - state.f64[since]! >= (t.clearAfterMs ?? 0)) this.clear(state, s, end);
     }
   }

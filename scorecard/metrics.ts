@@ -122,8 +122,13 @@ interface Interval {
   firstDetection: number | null;
 }
 
+/** Whether the fault reached functional failure before it stopped being scored (fix or end of the run). */
+function failedBy(iv: Interval): boolean {
+  return iv.failure <= iv.end;
+}
+
 function developed(iv: Interval): number {
-  return iv.failure > iv.from ? Math.min(1, Math.max(0, (iv.end - iv.from) / (iv.failure - iv.from))) : 1;
+  return failedBy(iv) ? 1 : Math.min(1, Math.max(0, (iv.end - iv.from) / (iv.failure - iv.from)));
 }
 
 function score(ivs: Interval[], diagnoses: number, trueDiagnoses: number, deviceDays: number): FaultScore {
@@ -147,7 +152,7 @@ function score(ivs: Interval[], diagnoses: number, trueDiagnoses: number, device
     detectionDelayP90Hours: quantile(delays, 0.9),
     leadTimeMedianHours: quantile(leads, 0.5),
     leadTimeP10Hours: quantile(leads, 0.1),
-    missedFailed: ivs.filter((i) => i.firstDetection === null && i.failure <= i.end).length,
+    missedFailed: ivs.filter((i) => i.firstDetection === null && failedBy(i)).length,
   };
 }
 

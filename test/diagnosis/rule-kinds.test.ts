@@ -188,19 +188,20 @@ describe('k of n, no re-raise, clear', () => {
     expect(a?.kind === 'raise' && b?.kind === 'raise' && a.diagnosis.id !== b.diagnosis.id).toBe(true);
   });
 
-  it('clearAfterMs: the normal windows must also span that much event time since the last abnormal one', () => {
+  it('clearAfterMs: the normal windows must also span that much event time; only a sustained relapse (k of n) restarts it', () => {
     const rule = (clearAfterMs?: number) => oneRule({ kind: 'threshold', metric: 'oilTempC', op: 'above', value: 90 }, { trigger: { k: 3, n: 5, clearAfterWindows: 4, clearAfterMs } });
-    // abnormal from minute 5 to 29, and one abnormal reading at minute 60
-    const pts = series('d', T0, 150, MIN, (i) => ({ oilTempC: (i >= 5 && i < 30) || i === 60 ? 95 : 80 }));
-    // four normal windows alone clear it at minute 34, before the relapse, which then does not raise again (1 of 5)
-    expect(feed(engineWith(rule()), pts).cleared()).toEqual([{ fault: 'test-fault', at: iso(T0 + 34 * MIN) }]);
-    // an hour: normal from minute 30, but the reading at 60 restarts the hour at 61, so it clears at 121
-    const f = feed(engineWith(rule(60 * MIN)), pts);
-    expect(f.raised()).toEqual([{ fault: 'test-fault', at: iso(T0 + 8 * MIN) }]);
-    expect(f.cleared()).toEqual([{ fault: 'test-fault', at: iso(T0 + 121 * MIN) }]);
-    // without the relapse: an hour after minute 30
-    const steady = series('d', T0, 150, MIN, (i) => ({ oilTempC: i >= 5 && i < 30 ? 95 : 80 }));
-    expect(feed(engineWith(rule(60 * MIN)), steady).cleared()).toEqual([{ fault: 'test-fault', at: iso(T0 + 90 * MIN) }]);
+    const run = (clearAfterMs: number | undefined, bad: (i: number) => boolean) =>
+      feed(engineWith(rule(clearAfterMs)), series('d', T0, 200, MIN, (i) => ({ oilTempC: (i >= 5 && i < 30) || bad(i) ? 95 : 80 })));
+    // abnormal from minute 5 to 29: four normal windows alone clear it at minute 34
+    expect(run(undefined, () => false).cleared()).toEqual([{ fault: 'test-fault', at: iso(T0 + 34 * MIN) }]);
+    // an hour: normal from minute 30, cleared at 90
+    const steady = run(60 * MIN, () => false);
+    expect(steady.raised()).toEqual([{ fault: 'test-fault', at: iso(T0 + 8 * MIN) }]);
+    expect(steady.cleared()).toEqual([{ fault: 'test-fault', at: iso(T0 + 90 * MIN) }]);
+    // one odd reading every 25 minutes (1 of 5 windows) does not restart the hour: still cleared at 90
+    expect(run(60 * MIN, (i) => i >= 30 && i % 25 === 0).cleared()).toEqual([{ fault: 'test-fault', at: iso(T0 + 90 * MIN) }]);
+    // three in a row at 60–62 (3 of 5) do: normal again from 63, cleared at 123
+    expect(run(60 * MIN, (i) => i >= 60 && i <= 62).cleared()).toEqual([{ fault: 'test-fault', at: iso(T0 + 123 * MIN) }]);
   });
 
   it('two rules naming one fault share one diagnosis', () => {

@@ -131,6 +131,9 @@ describe('diagnoses: persistence, bus and API', () => {
     expect(ac.remedy).toMatchObject({ class: 'owner', guide: 'Clean the oil cooler fins with compressed air' });
     expect(cleared.map((x) => x.id)).toContain(ac.id);
     expect(cleared.find((x) => x.id === ac.id)).toMatchObject({ status: 'cleared', clearedAt: expect.any(String) });
+    // not before three days of normal oil (the shipped clearAfterMs), whatever the sample rate
+    const acCleared = cleared.find((x) => x.id === ac.id)!;
+    expect(Date.parse(acCleared.clearedAt!) - (from + 200 * MIN)).toBeGreaterThanOrEqual(3 * 24 * 3_600_000);
 
     const all = await t.call('viewer', { method: 'GET', url: '/api/v1/diagnoses' });
     expect(all.statusCode).toBe(200);
