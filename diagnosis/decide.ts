@@ -4,6 +4,7 @@
  * telemetry window to look at) and the remedy.
  */
 import { randomUUID } from 'node:crypto';
+import { DERIVED_METRICS } from '../core/domain/device-type.ts';
 import type { Diagnosis, ModelEvidence, RuleEvidence } from '../core/domain/diagnosis.ts';
 import type { Remedy, Severity } from '../core/domain/rule.ts';
 import type { CompiledRule, Layout } from './rules/compile.ts';
@@ -67,7 +68,7 @@ export function ruleDiagnosis(state: DeviceState, rule: CompiledRule, at: number
     evidence: {
       rules: [ruleEvidence],
       model,
-      telemetry: { from: iso(at - span), to: iso(at), metrics: model ? [...rule.metrics, 'anomalyScore', 'anomaly'] : rule.metrics },
+      telemetry: { from: iso(at - span), to: iso(at), metrics: model ? [...rule.metrics, ...DERIVED_METRICS] : rule.metrics },
     },
     remedy: rule.rule.remedy,
     raisedAt: iso(at),
@@ -115,7 +116,7 @@ export function modelDiagnosis(state: DeviceState, fault: string, at: number, no
     evidence: {
       rules: [],
       model,
-      telemetry: { from: iso(at - policy.n * L.ruleSet.windowMs), to: iso(at), metrics: [...new Set([...features, 'anomalyScore', 'anomaly'])] },
+      telemetry: { from: iso(at - policy.n * L.ruleSet.windowMs), to: iso(at), metrics: [...new Set([...features, ...DERIVED_METRICS])] },
     },
     remedy: rule?.rule.remedy ?? INSPECT,
     raisedAt: iso(at),

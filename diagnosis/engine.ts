@@ -278,14 +278,15 @@ export class Engine {
       state.u32[L.u32.streak + s] = streak;
       const rule = L.rules[s];
       const t = rule ? rule.rule.trigger : L.ruleSet.model;
-      const nMask = t.n >= 32 ? 0xffffffff : (1 << t.n) - 1;
-      const sustained = popcount(state.u32[L.u32.mask + s]! & nMask) >= t.k;
+      const inactive = state.u8[L.u8.active + s] === 0;
+      // k of n: needed to raise, or (abnormal while active) to restart the normal time
+      const sustained = (inactive || abnormal) && popcount(state.u32[L.u32.mask + s]! & L.nMasks[s]!) >= t.k;
       // the normal time behind clearAfterMs restarts only when the condition is back for k of n windows:
       // one odd window on a repaired machine must not hold its diagnosis open for ever
       const since = L.f64.normalSince + s;
       if (abnormal && sustained) state.f64[since] = NaN;
       else if (!abnormal && Number.isNaN(state.f64[since]!)) state.f64[since] = end - L.ruleSet.windowMs;
-      if (state.u8[L.u8.active + s] === 0) {
+      if (inactive) {
         // a bare offline rule is raised by the presence check, never by windows
         if (rule?.presenceAfterMs == null && sustained) this.raise(state, s, end, wallNow);
       } else if (streak >= t.clearAfterWindows && end - state.f64[since]! >= (t.clearAfterMs ?? 0)) this.clear(state, s, end);

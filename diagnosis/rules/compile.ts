@@ -71,7 +71,6 @@ export interface CompiledRule {
   presenceAfterMs: number | null;
   /** Metrics the rule reads, for the evidence's telemetry window. */
   metrics: string[];
-  nMask: number;
 }
 
 export interface Layout {
@@ -84,6 +83,8 @@ export interface Layout {
   presenceRules: CompiledRule[];
   /** Rule slots + 1 for the model. */
   slots: number;
+  /** Per slot, the bits of its trigger's last n windows in the k-of-n mask. */
+  nMasks: readonly number[];
   nBucketed: number;
   buckets: number;
   // typed-array offsets
@@ -258,7 +259,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
     const condition = compile(rule.condition, used);
     const when = rule.when ? compile(rule.when, used) : null;
     const presenceAfterMs = !when && condition.kind === 'missing' && condition.a < 0 ? condition.afterMs : null;
-    return { index, rule, when, condition, presenceAfterMs, metrics: [...used], nMask: rule.trigger.n >= 32 ? 0xffffffff : (1 << rule.trigger.n) - 1 };
+    return { index, rule, when, condition, presenceAfterMs, metrics: [...used] };
   });
 
   let nBucketed = 0;
@@ -283,6 +284,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
     hasErrorCodes: rules.some((r) => hasNode(r.condition, 'error-code') || (r.when !== null && hasNode(r.when, 'error-code'))),
     presenceRules: rules.filter((r) => r.presenceAfterMs !== null),
     slots,
+    nMasks: [...rules.map((r) => r.rule.trigger.n), ruleSet.model.n].map((n) => (n >= 32 ? 0xffffffff : (1 << n) - 1)),
     nBucketed,
     buckets: B,
     f64,
