@@ -38,6 +38,10 @@ from fleetdoc_ml.features import score_device, to_number  # noqa: E402
 from fleetdoc_ml.train import Device, evaluate, finish_card, fit_type  # noqa: E402
 
 MIN_AFTER_CALIBRATION = 200
+# Work bound: samples (x metrics read) that pseudo-devices may hold, for the fit and for the held-back tail.
+FIT_BUDGET_CELLS = 16_000_000
+HELD_BUDGET_CELLS = 4_000_000
+MIN_CUTS = 24
 WANDER_FLOOR = 0.25
 SMOOTHING_ALPHA = 0.3
 
@@ -173,19 +177,78 @@ def inject(samples: list[dict], cal: int, start: int, kind: str, metric: str, si
     return out, label
 
 
-def windows(d: Device, n_cal: int, start: int, end: int, stride: int) -> list[Device]:
+def _starts(start: int, end: int, n_cal: int, stride: int) -> range:
+    last = end - n_cal - MIN_AFTER_CALIBRATION // 2  # the latest start that still leaves enough to judge
+    return range(start, last + 1, stride)
+
+
+def windows(d: Device, n_cal: int, start: int, end: int, stride: int, horizon: int | None = None) -> list[Device]:
     """
     Pseudo-devices cut from d.samples[start:end], one every `stride` samples: each calibrates on its first n_cal
-    samples and is judged on the rest of the part, as a device that began its recording there would be.
+    samples and is judged on the rest of the part (at most `horizon` samples of it), as a device that began its
+    recording there would be.
     """
-    last = end - n_cal - MIN_AFTER_CALIBRATION // 2  # the latest start that still leaves enough to judge
-    return [Device(f"{d.id}@{s}", d.samples[s:end]) for s in range(start, last + 1, stride)]
+    span = end if horizon is None else None
+    return [Device(f"{d.id}@{s}", d.samples[s:span if span is not None else min(end, s + n_cal + horizon)])
+            for s in _starts(start, end, n_cal, stride)]
+
+
+def plan_cuts(parts: list[tuple[int, int]], n_cal: int, stride: int, budget: int,
+              min_starts: int = MIN_CUTS) -> tuple[int, int | None]:
+    """
+    (stride, horizon) for cutting pseudo-devices from the parts [start, end) so that they hold at most `budget`
+    samples in all: cuts every n_cal/2 samples over the whole rest of a part cost time and memory quadratic in
+    its length (a 36,000-sample recording took a minute and 1.8 GB). Small data keep the given stride and no
+    horizon. Larger data first space the cuts out, keeping at least `min_starts` of them (they sample where
+    a calibration may begin), then judge each on fewer samples (down to MIN_AFTER_CALIBRATION).
+    """
+    def total(st: int, h: int | None) -> int:
+        cap = math.inf if h is None else n_cal + h
+        return int(sum(min(e - s, cap) for a, e in parts for s in _starts(a, e, n_cal, st)))
+
+    def count(st: int) -> int:
+        return sum(len(_starts(a, e, n_cal, st)) for a, e in parts)
+
+    if total(stride, None) <= budget:
+        return stride, None
+    widest = max(stride, max(e - a for a, e in parts))
+    lo, hi = stride, widest  # smallest stride that fits the budget, if one keeps min_starts cuts
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if total(mid, None) <= budget:
+            hi = mid
+        else:
+            lo = mid + 1
+    if total(lo, None) <= budget and count(lo) >= min(min_starts, count(stride)):
+        return lo, None
+    lo, hi = stride, widest  # widest stride that still keeps min_starts cuts
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count(mid) >= min(min_starts, count(stride)):
+            lo = mid
+        else:
+            hi = mid - 1
+    st = lo
+    h_lo, h_hi = MIN_AFTER_CALIBRATION, max(MIN_AFTER_CALIBRATION, max(e - a for a, e in parts))
+    while h_lo < h_hi:  # longest horizon that fits
+        mid = (h_lo + h_hi + 1) // 2
+        if total(st, mid) <= budget:
+            h_lo = mid
+        else:
+            h_hi = mid - 1
+    return st, h_lo
 
 
 def train(type_def: dict, devices: list[Device], n_cal: int, target_far: float = 0.01, threshold_margin: float = 1.0,
-          holdout: float = 0.25, wander_floor: float = WANDER_FLOOR, smoothing_alpha: float = SMOOTHING_ALPHA) -> tuple[dict, bytes, dict]:
-    """Fits, thresholds and checks a type's anomaly model: (card, ONNX bytes, held-out metrics)."""
+          holdout: float = 0.25, wander_floor: float = WANDER_FLOOR, smoothing_alpha: float = SMOOTHING_ALPHA,
+          budget_cells: tuple[int, int] = (FIT_BUDGET_CELLS, HELD_BUDGET_CELLS)) -> tuple[dict, bytes, dict]:
+    """
+    Fits, thresholds and checks a type's anomaly model: (card, ONNX bytes, held-out metrics). budget_cells bounds
+    the samples x metrics that the fit's and the held-back check's pseudo-devices hold (see plan_cuts).
+    """
     name = type_def["name"]
+    n_metrics = max(1, sum(1 for m in type_def["metrics"] if m.get("kind", "number") != "string"))
+    fit_budget, held_budget = (max(1, c // n_metrics) for c in budget_cells)
     # fit on the earlier post-calibration part of each device, hold back its tail
     fit_devs, fit_lens = [], []
     for d in devices:
@@ -194,14 +257,19 @@ def train(type_def: dict, devices: list[Device], n_cal: int, target_far: float =
         fit_lens.append(fit_len)
         fit_devs.append(Device(d.id, d.samples[:fit_len]))
     # A device is judged against a calibration taken wherever its recording begins: learn from many such starts.
-    fit_devs = [w for d in fit_devs for w in windows(d, n_cal, 0, len(d.samples), max(1, n_cal // 2))] or fit_devs
+    stride, horizon = plan_cuts([(0, len(d.samples)) for d in fit_devs], n_cal, max(1, n_cal // 2), fit_budget)
+    plan = {"fitStride": stride, "fitHorizon": horizon}
+    fit_devs = [w for d in fit_devs for w in windows(d, n_cal, 0, len(d.samples), stride, horizon)] or fit_devs
     card, params = fit_type(type_def, fit_devs, n_cal, wander_floor=wander_floor, smoothing_alpha=smoothing_alpha)
     blob = M.build_graph(params, len(card["features"]), card["clip"], card["smoothingAlpha"], f"{name}-anomaly").SerializeToString()
     run = M.ort_run(blob)
 
     held = []
+    stride, horizon = plan_cuts([(max(0, fl - n_cal), len(d.samples)) for d, fl in zip(devices, fit_lens)], n_cal,
+                                max(1, n_cal // 4), held_budget)
+    plan.update(heldStride=stride, heldHorizon=horizon)
     for d, fit_len in zip(devices, fit_lens):
-        tail = windows(d, n_cal, max(0, fit_len - n_cal), len(d.samples), max(1, n_cal // 4))
+        tail = windows(d, n_cal, max(0, fit_len - n_cal), len(d.samples), stride, horizon)
         if tail:
             # fresh calibrations whose judged samples all lie in the held-back tail
             held += [score_device(w.samples, card, run).smoothed for w in tail]
@@ -215,26 +283,33 @@ def train(type_def: dict, devices: list[Device], n_cal: int, target_far: float =
     # held-out check: generic faults injected into the held-back tail
     rng = np.random.default_rng(0)
     numeric = [f["metric"] for f in card["features"] if f["transform"] == "level" and any(m["name"] == f["metric"] and m.get("kind", "number") in ("number", "integer") for m in type_def["metrics"])]
-    tests = []
+    tests, tails = [], []
+    kinds = ["step-up", "step-down", "drift", "noise"] * 2
+    # Each test is the whole recording while that fits the budget; else a calibration just before the tail
+    # and as much of the tail as fits.
+    whole = len(kinds) * sum(len(d.samples) for d in devices) <= held_budget
+    judged = max(MIN_AFTER_CALIBRATION, held_budget // max(1, len(kinds) * len(devices)) - n_cal)
     for d, fit_len in zip(devices, fit_lens):
-        for k, kind in enumerate(["step-up", "step-down", "drift", "noise"] * 2):
+        a, b = (0, len(d.samples)) if whole else (max(0, fit_len - n_cal), min(len(d.samples), fit_len + judged))
+        part = d.samples[a:b]
+        for k, kind in enumerate(kinds):
             metric = numeric[(k * 7 + len(tests)) % len(numeric)] if numeric else None
             if metric is None:
                 break
-            vals = np.array([to_number(s.get(metric)) for s in d.samples[:n_cal]])
+            vals = np.array([to_number(s.get(metric)) for s in part[:n_cal]])
             sigma = float(np.nanstd(vals)) or 1.0
-            samples, label = inject(d.samples, n_cal, fit_len, kind, metric, sigma, rng)
+            samples, label = inject(part, n_cal, fit_len - a, kind, metric, sigma, rng)
             tests.append(Device(f"{d.id}+{kind}:{metric}", samples, label, kind))
+            tails.append(fit_len - a)
     streams = [score_device(t.samples, card, run) for t in tests]
-    for t, st in zip(tests, streams):
+    for tail_from, st in zip(tails, streams):
         # judge only the held-back tail, which the model never saw
-        fit_len = fit_lens[0] if len(devices) == 1 else next(fl for d, fl in zip(devices, fit_lens) if t.id.startswith(d.id + "+"))
-        cut = fit_len - st.scored_from
-        st.smoothed = st.smoothed[cut:]
-        st.scored_from = fit_len
+        st.smoothed = st.smoothed[tail_from - st.scored_from:]
+        st.scored_from = tail_from
     held_out = evaluate(tests, streams, threshold) if tests else {}
     far_normal = float((held_scores > threshold).mean())
 
+    card["pseudoDevices"] = plan
     return card, blob, {**held_out, "heldBackNormalFalseAlarmRate": round(far_normal, 4)}
 
 
