@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DERIVED_METRICS } from '../core/domain/device-type.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const TRAIN = join(ROOT, 'ml/train_anomaly.py');
@@ -83,15 +84,26 @@ function csvCell(v: unknown): string {
   return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
-/** The device's stored telemetry in [from, to) as a CSV with a `ts` column. */
+interface TelemetryPage {
+  rows: Array<{ ts: string; values: Record<string, unknown> }>;
+  next: string | null;
+}
+
+/** The device's stored telemetry in [from, to) as a CSV with a `ts` column, read page by page (100,000 rows each). */
 async function exportFromStore(base: string, key: string | undefined, device: string, from: string, to: string, file: string): Promise<number> {
-  const q = new URLSearchParams({ from, to, limit: '100000' });
-  const res = await api<{ rows: Array<{ ts: string; values: Record<string, unknown> }> }>(base, key, 'GET', `/api/v1/devices/${encodeURIComponent(device)}/telemetry?${q}`);
-  const cols = [...new Set(res.rows.flatMap((r) => Object.keys(r.values)))].filter((c) => c !== 'anomalyScore' && c !== 'anomaly');
+  const rows: TelemetryPage['rows'] = [];
+  for (let next: string | null = from; next !== null; ) {
+    const q = new URLSearchParams({ from: next, to, limit: '100000' });
+    const page: TelemetryPage = await api<TelemetryPage>(base, key, 'GET', `/api/v1/devices/${encodeURIComponent(device)}/telemetry?${q}`);
+    for (const r of page.rows) rows.push(r);
+    next = page.next;
+  }
+  const derived = new Set<string>(DERIVED_METRICS);
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r.values)))].filter((c) => !derived.has(c));
   const lines = [['ts', ...cols].join(',')];
-  for (const r of res.rows) lines.push([r.ts, ...cols.map((c) => csvCell(r.values[c]))].join(','));
+  for (const r of rows) lines.push([r.ts, ...cols.map((c) => csvCell(r.values[c]))].join(','));
   await writeFile(file, lines.join('\n') + '\n');
-  return res.rows.length;
+  return rows.length;
 }
 
 function runPython(python: string, args: string[]): Promise<string> {

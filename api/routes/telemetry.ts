@@ -27,12 +27,24 @@ const TelemetryResponse = z.object({
   every: z.number().int().nullable().describe('Window length in ms; null for raw samples'),
   fn: AggregateFn.nullable(),
   rows: z.array(TelemetryRow).describe('Oldest first'),
+  next: z
+    .string()
+    .nullable()
+    .describe('When `limit` cut the answer short: the `from` that asks for the rows after the last one (same `to`); null when every row in range was returned'),
 });
 
 function iso(ms: number): string {
   const d = new Date(ms);
   if (Number.isNaN(d.getTime())) throw errors.validation('time out of range');
   return d.toISOString();
+}
+
+/** Where the next page starts when `limit` rows came back: just after the last row (or its window). */
+function nextFrom(rows: readonly TelemetryRow[], limit: number, every: number | undefined, to: number): string | null {
+  const last = rows.length >= limit ? rows[rows.length - 1] : undefined;
+  if (!last) return null;
+  const after = Date.parse(last.ts) + (every ?? 1);
+  return after < to ? iso(after) : null;
 }
 
 export function telemetryRoutes({ opsStore, telemetryStore, clock }: RouteDeps): FastifyPluginAsyncZod {
@@ -87,6 +99,7 @@ export function telemetryRoutes({ opsStore, telemetryStore, clock }: RouteDeps):
           every: query.every ?? null,
           fn: query.fn ?? null,
           rows,
+          next: nextFrom(rows, q.limit, query.every, to),
         };
       },
     });

@@ -46,6 +46,29 @@ describe('telemetry', () => {
     expect(repeated.json.rows[0].values).toEqual({ motorCurrentA: 40, loaded: true });
   });
 
+  it('pages with next when limit cuts the answer short', async () => {
+    expect((await query('')).json.next).toBeNull();
+    const seen: number[] = [];
+    let from = iso(T0 - 60 * MIN);
+    const nexts: Array<string | null> = [];
+    for (let page = 0; page < 10; page++) {
+      const res = await query(`metrics=motorCurrentA&limit=3&from=${from}&to=${T0}`);
+      expect(res.statusCode).toBe(200);
+      seen.push(...res.json.rows.map((r: { values: { motorCurrentA: number } }) => r.values.motorCurrentA));
+      nexts.push(res.json.next);
+      if (res.json.next === null) break;
+      from = res.json.next;
+    }
+    expect(seen).toEqual([40, 41, 42, 43, 44, 45, 46, 47, 48, 49]);
+    // 3 + 3 + 3 rows each cut short, then the last one; the next page starts 1 ms after the last row
+    expect(nexts).toEqual([iso(T0 - 8 * MIN + 1), iso(T0 - 5 * MIN + 1), iso(T0 - 2 * MIN + 1), null]);
+    // a full page that reaches the end of the range has nowhere to go
+    expect((await query(`limit=2&from=${iso(T0 - 2 * MIN)}&to=${T0 - MIN + 1}`)).json.next).toBeNull();
+    // windows: the next page starts at the window after the last one
+    const agg = await query('every=5m&fn=max&metrics=motorCurrentA&limit=1');
+    expect(agg.json.next).toBe(iso(T0 - 5 * MIN));
+  });
+
   it('takes from as ISO 8601 and to as epoch ms (from inclusive, to exclusive)', async () => {
     const res = await query(`metrics=motorCurrentA&from=${iso(T0 - 5 * MIN)}&to=${T0 - 2 * MIN}`);
     expect(res.statusCode).toBe(200);
