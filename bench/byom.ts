@@ -1,5 +1,6 @@
 /**
  * npm run bench:byom -- [--seed 1] [--calibration-samples 400] [--experiments 21]
+ *   [--normal-samples 9000] [--experiment-scale 1]   (larger: the flow at size)
  *
  * "Bring your own machine" as a user (or a held-back evaluation) runs it,
  * through the product's own commands against a running platform:
@@ -15,7 +16,7 @@
  * Prints per-sample precision, recall, F1 and false-alarm rate of the platform,
  * the offline reference of the same model (they should agree: a gap means
  * samples lost or reordered in the flow) and the classic detectors. Bounded:
- * ~25k samples, a few minutes on 2 cores.
+ * ~25k samples, a few minutes on 2 cores at the defaults.
  */
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
@@ -76,7 +77,13 @@ async function labels(file: string): Promise<Map<number, number>> {
 
 async function main(): Promise<void> {
   const { values: v } = parseArgs({
-    options: { seed: { type: 'string', default: '1' }, 'calibration-samples': { type: 'string', default: '400' }, experiments: { type: 'string', default: '21' } },
+    options: {
+      seed: { type: 'string', default: '1' },
+      'calibration-samples': { type: 'string', default: '400' },
+      experiments: { type: 'string', default: '21' },
+      'normal-samples': { type: 'string', default: '9000' },
+      'experiment-scale': { type: 'string', default: '1' },
+    },
     strict: true,
   });
   const dir = await mkdtemp(join(tmpdir(), 'fleetdoc-bench-byom-'));
@@ -85,7 +92,8 @@ async function main(): Promise<void> {
   try {
     const t0 = Date.now();
     const offline = JSON.parse(
-      await run('python3', ['ml/byom_eval.py', '--seed', v.seed!, '--calibration-samples', v['calibration-samples']!, '--experiments', v.experiments!, '--write-csv', dir]),
+      await run('python3', ['ml/byom_eval.py', '--seed', v.seed!, '--calibration-samples', v['calibration-samples']!, '--experiments', v.experiments!,
+        '--normal-samples', v['normal-samples']!, '--experiment-scale', v['experiment-scale']!, '--write-csv', dir]),
     ) as { fleetdoc: ReturnType<typeof summary>; references: Record<string, ReturnType<typeof summary>>; samples: number };
     log(`offline reference and CSVs in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const platform = createPlatformClient(target);
@@ -116,14 +124,18 @@ async function main(): Promise<void> {
     for (const f of files) {
       const truth = await labels(join(dir, f));
       const times = [...truth.keys()];
-      const from = Math.min(...times);
-      const to = Math.max(...times) + 1;
-      const res = await platform.call<{ rows: Array<{ ts: string; values: Record<string, unknown> }> }>(
-        'GET', `/devices/${f.replace(/\.csv$/, '')}/telemetry?metrics=anomaly&from=${from}&to=${to}&limit=100000`);
-      const decided = new Map(res.rows.map((r) => [Date.parse(r.ts), Number(r.values.anomaly)]));
+      const from = times.reduce((a, b) => Math.min(a, b));
+      const to = times.reduce((a, b) => Math.max(a, b)) + 1;
+      const decided = new Map<number, number>();
+      for (let next: string | null = new Date(from).toISOString(); next !== null; ) {
+        const page: { rows: Array<{ ts: string; values: Record<string, unknown> }>; next: string | null } = await platform.call(
+          'GET', `/devices/${f.replace(/\.csv$/, '')}/telemetry?metrics=anomaly&from=${next}&to=${to}&limit=100000`);
+        for (const r of page.rows) decided.set(Date.parse(r.ts), Number(r.values.anomaly));
+        next = page.next;
+      }
       if (process.env.BYOM_DEBUG) {
         const miss = times.map((t, i) => (decided.has(t) ? -1 : i)).filter((i) => i >= 0);
-        log(`${f}: ${res.rows.length} rows of ${times.length}; missing ${miss.length} ${miss.slice(0, 5).join(',')}…${miss.slice(-3).join(',')}`);
+        log(`${f}: ${decided.size} rows of ${times.length}; missing ${miss.length} ${miss.slice(0, 5).join(',')}…${miss.slice(-3).join(',')}`);
       }
       for (const [ts, y] of truth) {
         samples++;

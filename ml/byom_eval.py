@@ -98,6 +98,7 @@ def main() -> None:
     ap.add_argument("--threshold-margin", type=float, default=1.0)
     ap.add_argument("--experiments", type=int, default=21)
     ap.add_argument("--normal-samples", type=int, default=9000, help="length of the normal recording to train on")
+    ap.add_argument("--experiment-scale", type=float, default=1.0, help="stretch every experiment (1,000-1,300 samples at 1)")
     ap.add_argument("--smoothing-alpha", type=float, default=SMOOTHING_ALPHA)
     ap.add_argument("--wander-floor", type=float, default=WANDER_FLOOR)
     ap.add_argument("--json", help="write the results here too")
@@ -106,7 +107,7 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.time()
     n_cal = args.calibration_samples
-    normal, exps = testbed.bench(args.seed, args.experiments, args.normal_samples)
+    normal, exps = testbed.bench(args.seed, args.experiments, args.normal_samples, args.experiment_scale)
     type_def = {"name": "pump-bench", "displayName": "Pump test bench", "calibrationSamples": n_cal, "metrics": testbed.METRICS}
     if args.write_csv:
         write_csv(args.write_csv, type_def, normal, exps)

@@ -9,7 +9,7 @@
  *
  *   npx tsx ml/export-sim.ts --type air-compressor --seed train-ac-1 --devices 40
  *     --duration 30d --interval 15m --fault-rate 0.75 [--earliest-onset 0.1 --latest-onset 0.7]
- *     [--fault-plan '{"2":[{"code":"ac-bearing-wear","onset":0.4,"failure":0.8}]}'] --out /tmp/ac.jsonl
+ *     [--fault-plan '{"2":[{"code":"ac-bearing-wear","onset":0.4,"failure":0.8}]}'] [--start 2025-03-03T00:00:00Z] --out /tmp/ac.jsonl
  *
  * --fault-plan forces faults by device number (1-based) with onset and
  * failure as shares of the run; the other devices stay healthy.
@@ -28,7 +28,7 @@ const { values: v } = parseArgs({
     type: { type: 'string' }, seed: { type: 'string' }, devices: { type: 'string' }, duration: { type: 'string' },
     interval: { type: 'string' }, 'fault-rate': { type: 'string' }, out: { type: 'string' },
     'earliest-onset': { type: 'string' }, 'latest-onset': { type: 'string' }, 'fault-plan': { type: 'string' },
-    'list-faults': { type: 'boolean' },
+    'list-faults': { type: 'boolean' }, start: { type: 'string' },
   },
   strict: true,
 });
@@ -37,7 +37,8 @@ if (v.type && v['list-faults']) {
   process.exit(0);
 }
 if (!v.type || !v.seed || !v.out) throw new Error('--type, --seed and --out are required');
-const startTs = Date.parse('2025-03-03T00:00:00Z');
+const startTs = Date.parse(v.start ?? '2025-03-03T00:00:00Z');
+if (Number.isNaN(startTs)) throw new Error(`--start ${v.start}: not an ISO 8601 time`);
 const durationMs = parseDuration(v.duration ?? '30d')!;
 const intervalMs = v.interval ? parseDuration(v.interval) : undefined;
 const devices = Number(v.devices ?? 40);

@@ -128,16 +128,19 @@ def record(rng, n: int, name: str, fault: str | None = None, onset: int = 0, end
     return Recording(name, samples, label, fault)
 
 
-def bench(seed: int, experiments: int = 21, normal_len: int = 9000) -> tuple[Recording, list[Recording]]:
-    """One long normal recording to train on, and `experiments` short faulty ones (3 of each fault)."""
+def bench(seed: int, experiments: int = 21, normal_len: int = 9000, scale: float = 1.0) -> tuple[Recording, list[Recording]]:
+    """
+    One long normal recording to train on, and `experiments` short faulty ones (3 of each fault); `scale`
+    stretches every experiment (length, onset, recovery) for runs at size.
+    """
     rng = np.random.default_rng(seed)
     normal = record(rng, normal_len, "anomaly-free")
     exps = []
     for i in range(experiments):
         fault = FAULTS[i % len(FAULTS)]
-        n = int(rng.integers(1000, 1300))
-        onset = int(rng.integers(420, 650))
+        n = int(rng.integers(1000, 1300) * scale)
+        onset = int(rng.integers(420, 650) * scale)
         # about half recover before the end (the valve is reopened, the rotor balanced...)
-        end = int(min(n, onset + rng.integers(250, 500))) if rng.random() < 0.5 else None
+        end = int(min(n, onset + rng.integers(250, 500) * scale)) if rng.random() < 0.5 else None
         exps.append(record(rng, n, f"exp-{i:02d}-{fault}", fault, onset, end, severity=float(rng.uniform(0.6, 1.2))))
     return normal, exps
