@@ -77,7 +77,7 @@ export async function createStack(opts: StackOptions) {
   const ingest = createIngest({ config, logger, clock, metrics, opsStore, telemetryStore });
   const scorer =
     opts.scorer === null ? undefined : typeof opts.scorer === 'function' ? opts.scorer({ opsStore, logger }) : (opts.scorer ?? createModelScorer({ logger, opsStore }));
-  const diagnosis = createDiagnosis({ logger, clock, opsStore, telemetryStore, source: ingest, scorer, metrics, options: opts.diagnosisOptions });
+  const diagnosis = createDiagnosis({ logger, clock, opsStore, telemetryStore, source: ingest, scorer, metrics, options: { checkpointMs: config.diagnosis.checkpointMs, ...opts.diagnosisOptions } });
   const broker = createBroker({ config, logger, metrics, clock, opsStore, gate: ingest });
   const api = createApi({
     config,

@@ -56,6 +56,8 @@ const Env = z.object({
   SPOOL_DIR: optionalString,
   SPOOL_MAX_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024 * 1024),
   SPOOL_SEGMENT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 * 1024),
+  // DIAGNOSIS_CHECKPOINT_S: how often the diagnosis engine saves changed devices' state (baselines, windows) to the ops store; 0 = only at shutdown
+  DIAGNOSIS_CHECKPOINT_S: z.coerce.number().int().min(0).max(86_400).default(60),
   // INGEST_ACK: durable (PUBACK after fdatasync) | immediate (PUBACK before the spool write; benchmarks only, no guarantee)
   INGEST_ACK: z.enum(['durable', 'immediate']).default('durable'),
 });
@@ -123,6 +125,7 @@ export function loadConfig(env: Record<string, string | undefined>) {
       deadLetterMaxPayloadBytes: e.DEAD_LETTER_MAX_PAYLOAD_BYTES,
       ack: e.INGEST_ACK,
     },
+    diagnosis: { checkpointMs: e.DIAGNOSIS_CHECKPOINT_S * 1000 },
     spool: {
       dir: e.SPOOL_DIR ? resolve(e.SPOOL_DIR) : join(dataDir, 'spool'),
       maxBytes: e.SPOOL_MAX_BYTES,

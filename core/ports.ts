@@ -99,7 +99,22 @@ export interface ModelStore {
   deleteModel(type: string): Promise<boolean>;
 }
 
-export interface OpsStore extends ModelStore {
+/** One device's checkpointed diagnosis state: the rule engine's ('rules') or the anomaly model's ('model'). */
+export interface DiagnosisStateRecord {
+  deviceId: string;
+  part: 'rules' | 'model';
+  /** What the bytes belong to (a compiled rule set, a model version): restored only into the same. */
+  key: string;
+  state: Uint8Array;
+}
+
+export interface DiagnosisStateStore {
+  /** Upserts checkpoints (one per device and part). */
+  saveDiagnosisStates(items: readonly DiagnosisStateRecord[]): Promise<void>;
+  loadDiagnosisStates(deviceIds: readonly string[]): Promise<DiagnosisStateRecord[]>;
+}
+
+export interface OpsStore extends ModelStore, DiagnosisStateStore {
   readonly kind: 'pglite' | 'postgres';
   init(): Promise<void>;
   ping(): Promise<boolean>;

@@ -11,7 +11,7 @@ import type { RuleSet } from '../core/domain/rule.ts';
 import type { Point } from '../core/domain/telemetry.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
-import type { DiagnosisBus, OpsStore, Service, TelemetryStore } from '../core/ports.ts';
+import type { DiagnosisBus, DiagnosisStateRecord, OpsStore, Service, TelemetryStore } from '../core/ports.ts';
 import { createDiagnosisBus } from './bus.ts';
 import { Engine, type Intent } from './engine.ts';
 import type { AnomalyResult, ModelScorer } from './model/types.ts';
@@ -32,6 +32,12 @@ export interface DiagnosisOptions {
   replayIdleMs?: number;
   /** Past this many queued samples new ones are dropped (and counted), never blocking ingest. */
   maxQueue: number;
+  /**
+   * How often the state of devices that changed is saved to the ops store (and always at stop), so a
+   * restart resumes their learnt baselines, windows and model calibration instead of relearning them.
+   * 0: only at stop.
+   */
+  checkpointMs: number;
   /** Rule sets shipped with the code; read from diagnosis/rules/sets when omitted. */
   shippedRuleSets?: Map<string, RuleSet>;
 }
@@ -53,6 +59,8 @@ export interface Diagnosis extends Service {
   stats(): DiagnosisStats;
   /** Processes everything queued so far (tests, shutdown). */
   flush(): Promise<void>;
+  /** Saves changed devices' state now instead of at the next checkpoint. */
+  checkpoint(): Promise<void>;
   /** Picks up changed rule sets now instead of at the next poll. */
   reloadRules(): Promise<void>;
 }
@@ -69,6 +77,10 @@ export interface DiagnosisStats {
   active: number;
   writeBacks: number;
   writeBackErrors: number;
+  /** Devices resumed from a checkpoint, and device states saved. */
+  restored: number;
+  checkpointed: number;
+  checkpointErrors: number;
   /** Typed-array bytes per device, by type. */
   stateBytes: Record<string, number>;
 }
@@ -80,10 +92,12 @@ const CALIBRATING = 'calibrating';
 export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   const { clock, opsStore, scorer, metrics } = deps;
   const logger = deps.logger.child({ service: 'diagnosis' });
-  const o: DiagnosisOptions = { tickMs: 20, presenceCheckMs: 5000, rulesPollMs: 5000, liveLagMs: 5 * 60_000, maxQueue: 500_000, ...deps.options };
+  const o: DiagnosisOptions = { tickMs: 20, presenceCheckMs: 5000, rulesPollMs: 5000, liveLagMs: 5 * 60_000, maxQueue: 500_000, checkpointMs: 60_000, ...deps.options };
   const bus = createDiagnosisBus(logger);
   const engine = new Engine({ liveLagMs: o.liveLagMs, replayIdleMs: o.replayIdleMs });
-  const counts = { samples: 0, events: 0, dropped: 0, raised: 0, cleared: 0, writeBacks: 0, writeBackErrors: 0 };
+  const counts = { samples: 0, events: 0, dropped: 0, raised: 0, cleared: 0, writeBacks: 0, writeBackErrors: 0, restored: 0, checkpointed: 0, checkpointErrors: 0 };
+  /** Devices whose checkpoint was looked for (once per process). */
+  const looked = new Set<string>();
   let shipped = new Map<string, RuleSet>();
   let versions = new Map<string, string>();
   let queue: Point[] = [];
@@ -170,6 +184,10 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
         if (type) await ensureLayout(type);
         typeOf.set(e.deviceId, type);
       }
+      const typeOfNew = new Map<string, string>();
+      for (const p of batch) if (!looked.has(p.deviceId)) typeOfNew.set(p.deviceId, p.type);
+      for (const [id, type] of typeOf) if (type && !looked.has(id)) typeOfNew.set(id, type);
+      if (typeOfNew.size) await resume(typeOfNew);
       const results = await score(batch);
       const now = clock.now();
       let k = 0;
@@ -201,6 +219,50 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     await flushWriteBack();
     metrics?.diagnosisQueue.set(queue.length);
     metrics?.diagnosisDevices.set(engine.states.size);
+  }
+
+  /** Devices seen for the first time since start: resume their checkpointed state, if any. */
+  async function resume(typeOf: ReadonlyMap<string, string>): Promise<void> {
+    const ids = [...typeOf.keys()].filter((id) => !engine.states.has(id));
+    for (const id of typeOf.keys()) looked.add(id);
+    if (ids.length === 0) return;
+    let records;
+    try {
+      records = await opsStore.loadDiagnosisStates(ids);
+    } catch (err) {
+      // they start afresh, as before checkpoints existed
+      logger.error({ err, devices: ids.length }, 'loading diagnosis checkpoints failed');
+      return;
+    }
+    if (records.some((r) => r.part === 'model')) await scorer?.refresh?.();
+    for (const r of records) {
+      const type = typeOf.get(r.deviceId)!;
+      const ok = r.part === 'rules' ? engine.restore(r.deviceId, type, r.key, r.state) : (scorer?.importState?.(r.deviceId, type, r.key, r.state) ?? false);
+      if (ok && r.part === 'rules') counts.restored++;
+    }
+  }
+
+  /** Saves the state of every device that changed since the last checkpoint. */
+  async function checkpoint(): Promise<void> {
+    const ids = engine.takeDirty();
+    if (ids.length === 0) return;
+    const records: DiagnosisStateRecord[] = [];
+    for (const id of ids) {
+      const rules = engine.snapshot(id);
+      if (rules) records.push({ deviceId: id, part: 'rules', ...rules });
+      const model = scorer?.exportState?.(id);
+      if (model) records.push({ deviceId: id, part: 'model', ...model });
+    }
+    const t0 = Date.now();
+    try {
+      await opsStore.saveDiagnosisStates(records);
+      counts.checkpointed += ids.length;
+      logger.debug({ devices: ids.length, records: records.length, ms: Date.now() - t0 }, 'diagnosis checkpoint');
+    } catch (err) {
+      counts.checkpointErrors++;
+      engine.markDirty(ids);
+      logger.error({ err, devices: ids.length }, 'saving diagnosis checkpoint failed; retrying at the next one');
+    }
   }
 
   async function persist(): Promise<void> {
@@ -279,10 +341,12 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       if (deps.source.onEvent) unsubscribe.push(deps.source.onEvent(onEvent));
       timers.push(setInterval(() => void serial(() => engine.checkPresence(clock.now())).then(() => serial(persist)), o.presenceCheckMs));
       timers.push(setInterval(() => void serial(reloadChanged), o.rulesPollMs));
+      if (o.checkpointMs > 0) timers.push(setInterval(() => void serial(checkpoint), o.checkpointMs));
       for (const t of timers) t.unref();
       logger.info({ shippedRuleSets: [...shipped.keys()], scorer: scorer !== undefined }, 'diagnosis started');
     },
     flush: () => serial(tick),
+    checkpoint: () => serial(checkpoint),
     reloadRules: () => serial(reloadChanged),
     stats() {
       const stateBytes: Record<string, number> = {};
@@ -295,7 +359,10 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
         for (const t of timers) clearInterval(t);
         if (tickTimer) clearTimeout(tickTimer);
         tickTimer = null;
-        if (started) await serial(tick);
+        if (started) {
+          await serial(tick);
+          await serial(checkpoint);
+        }
         await chain;
         bus.clear();
       })();

@@ -10,7 +10,8 @@ import { MODEL_ONLY_FAULT, modelDiagnosis, modelFault, popcount, ruleDiagnosis }
 import type { AnomalyResult } from './model/types.ts';
 import { F64, type Layout } from './rules/compile.ts';
 import { feedEvent, reported, test } from './rules/evaluate.ts';
-import { DeviceState, FLAG_LIVE } from './windows/device-state.ts';
+import { createHash } from 'node:crypto';
+import { DeviceState, FLAG_LIVE, FLAG_RESTORED } from './windows/device-state.ts';
 
 export type Intent = { kind: 'raise'; diagnosis: Diagnosis } | { kind: 'clear'; id: string; deviceId: string; fault: string; at: number };
 
@@ -53,11 +54,26 @@ export interface SampleInput {
   metrics: Readonly<Record<string, MetricValue>>;
 }
 
+const layoutKeys = new WeakMap<Layout, string>();
+
+/** Names a compiled layout: its rule set, metric slots and array sizes. A checkpoint only resumes into the same. */
+export function layoutKey(layout: Layout): string {
+  let key = layoutKeys.get(layout);
+  if (key === undefined) {
+    const shape = { ruleSet: layout.ruleSet, metrics: layout.metrics, slots: layout.slots, sizes: [layout.f64.size, layout.f32.size, layout.u32.size, layout.u8.size] };
+    key = `${layout.type}:${createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 32)}`;
+    layoutKeys.set(layout, key);
+  }
+  return key;
+}
+
 export class Engine {
   readonly states = new Map<string, DeviceState>();
   private readonly layouts = new Map<string, Layout | null>();
   private readonly active = new Map<string, Map<string, ActiveFault>>();
   private intents: Intent[] = [];
+  /** Devices whose state changed since the last takeDirty() (checkpoints). */
+  private dirty = new Set<string>();
   /** The latest event time of replayed traffic seen. */
   private replayHigh = -Infinity;
   late = 0;
@@ -109,14 +125,63 @@ export class Engine {
     return out;
   }
 
+  /** Devices whose state changed since the last call, for a checkpoint; markDirty() puts back those it could not save. */
+  takeDirty(): string[] {
+    const out = [...this.dirty];
+    this.dirty.clear();
+    return out;
+  }
+
+  markDirty(ids: Iterable<string>): void {
+    for (const id of ids) if (this.states.has(id)) this.dirty.add(id);
+  }
+
+  /** A device's state as a checkpoint: the bytes and the key of the layout they belong to. */
+  snapshot(deviceId: string): { key: string; state: Uint8Array } | null {
+    const s = this.states.get(deviceId);
+    return s ? { key: layoutKey(s.layout), state: s.toBytes() } : null;
+  }
+
+  /**
+   * Resumes a device from a checkpoint taken under the same rule set (false, and nothing changes,
+   * when its type's rules have changed since, or the device already runs). Which faults are active
+   * comes from the store (restoreActive), not from the checkpoint: a diagnosis cleared meanwhile
+   * stays cleared. Wall-clock pacing starts afresh, and the first sample does not count the time
+   * since the checkpoint as a gap in the device's data: it spans the service's own downtime.
+   */
+  restore(deviceId: string, type: string, key: string, bytes: Uint8Array): boolean {
+    const layout = this.layouts.get(type);
+    if (this.states.has(deviceId) || !layout || layoutKey(layout) !== key) return false;
+    const state = DeviceState.fromBytes(deviceId, layout, null, null, bytes);
+    if (!state) return false;
+    state.u8[layout.u8.flags] = FLAG_RESTORED;
+    state.f64[F64.lastWall] = NaN;
+    state.f64[F64.wallGap] = NaN;
+    state.u8.fill(0, layout.u8.active, layout.u8.active + layout.slots);
+    this.states.set(deviceId, state);
+    this.bindActive(state);
+    return true;
+  }
+
   private stateFor(s: { deviceId: string; type: string; model: string | null; site: string | null }): DeviceState | null {
     let state = this.states.get(s.deviceId);
-    if (state) return state;
+    if (state) {
+      if (state.model === null && s.model !== null) state.model = s.model;
+      if (state.site === null && s.site !== null) state.site = s.site;
+      return state;
+    }
     const layout = this.layouts.get(s.type);
     if (!layout) return null;
     state = new DeviceState(s.deviceId, layout, s.model, s.site);
     this.states.set(s.deviceId, state);
-    for (const af of this.active.get(s.deviceId)?.values() ?? []) {
+    this.bindActive(state);
+    return state;
+  }
+
+  /** Marks the rule slots (and the model's) that hold the device's active faults. */
+  private bindActive(state: DeviceState): void {
+    const layout = state.layout;
+    for (const af of this.active.get(state.id)?.values() ?? []) {
       af.rules.clear();
       for (const r of layout.rules) {
         if (r.rule.fault !== af.fault) continue;
@@ -125,7 +190,6 @@ export class Engine {
       }
       if (af.model) state.u8[layout.u8.active + layout.slots - 1] = 1;
     }
-    return state;
   }
 
   /** One accepted sample (and the model's verdict on it, when scored). */
@@ -139,6 +203,8 @@ export class Engine {
       this.late++;
       return;
     }
+    this.dirty.add(p.deviceId);
+    const restored = (state.u8[L.u8.flags]! & FLAG_RESTORED) !== 0;
     const live = wallNow - p.ts < this.opts.liveLagMs;
     const wasLive = (state.u8[L.u8.flags]! & FLAG_LIVE) !== 0;
     state.u8[L.u8.flags] = live ? FLAG_LIVE : 0;
@@ -153,7 +219,7 @@ export class Engine {
       state.f64[F64.wallGap] = Number.isNaN(usual) ? gap : Math.max(gap, usual * WALL_GAP_DECAY);
     }
     state.f64[F64.lastWall] = wallNow;
-    if (!Number.isNaN(prev)) {
+    if (!Number.isNaN(prev) && !restored) {
       // a gap in the stream itself: judged on event time, the same live or replayed
       for (const r of L.presenceRules) {
         if (state.u8[L.u8.active + r.index] === 0 && p.ts - prev > r.presenceAfterMs!) this.raise(state, r.index, prev + r.presenceAfterMs!, wallNow, { gapMs: p.ts - prev });
@@ -177,6 +243,7 @@ export class Engine {
     if (!state) return;
     const L = state.layout;
     if (!L.hasErrorCodes) return;
+    this.dirty.add(e.deviceId);
     // events ahead of or behind the samples: see recordEvent (rules/error-code.ts)
     for (const r of L.rules) {
       feedEvent(r.condition, state, e.ts, e.kind, e.code);

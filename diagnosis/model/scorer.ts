@@ -288,6 +288,41 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
       if (refreshing || now() - lastCheck >= checkMs) await refreshShared();
     },
 
+    exportState(deviceId: string): { key: string; state: Uint8Array } | null {
+      const st = devices.get(deviceId);
+      if (!st) return null;
+      // seen, smoothed, calibrating (0/1), then the feature state + baseline, then the calibration moments
+      const cal = st.cal?.moments;
+      const out = new Float64Array(3 + st.buf.length + (cal?.length ?? 0));
+      out[0] = st.seen;
+      out[1] = st.smoothed;
+      out[2] = cal ? 1 : 0;
+      out.set(st.buf, 3);
+      if (cal) out.set(cal, 3 + st.buf.length);
+      return { key: st.key, state: new Uint8Array(out.buffer) };
+    },
+
+    importState(deviceId: string, type: string, key: string, state: Uint8Array): boolean {
+      const m = models.get(type);
+      if (!m || m.key !== key || devices.has(deviceId) || state.byteLength % 8 !== 0) return false;
+      const v = new Float64Array(state.byteLength / 8);
+      new Uint8Array(v.buffer).set(state);
+      const at = m.plan.metrics.length * 2;
+      const bufLen = at + 2 * m.plan.size;
+      const calibrating = v[2] === 1;
+      if (v.length !== 3 + bufLen + (calibrating ? 3 * m.plan.size : 0)) return false;
+      const st: DeviceState = { key, seen: v[0] as number, smoothed: v[1] as number, buf: v.slice(3, 3 + bufLen), at, cal: calibrating ? { moments: v.slice(3 + bufLen) } : null };
+      // the calibration length may have been configured otherwise since: a finished one stays finished
+      const needed = calibrationOf(m);
+      if (!st.cal) st.seen = Math.max(st.seen, needed);
+      else if (st.seen >= needed) {
+        setBaseline(st, finishCalibration(st.cal, m.card));
+        st.cal = null;
+      }
+      devices.set(deviceId, st);
+      return true;
+    },
+
     resetDevice(deviceId: string): void {
       devices.delete(deviceId);
     },

@@ -50,6 +50,12 @@ export interface ModelScorer {
    * then knows a model registered a moment ago: the first samples of its devices are scored too.
    */
   refresh?(): Promise<void>;
+  /**
+   * A device's calibration and feature state as a checkpoint, keyed by the model it belongs to
+   * (null when the device has none). importState resumes it, only into the same model.
+   */
+  exportState?(deviceId: string): { key: string; state: Uint8Array } | null;
+  importState?(deviceId: string, type: string, key: string, state: Uint8Array): boolean;
   /** Forgets a device's baseline (e.g. after a repair, so it recalibrates). */
   resetDevice(deviceId: string): void;
   /** Loads or replaces models (after `npm run model:train` registered one) without restart. */

@@ -9,6 +9,8 @@ import type { MetricValue } from '../../core/domain/telemetry.ts';
 import { F64, type Layout, type Operand } from '../rules/compile.ts';
 
 export const FLAG_LIVE = 1;
+/** Resumed from a checkpoint and not yet fed a sample: the gap since the checkpoint spans the service's own downtime. */
+export const FLAG_RESTORED = 2;
 /** Identical readings after the first that mark an analogue sensor as stuck (the third in a row). */
 const STUCK_REPEATS = 2;
 
@@ -45,6 +47,30 @@ export class DeviceState {
   get samples(): number {
     const n = this.f64[F64.samples]!;
     return Number.isNaN(n) ? 0 : n;
+  }
+
+  /** The four typed arrays as one byte string (a checkpoint): f64, f32, u32 then u8, each at an aligned offset. */
+  toBytes(): Uint8Array {
+    const out = new Uint8Array(DeviceState.bytes(this.layout));
+    let at = 0;
+    for (const a of [this.f64, this.f32, this.u32, this.u8]) {
+      out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
+      at += a.byteLength;
+    }
+    return out;
+  }
+
+  /** A device resumed from toBytes() under the same layout; null when the bytes do not fit it. */
+  static fromBytes(id: string, layout: Layout, model: string | null, site: string | null, bytes: Uint8Array): DeviceState | null {
+    if (bytes.byteLength !== DeviceState.bytes(layout)) return null;
+    const s = new DeviceState(id, layout, model, site);
+    // copied into the state's own (aligned) arrays: the bytes may sit at any offset of a larger buffer
+    let at = 0;
+    for (const a of [s.f64, s.f32, s.u32, s.u8]) {
+      new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(bytes.subarray(at, at + a.byteLength));
+      at += a.byteLength;
+    }
+    return s;
   }
 
   /** Typed-array bytes this device holds (the measured figure adds object overhead). */

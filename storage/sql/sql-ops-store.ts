@@ -25,6 +25,7 @@ import {
 import { SQLSTATE, sqlState, type SqlClient } from './sql-client.ts';
 import { createSqlDevices } from './sql-devices.ts';
 import { createSqlDiagnoses } from './sql-diagnoses.ts';
+import { createSqlDiagnosisState } from './sql-diagnosis-state.ts';
 import { createSqlModels } from './sql-models.ts';
 
 type AckStatus = Exclude<CommandStatus, 'sent' | 'expired'>;
@@ -234,5 +235,7 @@ export function createSqlOpsStore(deps: { client: SqlClient; kind: OpsStore['kin
     },
 
     ...createSqlModels(client, clock),
+
+    ...createSqlDiagnosisState(client, clock),
   };
 }

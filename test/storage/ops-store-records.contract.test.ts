@@ -173,6 +173,36 @@ describe.each(BACKENDS)('OpsStore contract on $name: dead letters, events, comma
     });
   });
 
+  describe('diagnosis checkpoints', () => {
+    it('upserts one state per device and part, returns them for the devices asked, bytes intact', async () => {
+      const [d1, d2, d3] = [u('ck'), u('ck'), u('ck')];
+      const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255);
+      // an unaligned view into a larger buffer, as a caller may hand over
+      const big = bytes(1001, 7);
+      await ctx.store.saveDiagnosisStates([
+        { deviceId: d1, part: 'rules', key: 'air-compressor:aaa', state: big.subarray(1) },
+        { deviceId: d1, part: 'model', key: 'shipped:m:0', state: bytes(24, 1) },
+        { deviceId: d2, part: 'rules', key: 'air-compressor:aaa', state: bytes(0, 0) },
+      ]);
+      await ctx.store.saveDiagnosisStates([]);
+      await ctx.store.saveDiagnosisStates([{ deviceId: d1, part: 'rules', key: 'air-compressor:bbb', state: bytes(16, 3) }]);
+      const got = (await ctx.store.loadDiagnosisStates([d1, d2, d3])).sort((a, b) => `${a.deviceId}${a.part}`.localeCompare(`${b.deviceId}${b.part}`));
+      expect(got).toEqual([
+        { deviceId: d1, part: 'model', key: 'shipped:m:0', state: bytes(24, 1) },
+        { deviceId: d1, part: 'rules', key: 'air-compressor:bbb', state: bytes(16, 3) },
+        { deviceId: d2, part: 'rules', key: 'air-compressor:aaa', state: bytes(0, 0) },
+      ]);
+      expect(await ctx.store.loadDiagnosisStates([d3])).toEqual([]);
+      expect(await ctx.store.loadDiagnosisStates([])).toEqual([]);
+      // more than one INSERT's worth in one call
+      const many = Array.from({ length: 1203 }, (_, i) => ({ deviceId: `${d3}-${i}`, part: 'rules' as const, key: 'k', state: bytes(40, i) }));
+      await ctx.store.saveDiagnosisStates(many);
+      const back = await ctx.store.loadDiagnosisStates(many.map((m) => m.deviceId));
+      expect(back).toHaveLength(1203);
+      expect(back.find((r) => r.deviceId === `${d3}-1202`)?.state).toEqual(bytes(40, 1202));
+    });
+  });
+
   it('ping is false once the store is closed', async () => {
     const c = await (await ctx.backend.freshDatabase()).connect();
     const s = createSqlOpsStore({ client: c, kind: ctx.backend.kind, logger: nullLogger() });

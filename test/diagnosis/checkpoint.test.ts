@@ -1,0 +1,170 @@
+/**
+ * Diagnosis checkpoints: a restart of the service resumes each device's
+ * learnt baselines, windows and model calibration from the ops store instead
+ * of relearning them from whatever the device sends next (which, on a device
+ * already drifting, would teach it that the fault is its normal).
+ * Engine round trip in isolation, then the service over the real PGlite ops
+ * store and SQLite telemetry with the real ONNX model scorer, stopped and
+ * started again.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Diagnosis as DiagnosisT } from '../../core/domain/diagnosis.ts';
+import type { Point } from '../../core/domain/telemetry.ts';
+import { nullLogger } from '../../core/logger.ts';
+import { createDiagnosis } from '../../diagnosis/create-diagnosis.ts';
+import { layoutKey } from '../../diagnosis/engine.ts';
+import { createModelScorer } from '../../diagnosis/model/scorer.ts';
+import { startTestApi, type TestApi } from '../api/helpers.ts';
+import { MIN, T0, engineWith, feed, ruleSet, series } from './helpers.ts';
+
+/** Motor current 10 A above the device's own first 20 samples, sustained; and offline after 10 min without data. */
+const RULES = ruleSet({
+  windowMs: MIN,
+  buckets: 30,
+  baselineSamples: 20,
+  rules: [
+    {
+      id: 'current-up',
+      fault: 'ac-test-current-up',
+      severity: 'warning',
+      condition: { kind: 'mean', metric: 'motorCurrentA', overSamples: 3, relativeTo: 'baseline', baselineSamples: 20, above: 10 },
+      remedy: { class: 'technician', summary: 'look at the motor' },
+      trigger: { k: 3, n: 5, clearAfterWindows: 4 },
+    },
+    {
+      id: 'offline',
+      fault: 'offline',
+      severity: 'warning',
+      condition: { kind: 'missing', afterMs: 10 * MIN },
+      remedy: { class: 'technician', summary: 'check the link' },
+      trigger: { k: 1, n: 1, clearAfterWindows: 1 },
+    },
+  ],
+});
+
+/** A full compressor sample (every metric the anomaly model reads), current as given. */
+function sample(current: number, i: number) {
+  return {
+    dischargePressureBar: 7 + 0.1 * Math.sin(i / 3),
+    dischargeTempC: 85 + 0.3 * Math.sin(i / 5),
+    oilTempC: 70 + 0.2 * Math.cos(i / 4),
+    ambientTempC: 22,
+    motorCurrentA: current + 0.5 * Math.sin(i / 2),
+    vibrationRmsMmS: 2 + 0.05 * Math.cos(i / 3),
+    airFilterDpMbar: 20 + 0.3 * Math.sin(i / 6),
+    separatorDpBar: 0.3,
+    loaded: true,
+    loadCycles: 100 + i,
+    runHours: 1000 + i / 60,
+  };
+}
+
+describe('engine snapshot and restore', () => {
+  it('a restored device continues exactly where the checkpoint left it; a fresh one relearns the fault as normal', () => {
+    const before = series('ac-1', T0, 30, MIN, (i) => sample(50, i));
+    const after = series('ac-1', T0 + 30 * MIN, 30, MIN, (i) => sample(65, 30 + i));
+
+    // the uninterrupted run
+    const whole = engineWith(RULES);
+    const ref = feed(whole, [...before, ...after]);
+    expect(ref.raised().map((r) => r.fault)).toEqual(['ac-test-current-up']);
+
+    // checkpoint after `before`, restored into a new engine
+    const first = engineWith(RULES);
+    feed(first, before);
+    expect(first.takeDirty()).toEqual(['ac-1']);
+    expect(first.takeDirty()).toEqual([]);
+    const snap = first.snapshot('ac-1')!;
+    expect(snap.key).toBe(layoutKey(first.layout('air-compressor')!));
+    const second = engineWith(RULES);
+    expect(second.restore('ac-1', 'air-compressor', snap.key, snap.state)).toBe(true);
+    const resumed = feed(second, after);
+    expect(resumed.raised()).toEqual(ref.raised());
+    expect(second.snapshot('ac-1')!.state).toEqual(whole.snapshot('ac-1')!.state);
+
+    // without the checkpoint the device learns 65 A as its normal and says nothing
+    expect(feed(engineWith(RULES), after).raised()).toEqual([]);
+  });
+
+  it('refuses a checkpoint of other rules, of the wrong size, or for a device already running', () => {
+    const e = engineWith(RULES);
+    feed(e, series('ac-1', T0, 5, MIN, (i) => sample(50, i)));
+    const snap = e.snapshot('ac-1')!;
+    const other = engineWith(ruleSet({ ...RULES, baselineSamples: 30 }));
+    expect(other.restore('ac-1', 'air-compressor', snap.key, snap.state)).toBe(false);
+    const same = engineWith(RULES);
+    expect(same.restore('ac-1', 'air-compressor', snap.key, snap.state.subarray(8))).toBe(false);
+    expect(same.restore('ac-1', 'refrigerator', snap.key, snap.state)).toBe(false);
+    expect(same.restore('ac-1', 'air-compressor', snap.key, snap.state)).toBe(true);
+    expect(same.restore('ac-1', 'air-compressor', snap.key, snap.state)).toBe(false);
+  });
+
+  it("the first sample after a restore does not count the service's downtime as the device going offline; later gaps do", () => {
+    const e = engineWith(RULES);
+    feed(e, series('ac-1', T0, 25, MIN, (i) => sample(50, i)));
+    const snap = e.snapshot('ac-1')!;
+    const r = engineWith(RULES);
+    r.restore('ac-1', 'air-compressor', snap.key, snap.state);
+    // back two hours later (the service was down), then a real 30-minute silence
+    const f = feed(r, [...series('ac-1', T0 + 120 * MIN, 5, MIN, (i) => sample(50, i)), ...series('ac-1', T0 + 155 * MIN, 3, MIN, (i) => sample(50, i))]);
+    expect(f.raised()).toEqual([{ fault: 'offline', at: new Date(T0 + 124 * MIN + 10 * MIN).toISOString() }]);
+  });
+});
+
+describe('the service resumes from checkpoints after a restart', () => {
+  let t: TestApi;
+  beforeAll(async () => {
+    t = await startTestApi();
+    await t.opsStore.registerDevices([{ id: 'ac-ck-1', type: 'air-compressor' }, { id: 'ac-ck-2', type: 'air-compressor' }]);
+  });
+  afterAll(() => t?.close());
+
+  function service() {
+    const accepted = new Set<(p: readonly Point[]) => void>();
+    const scorer = createModelScorer({ logger: nullLogger(), calibrationSamples: 10 });
+    const d = createDiagnosis({
+      logger: nullLogger(),
+      clock: t.clock,
+      opsStore: t.opsStore,
+      telemetryStore: t.telemetryStore,
+      source: { onAccepted: (l) => (accepted.add(l), () => accepted.delete(l)) },
+      scorer,
+      options: { tickMs: 5, rulesPollMs: 60_000, presenceCheckMs: 60_000, checkpointMs: 0, shippedRuleSets: new Map([['air-compressor', RULES]]) },
+    });
+    const raised: DiagnosisT[] = [];
+    d.bus.on('raised', (x) => raised.push(x));
+    return { d, scorer, raised, push: (p: readonly Point[]) => accepted.forEach((l) => l(p)) };
+  }
+
+  it('baselines and model calibration survive stop and start; a device without a checkpoint starts afresh', { timeout: 60_000 }, async () => {
+    const a = service();
+    await a.d.start();
+    a.push(series('ac-ck-1', T0, 30, MIN, (i) => sample(50, i)));
+    await a.d.flush();
+    expect(a.raised).toEqual([]);
+    await a.d.stop();
+    await a.scorer.close();
+    expect(a.d.stats().checkpointed).toBe(1);
+    const saved = await t.opsStore.loadDiagnosisStates(['ac-ck-1', 'ac-ck-2']);
+    expect(saved.map((s) => `${s.deviceId}:${s.part}`).sort()).toEqual(['ac-ck-1:model', 'ac-ck-1:rules']);
+
+    // two hours later: the current runs 15 A high on both devices; only ac-ck-1 knows its normal was 50 A
+    const b = service();
+    await b.d.start();
+    const from = T0 + 150 * MIN;
+    b.push([...series('ac-ck-1', from, 20, MIN, (i) => sample(65, 30 + i)), ...series('ac-ck-2', from, 20, MIN, (i) => sample(65, i))]);
+    await b.d.flush();
+    expect(b.d.stats().restored).toBe(1);
+    // the rule against the remembered baseline, and the model against the remembered calibration; ac-ck-2 learns 65 A as normal
+    expect(b.raised.map((d) => `${d.deviceId} ${d.fault}`).sort()).toEqual(['ac-ck-1 ac-test-current-up', 'ac-ck-1 anomaly']);
+
+    // the model scored ac-ck-1's first sample after the restart (calibrated before it); ac-ck-2 calibrates first
+    const score = async (id: string) =>
+      (await t.telemetryStore.query({ deviceId: id, type: 'air-compressor', from, to: from + 1, metrics: ['anomalyScore', 'anomaly'], limit: 1 }))[0]?.values;
+    expect(Object.keys((await score('ac-ck-1')) ?? {}).sort()).toEqual(['anomaly', 'anomalyScore']);
+    expect(await score('ac-ck-2')).toEqual({ anomaly: 0 });
+    await b.d.stop();
+    await b.scorer.close();
+    expect((await t.opsStore.loadDiagnosisStates(['ac-ck-2'])).map((s) => s.part).sort()).toEqual(['model', 'rules']);
+  });
+});
