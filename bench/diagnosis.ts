@@ -8,11 +8,26 @@
  *
  * stdout: one JSON line per scenario, with the target figure and the ratio.
  *
+ * Then the cost of a diagnosis checkpoint (the rule engine's and the model's
+ * state of every device saved to an on-disk PGlite ops store, then loaded
+ * and restored), against the default interval between checkpoints.
+ *
  *   npm run bench:diagnosis -- [--devices 10000] [--seconds 5] [--batches 1,64,1024] [--memory 10000,100000] [--type air-compressor]
+ *                              [--checkpoint 10000]
  *                              [--latency-devices 200] [--latency-rate 5] [--latency-seconds 60] [--latency-only | --no-latency]
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { loadDeviceTypeFiles } from '../core/device-types.ts';
 import { nullLogger } from '../core/logger.ts';
+import type { DiagnosisStateRecord } from '../core/ports.ts';
+import { Engine } from '../diagnosis/engine.ts';
+import { compileRuleSet } from '../diagnosis/rules/compile.ts';
+import { loadShippedRuleSets } from '../diagnosis/rules/shipped.ts';
+import { createPgliteClient } from '../storage/embedded/pglite-client.ts';
+import { createSqlOpsStore } from '../storage/sql/sql-ops-store.ts';
 import type { MetricValue } from '../core/domain/telemetry.ts';
 import { createModelScorer } from '../diagnosis/model/scorer.ts';
 import { benchLatency } from './diagnosis-latency.ts';
@@ -25,6 +40,7 @@ const { values: o } = parseArgs({
     seconds: { type: 'string', default: '5' },
     batches: { type: 'string', default: '1,64,1024' },
     memory: { type: 'string', default: '10000,100000' },
+    checkpoint: { type: 'string', default: '10000' },
     type: { type: 'string', default: 'air-compressor' },
     'latency-devices': { type: 'string', default: '200' },
     'latency-rate': { type: 'string', default: '5' },
@@ -141,6 +157,77 @@ async function memory(devices: number) {
   await scorer.close();
 }
 
+/** Save every device's state (rules + model) to an on-disk PGlite, then load and restore it all. */
+async function checkpoint(devices: number) {
+  const type = loadDeviceTypeFiles().find((t) => t.name === o.type)!;
+  const layout = compileRuleSet(loadShippedRuleSets().get(o.type)!, type);
+  const engine = new Engine({ liveLagMs: 60_000 });
+  engine.setLayout(o.type, layout, 0);
+  const scorer = createModelScorer({ logger: nullLogger(), calibrationSamples: CAL });
+  for (let r = 0; r <= CAL; r++) {
+    for (let d0 = 0; d0 < devices; d0 += 10_000) {
+      const batch = inputs(Math.min(10_000, devices - d0), r, o.type).map((x, k) => ({ ...x, deviceId: `dev-${d0 + k}` }));
+      const out = await scorer.scoreBatch(batch);
+      batch.forEach((x, k) => {
+        const res = out[k];
+        engine.sample({ ...x, model: null, site: null }, res?.status === 'scored' ? res.result : undefined, x.ts + 3_600_000);
+      });
+    }
+  }
+  engine.drainIntents();
+  const dir = await mkdtemp(join(tmpdir(), 'fleetdoc-bench-ckpt-'));
+  const store = createSqlOpsStore({ client: await createPgliteClient({ dir }), kind: 'pglite', logger: nullLogger() });
+  await store.init();
+  try {
+    const t0 = performance.now();
+    const ids = engine.takeDirty();
+    const records: DiagnosisStateRecord[] = [];
+    for (const id of ids) {
+      records.push({ deviceId: id, part: 'rules', ...engine.snapshot(id)! });
+      const m = scorer.exportState!(id);
+      if (m) records.push({ deviceId: id, part: 'model', ...m });
+    }
+    const t1 = performance.now();
+    await store.saveDiagnosisStates(records);
+    const t2 = performance.now();
+    const loaded: DiagnosisStateRecord[] = [];
+    for (let i = 0; i < ids.length; i += 1000) loaded.push(...(await store.loadDiagnosisStates(ids.slice(i, i + 1000))));
+    const t3 = performance.now();
+    const fresh = new Engine({ liveLagMs: 60_000 });
+    fresh.setLayout(o.type, layout, 0);
+    const scorer2 = createModelScorer({ logger: nullLogger(), calibrationSamples: CAL });
+    await scorer2.refresh?.();
+    let restored = 0;
+    for (const r of loaded) {
+      if (r.part === 'rules' ? fresh.restore(r.deviceId, o.type, r.key, r.state) : scorer2.importState!(r.deviceId, o.type, r.key, r.state)) restored++;
+    }
+    const t4 = performance.now();
+    const bytes = records.reduce((n, r) => n + r.state.byteLength, 0);
+    const intervalMs = 60_000;
+    console.log(
+      JSON.stringify({
+        scenario: `checkpoint-${devices}`,
+        type: o.type,
+        devices: ids.length,
+        records: records.length,
+        state_bytes_per_device: Math.round(bytes / ids.length),
+        snapshot_ms: Math.round(t1 - t0),
+        save_ms: Math.round(t2 - t1),
+        load_ms: Math.round(t3 - t2),
+        restore_ms: Math.round(t4 - t3),
+        restored_of_records: `${restored}/${records.length}`,
+        reference_interval_ms: intervalMs,
+        checkpoint_share_of_interval: +((t2 - t0) / intervalMs).toFixed(3),
+      }),
+    );
+    await scorer2.close();
+  } finally {
+    await scorer.close();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 if (o['latency-only'] && o['no-latency']) {
   console.error('--latency-only and --no-latency exclude each other');
   process.exit(2);
@@ -148,6 +235,7 @@ if (o['latency-only'] && o['no-latency']) {
 if (!o['latency-only']) {
   for (const b of o.batches.split(',').map(Number)) await throughput(b);
   for (const d of o.memory.split(',').map(Number)) await memory(d);
+  for (const d of o.checkpoint.split(',').filter(Boolean).map(Number)) await checkpoint(d);
 }
 if (!o['no-latency']) {
   const latency = { devices: Number(o['latency-devices']), rate: Number(o['latency-rate']), seconds: Number(o['latency-seconds']), warmupSeconds: 10 };

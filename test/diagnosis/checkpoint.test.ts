@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Diagnosis as DiagnosisT } from '../../core/domain/diagnosis.ts';
 import type { Point } from '../../core/domain/telemetry.ts';
 import { nullLogger } from '../../core/logger.ts';
+import type { OpsStore } from '../../core/ports.ts';
 import { createDiagnosis } from '../../diagnosis/create-diagnosis.ts';
 import { layoutKey } from '../../diagnosis/engine.ts';
 import { createModelScorer } from '../../diagnosis/model/scorer.ts';
@@ -119,17 +120,17 @@ describe('the service resumes from checkpoints after a restart', () => {
   });
   afterAll(() => t?.close());
 
-  function service() {
+  function service(opts: { checkpointMs?: number; opsStore?: OpsStore } = {}) {
     const accepted = new Set<(p: readonly Point[]) => void>();
     const scorer = createModelScorer({ logger: nullLogger(), calibrationSamples: 10 });
     const d = createDiagnosis({
       logger: nullLogger(),
       clock: t.clock,
-      opsStore: t.opsStore,
+      opsStore: opts.opsStore ?? t.opsStore,
       telemetryStore: t.telemetryStore,
       source: { onAccepted: (l) => (accepted.add(l), () => accepted.delete(l)) },
       scorer,
-      options: { tickMs: 5, rulesPollMs: 60_000, presenceCheckMs: 60_000, checkpointMs: 0, shippedRuleSets: new Map([['air-compressor', RULES]]) },
+      options: { tickMs: 5, rulesPollMs: 60_000, presenceCheckMs: 60_000, checkpointMs: opts.checkpointMs ?? 0, shippedRuleSets: new Map([['air-compressor', RULES]]) },
     });
     const raised: DiagnosisT[] = [];
     d.bus.on('raised', (x) => raised.push(x));
@@ -166,5 +167,31 @@ describe('the service resumes from checkpoints after a restart', () => {
     await b.d.stop();
     await b.scorer.close();
     expect((await t.opsStore.loadDiagnosisStates(['ac-ck-2'])).map((s) => s.part).sort()).toEqual(['model', 'rules']);
+  });
+
+  it('saves on its interval while running; a failed save keeps the devices for the next one', { timeout: 60_000 }, async () => {
+    let failures = 1;
+    const flaky: OpsStore = Object.create(t.opsStore, {
+      saveDiagnosisStates: {
+        value: async (items: Parameters<OpsStore['saveDiagnosisStates']>[0]) => {
+          if (failures-- > 0) throw new Error('database went away');
+          return t.opsStore.saveDiagnosisStates(items);
+        },
+      },
+    }) as OpsStore;
+    const s = service({ checkpointMs: 100, opsStore: flaky });
+    await s.d.start();
+    s.push(series('ac-ck-3', T0, 5, MIN, (i) => sample(50, i)));
+    await s.d.flush();
+    const deadline = Date.now() + 10_000;
+    while (s.d.stats().checkpointed === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(s.d.stats()).toMatchObject({ checkpointErrors: 1, checkpointed: 1 });
+    const [rules] = (await t.opsStore.loadDiagnosisStates(['ac-ck-3'])).filter((r) => r.part === 'rules');
+    // what was saved is the device after its 5 samples, and the store lost nothing while it failed
+    const e = engineWith(RULES);
+    expect(e.restore('ac-ck-3', 'air-compressor', rules!.key, rules!.state)).toBe(true);
+    expect(e.states.get('ac-ck-3')?.samples).toBe(5);
+    await s.d.stop();
+    await s.scorer.close();
   });
 });
