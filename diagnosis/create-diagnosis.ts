@@ -90,6 +90,9 @@ const MAX_PENDING = 200_000;
 const CALIBRATING = 'calibrating';
 /** Devices snapshotted between two yields to the event loop (about 70 ms at 5,000 compressors). */
 const SNAPSHOT_SLICE = 5000;
+/** Devices whose checkpoints one query reads. */
+const RESUME_CHUNK = 2000;
+const RESUME_RETRY_MS = 2000;
 
 export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   const { clock, opsStore, scorer, metrics } = deps;
@@ -100,6 +103,10 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   const counts = { samples: 0, events: 0, dropped: 0, raised: 0, cleared: 0, writeBacks: 0, writeBackErrors: 0, restored: 0, checkpointed: 0, checkpointErrors: 0 };
   /** Devices whose checkpoint was looked for (once per process). */
   const looked = new Set<string>();
+  /** Devices whose checkpoint could not be read (yet): never checkpointed over, read again each tick. */
+  const unresumed = new Set<string>();
+  const resumeType = new Map<string, string>();
+  let resumeRetryAt = 0;
   /** The checkpoint being written, if any. */
   let saving: Promise<void> | null = null;
   let shipped = new Map<string, RuleSet>();
@@ -192,6 +199,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       for (const p of batch) if (!looked.has(p.deviceId)) typeOfNew.set(p.deviceId, p.type);
       for (const [id, type] of typeOf) if (type && !looked.has(id)) typeOfNew.set(id, type);
       if (typeOfNew.size) await resume(typeOfNew);
+      if (unresumed.size && Date.now() >= resumeRetryAt) await resumeIds([...unresumed]);
       const results = await score(batch);
       const now = clock.now();
       let k = 0;
@@ -225,24 +233,47 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     metrics?.diagnosisDevices.set(engine.states.size);
   }
 
-  /** Devices seen for the first time since start: resume their checkpointed state, if any. */
+  /**
+   * Devices seen for the first time since start: resume their checkpointed state, if any (read
+   * RESUME_CHUNK devices a query). When the read fails they run afresh meanwhile, their stored
+   * checkpoints are not overwritten, and the read is tried again at the next tick; once it works the
+   * checkpoint replaces the fresh state (a few samples' learning against the device's whole normal).
+   */
   async function resume(typeOf: ReadonlyMap<string, string>): Promise<void> {
-    const ids = [...typeOf.keys()].filter((id) => !engine.states.has(id));
-    for (const id of typeOf.keys()) looked.add(id);
-    if (ids.length === 0) return;
-    let records;
-    try {
-      records = await opsStore.loadDiagnosisStates(ids);
-    } catch (err) {
-      // they start afresh, as before checkpoints existed
-      logger.error({ err, devices: ids.length }, 'loading diagnosis checkpoints failed');
-      return;
-    }
-    if (records.some((r) => r.part === 'model')) await scorer?.refresh?.();
-    for (const r of records) {
-      const type = typeOf.get(r.deviceId)!;
-      const ok = r.part === 'rules' ? engine.restore(r.deviceId, type, r.key, r.state) : (scorer?.importState?.(r.deviceId, type, r.key, r.state) ?? false);
-      if (ok && r.part === 'rules') counts.restored++;
+    const ids = [...typeOf.keys()].filter((id) => !engine.states.has(id) || unresumed.has(id));
+    for (const id of typeOf.keys()) if (!unresumed.has(id)) looked.add(id);
+    for (const id of ids) resumeType.set(id, typeOf.get(id)!);
+    await resumeIds(ids);
+  }
+
+  async function resumeIds(ids: readonly string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += RESUME_CHUNK) {
+      const chunk = ids.slice(i, i + RESUME_CHUNK);
+      let records;
+      try {
+        records = await opsStore.loadDiagnosisStates(chunk);
+      } catch (err) {
+        const failed = ids.slice(i);
+        for (const id of failed) unresumed.add(id);
+        resumeRetryAt = Date.now() + RESUME_RETRY_MS;
+        logger.error({ err, devices: failed.length }, 'loading diagnosis checkpoints failed; those devices run afresh until a retry reads them');
+        return;
+      }
+      if (records.some((r) => r.part === 'model')) await scorer?.refresh?.();
+      for (const r of records) {
+        const type = resumeType.get(r.deviceId)!;
+        if (unresumed.has(r.deviceId)) {
+          // running afresh since a failed read: the checkpoint wins
+          if (r.part === 'rules') engine.drop(r.deviceId);
+          else scorer?.resetDevice(r.deviceId);
+        }
+        const ok = r.part === 'rules' ? engine.restore(r.deviceId, type, r.key, r.state) : (scorer?.importState?.(r.deviceId, type, r.key, r.state) ?? false);
+        if (ok && r.part === 'rules') counts.restored++;
+      }
+      for (const id of chunk) {
+        if (unresumed.delete(id)) engine.markDirty([id]);
+        resumeType.delete(id);
+      }
     }
   }
 
@@ -253,7 +284,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
    */
   async function checkpoint(): Promise<void> {
     if (saving) return;
-    const ids = engine.takeDirty();
+    const ids = engine.takeDirty().filter((id) => !unresumed.has(id));
     if (ids.length === 0) return;
     const records: DiagnosisStateRecord[] = [];
     for (let i = 0; i < ids.length; i++) {
@@ -280,10 +311,12 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     }
   }
 
-  /** A checkpoint now, written before it resolves. */
+  /** A checkpoint of everything processed so far, written before it resolves (one queued by the timer first is waited for). */
   async function checkpointNow(): Promise<void> {
-    await saving;
-    await serial(checkpoint);
+    await serial(async () => {
+      await saving;
+      await checkpoint();
+    });
     await saving;
   }
 

@@ -56,11 +56,17 @@ export interface SampleInput {
 
 const layoutKeys = new WeakMap<Layout, string>();
 
-/** Names a compiled layout: its rule set, metric slots and array sizes. A checkpoint only resumes into the same. */
+/**
+ * What the bytes of a device's state mean, beyond the layout's sizes: raise it whenever the engine
+ * changes what a slot holds (a mean node's slots, the baselines), so old checkpoints are not misread.
+ */
+export const STATE_FORMAT = 1;
+
+/** Names a compiled layout: its rule set, metric slots and array sizes, and the state format. A checkpoint only resumes into the same. */
 export function layoutKey(layout: Layout): string {
   let key = layoutKeys.get(layout);
   if (key === undefined) {
-    const shape = { ruleSet: layout.ruleSet, metrics: layout.metrics, slots: layout.slots, sizes: [layout.f64.size, layout.f32.size, layout.u32.size, layout.u8.size] };
+    const shape = { format: STATE_FORMAT, ruleSet: layout.ruleSet, metrics: layout.metrics, slots: layout.slots, sizes: [layout.f64.size, layout.f32.size, layout.u32.size, layout.u8.size] };
     key = `${layout.type}:${createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 32)}`;
     layoutKeys.set(layout, key);
   }
@@ -136,6 +142,12 @@ export class Engine {
     for (const id of ids) if (this.states.has(id)) this.dirty.add(id);
   }
 
+  /** Forgets a device's state (not its active faults): its next sample starts it afresh, or restore() resumes it. */
+  drop(deviceId: string): void {
+    this.states.delete(deviceId);
+    this.dirty.delete(deviceId);
+  }
+
   /** A device's state as a checkpoint: the bytes and the key of the layout they belong to. */
   snapshot(deviceId: string): { key: string; state: Uint8Array } | null {
     const s = this.states.get(deviceId);
@@ -157,10 +169,34 @@ export class Engine {
     state.u8[layout.u8.flags] = FLAG_RESTORED;
     state.f64[F64.lastWall] = NaN;
     state.f64[F64.wallGap] = NaN;
+    const wasActive = state.u8.slice(layout.u8.active, layout.u8.active + layout.slots);
     state.u8.fill(0, layout.u8.active, layout.u8.active + layout.slots);
     this.states.set(deviceId, state);
     this.bindActive(state);
+    for (let s = 0; s < layout.slots; s++) {
+      const now = state.u8[layout.u8.active + s]!;
+      // raised after the checkpoint (or by a presence check, which the checkpoint may predate): start its hold as a raise does
+      if (now && !wasActive[s]) this.resetSlot(state, s);
+      // cleared after it: the k-of-n evidence that raised it is spent, as it would have been by its normal windows
+      if (!now && wasActive[s]) {
+        state.u32[layout.u32.mask + s] = 0;
+        state.u32[layout.u32.streak + s] = 0;
+      }
+    }
+    // the model's last anomalous result (its evidence and classified fault) is not in the checkpoint: its open window starts again
+    const model = layout.slots - 1;
+    state.u8[layout.u8.evals + model] = 0;
+    state.u8[layout.u8.hits + model] = 0;
     return true;
+  }
+
+  /** A slot as a raise leaves it: no normal run, no evidence from the open window. */
+  private resetSlot(state: DeviceState, slot: number): void {
+    const L = state.layout;
+    state.u32[L.u32.streak + slot] = 0;
+    state.f64[L.f64.normalSince + slot] = NaN;
+    state.u8[L.u8.evals + slot] = 0;
+    state.u8[L.u8.hits + slot] = 0;
   }
 
   private stateFor(s: { deviceId: string; type: string; model: string | null; site: string | null }): DeviceState | null {
@@ -369,11 +405,9 @@ export class Engine {
   private raise(state: DeviceState, slot: number, at: number, wallNow: number, extra?: Record<string, number | null>): void {
     const L = state.layout;
     state.u8[L.u8.active + slot] = 1;
-    state.u32[L.u32.streak + slot] = 0;
-    state.f64[L.f64.normalSince + slot] = NaN;
     // the open window's samples came before the raise: they are no evidence of recovery
-    state.u8[L.u8.evals + slot] = 0;
-    state.u8[L.u8.hits + slot] = 0;
+    this.resetSlot(state, slot);
+    this.dirty.add(state.id);
     const faults = this.faults(state.id);
     const rule = L.rules[slot];
     if (!rule) {
@@ -400,6 +434,7 @@ export class Engine {
   private clear(state: DeviceState, slot: number, at: number): void {
     const L = state.layout;
     state.u8[L.u8.active + slot] = 0;
+    this.dirty.add(state.id);
     const faults = this.active.get(state.id);
     const rule = L.rules[slot];
     if (!rule) state.lastAnomaly = undefined;

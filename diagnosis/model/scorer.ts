@@ -41,6 +41,9 @@ interface DeviceState {
   smoothed: number;
 }
 
+/** What the bytes of exportState mean: raise it when that changes, so old checkpoints are not misread. */
+const STATE_FORMAT = 1;
+
 function setBaseline(st: DeviceState, base: Baseline): void {
   st.buf.set(base.mean, st.at);
   st.buf.set(base.scale, st.at + base.mean.length);
@@ -299,19 +302,19 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
       out[2] = cal ? 1 : 0;
       out.set(st.buf, 3);
       if (cal) out.set(cal, 3 + st.buf.length);
-      return { key: st.key, state: new Uint8Array(out.buffer) };
+      return { key: `${STATE_FORMAT}/${st.key}`, state: new Uint8Array(out.buffer) };
     },
 
     importState(deviceId: string, type: string, key: string, state: Uint8Array): boolean {
       const m = models.get(type);
-      if (!m || m.key !== key || devices.has(deviceId) || state.byteLength % 8 !== 0) return false;
+      if (!m || `${STATE_FORMAT}/${m.key}` !== key || devices.has(deviceId) || state.byteLength % 8 !== 0) return false;
       const v = new Float64Array(state.byteLength / 8);
       new Uint8Array(v.buffer).set(state);
       const at = m.plan.metrics.length * 2;
       const bufLen = at + 2 * m.plan.size;
       const calibrating = v[2] === 1;
       if (v.length !== 3 + bufLen + (calibrating ? 3 * m.plan.size : 0)) return false;
-      const st: DeviceState = { key, seen: v[0] as number, smoothed: v[1] as number, buf: v.slice(3, 3 + bufLen), at, cal: calibrating ? { moments: v.slice(3 + bufLen) } : null };
+      const st: DeviceState = { key: m.key, seen: v[0] as number, smoothed: v[1] as number, buf: v.slice(3, 3 + bufLen), at, cal: calibrating ? { moments: v.slice(3 + bufLen) } : null };
       // the calibration length may have been configured otherwise since: a finished one stays finished
       const needed = calibrationOf(m);
       if (!st.cal) st.seen = Math.max(st.seen, needed);

@@ -100,6 +100,32 @@ describe('engine snapshot and restore', () => {
     expect(same.restore('ac-1', 'air-compressor', snap.key, snap.state)).toBe(false);
   });
 
+  it('reconciles the checkpoint with the diagnoses the store holds: one raised after it starts its hold, one cleared after it needs fresh evidence', () => {
+    const e = engineWith(RULES);
+    feed(e, series('ac-1', T0, 30, MIN, (i) => sample(50, i)));
+    const quiet = e.snapshot('ac-1')!;
+    // the store says the fault is active (raised after the checkpoint): the normal windows before it do not clear it at once
+    const b = engineWith(RULES);
+    b.restoreActive([{ id: 'd-1', deviceId: 'ac-1', fault: 'ac-test-current-up', source: 'rules' } as DiagnosisT]);
+    expect(b.restore('ac-1', 'air-compressor', quiet.key, quiet.state)).toBe(true);
+    const cleared = feed(b, series('ac-1', T0 + 30 * MIN, 10, MIN, (i) => sample(50, 30 + i))).cleared();
+    // clearAfterWindows 4: windows [30,31) … [33,34) are its first four normal ones (the checkpoint's streak of
+    // normal windows would have cleared it when the open one closed, at minute 30)
+    expect(cleared).toEqual([{ fault: 'ac-test-current-up', at: new Date(T0 + 34 * MIN).toISOString() }]);
+
+    // raised before the checkpoint, cleared in the store after it (a technician closed it): raised again only on k fresh windows
+    const c = engineWith(RULES);
+    const raised = feed(c, series('ac-1', T0, 40, MIN, (i) => sample(i < 30 ? 50 : 65, i))).raised();
+    expect(raised.map((r) => r.fault)).toEqual(['ac-test-current-up']);
+    const hot = c.snapshot('ac-1')!;
+    const d = engineWith(RULES);
+    d.restoreActive([]);
+    expect(d.restore('ac-1', 'air-compressor', hot.key, hot.state)).toBe(true);
+    const again = feed(d, series('ac-1', T0 + 40 * MIN, 6, MIN, (i) => sample(65, 40 + i))).raised();
+    // k = 3 of n = 5: the window open at the checkpoint [39,40) and [40,41), [41,42) — not at minute 40 from the spent mask
+    expect(again).toEqual([{ fault: 'ac-test-current-up', at: new Date(T0 + 42 * MIN).toISOString() }]);
+  });
+
   it("the first sample after a restore does not count the service's downtime as the device going offline; later gaps do", () => {
     const e = engineWith(RULES);
     feed(e, series('ac-1', T0, 25, MIN, (i) => sample(50, i)));
@@ -167,6 +193,43 @@ describe('the service resumes from checkpoints after a restart', () => {
     await b.d.stop();
     await b.scorer.close();
     expect((await t.opsStore.loadDiagnosisStates(['ac-ck-2'])).map((s) => s.part).sort()).toEqual(['model', 'rules']);
+  });
+
+  it('a failed checkpoint read neither loses nor overwrites the stored state: a retry resumes it', { timeout: 60_000 }, async () => {
+    const a = service();
+    await a.d.start();
+    a.push(series('ac-ck-4', T0, 30, MIN, (i) => sample(50, i)));
+    await a.d.flush();
+    await a.d.stop();
+    await a.scorer.close();
+    const stored = await t.opsStore.loadDiagnosisStates(['ac-ck-4']);
+    expect(stored).toHaveLength(2);
+
+    let failures = 1;
+    const flaky: OpsStore = Object.create(t.opsStore, {
+      loadDiagnosisStates: {
+        value: async (ids: readonly string[]) => {
+          if (failures-- > 0) throw new Error('connection reset');
+          return t.opsStore.loadDiagnosisStates(ids);
+        },
+      },
+    }) as OpsStore;
+    const b = service({ opsStore: flaky });
+    await b.d.start();
+    const from = T0 + 150 * MIN;
+    b.push(series('ac-ck-4', from, 3, MIN, (i) => sample(65, 30 + i)));
+    await b.d.flush();
+    expect(b.d.stats().restored).toBe(0);
+    await b.d.checkpoint();
+    // the device ran afresh meanwhile, but its checkpoint in the store is the one from before the restart
+    expect(await t.opsStore.loadDiagnosisStates(['ac-ck-4'])).toEqual(stored);
+    await new Promise((r) => setTimeout(r, 2100));
+    b.push(series('ac-ck-4', from + 3 * MIN, 20, MIN, (i) => sample(65, 33 + i)));
+    await b.d.flush();
+    expect(b.d.stats().restored).toBe(1);
+    expect(b.raised.map((d) => d.fault)).toContain('ac-test-current-up');
+    await b.d.stop();
+    await b.scorer.close();
   });
 
   it('saves on its interval while running; a failed save keeps the devices for the next one', { timeout: 60_000 }, async () => {
