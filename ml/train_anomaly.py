@@ -193,6 +193,18 @@ def windows(d: Device, n_cal: int, start: int, end: int, stride: int, horizon: i
             for s in _starts(start, end, n_cal, stride)]
 
 
+def thin(devs: list[Device], budget: int) -> list[Device]:
+    """
+    Every k-th pseudo-device when even plan_cuts' tightest plan is over the budget: each recording keeps at
+    least one cut, so thousands of recordings (a --device-column CSV) can still add up to too much.
+    """
+    total = sum(len(d.samples) for d in devs)
+    if total <= budget:
+        return devs
+    step = math.ceil(total / budget)
+    return devs[::step]
+
+
 def plan_cuts(parts: list[tuple[int, int]], n_cal: int, stride: int, budget: int,
               min_starts: int = MIN_CUTS) -> tuple[int, int | None]:
     """
@@ -259,7 +271,8 @@ def train(type_def: dict, devices: list[Device], n_cal: int, target_far: float =
     # A device is judged against a calibration taken wherever its recording begins: learn from many such starts.
     stride, horizon = plan_cuts([(0, len(d.samples)) for d in fit_devs], n_cal, max(1, n_cal // 2), fit_budget)
     plan = {"fitStride": stride, "fitHorizon": horizon}
-    fit_devs = [w for d in fit_devs for w in windows(d, n_cal, 0, len(d.samples), stride, horizon)] or fit_devs
+    fit_devs = thin([w for d in fit_devs for w in windows(d, n_cal, 0, len(d.samples), stride, horizon)], fit_budget) or fit_devs
+    plan["fitSamples"] = sum(len(d.samples) for d in fit_devs)
     card, params = fit_type(type_def, fit_devs, n_cal, wander_floor=wander_floor, smoothing_alpha=smoothing_alpha)
     blob = M.build_graph(params, len(card["features"]), card["clip"], card["smoothingAlpha"], f"{name}-anomaly").SerializeToString()
     run = M.ort_run(blob)
@@ -268,8 +281,14 @@ def train(type_def: dict, devices: list[Device], n_cal: int, target_far: float =
     stride, horizon = plan_cuts([(max(0, fl - n_cal), len(d.samples)) for d, fl in zip(devices, fit_lens)], n_cal,
                                 max(1, n_cal // 4), held_budget)
     plan.update(heldStride=stride, heldHorizon=horizon)
+    tails = {id(d): windows(d, n_cal, max(0, fit_len - n_cal), len(d.samples), stride, horizon) for d, fit_len in zip(devices, fit_lens)}
+    kept_tails = thin([w for ws in tails.values() for w in ws], held_budget)
+    kept = {id(w) for w in kept_tails}
+    plan["heldSamples"] = sum(len(w.samples) for w in kept_tails)
     for d, fit_len in zip(devices, fit_lens):
-        tail = windows(d, n_cal, max(0, fit_len - n_cal), len(d.samples), stride, horizon)
+        tail = [w for w in tails[id(d)] if id(w) in kept]
+        if tails[id(d)] and not tail:
+            continue  # thinned out: other recordings' tails stand for it
         if tail:
             # fresh calibrations whose judged samples all lie in the held-back tail
             held += [score_device(w.samples, card, run).smoothed for w in tail]

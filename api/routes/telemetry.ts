@@ -30,7 +30,7 @@ const TelemetryResponse = z.object({
   next: z
     .string()
     .nullable()
-    .describe('When `limit` cut the answer short: the `from` that asks for the rows after the last one (same `to`); null when every row in range was returned'),
+    .describe('When `limit` rows came back: the `from` that asks for the rows after the last one (same `to`; that page may be empty); null when fewer did'),
 });
 
 function iso(ms: number): string {
