@@ -93,6 +93,7 @@ const SNAPSHOT_SLICE = 5000;
 /** Devices whose checkpoints one query reads. */
 const RESUME_CHUNK = 2000;
 const RESUME_RETRY_MS = 2000;
+const RESUME_ATTEMPTS = 5;
 
 export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   const { clock, opsStore, scorer, metrics } = deps;
@@ -103,8 +104,8 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   const counts = { samples: 0, events: 0, dropped: 0, raised: 0, cleared: 0, writeBacks: 0, writeBackErrors: 0, restored: 0, checkpointed: 0, checkpointErrors: 0 };
   /** Devices whose checkpoint was looked for (once per process). */
   const looked = new Set<string>();
-  /** Devices whose checkpoint could not be read (yet): never checkpointed over, read again each tick. */
-  const unresumed = new Set<string>();
+  /** Devices whose checkpoint could not be read (yet), with the failed reads: never checkpointed over, read again when they send. */
+  const unresumed = new Map<string, number>();
   const resumeType = new Map<string, string>();
   let resumeRetryAt = 0;
   /** The checkpoint being written, if any. */
@@ -195,11 +196,10 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
         if (type) await ensureLayout(type);
         typeOf.set(e.deviceId, type);
       }
-      const typeOfNew = new Map<string, string>();
-      for (const p of batch) if (!looked.has(p.deviceId)) typeOfNew.set(p.deviceId, p.type);
-      for (const [id, type] of typeOf) if (type && !looked.has(id)) typeOfNew.set(id, type);
-      if (typeOfNew.size) await resume(typeOfNew);
-      if (unresumed.size && Date.now() >= resumeRetryAt) await resumeIds([...unresumed]);
+      const toResume = new Map<string, string>();
+      for (const p of batch) if (!looked.has(p.deviceId) || unresumed.has(p.deviceId)) toResume.set(p.deviceId, p.type);
+      for (const [id, type] of typeOf) if (type && (!looked.has(id) || unresumed.has(id))) toResume.set(id, type);
+      if (toResume.size) await resume(toResume);
       const results = await score(batch);
       const now = clock.now();
       let k = 0;
@@ -235,39 +235,57 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
 
   /**
    * Devices seen for the first time since start: resume their checkpointed state, if any (read
-   * RESUME_CHUNK devices a query). When the read fails they run afresh meanwhile, their stored
-   * checkpoints are not overwritten, and the read is tried again at the next tick; once it works the
-   * checkpoint replaces the fresh state (a few samples' learning against the device's whole normal).
+   * RESUME_CHUNK devices a query). When a read fails those devices run afresh meanwhile and their
+   * stored checkpoints are not overwritten; the read is tried again (every RESUME_RETRY_MS at most)
+   * when they next send, and once it works the checkpoint replaces the fresh state. After
+   * RESUME_ATTEMPTS failed reads a device gives up on its checkpoint: it is saved afresh from then on.
    */
   async function resume(typeOf: ReadonlyMap<string, string>): Promise<void> {
-    const ids = [...typeOf.keys()].filter((id) => !engine.states.has(id) || unresumed.has(id));
-    for (const id of typeOf.keys()) if (!unresumed.has(id)) looked.add(id);
-    for (const id of ids) resumeType.set(id, typeOf.get(id)!);
-    await resumeIds(ids);
+    const fresh: string[] = [];
+    const retry: string[] = [];
+    for (const [id, type] of typeOf) {
+      if (unresumed.has(id)) {
+        if (Date.now() >= resumeRetryAt) retry.push(id);
+      } else if (!looked.has(id)) {
+        looked.add(id);
+        resumeType.set(id, type);
+        if (!engine.states.has(id)) fresh.push(id);
+      }
+    }
+    if (fresh.length) await resumeIds(fresh);
+    if (retry.length) await resumeIds(retry);
   }
 
   async function resumeIds(ids: readonly string[]): Promise<void> {
+    let failedAny = false;
     for (let i = 0; i < ids.length; i += RESUME_CHUNK) {
       const chunk = ids.slice(i, i + RESUME_CHUNK);
       let records;
       try {
         records = await opsStore.loadDiagnosisStates(chunk);
       } catch (err) {
-        const failed = ids.slice(i);
-        for (const id of failed) unresumed.add(id);
-        resumeRetryAt = Date.now() + RESUME_RETRY_MS;
-        logger.error({ err, devices: failed.length }, 'loading diagnosis checkpoints failed; those devices run afresh until a retry reads them');
-        return;
+        failedAny = true;
+        let gaveUp = 0;
+        for (const id of chunk) {
+          const n = (unresumed.get(id) ?? 0) + 1;
+          if (n < RESUME_ATTEMPTS) unresumed.set(id, n);
+          else {
+            unresumed.delete(id);
+            resumeType.delete(id);
+            engine.markDirty([id]);
+            gaveUp++;
+          }
+        }
+        logger.error({ err, devices: chunk.length, gaveUp }, 'loading diagnosis checkpoints failed; those devices run afresh until a retry reads them');
+        continue;
       }
       if (records.some((r) => r.part === 'model')) await scorer?.refresh?.();
       for (const r of records) {
-        const type = resumeType.get(r.deviceId)!;
-        if (unresumed.has(r.deviceId)) {
-          // running afresh since a failed read: the checkpoint wins
-          if (r.part === 'rules') engine.drop(r.deviceId);
-          else scorer?.resetDevice(r.deviceId);
-        }
-        const ok = r.part === 'rules' ? engine.restore(r.deviceId, type, r.key, r.state) : (scorer?.importState?.(r.deviceId, type, r.key, r.state) ?? false);
+        const type = resumeType.get(r.deviceId);
+        if (type === undefined) continue;
+        // a device running afresh since a failed read: the checkpoint replaces its state, if it fits
+        const replace = unresumed.has(r.deviceId);
+        const ok = r.part === 'rules' ? engine.restore(r.deviceId, type, r.key, r.state, replace) : (scorer?.importState?.(r.deviceId, type, r.key, r.state, replace) ?? false);
         if (ok && r.part === 'rules') counts.restored++;
       }
       for (const id of chunk) {
@@ -275,6 +293,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
         resumeType.delete(id);
       }
     }
+    if (failedAny) resumeRetryAt = Date.now() + RESUME_RETRY_MS;
   }
 
   /**

@@ -161,33 +161,66 @@ export class Engine {
    * stays cleared. Wall-clock pacing starts afresh, and the first sample does not count the time
    * since the checkpoint as a gap in the device's data: it spans the service's own downtime.
    */
-  restore(deviceId: string, type: string, key: string, bytes: Uint8Array): boolean {
+  restore(deviceId: string, type: string, key: string, bytes: Uint8Array, replace = false): boolean {
     const layout = this.layouts.get(type);
-    if (this.states.has(deviceId) || !layout || layoutKey(layout) !== key) return false;
+    if ((!replace && this.states.has(deviceId)) || !layout || layoutKey(layout) !== key) return false;
     const state = DeviceState.fromBytes(deviceId, layout, null, null, bytes);
     if (!state) return false;
+    const running = this.states.get(deviceId);
     state.u8[layout.u8.flags] = FLAG_RESTORED;
     state.f64[F64.lastWall] = NaN;
     state.f64[F64.wallGap] = NaN;
-    const wasActive = state.u8.slice(layout.u8.active, layout.u8.active + layout.slots);
-    state.u8.fill(0, layout.u8.active, layout.u8.active + layout.slots);
-    this.states.set(deviceId, state);
-    this.bindActive(state);
-    for (let s = 0; s < layout.slots; s++) {
-      const now = state.u8[layout.u8.active + s]!;
-      // raised after the checkpoint (or by a presence check, which the checkpoint may predate): start its hold as a raise does
-      if (now && !wasActive[s]) this.resetSlot(state, s);
-      // cleared after it: the k-of-n evidence that raised it is spent, as it would have been by its normal windows
-      if (!now && wasActive[s]) {
-        state.u32[layout.u32.mask + s] = 0;
-        state.u32[layout.u32.streak + s] = 0;
-      }
+    if (running) {
+      // replacing a state that ran afresh since the restart: the checkpoint's learning, the running one's pacing
+      state.model = running.model;
+      state.site = running.site;
+      state.f64[F64.lastWall] = running.f64[F64.lastWall]!;
+      state.f64[F64.wallGap] = running.f64[F64.wallGap]!;
+      state.u8[layout.u8.flags] = running.u8[running.layout.u8.flags]! & FLAG_LIVE;
+      if (!(running.lastTs <= state.lastTs)) state.f64[F64.lastTs] = running.lastTs;
     }
+    this.states.set(deviceId, state);
+    this.reconcile(state);
     // the model's last anomalous result (its evidence and classified fault) is not in the checkpoint: its open window starts again
     const model = layout.slots - 1;
     state.u8[layout.u8.evals + model] = 0;
     state.u8[layout.u8.hits + model] = 0;
     return true;
+  }
+
+  /**
+   * A restored state against the faults the store holds active, fault by fault: one the checkpoint
+   * already held keeps its slots as they were; one raised after it binds its slots and starts their
+   * hold as a raise does; a slot whose fault was cleared after it has spent its k-of-n evidence.
+   */
+  private reconcile(state: DeviceState): void {
+    const L = state.layout;
+    const model = L.slots - 1;
+    const was = state.u8.slice(L.u8.active, L.u8.active + L.slots);
+    state.u8.fill(0, L.u8.active, L.u8.active + L.slots);
+    const faults = this.active.get(state.id);
+    for (const af of faults?.values() ?? []) {
+      const slots = L.rules.filter((r) => r.rule.fault === af.fault).map((r) => r.index);
+      const held = slots.some((s) => was[s]);
+      af.rules.clear();
+      for (const s of slots) {
+        if (held && !was[s]) continue;
+        af.rules.add(s);
+        state.u8[L.u8.active + s] = 1;
+        if (!held) this.resetSlot(state, s);
+      }
+    }
+    // the model slot: whichever active fault it holds is not recorded; it stays as it was while the device has any
+    const anyActive = (faults?.size ?? 0) > 0;
+    const modelHeld = [...(faults?.values() ?? [])].some((af) => af.model);
+    if (was[model] ? anyActive : modelHeld) state.u8[L.u8.active + model] = 1;
+    if (modelHeld && !was[model]) this.resetSlot(state, model);
+    for (let s = 0; s < L.slots; s++) {
+      if (was[s] && !state.u8[L.u8.active + s]) {
+        state.u32[L.u32.mask + s] = 0;
+        state.u32[L.u32.streak + s] = 0;
+      }
+    }
   }
 
   /** A slot as a raise leaves it: no normal run, no evidence from the open window. */

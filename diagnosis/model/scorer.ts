@@ -305,9 +305,9 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
       return { key: `${STATE_FORMAT}/${st.key}`, state: new Uint8Array(out.buffer) };
     },
 
-    importState(deviceId: string, type: string, key: string, state: Uint8Array): boolean {
+    importState(deviceId: string, type: string, key: string, state: Uint8Array, replace = false): boolean {
       const m = models.get(type);
-      if (!m || `${STATE_FORMAT}/${m.key}` !== key || devices.has(deviceId) || state.byteLength % 8 !== 0) return false;
+      if (!m || `${STATE_FORMAT}/${m.key}` !== key || (!replace && devices.has(deviceId)) || state.byteLength % 8 !== 0) return false;
       const v = new Float64Array(state.byteLength / 8);
       new Uint8Array(v.buffer).set(state);
       const at = m.plan.metrics.length * 2;

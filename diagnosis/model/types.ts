@@ -55,7 +55,8 @@ export interface ModelScorer {
    * (null when the device has none). importState resumes it, only into the same model.
    */
   exportState?(deviceId: string): { key: string; state: Uint8Array } | null;
-  importState?(deviceId: string, type: string, key: string, state: Uint8Array): boolean;
+  /** `replace`: over a device that runs already (only when the checkpoint fits). */
+  importState?(deviceId: string, type: string, key: string, state: Uint8Array, replace?: boolean): boolean;
   /** Forgets a device's baseline (e.g. after a repair, so it recalibrates). */
   resetDevice(deviceId: string): void;
   /** Loads or replaces models (after `npm run model:train` registered one) without restart. */

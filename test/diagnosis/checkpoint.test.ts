@@ -126,6 +126,49 @@ describe('engine snapshot and restore', () => {
     expect(again).toEqual([{ fault: 'ac-test-current-up', at: new Date(T0 + 42 * MIN).toISOString() }]);
   });
 
+  it('a fault held by one of its rules at the checkpoint clears as it would have without the restart (its sibling rule is not bound)', () => {
+    const twoRules = ruleSet({
+      ...RULES,
+      rules: [RULES.rules[0]!, { ...RULES.rules[0]!, id: 'current-very-high', condition: { kind: 'threshold', metric: 'motorCurrentA', op: 'above', value: 150 } }],
+    });
+    const history = series('ac-1', T0, 44, MIN, (i) => sample(i >= 30 && i < 42 ? 65 : 50, i));
+    const rest = series('ac-1', T0 + 44 * MIN, 12, MIN, (i) => sample(50, 44 + i));
+    const whole = feed(engineWith(twoRules), [...history, ...rest]);
+    expect(whole.raised().map((r) => r.fault)).toEqual(['ac-test-current-up']);
+    expect(whole.cleared()).toHaveLength(1);
+
+    const first = engineWith(twoRules);
+    const raised = feed(first, history);
+    const snap = first.snapshot('ac-1')!;
+    const d = raised.intents.find((i) => i.kind === 'raise')!;
+    const second = engineWith(twoRules);
+    second.restoreActive([d.kind === 'raise' ? d.diagnosis : (undefined as never)]);
+    expect(second.restore('ac-1', 'air-compressor', snap.key, snap.state)).toBe(true);
+    expect(feed(second, rest).cleared()).toEqual(whole.cleared());
+  });
+
+  it('replaces a running state only with a checkpoint that fits, keeping its pacing; raises by the presence check mark the device for the next checkpoint', () => {
+    const e = engineWith(RULES);
+    feed(e, series('ac-1', T0, 5, MIN, (i) => sample(50, i)));
+    const snap = e.snapshot('ac-1')!;
+    const running = engineWith(RULES);
+    feed(running, series('ac-1', T0 + 60 * MIN, 3, MIN, (i) => sample(65, i)), 0); // live
+    const before = running.states.get('ac-1')!;
+    expect(running.restore('ac-1', 'air-compressor', 'air-compressor:other', snap.state, true)).toBe(false);
+    expect(running.states.get('ac-1')).toBe(before);
+    expect(running.restore('ac-1', 'air-compressor', snap.key, snap.state, true)).toBe(true);
+    const after = running.states.get('ac-1')!;
+    expect(after).not.toBe(before);
+    expect(after.samples).toBe(5);
+    expect(after.lastTs).toBe(before.lastTs);
+
+    // still live (its pacing carried over): silent for a day of wall-clock time, it is offline
+    running.takeDirty();
+    running.checkPresence(T0 + 24 * 60 * MIN);
+    expect(running.drainIntents().map((i) => (i.kind === 'raise' ? i.diagnosis.fault : i.kind))).toEqual(['offline']);
+    expect(running.takeDirty()).toEqual(['ac-1']);
+  });
+
   it("the first sample after a restore does not count the service's downtime as the device going offline; later gaps do", () => {
     const e = engineWith(RULES);
     feed(e, series('ac-1', T0, 25, MIN, (i) => sample(50, i)));
