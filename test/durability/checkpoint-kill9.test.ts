@@ -5,26 +5,18 @@
  * restart the device's next sample is scored against the calibration it had
  * — not treated as the first of a new calibration.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSecret } from '../../core/secrets.ts';
 import { topics } from '../../core/topics.ts';
-import { freePort, waitFor } from '../helpers/ports.ts';
+import { fleetdocProcess } from '../helpers/fleetdoc-process.ts';
+import { waitFor } from '../helpers/ports.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const T0 = Date.UTC(2026, 10, 20, 0, 0, 0);
 const SEC = 1000;
-
-function startFleetdoc(env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr?.resume();
-  return child;
-}
 
 /** A full compressor sample, n seconds after T0, steady with small variation. */
 function sample(n: number) {
@@ -58,22 +50,8 @@ describe('diagnosis checkpoints: kill -9', () => {
   });
 
   it('a device calibrated before SIGKILL is scored at its first sample after the restart', { timeout: 300_000 }, async () => {
-    const [mqttPort, httpPort] = [await freePort(), await freePort()];
-    const adminKey = generateSecret('fd_');
-    const env = {
-      DATA_DIR: dataDir,
-      MQTT_HOST: '127.0.0.1',
-      HTTP_HOST: '127.0.0.1',
-      MQTT_PORT: String(mqttPort),
-      HTTP_PORT: String(httpPort),
-      MQTT_WS_PORT: 'off',
-      FLEETDOC_ADMIN_KEY: adminKey,
-      DIAGNOSIS_CHECKPOINT_S: '1',
-      LOG_LEVEL: 'warn',
-    };
-    const api = `http://127.0.0.1:${httpPort}`;
-    const auth = { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' };
-    const healthy = () => waitFor(() => fetch(`${api}/health`).then((r) => r.ok), { timeoutMs: 180_000, what: 'fleetdoc /health' });
+    const fd = await fleetdocProcess(dataDir, { DIAGNOSIS_CHECKPOINT_S: '1' });
+    const { api, auth, healthy, mqttPort } = fd;
     const decision = async (id: string, n: number) => {
       const q = `${api}/api/v1/devices/${id}/telemetry?metrics=anomalyScore,anomaly&from=${T0 + n * SEC}&to=${T0 + n * SEC + 1}`;
       const body = (await fetch(q, { headers: auth }).then((r) => r.json())) as { rows: Array<{ values: Record<string, number> }> };
@@ -85,7 +63,7 @@ describe('diagnosis checkpoints: kill -9', () => {
       await client.endAsync();
     };
 
-    let child = startFleetdoc(env);
+    let child = fd.start();
     children.push(child);
     await healthy();
     const reg = await fetch(`${api}/api/v1/devices`, { method: 'POST', headers: auth, body: JSON.stringify({ type: 'air-compressor' }) }).then(
@@ -102,7 +80,7 @@ describe('diagnosis checkpoints: kill -9', () => {
     child.kill('SIGKILL');
     await exited;
 
-    child = startFleetdoc(env);
+    child = fd.start();
     children.push(child);
     await healthy();
     await publish(id, reg.secret, [sample(800)]);

@@ -1,24 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSecret } from '../../core/secrets.ts';
 import { startInflux, type TestInflux } from '../helpers/influx.ts';
-import { freePort, waitFor } from '../helpers/ports.ts';
+import { fleetdocProcess } from '../helpers/fleetdoc-process.ts';
+import { waitFor } from '../helpers/ports.ts';
 import { startPublisher } from '../helpers/publisher.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const T0 = Date.UTC(2026, 10, 24, 0, 0, 0);
-
-/** Runs `npm start`'s entry point as its own process, so it can be SIGKILLed. */
-function startFleetdoc(env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr?.resume();
-  return child;
-}
 
 describe('acknowledged means durable: kill -9', () => {
   let influx: TestInflux;
@@ -35,27 +26,10 @@ describe('acknowledged means durable: kill -9', () => {
   });
 
   it('every point whose PUBACK the publisher received is stored after SIGKILL and restart', { timeout: 480_000 }, async () => {
-    const [mqttPort, httpPort] = [await freePort(), await freePort()];
-    const adminKey = generateSecret('fd_');
-    const env = {
-      DATA_DIR: dataDir,
-      MQTT_HOST: '127.0.0.1',
-      HTTP_HOST: '127.0.0.1',
-      MQTT_PORT: String(mqttPort),
-      HTTP_PORT: String(httpPort),
-      MQTT_WS_PORT: 'off',
-      FLEETDOC_ADMIN_KEY: adminKey,
-      INFLUX_URL: influx.url,
-      INFLUX_TOKEN: influx.token,
-      INFLUX_ORG: influx.org,
-      INFLUX_BUCKET: influx.bucket,
-      LOG_LEVEL: 'warn',
-    };
-    const api = `http://127.0.0.1:${httpPort}`;
-    const auth = { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' };
-    const healthy = () => waitFor(() => fetch(`${api}/health`).then((r) => r.ok), { timeoutMs: 180_000, what: 'fleetdoc /health' });
+    const fd = await fleetdocProcess(dataDir, { INFLUX_URL: influx.url, INFLUX_TOKEN: influx.token, INFLUX_ORG: influx.org, INFLUX_BUCKET: influx.bucket });
+    const { api, auth, healthy, mqttPort } = fd;
 
-    let child = startFleetdoc(env);
+    let child = fd.start();
     children.push(child);
     await healthy();
     const reg = await fetch(`${api}/api/v1/devices`, { method: 'POST', headers: auth, body: JSON.stringify({ type: 'air-compressor' }) }).then((r) => r.json() as Promise<{ device: { id: string }; secret: string }>);
@@ -74,7 +48,7 @@ describe('acknowledged means durable: kill -9', () => {
     const acked = [...pub.acked];
     expect(acked.length).toBeGreaterThan(3000);
 
-    child = startFleetdoc(env);
+    child = fd.start();
     children.push(child);
     await healthy();
     const query = `${api}/api/v1/devices/${id}/telemetry?metrics=oilTempC&from=${T0}&to=${T0 + pub.sent.length + 1}&limit=100000`;
