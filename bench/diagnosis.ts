@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { loadDeviceTypeFiles } from '../core/device-types.ts';
 import { nullLogger } from '../core/logger.ts';
 import type { DiagnosisStateRecord } from '../core/ports.ts';
+import { deviceRecords } from '../diagnosis/checkpoints.ts';
 import { Engine } from '../diagnosis/engine.ts';
 import { compileRuleSet } from '../diagnosis/rules/compile.ts';
 import { loadShippedRuleSets } from '../diagnosis/rules/shipped.ts';
@@ -181,12 +182,7 @@ async function checkpoint(devices: number) {
   try {
     const t0 = performance.now();
     const ids = engine.takeDirty();
-    const records: DiagnosisStateRecord[] = [];
-    for (const id of ids) {
-      records.push({ deviceId: id, part: 'rules', ...engine.snapshot(id)! });
-      const m = scorer.exportState!(id);
-      if (m) records.push({ deviceId: id, part: 'model', ...m });
-    }
+    const records = ids.flatMap((id) => deviceRecords(engine, scorer, id));
     const t1 = performance.now();
     await store.saveDiagnosisStates(records);
     const t2 = performance.now();

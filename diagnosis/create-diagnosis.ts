@@ -11,8 +11,9 @@ import type { RuleSet } from '../core/domain/rule.ts';
 import type { Point } from '../core/domain/telemetry.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
-import type { DiagnosisBus, DiagnosisStateRecord, OpsStore, Service, TelemetryStore } from '../core/ports.ts';
+import type { DiagnosisBus, OpsStore, Service, TelemetryStore } from '../core/ports.ts';
 import { createDiagnosisBus } from './bus.ts';
+import { createCheckpoints } from './checkpoints.ts';
 import { Engine, type Intent } from './engine.ts';
 import type { AnomalyResult, ModelScorer } from './model/types.ts';
 import { loadRuleSetLayout } from './rules/load.ts';
@@ -88,12 +89,6 @@ export interface DiagnosisStats {
 const WRITE_CHUNK = 5000;
 const MAX_PENDING = 200_000;
 const CALIBRATING = 'calibrating';
-/** Devices snapshotted between two yields to the event loop (about 70 ms at 5,000 compressors). */
-const SNAPSHOT_SLICE = 5000;
-/** Devices whose checkpoints one query reads. */
-const RESUME_CHUNK = 2000;
-const RESUME_RETRY_MS = 2000;
-const RESUME_ATTEMPTS = 5;
 
 export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   const { clock, opsStore, scorer, metrics } = deps;
@@ -101,15 +96,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   const o: DiagnosisOptions = { tickMs: 20, presenceCheckMs: 5000, rulesPollMs: 5000, liveLagMs: 5 * 60_000, maxQueue: 500_000, checkpointMs: 60_000, ...deps.options };
   const bus = createDiagnosisBus(logger);
   const engine = new Engine({ liveLagMs: o.liveLagMs, replayIdleMs: o.replayIdleMs });
-  const counts = { samples: 0, events: 0, dropped: 0, raised: 0, cleared: 0, writeBacks: 0, writeBackErrors: 0, restored: 0, checkpointed: 0, checkpointErrors: 0 };
-  /** Devices whose checkpoint was looked for (once per process). */
-  const looked = new Set<string>();
-  /** Devices whose checkpoint could not be read (yet), with the failed reads: never checkpointed over, read again when they send. */
-  const unresumed = new Map<string, number>();
-  const resumeType = new Map<string, string>();
-  let resumeRetryAt = 0;
-  /** The checkpoint being written, if any. */
-  let saving: Promise<void> | null = null;
+  const counts = { samples: 0, events: 0, dropped: 0, raised: 0, cleared: 0, writeBacks: 0, writeBackErrors: 0 };
   let shipped = new Map<string, RuleSet>();
   let versions = new Map<string, string>();
   let queue: Point[] = [];
@@ -129,6 +116,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     chain = chain.then(fn).catch((err: unknown) => logger.error({ err }, 'diagnosis step failed'));
     return chain;
   }
+  const checkpoints = createCheckpoints({ engine, scorer, opsStore, logger, serial });
 
   function schedule(): void {
     if (tickTimer || stopping) return;
@@ -196,10 +184,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
         if (type) await ensureLayout(type);
         typeOf.set(e.deviceId, type);
       }
-      const toResume = new Map<string, string>();
-      for (const p of batch) if (!looked.has(p.deviceId) || unresumed.has(p.deviceId)) toResume.set(p.deviceId, p.type);
-      for (const [id, type] of typeOf) if (type && (!looked.has(id) || unresumed.has(id))) toResume.set(id, type);
-      if (toResume.size) await resume(toResume);
+      await checkpoints.resume(batch, typeOf);
       const results = await score(batch);
       const now = clock.now();
       let k = 0;
@@ -231,112 +216,6 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     await flushWriteBack();
     metrics?.diagnosisQueue.set(queue.length);
     metrics?.diagnosisDevices.set(engine.states.size);
-  }
-
-  /**
-   * Devices seen for the first time since start: resume their checkpointed state, if any (read
-   * RESUME_CHUNK devices a query). When a read fails those devices run afresh meanwhile and their
-   * stored checkpoints are not overwritten; the read is tried again (every RESUME_RETRY_MS at most)
-   * when they next send, and once it works the checkpoint replaces the fresh state. After
-   * RESUME_ATTEMPTS failed reads a device gives up on its checkpoint: it is saved afresh from then on.
-   */
-  async function resume(typeOf: ReadonlyMap<string, string>): Promise<void> {
-    const fresh: string[] = [];
-    const retry: string[] = [];
-    for (const [id, type] of typeOf) {
-      if (unresumed.has(id)) {
-        if (Date.now() >= resumeRetryAt) retry.push(id);
-      } else if (!looked.has(id)) {
-        looked.add(id);
-        resumeType.set(id, type);
-        if (!engine.states.has(id)) fresh.push(id);
-      }
-    }
-    if (fresh.length) await resumeIds(fresh);
-    if (retry.length) await resumeIds(retry);
-  }
-
-  async function resumeIds(ids: readonly string[]): Promise<void> {
-    let failedAny = false;
-    for (let i = 0; i < ids.length; i += RESUME_CHUNK) {
-      const chunk = ids.slice(i, i + RESUME_CHUNK);
-      let records;
-      try {
-        records = await opsStore.loadDiagnosisStates(chunk);
-      } catch (err) {
-        failedAny = true;
-        let gaveUp = 0;
-        for (const id of chunk) {
-          const n = (unresumed.get(id) ?? 0) + 1;
-          if (n < RESUME_ATTEMPTS) unresumed.set(id, n);
-          else {
-            unresumed.delete(id);
-            resumeType.delete(id);
-            engine.markDirty([id]);
-            gaveUp++;
-          }
-        }
-        logger.error({ err, devices: chunk.length, gaveUp }, 'loading diagnosis checkpoints failed; those devices run afresh until a retry reads them');
-        continue;
-      }
-      if (records.some((r) => r.part === 'model')) await scorer?.refresh?.();
-      for (const r of records) {
-        const type = resumeType.get(r.deviceId);
-        if (type === undefined) continue;
-        // a device running afresh since a failed read: the checkpoint replaces its state, if it fits
-        const replace = unresumed.has(r.deviceId);
-        const ok = r.part === 'rules' ? engine.restore(r.deviceId, type, r.key, r.state, replace) : (scorer?.importState?.(r.deviceId, type, r.key, r.state, replace) ?? false);
-        if (ok && r.part === 'rules') counts.restored++;
-      }
-      for (const id of chunk) {
-        if (unresumed.delete(id)) engine.markDirty([id]);
-        resumeType.delete(id);
-      }
-    }
-    if (failedAny) resumeRetryAt = Date.now() + RESUME_RETRY_MS;
-  }
-
-  /**
-   * Snapshots every device that changed since the last checkpoint (in the serial chain, yielding to the
-   * event loop every few thousand devices), then writes them outside it so ticks go on meanwhile. While
-   * one write is under way the next checkpoint waits for the following interval; what changed stays dirty.
-   */
-  async function checkpoint(): Promise<void> {
-    if (saving) return;
-    const ids = engine.takeDirty().filter((id) => !unresumed.has(id));
-    if (ids.length === 0) return;
-    const records: DiagnosisStateRecord[] = [];
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i]!;
-      const rules = engine.snapshot(id);
-      if (rules) records.push({ deviceId: id, part: 'rules', ...rules });
-      const model = scorer?.exportState?.(id);
-      if (model) records.push({ deviceId: id, part: 'model', ...model });
-      if (i % SNAPSHOT_SLICE === SNAPSHOT_SLICE - 1) await new Promise((r) => setImmediate(r));
-    }
-    saving = save(ids, records).finally(() => (saving = null));
-  }
-
-  async function save(ids: string[], records: DiagnosisStateRecord[]): Promise<void> {
-    const t0 = Date.now();
-    try {
-      await opsStore.saveDiagnosisStates(records);
-      counts.checkpointed += ids.length;
-      logger.debug({ devices: ids.length, records: records.length, ms: Date.now() - t0 }, 'diagnosis checkpoint');
-    } catch (err) {
-      counts.checkpointErrors++;
-      engine.markDirty(ids);
-      logger.error({ err, devices: ids.length }, 'saving diagnosis checkpoint failed; retrying at the next one');
-    }
-  }
-
-  /** A checkpoint of everything processed so far, written before it resolves (one queued by the timer first is waited for). */
-  async function checkpointNow(): Promise<void> {
-    await serial(async () => {
-      await saving;
-      await checkpoint();
-    });
-    await saving;
   }
 
   async function persist(): Promise<void> {
@@ -415,17 +294,17 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       if (deps.source.onEvent) unsubscribe.push(deps.source.onEvent(onEvent));
       timers.push(setInterval(() => void serial(() => engine.checkPresence(clock.now())).then(() => serial(persist)), o.presenceCheckMs));
       timers.push(setInterval(() => void serial(reloadChanged), o.rulesPollMs));
-      if (o.checkpointMs > 0) timers.push(setInterval(() => void serial(checkpoint), o.checkpointMs));
+      if (o.checkpointMs > 0) timers.push(setInterval(() => void serial(checkpoints.take), o.checkpointMs));
       for (const t of timers) t.unref();
       logger.info({ shippedRuleSets: [...shipped.keys()], scorer: scorer !== undefined }, 'diagnosis started');
     },
     flush: () => serial(tick),
-    checkpoint: checkpointNow,
+    checkpoint: () => checkpoints.now(),
     reloadRules: () => serial(reloadChanged),
     stats() {
       const stateBytes: Record<string, number> = {};
       for (const s of engine.states.values()) stateBytes[s.layout.type] ??= DeviceState.bytes(s.layout);
-      return { ...counts, devices: engine.states.size, queued: queue.length, late: engine.late, active: engine.activeCount(), stateBytes };
+      return { ...counts, ...checkpoints.stats(), devices: engine.states.size, queued: queue.length, late: engine.late, active: engine.activeCount(), stateBytes };
     },
     stop() {
       stopping ??= (async () => {
@@ -435,7 +314,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
         tickTimer = null;
         if (started) {
           await serial(tick);
-          await checkpointNow();
+          await checkpoints.now();
         }
         await chain;
         bus.clear();

@@ -10,19 +10,10 @@ import { MODEL_ONLY_FAULT, modelDiagnosis, modelFault, popcount, ruleDiagnosis }
 import type { AnomalyResult } from './model/types.ts';
 import { F64, type Layout } from './rules/compile.ts';
 import { feedEvent, reported, test } from './rules/evaluate.ts';
-import { createHash } from 'node:crypto';
-import { DeviceState, FLAG_LIVE, FLAG_RESTORED } from './windows/device-state.ts';
+import { ActiveFaults, type ActiveFault } from './active-faults.ts';
+import { DeviceState, FLAG_LIVE, FLAG_RESTORED, layoutKey } from './windows/device-state.ts';
 
 export type Intent = { kind: 'raise'; diagnosis: Diagnosis } | { kind: 'clear'; id: string; deviceId: string; fault: string; at: number };
-
-interface ActiveFault {
-  id: string;
-  fault: string;
-  /** Rule slots currently holding it. */
-  rules: Set<number>;
-  /** The model holds it (it raised it, or agrees with a rule). */
-  model: boolean;
-}
 
 export interface EngineOptions {
   /** A sample more than this behind wall-clock time marks its device as replaying. */
@@ -54,29 +45,10 @@ export interface SampleInput {
   metrics: Readonly<Record<string, MetricValue>>;
 }
 
-const layoutKeys = new WeakMap<Layout, string>();
-
-/**
- * What the bytes of a device's state mean, beyond the layout's sizes: raise it whenever the engine
- * changes what a slot holds (a mean node's slots, the baselines), so old checkpoints are not misread.
- */
-export const STATE_FORMAT = 1;
-
-/** Names a compiled layout: its rule set, metric slots and array sizes, and the state format. A checkpoint only resumes into the same. */
-export function layoutKey(layout: Layout): string {
-  let key = layoutKeys.get(layout);
-  if (key === undefined) {
-    const shape = { format: STATE_FORMAT, ruleSet: layout.ruleSet, metrics: layout.metrics, slots: layout.slots, sizes: [layout.f64.size, layout.f32.size, layout.u32.size, layout.u8.size] };
-    key = `${layout.type}:${createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 32)}`;
-    layoutKeys.set(layout, key);
-  }
-  return key;
-}
-
 export class Engine {
   readonly states = new Map<string, DeviceState>();
   private readonly layouts = new Map<string, Layout | null>();
-  private readonly active = new Map<string, Map<string, ActiveFault>>();
+  private readonly active = new ActiveFaults();
   private intents: Intent[] = [];
   /** Devices whose state changed since the last takeDirty() (checkpoints). */
   private dirty = new Set<string>();
@@ -104,7 +76,7 @@ export class Engine {
       if (state.layout.type !== type) continue;
       this.states.delete(id);
       // a fault no rule names any more is cleared; the model's own diagnoses stay with the model
-      for (const af of this.active.get(id)?.values() ?? []) {
+      for (const af of this.active.of(id)?.values() ?? []) {
         if (!faults.has(af.fault) && !(af.model && af.rules.size === 0)) this.clearFault(id, af, Number.isNaN(state.lastTs) ? wallNow : state.lastTs);
       }
     }
@@ -112,17 +84,11 @@ export class Engine {
 
   /** Active diagnoses from the store (on start), so a restart does not raise them again. */
   restoreActive(items: readonly Diagnosis[]): void {
-    for (const d of items) {
-      let m = this.active.get(d.deviceId);
-      if (!m) this.active.set(d.deviceId, (m = new Map()));
-      m.set(d.fault, { id: d.id, fault: d.fault, rules: new Set(), model: d.source === 'model' });
-    }
+    this.active.restore(items);
   }
 
   activeCount(): number {
-    let n = 0;
-    for (const m of this.active.values()) n += m.size;
-    return n;
+    return this.active.count();
   }
 
   drainIntents(): Intent[] {
@@ -161,10 +127,10 @@ export class Engine {
    * stays cleared. Wall-clock pacing starts afresh, and the first sample does not count the time
    * since the checkpoint as a gap in the device's data: it spans the service's own downtime.
    */
-  restore(deviceId: string, type: string, key: string, bytes: Uint8Array, replace = false): boolean {
+  restore(deviceId: string, type: string, key: string, bytes: Uint8Array, replace = false, meta: { model: string | null; site: string | null } = { model: null, site: null }): boolean {
     const layout = this.layouts.get(type);
     if ((!replace && this.states.has(deviceId)) || !layout || layoutKey(layout) !== key) return false;
-    const state = DeviceState.fromBytes(deviceId, layout, null, null, bytes);
+    const state = DeviceState.fromBytes(deviceId, layout, meta.model, meta.site, bytes);
     if (!state) return false;
     const running = this.states.get(deviceId);
     state.u8[layout.u8.flags] = FLAG_RESTORED;
@@ -180,7 +146,7 @@ export class Engine {
       if (!(running.lastTs <= state.lastTs)) state.f64[F64.lastTs] = running.lastTs;
     }
     this.states.set(deviceId, state);
-    this.reconcile(state);
+    this.active.bind(state);
     // the model's last anomalous result (its evidence and classified fault) is not in the checkpoint: its open window starts again
     const model = layout.slots - 1;
     state.u8[layout.u8.evals + model] = 0;
@@ -188,77 +154,15 @@ export class Engine {
     return true;
   }
 
-  /**
-   * A restored state against the faults the store holds active, fault by fault: one the checkpoint
-   * already held keeps its slots as they were; one raised after it binds its slots and starts their
-   * hold as a raise does; a slot whose fault was cleared after it has spent its k-of-n evidence.
-   */
-  private reconcile(state: DeviceState): void {
-    const L = state.layout;
-    const model = L.slots - 1;
-    const was = state.u8.slice(L.u8.active, L.u8.active + L.slots);
-    state.u8.fill(0, L.u8.active, L.u8.active + L.slots);
-    const faults = this.active.get(state.id);
-    for (const af of faults?.values() ?? []) {
-      const slots = L.rules.filter((r) => r.rule.fault === af.fault).map((r) => r.index);
-      const held = slots.some((s) => was[s]);
-      af.rules.clear();
-      for (const s of slots) {
-        if (held && !was[s]) continue;
-        af.rules.add(s);
-        state.u8[L.u8.active + s] = 1;
-        if (!held) this.resetSlot(state, s);
-      }
-    }
-    // the model slot: whichever active fault it holds is not recorded; it stays as it was while the device has any
-    const anyActive = (faults?.size ?? 0) > 0;
-    const modelHeld = [...(faults?.values() ?? [])].some((af) => af.model);
-    if (was[model] ? anyActive : modelHeld) state.u8[L.u8.active + model] = 1;
-    if (modelHeld && !was[model]) this.resetSlot(state, model);
-    for (let s = 0; s < L.slots; s++) {
-      if (was[s] && !state.u8[L.u8.active + s]) {
-        state.u32[L.u32.mask + s] = 0;
-        state.u32[L.u32.streak + s] = 0;
-      }
-    }
-  }
-
-  /** A slot as a raise leaves it: no normal run, no evidence from the open window. */
-  private resetSlot(state: DeviceState, slot: number): void {
-    const L = state.layout;
-    state.u32[L.u32.streak + slot] = 0;
-    state.f64[L.f64.normalSince + slot] = NaN;
-    state.u8[L.u8.evals + slot] = 0;
-    state.u8[L.u8.hits + slot] = 0;
-  }
-
   private stateFor(s: { deviceId: string; type: string; model: string | null; site: string | null }): DeviceState | null {
     let state = this.states.get(s.deviceId);
-    if (state) {
-      if (state.model === null && s.model !== null) state.model = s.model;
-      if (state.site === null && s.site !== null) state.site = s.site;
-      return state;
-    }
+    if (state) return state;
     const layout = this.layouts.get(s.type);
     if (!layout) return null;
     state = new DeviceState(s.deviceId, layout, s.model, s.site);
     this.states.set(s.deviceId, state);
-    this.bindActive(state);
+    this.active.bind(state);
     return state;
-  }
-
-  /** Marks the rule slots (and the model's) that hold the device's active faults. */
-  private bindActive(state: DeviceState): void {
-    const layout = state.layout;
-    for (const af of this.active.get(state.id)?.values() ?? []) {
-      af.rules.clear();
-      for (const r of layout.rules) {
-        if (r.rule.fault !== af.fault) continue;
-        af.rules.add(r.index);
-        state.u8[layout.u8.active + r.index] = 1;
-      }
-      if (af.model) state.u8[layout.u8.active + layout.slots - 1] = 1;
-    }
   }
 
   /** One accepted sample (and the model's verdict on it, when scored). */
@@ -429,19 +333,13 @@ export class Engine {
     }
   }
 
-  private faults(deviceId: string): Map<string, ActiveFault> {
-    let m = this.active.get(deviceId);
-    if (!m) this.active.set(deviceId, (m = new Map()));
-    return m;
-  }
-
   private raise(state: DeviceState, slot: number, at: number, wallNow: number, extra?: Record<string, number | null>): void {
     const L = state.layout;
     state.u8[L.u8.active + slot] = 1;
     // the open window's samples came before the raise: they are no evidence of recovery
-    this.resetSlot(state, slot);
+    state.resetSlot(slot);
     this.dirty.add(state.id);
-    const faults = this.faults(state.id);
+    const faults = this.active.forDevice(state.id);
     const rule = L.rules[slot];
     if (!rule) {
       const fault = modelFault(state);
@@ -468,7 +366,7 @@ export class Engine {
     const L = state.layout;
     state.u8[L.u8.active + slot] = 0;
     this.dirty.add(state.id);
-    const faults = this.active.get(state.id);
+    const faults = this.active.of(state.id);
     const rule = L.rules[slot];
     if (!rule) state.lastAnomaly = undefined;
     if (!faults) return;
@@ -482,9 +380,7 @@ export class Engine {
   }
 
   private clearFault(deviceId: string, af: ActiveFault, at: number): void {
-    const faults = this.active.get(deviceId);
-    faults?.delete(af.fault);
-    if (faults?.size === 0) this.active.delete(deviceId);
+    this.active.remove(deviceId, af.fault);
     this.intents.push({ kind: 'clear', id: af.id, deviceId, fault: af.fault, at });
   }
 }

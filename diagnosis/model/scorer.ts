@@ -44,6 +44,12 @@ interface DeviceState {
 /** What the bytes of exportState mean: raise it when that changes, so old checkpoints are not misread. */
 const STATE_FORMAT = 1;
 
+/** A device's buffer for model m: feature state (last value and slope per metric), then the baseline at `at`. */
+function bufferOf(m: LoadedModel): { at: number; length: number } {
+  const at = m.plan.metrics.length * 2;
+  return { at, length: at + 2 * m.plan.size };
+}
+
 function setBaseline(st: DeviceState, base: Baseline): void {
   st.buf.set(base.mean, st.at);
   st.buf.set(base.scale, st.at + base.mean.length);
@@ -136,8 +142,8 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
     let s = devices.get(deviceId);
     if (s && s.key === m.key) return s;
     const n = calibrationOf(m);
-    const at = m.plan.metrics.length * 2;
-    const buf = new Float64Array(at + 2 * m.plan.size);
+    const { at, length } = bufferOf(m);
+    const buf = new Float64Array(length);
     buf.set(newFeatureState(m.plan));
     s = { key: m.key, seen: 0, buf, at, cal: n > 0 ? newCalibration(m.plan.size) : null, smoothed: 0 };
     if (n === 0) setBaseline(s, finishCalibration(null, m.card));
@@ -310,8 +316,7 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
       if (!m || `${STATE_FORMAT}/${m.key}` !== key || (!replace && devices.has(deviceId)) || state.byteLength % 8 !== 0) return false;
       const v = new Float64Array(state.byteLength / 8);
       new Uint8Array(v.buffer).set(state);
-      const at = m.plan.metrics.length * 2;
-      const bufLen = at + 2 * m.plan.size;
+      const { at, length: bufLen } = bufferOf(m);
       const calibrating = v[2] === 1;
       if (v.length !== 3 + bufLen + (calibrating ? 3 * m.plan.size : 0)) return false;
       const st: DeviceState = { key: m.key, seen: v[0] as number, smoothed: v[1] as number, buf: v.slice(3, 3 + bufLen), at, cal: calibrating ? { moments: v.slice(3 + bufLen) } : null };

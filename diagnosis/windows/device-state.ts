@@ -7,12 +7,32 @@
 import type { AnomalyResult } from '../model/types.ts';
 import type { MetricValue } from '../../core/domain/telemetry.ts';
 import { F64, type Layout, type Operand } from '../rules/compile.ts';
+import { createHash } from 'node:crypto';
 
 export const FLAG_LIVE = 1;
 /** Resumed from a checkpoint and not yet fed a sample: the gap since the checkpoint spans the service's own downtime. */
 export const FLAG_RESTORED = 2;
 /** Identical readings after the first that mark an analogue sensor as stuck (the third in a row). */
 const STUCK_REPEATS = 2;
+
+/**
+ * What the bytes of a device's state mean, beyond the layout's sizes: raise it whenever the engine
+ * changes what a slot holds (a mean node's slots, the baselines), so old checkpoints are not misread.
+ */
+export const STATE_FORMAT = 1;
+
+const layoutKeys = new WeakMap<Layout, string>();
+
+/** Names a compiled layout: its rule set, metric slots and array sizes, and the state format. A checkpoint only resumes into the same. */
+export function layoutKey(layout: Layout): string {
+  let key = layoutKeys.get(layout);
+  if (key === undefined) {
+    const shape = { format: STATE_FORMAT, ruleSet: layout.ruleSet, metrics: layout.metrics, slots: layout.slots, sizes: [layout.f64.size, layout.f32.size, layout.u32.size, layout.u8.size] };
+    key = `${layout.type}:${createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 32)}`;
+    layoutKeys.set(layout, key);
+  }
+  return key;
+}
 
 export class DeviceState {
   readonly id: string;
@@ -71,6 +91,15 @@ export class DeviceState {
       at += a.byteLength;
     }
     return s;
+  }
+
+  /** A rule (or the model's) slot as a raise leaves it: no normal run, no evidence from the open window. */
+  resetSlot(slot: number): void {
+    const L = this.layout;
+    this.u32[L.u32.streak + slot] = 0;
+    this.f64[L.f64.normalSince + slot] = NaN;
+    this.u8[L.u8.evals + slot] = 0;
+    this.u8[L.u8.hits + slot] = 0;
   }
 
   /** Typed-array bytes this device holds (the measured figure adds object overhead). */

@@ -13,7 +13,7 @@ import type { Point } from '../../core/domain/telemetry.ts';
 import { nullLogger } from '../../core/logger.ts';
 import type { OpsStore } from '../../core/ports.ts';
 import { createDiagnosis } from '../../diagnosis/create-diagnosis.ts';
-import { layoutKey } from '../../diagnosis/engine.ts';
+import { layoutKey } from '../../diagnosis/windows/device-state.ts';
 import { createModelScorer } from '../../diagnosis/model/scorer.ts';
 import { startTestApi, type TestApi } from '../api/helpers.ts';
 import { MIN, T0, engineWith, feed, ruleSet, series } from './helpers.ts';
