@@ -188,8 +188,7 @@ def windows(d: Device, n_cal: int, start: int, end: int, stride: int, horizon: i
     samples and is judged on the rest of the part (at most `horizon` samples of it), as a device that began its
     recording there would be.
     """
-    span = end if horizon is None else None
-    return [Device(f"{d.id}@{s}", d.samples[s:span if span is not None else min(end, s + n_cal + horizon)])
+    return [Device(f"{d.id}@{s}", d.samples[s:end if horizon is None else min(end, s + n_cal + horizon)])
             for s in _starts(start, end, n_cal, stride)]
 
 
