@@ -10,12 +10,19 @@
  * --probe prints, per rule and per evidence value, how far it went on
  * fault-free device-time versus inside each fault (p50/p90/p99/max of the
  * per-device extremes), to place thresholds from data rather than guesses.
+ *
+ * --repair-after 24h closes the loop as a service team would: that long after
+ * a fault's first true diagnosis a technician fixes it (the simulator's
+ * remedy), and the run reports whether and when the diagnosis cleared once the
+ * telemetry was normal again, and every diagnosis raised after a repair
+ * (the scorecard counts those as false: the fault's scoring ends at its fix).
  */
 import { parseArgs } from 'node:util';
 import { loadDeviceTypeFiles } from '../core/device-types.ts';
 import { compileRuleSet } from '../diagnosis/rules/compile.ts';
 import { evidence } from '../diagnosis/rules/evaluate.ts';
 import { loadShippedRuleSets, SHIPPED_RULES_DIR } from '../diagnosis/rules/shipped.ts';
+import type { Diagnosis } from '../core/domain/diagnosis.ts';
 import { Engine } from '../diagnosis/engine.ts';
 import { computeScorecard, quantile, type ScoredDiagnosis, type TruthFault } from '../scorecard/metrics.ts';
 import { formatScorecard } from '../scorecard/report.ts';
@@ -35,6 +42,8 @@ const { values: v } = parseArgs({
     'fault-rate': { type: 'string', default: '0.3' },
     probe: { type: 'boolean', default: false },
     why: { type: 'boolean', default: false },
+    start: { type: 'string', default: '2026-10-27T07:00:00Z' },
+    'repair-after': { type: 'string' },
   },
   strict: true,
 });
@@ -42,7 +51,7 @@ const { values: v } = parseArgs({
 const DAY = 86_400_000;
 const types = (v.types ?? Object.keys(MODELS).join(',')).split(',');
 const durationMs = parseDuration(v.duration!)!;
-const startTs = Date.parse('2026-10-27T07:00:00Z');
+const startTs = Date.parse(v.start!);
 const intervalMs = parseIntervals(DEFAULT_INTERVALS);
 const seed = /^\d+$/.test(v.seed!) ? Number(v.seed) : v.seed!;
 const fleet = createFleet({ seed, devices: Number(v.devices), types, faultRate: Number(v['fault-rate']), startTs, durationMs, intervalMs });
@@ -58,6 +67,16 @@ const cleanMin = new Map<string, number[]>();
 const inFaultMin = new Map<string, number[]>();
 const push = (m: Map<string, number[]>, k: string, x: number) => (m.get(k) ?? m.set(k, []).get(k)!).push(x);
 
+const repairAfterMs = v['repair-after'] === undefined ? null : (parseDuration(v['repair-after']) ?? null);
+if (repairAfterMs === null && v['repair-after'] !== undefined) throw new Error('--repair-after expects a duration (e.g. 24h)');
+interface Repair {
+  device: string;
+  fault: string;
+  fixedAt: number;
+  clearedAt: number | null;
+}
+const repairs: Repair[] = [];
+const raised: Diagnosis[] = [];
 const diagnoses: ScoredDiagnosis[] = [];
 const truth: TruthFault[] = [];
 const wallNow = startTs + durationMs + 365 * DAY; // everything is a replay: event time rules
@@ -66,13 +85,39 @@ let samples = 0;
 for (const d of fleet.devices) {
   for (const f of d.faults) truth.push(groundTruthRow(d, f));
   const ext = new Map<string, { clean: number; cleanMin: number; fault: Map<string, number>; faultMin: Map<string, number> }>();
+  // repairs due on this device (fault code → when the technician fixes it, and the diagnosis it answers), and those awaiting their clear
+  const due = new Map<string, { at: number; id: string }>();
+  const open = new Map<string, Repair>();
   while (!d.finished) {
     d.step();
+    for (const [code, r] of due) {
+      if (d.lastTs < r.at) continue;
+      due.delete(code);
+      const f = d.remedy(code, 'technician');
+      if (!f) continue;
+      const rep: Repair = { device: d.id, fault: code, fixedAt: f.fixedTs!, clearedAt: null };
+      repairs.push(rep);
+      open.set(r.id, rep);
+    }
     for (const ev of d.events) engine.event({ deviceId: d.id, type: d.type, ts: ev.ts, kind: ev.kind, code: ev.code ?? null }, wallNow);
     d.events.length = 0;
     const s = d.sample();
     engine.sample({ deviceId: d.id, type: d.type, model: d.modelName, site: null, ts: s.ts, metrics: s.metrics }, undefined, wallNow);
     samples++;
+    if (repairAfterMs !== null) {
+      for (const it of engine.drainIntents()) {
+        if (it.kind === 'clear') {
+          const rep = open.get(it.id);
+          if (rep) rep.clearedAt = it.at;
+          open.delete(it.id);
+          continue;
+        }
+        raised.push(it.diagnosis);
+        const at = Date.parse(it.diagnosis.raisedAt);
+        const fault = d.faults.find((f) => f.code === it.diagnosis.fault && f.fixedTs === null && f.onsetTs <= at);
+        if (fault && !due.has(fault.code)) due.set(fault.code, { at: at + repairAfterMs, id: it.diagnosis.id });
+      }
+    }
     if (!v.probe) continue;
     const state = engine.states.get(d.id)!;
     const active = d.faults.filter((f) => s.ts >= f.onsetTs).map((f) => f.code);
@@ -104,8 +149,11 @@ for (const d of fleet.devices) {
   }
 }
 engine.checkPresence(wallNow);
-const raised = engine.drainIntents().flatMap((i) => (i.kind === 'raise' ? [i.diagnosis] : []));
+for (const i of engine.drainIntents()) if (i.kind === 'raise') raised.push(i.diagnosis);
 for (const d of raised) diagnoses.push({ deviceId: d.deviceId, fault: d.fault, raisedAt: d.raisedAt });
+// the ground truth as the run ended: a repaired fault carries its fix
+truth.length = 0;
+for (const d of fleet.devices) for (const f of d.faults) truth.push(groundTruthRow(d, f));
 
 const card = computeScorecard({
   truth,
@@ -118,6 +166,31 @@ const card = computeScorecard({
 });
 process.stdout.write(formatScorecard(card) + '\n');
 process.stdout.write(`${fleet.devices.length} devices, ${samples} samples, ${diagnoses.length} diagnoses, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+
+if (repairAfterMs !== null) {
+  const h = (ms: number) => (ms / 3_600_000).toFixed(1);
+  const q3 = (xs: number[]) => (xs.length ? [0.5, 0.9, 1].map((p) => h(quantile(xs, p)!)).join(' / ') : '-');
+  const cleared = repairs.filter((r) => r.clearedAt !== null);
+  process.stdout.write(`\nrepairs ${v['repair-after']} after the first true diagnosis: ${repairs.length}; cleared ${cleared.length}, fix → clear median / p90 / max h ${q3(cleared.map((r) => r.clearedAt! - r.fixedAt))}\n`);
+  const byCode = new Map<string, Repair[]>();
+  for (const r of repairs) (byCode.get(r.fault) ?? byCode.set(r.fault, []).get(r.fault)!).push(r);
+  for (const [code, rs] of [...byCode].sort()) {
+    const ok = rs.filter((r) => r.clearedAt !== null);
+    process.stdout.write(`  ${code.padEnd(28)} ${String(rs.length).padStart(3)} repaired, ${String(ok.length).padStart(3)} cleared, fix → clear median / p90 / max h ${q3(ok.map((r) => r.clearedAt! - r.fixedAt))}\n`);
+  }
+  for (const r of repairs.filter((x) => x.clearedAt === null)) {
+    process.stdout.write(`  still active: ${r.fault} ${r.device}, fixed ${new Date(r.fixedAt).toISOString().slice(5, 16)}, ${h(startTs + durationMs - r.fixedAt)} h before the end\n`);
+  }
+  const firstFix = new Map<string, number>();
+  for (const r of repairs) firstFix.set(r.device, Math.min(firstFix.get(r.device) ?? Infinity, r.fixedAt));
+  const after = raised.filter((x) => x.fault !== 'offline' && Date.parse(x.raisedAt) > (firstFix.get(x.deviceId) ?? Infinity));
+  process.stdout.write(`raised on a device after its first repair: ${after.length}\n`);
+  for (const x of after) {
+    const dev = fleet.devices.find((dv) => dv.id === x.deviceId)!;
+    const ctx = dev.faults.map((f) => `${f.code} ${new Date(f.onsetTs).toISOString().slice(5, 13)}${f.fixedTs === null ? '' : ` fixed ${new Date(f.fixedTs).toISOString().slice(5, 13)}`}`).join('; ');
+    process.stdout.write(`  ${x.fault} ${x.deviceId} ${x.raisedAt.slice(5, 16)} [${ctx}] ${JSON.stringify(x.evidence.rules[0]?.values ?? {})}\n`);
+  }
+}
 
 if (v.why) {
   // every false diagnosis, with what was really going on on that device

@@ -14,11 +14,21 @@ export const MetricDef = z
     min: z.number().optional().describe('Lowest valid value (inclusive); lower values are dead-lettered'),
     max: z.number().optional().describe('Highest valid value (inclusive); higher values are dead-lettered'),
     values: z.array(z.string().max(64)).max(64).optional().describe('Allowed values of a string metric'),
+    held: z
+      .boolean()
+      .optional()
+      .describe(
+        'The device repeats this number exactly by design: a value measured once per cycle and reported until the next (the last fill’s duration). Diagnosis then takes an exact repeat for a reading, not for a stuck sensor, and does not median-filter it',
+      ),
     description: z.string().max(500).optional(),
   })
   .strict()
   .refine((m) => m.min === undefined || m.max === undefined || m.min <= m.max, {
     message: 'min must not exceed max',
+  })
+  .refine((m) => m.held !== true || m.kind === 'number' || m.kind === 'integer', {
+    message: 'held applies to number and integer metrics',
+    path: ['held'],
   });
 
 export const DeviceType = z

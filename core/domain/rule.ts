@@ -115,6 +115,7 @@ type MeanFields = {
   overMs?: number;
   overSamples?: number;
   risePerHour?: boolean;
+  firstInGate?: boolean;
   despike?: boolean;
   adjustFor?: string;
   perLoad?: { factors: { metric: string; power?: number }[]; gain: number };
@@ -181,11 +182,17 @@ const MeanCondition = z
       .describe(
         'Average how fast the operand climbs instead of its level: the change per hour from the previous sample to this one, both counted and next to each other (a sample the gate shuts out breaks the pair). A heater’s warming rate while it heats cold water',
       ),
+    firstInGate: z
+      .boolean()
+      .optional()
+      .describe(
+        'Count a reading only when it is new: the first each time `where` opens, or one that differs from the sample before. For a value measured once per cycle and held (a `held` metric), so that one cycle counts once however many samples repeat it — the last drain’s duration read while rinsing and while spinning',
+      ),
     despike: z
       .boolean()
       .optional()
       .describe(
-        'Median-of-three spike filter on the counted readings of an analogue metric (default true). False for a value measured once per programme and held until the next, where the filter would hold each new value back until a second reading',
+        'Median-of-three spike filter on the counted readings (default: on for analogue metrics, off for `held` ones). False for a value measured once per programme and held until the next, where the filter would hold each new value back until a second reading; true on a held one counted once per cycle (`firstInGate`), where it sets one odd cycle aside',
       ),
     adjustFor: MetricName.optional().describe(
       'Judge the operand as it would be at the baseline’s average of this metric: the straight-line relation learnt over the baseline (duty against room temperature) is taken out first',
@@ -207,6 +214,7 @@ const MeanCondition = z
   .superRefine((c, ctx) => {
     const issue = (message: string) => ctx.addIssue({ code: 'custom', message });
     if (c.above === undefined && c.below === undefined) issue('mean needs above or below');
+    if (c.firstInGate && c.where === undefined) issue('firstInGate needs where');
     if ((c.overMs === undefined) === (c.overSamples === undefined)) issue('mean needs overMs or overSamples (one of them)');
     if (c.baselineMs !== undefined && c.baselineSamples !== undefined) issue('give baselineSamples or baselineMs, not both');
     if (c.clearAbove !== undefined && (c.above === undefined || c.clearAbove > c.above)) issue('clearAbove needs above and must be ≤ above');

@@ -8,7 +8,7 @@ import type { Condition, Rule, RuleSet } from '../../core/domain/rule.ts';
 
 export interface MetricSlot {
   name: string;
-  /** An analogue reading (kind `number`): repeating it exactly means a stuck sensor. */
+  /** An analogue reading (kind `number`, not `held`): repeating it exactly means a stuck sensor. */
   continuous: boolean;
   /** Index into the rolling buckets, or -1 when only the last value is kept. */
   bucket: number;
@@ -56,6 +56,8 @@ export type CNode =
       despike: boolean;
       /** Average the operand's rise per hour between consecutive counted samples instead of its level. */
       risePerHour: boolean;
+      /** Count a held value once per cycle: the first sample each time `where` opens, or one whose value moved. */
+      firstInGate: boolean;
       /** MEAN_SLOTS f64 node slots from here (see mean.ts). */
       slot: number;
       latch: number;
@@ -104,7 +106,7 @@ export class RuleCompileError extends Error {}
 /** A time-spanned mean baseline still needs this many samples. */
 export const MIN_BASELINE_SAMPLES = 8;
 /** f64 state slots of a mean node (shared by identical averages, see compile). */
-export const MEAN_SLOTS = 13;
+export const MEAN_SLOTS = 15;
 
 /** Whether a compiled tree holds a node of this kind. */
 function hasNode(n: CNode, kind: CNode['kind']): boolean {
@@ -131,7 +133,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
     if (i === undefined) {
       i = metrics.length;
       metricIndex.set(name, i);
-      metrics.push({ name, continuous: def.kind === 'number', bucket: -1, values: def.kind === 'string' ? (def.values ?? []) : null });
+      metrics.push({ name, continuous: def.kind === 'number' && def.held !== true, bucket: -1, values: def.kind === 'string' ? (def.values ?? []) : null });
     }
     const slot = metrics[i] as MetricSlot;
     if (bucketed && slot.bucket < 0) slot.bucket = 0; // numbered below
@@ -237,8 +239,9 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
           load: (c.perLoad?.factors ?? []).map((f) => ({ m: metric(f.metric, false), p: f.power ?? 1 })),
           loadGain: c.perLoad?.gain ?? 0,
           whileLearning: c.whileLearning ?? false,
-          despike: c.despike !== false && metrics[a]!.continuous && (b < 0 || metrics[b]!.continuous),
+          despike: c.despike ?? (metrics[a]!.continuous && (b < 0 || metrics[b]!.continuous)),
           risePerHour: c.risePerHour ?? false,
+          firstInGate: c.firstInGate ?? false,
           overMs: c.overMs ?? NaN,
           overSamples: c.overSamples ?? NaN,
           baselineSamples: c.baselineMs !== undefined ? MIN_BASELINE_SAMPLES : (c.baselineSamples ?? ruleSet.baselineSamples),

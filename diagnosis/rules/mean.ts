@@ -26,6 +26,10 @@ const UPDATED = 10;
 /** With risePerHour: the previous counted sample's operand and time (NaN after one the gate shut out). */
 const RISE_X = 11;
 const RISE_TS = 12;
+/** With firstInGate: 1 when `where` held on the device's previous sample (the gate is open: later readings repeat the first). */
+const GATE_OPEN = 13;
+/** With firstInGate: the operand on the device's previous sample (a different value is a new measurement). */
+const GATE_X = 14;
 
 /** Metric i as this very sample reported it; NaN when the sample lacks it or its sensor is stuck. */
 function reading({ state, ts }: EvalContext, i: number): number {
@@ -103,6 +107,13 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean): boolea
   const fresh = f64[at + UPDATED] !== state.samples;
   f64[at + UPDATED] = state.samples;
   let x = counted && fresh ? sampleValue(node, ctx) / load(node, ctx) : NaN;
+  if (node.firstInGate && fresh) {
+    // a held value is new when the gate has just opened or the value moved; a repeat inside the gate is the same cycle again
+    const now = counted ? x : sampleValue(node, ctx);
+    if (f64[at + GATE_OPEN] === 1 && now === f64[at + GATE_X]) x = NaN;
+    f64[at + GATE_OPEN] = counted ? 1 : 0;
+    f64[at + GATE_X] = now;
+  }
   if (node.risePerHour && fresh) x = rise(f64, at, x, ts);
   const cov = node.c >= 0 ? state.last(node.c) : 0;
   if (Number.isFinite(x) && Number.isFinite(cov)) {

@@ -5,9 +5,11 @@
  * how fast a reading climbs.
  */
 import { describe, expect, it } from 'vitest';
+import { DeviceType } from '../../core/domain/device-type.ts';
 import type { Condition } from '../../core/domain/rule.ts';
 import type { MetricValue } from '../../core/domain/telemetry.ts';
-import { ruleSetProblems } from '../../diagnosis/rules/compile.ts';
+import { Engine } from '../../diagnosis/engine.ts';
+import { compileRuleSet, ruleSetProblems } from '../../diagnosis/rules/compile.ts';
 import { MIN, T0, TYPES, engineWith, feed, point, ruleSet } from './helpers.ts';
 
 const HOUR = 60 * MIN;
@@ -129,5 +131,86 @@ describe('risePerHour: an average of how fast a reading climbs', () => {
   it('a sample the gate shuts out breaks the pair: a heater pausing mid-heat is not slow', () => {
     const paused = days(20, (d) => heating(T0 + d * DAY, 8, d >= 6 ? 1 : -1));
     expect(feed(engineWith(rules(warming(true))), paused).raised()).toEqual([]);
+  });
+});
+
+describe('a held value counted once per cycle (firstInGate)', () => {
+  const rinseOrSpin = { kind: 'any', of: [rinse, { kind: 'threshold', metric: 'phase', op: 'equals', value: 'spin' }] } as const;
+  const drainSlow = (firstInGate: boolean) =>
+    ruleSet({
+      type: 'washing-machine',
+      windowMs: HOUR,
+      baselineSamples: 4,
+      rules: [
+        {
+          id: 'drain',
+          fault: 'drain',
+          severity: 'warning',
+          condition: { kind: 'mean', metric: 'drainTimeS', where: rinseOrSpin, relativeTo: 'ratio', firstInGate, despike: true, overSamples: 3, baselineSamples: 4, above: 0.22, clearAbove: 0.15 } as Condition,
+          remedy,
+          trigger: { k: 3, n: 5, clearAfterWindows: 3, clearAfterMs: DAY },
+        },
+      ],
+    });
+  /** One programme at `at`: the drain time read twice while rinsing and twice while spinning (exactly repeated, as a held value is), then idle samples every 2 h until the next day. */
+  function cycle(at: number, rinseDrainS: number, spinDrainS = rinseDrainS): Sample[] {
+    return [
+      [at, { phase: 'wash', drainTimeS: rinseDrainS }],
+      [at + 40 * MIN, { phase: 'rinse', drainTimeS: rinseDrainS }],
+      [at + 45 * MIN, { phase: 'rinse', drainTimeS: rinseDrainS }],
+      [at + 60 * MIN, { phase: 'spin', drainTimeS: spinDrainS }],
+      [at + 65 * MIN, { phase: 'spin', drainTimeS: spinDrainS }],
+      ...[2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22].map((h): Sample => [at + h * HOUR, { phase: 'idle', drainTimeS: spinDrainS }]),
+    ];
+  }
+  const days = (from: number, drainS: (d: number) => number, n: number) => Array.from({ length: n }, (_, d) => cycle(T0 + (from + d) * DAY, drainS(from + d))).flat();
+  const washerOf = (samples: Sample[]) => samples.map(([ts, m]) => point('w', ts, m, 'washing-machine'));
+
+  it('the shipped washer declares the drain time held: an exact repeat is a reading, not a stuck sensor', () => {
+    expect(TYPES.get('washing-machine')!.metrics.find((m) => m.name === 'drainTimeS')!.held).toBe(true);
+  });
+
+  it('a clogging pump is raised, and after the repair drains that repeat the healthy 50 s exactly clear it', () => {
+    // 4 healthy days, 6 days clogging (+8 s a day), repaired: 50 s every drain from day 10 on
+    const drain = (d: number) => (d < 4 ? 50 : d < 10 ? 50 + 8 * (d - 3) : 50);
+    const f = feed(engineWith(drainSlow(true)), washerOf(days(0, drain, 16)));
+    expect(f.raised().map((r) => r.fault)).toEqual(['drain']);
+    expect(Date.parse(f.raised()[0]!.at)).toBeLessThan(T0 + 10 * DAY);
+    const cleared = f.cleared();
+    expect(cleared.map((c) => c.fault)).toEqual(['drain']);
+    // one new reading a programme (the spin repeats the rinse's 50 s): four healthy programmes bring the
+    // despiked 3-reading average under its clear limit, then a day's hold
+    expect(Date.parse(cleared[0]!.at)).toBeGreaterThan(T0 + 13 * DAY);
+    expect(Date.parse(cleared[0]!.at)).toBeLessThan(T0 + 15 * DAY);
+    // as a plain analogue reading the repeated 50 s looks like a stuck sensor: the average never moves again
+    const washer = TYPES.get('washing-machine')!;
+    const notHeld = { ...washer, metrics: washer.metrics.map((m) => (m.name === 'drainTimeS' ? { ...m, held: false } : m)) };
+    const e = new Engine({ liveLagMs: 5 * MIN });
+    e.setLayout('washing-machine', compileRuleSet(drainSlow(true), notHeld), 0);
+    const stuck = feed(e, washerOf(days(0, drain, 16)));
+    expect(stuck.raised()).toHaveLength(1);
+    expect(stuck.cleared()).toEqual([]);
+  });
+
+  it('one slow drain, read four times over its programme, counts once and the spike filter sets it aside', () => {
+    const once = (d: number) => (d === 6 ? 110 : 50);
+    expect(feed(engineWith(drainSlow(true)), washerOf(days(0, once, 12))).raised()).toEqual([]);
+    // counted at every sample that repeats it, the one drain fills the average
+    expect(feed(engineWith(drainSlow(false)), washerOf(days(0, once, 12))).raised()).toHaveLength(1);
+  });
+
+  it('rinse straight into spin (no sample while draining) still counts the spin’s drain when it differs', () => {
+    // the rinse reads the healthy first drain, the spin the slow second one: the spin's reading is new
+    const secondSlow = [...days(0, () => 50, 4), ...Array.from({ length: 6 }, (_, d) => cycle(T0 + (4 + d) * DAY, 50, 75)).flat()];
+    expect(feed(engineWith(drainSlow(true)), washerOf(secondSlow)).raised()).toHaveLength(1);
+  });
+
+  it('needs a gate to count in, and only number metrics can be held', () => {
+    const bad = { kind: 'mean', metric: 'drainTimeS', relativeTo: 'ratio', firstInGate: true, overSamples: 3, above: 0.2 };
+    expect(() => rules(bad)).toThrow(/firstInGate needs where/);
+    const washer = TYPES.get('washing-machine')!;
+    const heldBoolean = { ...washer, metrics: washer.metrics.map((m) => (m.name === 'heaterOn' ? { ...m, held: true } : m)) };
+    expect(DeviceType.safeParse(heldBoolean).success).toBe(false);
+    expect(DeviceType.safeParse(washer).success).toBe(true);
   });
 });
