@@ -146,7 +146,7 @@ describe('a held value counted once per cycle (firstInGate)', () => {
           id: 'drain',
           fault: 'drain',
           severity: 'warning',
-          condition: { kind: 'mean', metric: 'drainTimeS', where: rinseOrSpin, relativeTo: 'ratio', firstInGate, despike: true, overSamples: 3, baselineSamples: 4, above: 0.22, clearAbove: 0.15 } as Condition,
+          condition: { kind: 'mean', metric: 'drainTimeS', where: rinseOrSpin, relativeTo: 'ratio', firstInGate, despike: true, overSamples: 3, baselineSamples: 4, above: 0.22, clearAbove: 0.15 } as unknown as Condition,
           remedy,
           trigger: { k: 3, n: 5, clearAfterWindows: 3, clearAfterMs: DAY },
         },
