@@ -181,10 +181,17 @@ if (repairAfterMs !== null) {
   for (const r of repairs.filter((x) => x.clearedAt === null)) {
     process.stdout.write(`  still active: ${r.fault} ${r.device}, fixed ${new Date(r.fixedAt).toISOString().slice(5, 16)}, ${h(startTs + durationMs - r.fixedAt)} h before the end\n`);
   }
+  // raised on a repaired device after its repair and matching none of its faults then (the repaired one included)
   const firstFix = new Map<string, number>();
   for (const r of repairs) firstFix.set(r.device, Math.min(firstFix.get(r.device) ?? Infinity, r.fixedAt));
-  const after = raised.filter((x) => x.fault !== 'offline' && Date.parse(x.raisedAt) > (firstFix.get(x.deviceId) ?? Infinity));
-  process.stdout.write(`raised on a device after its first repair: ${after.length}\n`);
+  const grace = 6 * 3_600_000;
+  const after = raised.filter((x) => {
+    const at = Date.parse(x.raisedAt);
+    if (x.fault === 'offline' || at <= (firstFix.get(x.deviceId) ?? Infinity)) return false;
+    const dev = fleet.devices.find((dv) => dv.id === x.deviceId)!;
+    return !dev.faults.some((f) => f.code === x.fault && at >= f.onsetTs && at <= (f.fixedTs ?? Infinity) + grace);
+  });
+  process.stdout.write(`false diagnoses on a device after its repair: ${after.length}\n`);
   for (const x of after) {
     const dev = fleet.devices.find((dv) => dv.id === x.deviceId)!;
     const ctx = dev.faults.map((f) => `${f.code} ${new Date(f.onsetTs).toISOString().slice(5, 13)}${f.fixedTs === null ? '' : ` fixed ${new Date(f.fixedTs).toISOString().slice(5, 13)}`}`).join('; ');
