@@ -181,13 +181,15 @@ if (repairAfterMs !== null) {
   for (const r of repairs.filter((x) => x.clearedAt === null)) {
     process.stdout.write(`  still active: ${r.fault} ${r.device}, fixed ${new Date(r.fixedAt).toISOString().slice(5, 16)}, ${h(startTs + durationMs - r.fixedAt)} h before the end\n`);
   }
-  // raised on a repaired device after its repair and matching none of its faults then (the repaired one included)
+  // raised on a repaired device after its repair, with a catalogued code that matches none of its faults then (the repaired one included)
   const firstFix = new Map<string, number>();
   for (const r of repairs) firstFix.set(r.device, Math.min(firstFix.get(r.device) ?? Infinity, r.fixedAt));
   const grace = 6 * 3_600_000;
+  // codes outside the catalogue (offline, a controller trip) are not scored here either
+  const scored = new Set(FAULTS.map((f) => f.code));
   const after = raised.filter((x) => {
     const at = Date.parse(x.raisedAt);
-    if (x.fault === 'offline' || at <= (firstFix.get(x.deviceId) ?? Infinity)) return false;
+    if (!scored.has(x.fault) || at <= (firstFix.get(x.deviceId) ?? Infinity)) return false;
     const dev = fleet.devices.find((dv) => dv.id === x.deviceId)!;
     return !dev.faults.some((f) => f.code === x.fault && at >= f.onsetTs && at <= (f.fixedTs ?? Infinity) + grace);
   });
