@@ -16,6 +16,12 @@
  * remedy), and the run reports whether and when the diagnosis cleared once the
  * telemetry was normal again, and every diagnosis raised after a repair
  * (the scorecard counts those as false: the fault's scoring ends at its fix).
+ *
+ * --trace DEVICE [--trace-rules id|fault,…] follows one device instead: its
+ * ground truth, then per sample the evidence of its rules (all, or those
+ * named by rule id or fault code) with each rule's k-of-n mask and normal
+ * streak, and every raise and clear as it happens — why a fault was missed,
+ * raised late or never cleared. With --repair-after its repairs happen too.
  */
 import { parseArgs } from 'node:util';
 import { loadDeviceTypeFiles } from '../core/device-types.ts';
@@ -44,6 +50,8 @@ const { values: v } = parseArgs({
     why: { type: 'boolean', default: false },
     start: { type: 'string', default: '2026-10-27T07:00:00Z' },
     'repair-after': { type: 'string' },
+    trace: { type: 'string' },
+    'trace-rules': { type: 'string' },
   },
   strict: true,
 });
@@ -82,8 +90,14 @@ const truth: TruthFault[] = [];
 const wallNow = startTs + durationMs + 365 * DAY; // everything is a replay: event time rules
 const t0 = Date.now();
 let samples = 0;
+const traced = v['trace-rules']?.split(',') ?? null;
+const out = (line: string) => process.stdout.write(line + '\n');
+const at16 = (ms: number) => new Date(ms).toISOString().slice(5, 16);
+if (v.trace !== undefined && !fleet.devices.some((d) => d.id === v.trace)) throw new Error(`--trace: no device ${v.trace} in this fleet`);
 for (const d of fleet.devices) {
+  if (v.trace !== undefined && d.id !== v.trace) continue;
   for (const f of d.faults) truth.push(groundTruthRow(d, f));
+  if (v.trace !== undefined) for (const t of truth) out(`truth ${JSON.stringify(t)}`);
   const ext = new Map<string, { clean: number; cleanMin: number; fault: Map<string, number>; faultMin: Map<string, number> }>();
   // repairs due on this device (fault code → when the technician fixes it, and the diagnosis it answers), and those awaiting their clear
   const due = new Map<string, { at: number; id: string }>();
@@ -95,6 +109,7 @@ for (const d of fleet.devices) {
       due.delete(code);
       const f = d.remedy(code, 'technician');
       if (!f) continue;
+      if (v.trace !== undefined) out(`REPAIR ${code} at ${at16(f.fixedTs!)}`);
       const rep: Repair = { device: d.id, fault: code, fixedAt: f.fixedTs!, clearedAt: null };
       repairs.push(rep);
       open.set(r.id, rep);
@@ -104,8 +119,22 @@ for (const d of fleet.devices) {
     const s = d.sample();
     engine.sample({ deviceId: d.id, type: d.type, model: d.modelName, site: null, ts: s.ts, metrics: s.metrics }, undefined, wallNow);
     samples++;
-    if (repairAfterMs !== null) {
+    if (v.trace !== undefined) {
+      const state = engine.states.get(d.id)!;
+      const L = state.layout;
+      const parts = L.rules
+        .filter((r) => !traced || traced.includes(r.rule.id) || traced.includes(r.rule.fault))
+        .map((r) => {
+          const ev = Object.entries(evidence(r.condition, { state, ts: s.ts })).map(([k, x]) => `${k}=${x === null ? '-' : +x.toFixed(3)}`);
+          const mask = state.u32[L.u32.mask + r.index]!.toString(2).slice(-r.rule.trigger.n).padStart(r.rule.trigger.n, '0');
+          return `${r.rule.id} [${mask} streak ${state.u32[L.u32.streak + r.index]}${state.u8[L.u8.active + r.index] ? ' active' : ''}] ${ev.join(' ')}`;
+        });
+      out(`${at16(s.ts)} ${parts.join(' | ')}`);
+    }
+    if (repairAfterMs !== null || v.trace !== undefined) {
       for (const it of engine.drainIntents()) {
+        if (v.trace !== undefined) out(it.kind === 'clear' ? `CLEAR ${it.fault} at ${at16(it.at)}` : `RAISE ${it.diagnosis.fault} at ${it.diagnosis.raisedAt.slice(5, 16)} by ${it.diagnosis.evidence.rules[0]?.ruleId ?? 'model'}`);
+        if (repairAfterMs === null) continue;
         if (it.kind === 'clear') {
           const rep = open.get(it.id);
           if (rep) rep.clearedAt = it.at;
@@ -148,6 +177,7 @@ for (const d of fleet.devices) {
     for (const [c, x] of e.faultMin) push(inFaultMin, `${key} ${c}`, x);
   }
 }
+if (v.trace !== undefined) process.exit(0);
 engine.checkPresence(wallNow);
 for (const i of engine.drainIntents()) if (i.kind === 'raise') raised.push(i.diagnosis);
 for (const d of raised) diagnoses.push({ deviceId: d.deviceId, fault: d.fault, raisedAt: d.raisedAt });

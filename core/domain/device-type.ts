@@ -18,7 +18,7 @@ export const MetricDef = z
       .boolean()
       .optional()
       .describe(
-        'The device repeats this number exactly by design: a value measured once per cycle and reported until the next (the last fill’s duration). Diagnosis then takes an exact repeat for a reading, not for a stuck sensor, and does not median-filter it',
+        'The device repeats this number exactly by design: a value measured once per cycle and reported until the next (the last drain’s duration). Diagnosis then takes an exact repeat for a reading, not for a stuck sensor, and does not median-filter it',
       ),
     description: z.string().max(500).optional(),
   })

@@ -186,7 +186,7 @@ const MeanCondition = z
       .boolean()
       .optional()
       .describe(
-        'Count a reading only when it is new: the first each time `where` opens, or one that differs from the sample before. For a value measured once per cycle and held (a `held` metric), so that one cycle counts once however many samples repeat it — the last drain’s duration read while rinsing and while spinning',
+        'Count a reading only when it is new: the first each time `where` opens, or one that differs from the reading before. For a value measured once per cycle and held (a `held` metric), so that one measurement counts once however many samples in the same opening repeat it — the last drain’s duration read while rinsing and again while spinning',
       ),
     despike: z
       .boolean()
@@ -215,6 +215,7 @@ const MeanCondition = z
     const issue = (message: string) => ctx.addIssue({ code: 'custom', message });
     if (c.above === undefined && c.below === undefined) issue('mean needs above or below');
     if (c.firstInGate && c.where === undefined) issue('firstInGate needs where');
+    if (c.firstInGate && c.risePerHour) issue('firstInGate and risePerHour do not go together: a skipped repeat breaks the pair a rise needs');
     if ((c.overMs === undefined) === (c.overSamples === undefined)) issue('mean needs overMs or overSamples (one of them)');
     if (c.baselineMs !== undefined && c.baselineSamples !== undefined) issue('give baselineSamples or baselineMs, not both');
     if (c.clearAbove !== undefined && (c.above === undefined || c.clearAbove > c.above)) issue('clearAbove needs above and must be ≤ above');

@@ -58,7 +58,7 @@ export type CNode =
       risePerHour: boolean;
       /** Count a held value once per cycle: the first sample each time `where` opens, or one whose value moved. */
       firstInGate: boolean;
-      /** MEAN_SLOTS f64 node slots from here (see mean.ts). */
+      /** MEAN_SLOTS f64 node slots from here (+ GATE_SLOTS with firstInGate; see mean.ts). */
       slot: number;
       latch: number;
     }
@@ -106,7 +106,9 @@ export class RuleCompileError extends Error {}
 /** A time-spanned mean baseline still needs this many samples. */
 export const MIN_BASELINE_SAMPLES = 8;
 /** f64 state slots of a mean node (shared by identical averages, see compile). */
-export const MEAN_SLOTS = 15;
+export const MEAN_SLOTS = 13;
+/** Two more for a firstInGate mean (its gate and last value), so that other layouts keep their size and checkpoints. */
+export const GATE_SLOTS = 2;
 
 /** Whether a compiled tree holds a node of this kind. */
 function hasNode(n: CNode, kind: CNode['kind']): boolean {
@@ -226,7 +228,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
         let slot = meanSlots.get(key);
         if (slot === undefined) {
           slot = nodeSlots;
-          nodeSlots += MEAN_SLOTS;
+          nodeSlots += MEAN_SLOTS + (c.firstInGate ? GATE_SLOTS : 0);
           meanSlots.set(key, slot);
         }
         return {

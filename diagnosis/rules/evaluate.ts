@@ -22,9 +22,12 @@ export function test(node: CNode, ctx: EvalContext): boolean {
       return testErrorCode(node, ctx);
     case 'duration':
       return testDuration(node, ctx, test(node.child, ctx));
-    case 'mean':
+    case 'mean': {
       // `test` runs first so the gate's latches see every sample
-      return testMean(node, ctx, node.where === null || (test(node.where, ctx) && reported(node.where, ctx)));
+      const open = node.where === null || test(node.where, ctx);
+      const known = node.where === null || reported(node.where, ctx);
+      return testMean(node, ctx, open && known, known);
+    }
     case 'all':
       return combineAll(node.of.map((c) => test(c, ctx)));
     case 'any':

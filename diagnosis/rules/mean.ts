@@ -26,9 +26,9 @@ const UPDATED = 10;
 /** With risePerHour: the previous counted sample's operand and time (NaN after one the gate shut out). */
 const RISE_X = 11;
 const RISE_TS = 12;
-/** With firstInGate: 1 when `where` held on the device's previous sample (the gate is open: later readings repeat the first). */
+/** With firstInGate only (two more slots): 1 while `where` holds, as of the last sample that showed it (later readings in the same opening repeat the first). */
 const GATE_OPEN = 13;
-/** With firstInGate: the operand on the device's previous sample (a different value is a new measurement). */
+/** With firstInGate: the operand as of the last sample that reported it (a different value is a new measurement). */
 const GATE_X = 14;
 
 /** Metric i as this very sample reported it; NaN when the sample lacks it or its sensor is stuck. */
@@ -99,8 +99,11 @@ function judged(node: Mean, f64: Float64Array, at: number): number {
   return Math.abs(base) > 1e-9 ? avg / base - 1 : NaN;
 }
 
-/** Counts the sample (when `where` holds) and tests the mean; `where` is evaluated by the caller. */
-export function testMean(node: Mean, ctx: EvalContext, counted: boolean): boolean {
+/**
+ * Counts the sample (when `where` holds) and tests the mean; `where` is evaluated by the caller, and
+ * `gateKnown` says whether this sample reported the metrics `where` reads.
+ */
+export function testMean(node: Mean, ctx: EvalContext, counted: boolean, gateKnown: boolean): boolean {
   const { state, ts } = ctx;
   const f64 = state.f64;
   const at = state.layout.f64.nodes + node.slot;
@@ -108,11 +111,15 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean): boolea
   f64[at + UPDATED] = state.samples;
   let x = counted && fresh ? sampleValue(node, ctx) / load(node, ctx) : NaN;
   if (node.firstInGate && fresh) {
-    // a held value is new when the gate has just opened or the value moved; a repeat inside the gate is the same cycle again
-    const now = counted ? x : sampleValue(node, ctx);
-    if (f64[at + GATE_OPEN] === 1 && now === f64[at + GATE_X]) x = NaN;
-    f64[at + GATE_OPEN] = counted ? 1 : 0;
-    f64[at + GATE_X] = now;
+    // a held value is new when the gate has just opened or the value moved; a repeat inside one opening is the
+    // same measurement again. A sample that does not show the gate or the value changes neither.
+    const now = sampleValue(node, ctx);
+    if (gateKnown && !counted) f64[at + GATE_OPEN] = 0;
+    else if (gateKnown && !Number.isNaN(now)) {
+      if (f64[at + GATE_OPEN] === 1 && now === f64[at + GATE_X]) x = NaN;
+      f64[at + GATE_OPEN] = 1;
+      f64[at + GATE_X] = now;
+    }
   }
   if (node.risePerHour && fresh) x = rise(f64, at, x, ts);
   const cov = node.c >= 0 ? state.last(node.c) : 0;

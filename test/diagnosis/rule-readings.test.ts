@@ -199,15 +199,46 @@ describe('a held value counted once per cycle (firstInGate)', () => {
     expect(feed(engineWith(drainSlow(false)), washerOf(days(0, once, 12))).raised()).toHaveLength(1);
   });
 
+  it('a sample without the drain time or the phase neither opens the gate again nor makes a repeat new', () => {
+    // one slow programme, its 110 s read three times, with a sample lacking the value and one lacking the phase in between
+    const slowOnce: Sample[] = [
+      [T0 + 6 * DAY, { phase: 'wash', drainTimeS: 50 }],
+      [T0 + 6 * DAY + 40 * MIN, { phase: 'rinse', drainTimeS: 110 }],
+      [T0 + 6 * DAY + 45 * MIN, { phase: 'rinse' }],
+      [T0 + 6 * DAY + 50 * MIN, { phase: 'rinse', drainTimeS: 110 }],
+      [T0 + 6 * DAY + 55 * MIN, { drainTimeS: 110 }],
+      [T0 + 6 * DAY + 60 * MIN, { phase: 'rinse', drainTimeS: 110 }],
+      ...[2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22].map((h): Sample => [T0 + 6 * DAY + h * HOUR, { phase: 'idle', drainTimeS: 110 }]),
+    ];
+    const healthy = (from: number, n: number) => days(from, () => 50, n);
+    expect(feed(engineWith(drainSlow(true)), washerOf([...healthy(0, 6), ...slowOnce, ...healthy(7, 5)])).raised()).toEqual([]);
+  });
+
+  it('a sample taken while draining closes the gate: the spin’s reading is the second drain, counted even when equal', () => {
+    // both drains of each programme slow (110 s): read while rinsing, then — after a sample during the drain — while spinning
+    const bothSlow = (at: number, withDrainSample: boolean): Sample[] => [
+      [at, { phase: 'wash', drainTimeS: 50 }],
+      [at + 40 * MIN, { phase: 'rinse', drainTimeS: 110 }],
+      ...(withDrainSample ? [[at + 50 * MIN, { phase: 'drain', drainTimeS: 110 }] as Sample] : []),
+      [at + 60 * MIN, { phase: 'spin', drainTimeS: 110 }],
+      ...[2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22].map((h): Sample => [at + h * HOUR, { phase: 'idle', drainTimeS: 110 }]),
+    ];
+    const healthy = days(0, () => 50, 6);
+    // counted twice, the slow drains pass the median-of-three filter; counted once, the one programme is set aside
+    expect(feed(engineWith(drainSlow(true)), washerOf([...healthy, ...bothSlow(T0 + 6 * DAY, true), ...days(7, () => 50, 1)])).raised()).toHaveLength(1);
+    expect(feed(engineWith(drainSlow(true)), washerOf([...healthy, ...bothSlow(T0 + 6 * DAY, false), ...days(7, () => 50, 1)])).raised()).toEqual([]);
+  });
+
   it('rinse straight into spin (no sample while draining) still counts the spin’s drain when it differs', () => {
     // the rinse reads the healthy first drain, the spin the slow second one: the spin's reading is new
     const secondSlow = [...days(0, () => 50, 4), ...Array.from({ length: 6 }, (_, d) => cycle(T0 + (4 + d) * DAY, 50, 75)).flat()];
     expect(feed(engineWith(drainSlow(true)), washerOf(secondSlow)).raised()).toHaveLength(1);
   });
 
-  it('needs a gate to count in, and only number metrics can be held', () => {
+  it('needs a gate to count in and no rise per hour, and only number metrics can be held', () => {
     const bad = { kind: 'mean', metric: 'drainTimeS', relativeTo: 'ratio', firstInGate: true, overSamples: 3, above: 0.2 };
     expect(() => rules(bad)).toThrow(/firstInGate needs where/);
+    expect(() => rules({ ...bad, where: rinse, risePerHour: true })).toThrow(/do not go together/);
     const washer = TYPES.get('washing-machine')!;
     const heldBoolean = { ...washer, metrics: washer.metrics.map((m) => (m.name === 'heaterOn' ? { ...m, held: true } : m)) };
     expect(DeviceType.safeParse(heldBoolean).success).toBe(false);
