@@ -82,7 +82,11 @@ interface Repair {
   fault: string;
   fixedAt: number;
   clearedAt: number | null;
+  /** Its diagnosis had already cleared when the technician came. */
+  clearedBeforeFix: boolean;
 }
+/** Repairs at least this long before the end are judged on whether they cleared: the shipped rules hold three days, and a washer needs a few programmes on top. */
+const SETTLE_MS = 7 * DAY;
 const repairs: Repair[] = [];
 const raised: Diagnosis[] = [];
 const diagnoses: ScoredDiagnosis[] = [];
@@ -99,20 +103,23 @@ for (const d of fleet.devices) {
   for (const f of d.faults) truth.push(groundTruthRow(d, f));
   if (v.trace !== undefined) for (const t of truth) out(`truth ${JSON.stringify(t)}`);
   const ext = new Map<string, { clean: number; cleanMin: number; fault: Map<string, number>; faultMin: Map<string, number> }>();
-  // repairs due on this device (fault code → when the technician fixes it, and the diagnosis it answers), and those awaiting their clear
-  const due = new Map<string, { at: number; id: string }>();
+  // repairs due on this device (fault code → when the technician comes), its active diagnoses (fault code → id) and the repairs awaiting their clear (by diagnosis id)
+  const due = new Map<string, number>();
+  const activeId = new Map<string, string>();
   const open = new Map<string, Repair>();
   while (!d.finished) {
     d.step();
-    for (const [code, r] of due) {
-      if (d.lastTs < r.at) continue;
+    for (const [code, at] of due) {
+      if (d.lastTs < at) continue;
       due.delete(code);
       const f = d.remedy(code, 'technician');
       if (!f) continue;
       if (v.trace !== undefined) out(`REPAIR ${code} at ${at16(f.fixedTs!)}`);
-      const rep: Repair = { device: d.id, fault: code, fixedAt: f.fixedTs!, clearedAt: null };
+      // the diagnosis active for the fault when it is fixed (it may have cleared and been raised again since the first)
+      const id = activeId.get(code);
+      const rep: Repair = { device: d.id, fault: code, fixedAt: f.fixedTs!, clearedAt: id === undefined ? f.fixedTs! : null, clearedBeforeFix: id === undefined };
       repairs.push(rep);
-      open.set(r.id, rep);
+      if (id !== undefined) open.set(id, rep);
     }
     for (const ev of d.events) engine.event({ deviceId: d.id, type: d.type, ts: ev.ts, kind: ev.kind, code: ev.code ?? null }, wallNow);
     d.events.length = 0;
@@ -139,12 +146,14 @@ for (const d of fleet.devices) {
           const rep = open.get(it.id);
           if (rep) rep.clearedAt = it.at;
           open.delete(it.id);
+          if (activeId.get(it.fault) === it.id) activeId.delete(it.fault);
           continue;
         }
         raised.push(it.diagnosis);
+        activeId.set(it.diagnosis.fault, it.diagnosis.id);
         const at = Date.parse(it.diagnosis.raisedAt);
         const fault = d.faults.find((f) => f.code === it.diagnosis.fault && f.fixedTs === null && f.onsetTs <= at);
-        if (fault && !due.has(fault.code)) due.set(fault.code, { at: at + repairAfterMs, id: it.diagnosis.id });
+        if (fault && !due.has(fault.code)) due.set(fault.code, at + repairAfterMs);
       }
     }
     if (!v.probe) continue;
@@ -200,17 +209,22 @@ process.stdout.write(`${fleet.devices.length} devices, ${samples} samples, ${dia
 if (repairAfterMs !== null) {
   const h = (ms: number) => (ms / 3_600_000).toFixed(1);
   const q3 = (xs: number[]) => (xs.length ? [0.5, 0.9, 1].map((p) => h(quantile(xs, p)!)).join(' / ') : '-');
-  const cleared = repairs.filter((r) => r.clearedAt !== null);
-  process.stdout.write(`\nrepairs ${v['repair-after']} after the first true diagnosis: ${repairs.length}; cleared ${cleared.length}, fix → clear median / p90 / max h ${q3(cleared.map((r) => r.clearedAt! - r.fixedAt))}\n`);
-  const byCode = new Map<string, Repair[]>();
-  for (const r of repairs) (byCode.get(r.fault) ?? byCode.set(r.fault, []).get(r.fault)!).push(r);
-  for (const [code, rs] of [...byCode].sort()) {
+  const endTs = startTs + durationMs;
+  const settled = repairs.filter((r) => endTs - r.fixedAt >= SETTLE_MS);
+  const recent = repairs.filter((r) => endTs - r.fixedAt < SETTLE_MS);
+  const line = (rs: Repair[]) => {
     const ok = rs.filter((r) => r.clearedAt !== null);
-    process.stdout.write(`  ${code.padEnd(28)} ${String(rs.length).padStart(3)} repaired, ${String(ok.length).padStart(3)} cleared, fix → clear median / p90 / max h ${q3(ok.map((r) => r.clearedAt! - r.fixedAt))}\n`);
+    return `${String(rs.length).padStart(3)} repaired, ${String(ok.length).padStart(3)} cleared, fix → clear median / p90 / max h ${q3(ok.map((r) => r.clearedAt! - r.fixedAt))}`;
+  };
+  process.stdout.write(`\nrepairs ${v['repair-after']} after the first true diagnosis: ${repairs.length} (${repairs.filter((r) => r.clearedBeforeFix).length} already cleared when fixed)\n`);
+  process.stdout.write(`fixed ${h(SETTLE_MS)} h or more before the end: ${line(settled)}\n`);
+  const byCode = new Map<string, Repair[]>();
+  for (const r of settled) (byCode.get(r.fault) ?? byCode.set(r.fault, []).get(r.fault)!).push(r);
+  for (const [code, rs] of [...byCode].sort()) process.stdout.write(`  ${code.padEnd(28)} ${line(rs)}\n`);
+  for (const r of settled.filter((x) => x.clearedAt === null)) {
+    process.stdout.write(`  still active: ${r.fault} ${r.device}, fixed ${new Date(r.fixedAt).toISOString().slice(5, 16)}, ${h(endTs - r.fixedAt)} h before the end\n`);
   }
-  for (const r of repairs.filter((x) => x.clearedAt === null)) {
-    process.stdout.write(`  still active: ${r.fault} ${r.device}, fixed ${new Date(r.fixedAt).toISOString().slice(5, 16)}, ${h(startTs + durationMs - r.fixedAt)} h before the end\n`);
-  }
+  process.stdout.write(`fixed in the last ${h(SETTLE_MS)} h: ${line(recent)}\n`);
   // raised on a repaired device after its repair, with a catalogued code that matches none of its faults then (the repaired one included)
   const firstFix = new Map<string, number>();
   for (const r of repairs) firstFix.set(r.device, Math.min(firstFix.get(r.device) ?? Infinity, r.fixedAt));
