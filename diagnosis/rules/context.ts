@@ -14,6 +14,16 @@ export function operandName(state: DeviceState, o: { a: number; b: number }): st
   return o.b >= 0 ? `${m[o.a]!.name}-${m[o.b]!.name}` : m[o.a]!.name;
 }
 
+/**
+ * Sets a value of the evidence. Another average of the same operand (a different gate) with another
+ * value gets the key with `#2`, `#3`…; nodes sharing one average write the same value once.
+ */
+export function put(out: Values, key: string, value: number | null): void {
+  let k = key;
+  for (let i = 2; k in out && out[k] !== value; i++) k = `${key}#${i}`;
+  out[k] = value;
+}
+
 export function num(v: number): number | null {
   return Number.isFinite(v) ? Math.round(v * 1000) / 1000 : null;
 }
