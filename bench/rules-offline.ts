@@ -162,7 +162,7 @@ for (const d of fleet.devices) {
     for (const r of state.layout.rules) {
       if (r.presenceAfterMs !== null) continue;
       for (const [k, x] of Object.entries(evidence(r.condition, { state, ts: s.ts }))) {
-        if (x === null || !/:(deviation|ratio|mean)$|^[^:]*$/.test(k)) continue;
+        if (x === null || !/:(deviation|ratio|mean)$|^[^:]*$/.test(k)) continue; // name#2:… is another average of the same operand
         const key = `${r.rule.id} ${k}`;
         let e = ext.get(key);
         if (!e) ext.set(key, (e = { clean: -Infinity, cleanMin: Infinity, fault: new Map(), faultMin: new Map() }));
@@ -212,7 +212,9 @@ if (repairAfterMs !== null) {
   const endTs = startTs + durationMs;
   const settled = repairs.filter((r) => endTs - r.fixedAt >= SETTLE_MS);
   const recent = repairs.filter((r) => endTs - r.fixedAt < SETTLE_MS);
-  const line = (rs: Repair[]) => {
+  // a diagnosis already cleared when its fault was fixed tells nothing about clearing after a repair
+  const line = (all: Repair[]) => {
+    const rs = all.filter((r) => !r.clearedBeforeFix);
     const ok = rs.filter((r) => r.clearedAt !== null);
     return `${String(rs.length).padStart(3)} repaired, ${String(ok.length).padStart(3)} cleared, fix → clear median / p90 / max h ${q3(ok.map((r) => r.clearedAt! - r.fixedAt))}`;
   };

@@ -14,14 +14,22 @@ export function operandName(state: DeviceState, o: { a: number; b: number }): st
   return o.b >= 0 ? `${m[o.a]!.name}-${m[o.b]!.name}` : m[o.a]!.name;
 }
 
+/** Per evidence object, the averages (f64 slots) seen so far under each operand name. */
+const averagesOf = new WeakMap<Values, Map<string, number[]>>();
+
 /**
- * Sets a value of the evidence. Another average of the same operand (a different gate) with another
- * value gets the key with `#2`, `#3`…; nodes sharing one average write the same value once.
+ * The key prefix of an average in one rule's evidence: the operand's name for its first average, then
+ * `name#2`, `name#3`… for others of the same operand (another gate), in the rule's order. Nodes that
+ * share one average (the same mean judged against other limits) share its keys.
  */
-export function put(out: Values, key: string, value: number | null): void {
-  let k = key;
-  for (let i = 2; k in out && out[k] !== value; i++) k = `${key}#${i}`;
-  out[k] = value;
+export function averageName(out: Values, name: string, slot: number): string {
+  let byName = averagesOf.get(out);
+  if (!byName) averagesOf.set(out, (byName = new Map()));
+  let slots = byName.get(name);
+  if (!slots) byName.set(name, (slots = []));
+  let i = slots.indexOf(slot);
+  if (i < 0) i = slots.push(slot) - 1;
+  return i === 0 ? name : `${name}#${i + 1}`;
 }
 
 export function num(v: number): number | null {

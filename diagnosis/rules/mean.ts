@@ -7,7 +7,7 @@
  * mean long before any single sample looks wrong.
  */
 import type { CNode } from './compile.ts';
-import { num, operandName, put, type EvalContext, type Values } from './context.ts';
+import { averageName, num, operandName, type EvalContext, type Values } from './context.ts';
 
 type Mean = Extract<CNode, { kind: 'mean' }>;
 
@@ -173,9 +173,9 @@ export function readNow(node: CNode, ctx: EvalContext): boolean {
 
 export function meanEvidence(node: Mean, { state }: EvalContext, out: Values): void {
   const at = state.layout.f64.nodes + node.slot;
-  const name = operandName(state, node);
-  put(out, `${name}:mean`, num(state.f64[at + AVG]!));
-  put(out, `${name}:baseline`, num(state.f64[at + BASE]!));
-  if (node.c >= 0) put(out, `${name}:per-${state.layout.metrics[node.c]!.name}`, num(slope(state.f64, at)));
-  if (node.relativeTo !== 'zero') put(out, `${name}:${node.relativeTo === 'ratio' ? 'ratio' : 'deviation'}`, num(judged(node, state.f64, at)));
+  const name = averageName(out, operandName(state, node), node.slot);
+  out[`${name}:mean`] = num(state.f64[at + AVG]!);
+  out[`${name}:baseline`] = num(state.f64[at + BASE]!);
+  if (node.c >= 0) out[`${name}:per-${state.layout.metrics[node.c]!.name}`] = num(slope(state.f64, at));
+  if (node.relativeTo !== 'zero') out[`${name}:${node.relativeTo === 'ratio' ? 'ratio' : 'deviation'}`] = num(judged(node, state.f64, at));
 }

@@ -6,10 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DeviceType } from '../../core/domain/device-type.ts';
-import type { Condition, RuleSet } from '../../core/domain/rule.ts';
+import type { Condition } from '../../core/domain/rule.ts';
 import type { MetricValue } from '../../core/domain/telemetry.ts';
 import { Engine } from '../../diagnosis/engine.ts';
-import { loadShippedRuleSets } from '../../diagnosis/rules/shipped.ts';
 import { compileRuleSet, ruleSetProblems } from '../../diagnosis/rules/compile.ts';
 import { MIN, T0, TYPES, engineWith, feed, point, ruleSet } from './helpers.ts';
 
@@ -91,6 +90,30 @@ describe('a duration measured in readings', () => {
     expect(() => engineWith(plain)).toThrow(/needs a mean/);
     // as a problem the API answers with 400, not an error it would answer with 500
     expect(ruleSetProblems(plain, TYPES.get('washing-machine')!)).toEqual(['rule r: a duration measured in readings needs a mean in its condition']);
+  });
+});
+
+describe('evidence of two averages of one operand', () => {
+  it('each keeps its own keys (fillTimeS, fillTimeS#2), and a node judging the same average again shares them', () => {
+    const twoGates = rules({
+      kind: 'all',
+      of: [
+        slowRinse(false),
+        // the same average as the first, judged against another limit: no keys of its own
+        { ...slowRinse(false), above: 0.1 },
+        // every fill, not only the rinse's: another average of fillTimeS
+        { kind: 'mean', metric: 'fillTimeS', relativeTo: 'ratio', overSamples: 8, baselineSamples: 4, above: -1, despike: false },
+      ],
+    });
+    const f = feed(engineWith(twoGates), history([...programme(T0 + 4 * DAY, 130)]));
+    const values = f.intents.flatMap((i) => (i.kind === 'raise' ? [i.diagnosis.evidence.rules[0]!.values] : []))[0]!;
+    expect(Object.keys(values).filter((k) => k.startsWith('fillTimeS')).sort()).toEqual([
+      'fillTimeS#2:baseline', 'fillTimeS#2:mean', 'fillTimeS#2:ratio', 'fillTimeS:baseline', 'fillTimeS:mean', 'fillTimeS:ratio',
+    ]);
+    expect(values['fillTimeS:mean']).toBe(130);
+    expect(values['fillTimeS:baseline']).toBe(65);
+    expect(values['fillTimeS#2:mean']).toBeGreaterThan(65);
+    expect(values['fillTimeS#2:mean']).toBeLessThan(130);
   });
 });
 
@@ -244,47 +267,5 @@ describe('a held value counted once per cycle (firstInGate)', () => {
     const heldBoolean = { ...washer, metrics: washer.metrics.map((m) => (m.name === 'heaterOn' ? { ...m, held: true } : m)) };
     expect(DeviceType.safeParse(heldBoolean).success).toBe(false);
     expect(DeviceType.safeParse(washer).success).toBe(true);
-  });
-});
-
-describe('the shipped heater rule after a repair', () => {
-  const shipped = loadShippedRuleSets().get('washing-machine')!;
-  /** A 60 °C wash heated from `fromC` at `ratePerHour`, sampled every 5 minutes, then idle samples every 2 h for the rest of the day. */
-  function heat(at: number, ratePerHour: number, fromC: number): Sample[] {
-    const out: Sample[] = [];
-    let t = at;
-    for (let c = fromC; c < 59; c += (ratePerHour * 5) / 60, t += 5 * MIN) out.push([t, { phase: 'wash', heaterOn: true, heaterTempC: Math.round(c * 10) / 10 }]);
-    out.push([t, { phase: 'wash', heaterOn: false, heaterTempC: 59.5 }]);
-    for (let h = 2; h < 24; h += 2) out.push([at + h * HOUR, { phase: 'idle', heaterOn: false, heaterTempC: 21 }]);
-    return out;
-  }
-  // 8 healthy washes at 100 °C/h from 13 °C water, 6 with the element at 40 %, then a new element from day 14 —
-  // and by then the water comes in at 19 °C, so a healthy element's first reading above it is already past 27 °C
-  const washes = Array.from({ length: 24 }, (_, d) => heat(T0 + d * DAY, d >= 8 && d < 14 ? 40 : 100, d < 14 ? 13 : 19)).flat();
-  const heater = (rs: RuleSet) => feed(engineWith(rs), washes.map(([ts, m]) => point('w', ts, m, 'washing-machine')));
-
-  it('is raised on the failing element and cleared once the new one warms as the old one did', () => {
-    const f = heater(shipped);
-    expect(f.raised().map((r) => r.fault)).toEqual(['wm-heater-failure']);
-    expect(Date.parse(f.raised()[0]!.at)).toBeGreaterThan(T0 + 8 * DAY);
-    // both averages of the warming rate stand in the evidence, the second under its own keys
-    const values = f.intents.flatMap((i) => (i.kind === 'raise' ? [i.diagnosis.evidence.rules[0]!.values] : []))[0]!;
-    expect(values['heaterTempC:ratio']).toBeLessThan(-0.25);
-    expect(values['heaterTempC:ratio#2']).toBeLessThan(-0.15);
-    expect(values['heaterTempC:baseline#2']).not.toBe(values['heaterTempC:baseline']);
-    expect(f.cleared().map((c) => c.fault)).toEqual(['wm-heater-failure']);
-    expect(Date.parse(f.cleared()[0]!.at)).toBeGreaterThan(T0 + 14 * DAY);
-    expect(Date.parse(f.cleared()[0]!.at)).toBeLessThan(T0 + 20 * DAY);
-  });
-
-  it('judged on readings below 27 °C alone, the new element gives none of them: the diagnosis never clears', () => {
-    const rules = shipped.rules.map((r) => {
-      if (r.id !== 'heating-stalled' || r.condition.kind !== 'any') return r;
-      const both = r.condition.of[2]!;
-      return { ...r, condition: { ...r.condition, of: [r.condition.of[0]!, r.condition.of[1]!, both.kind === 'all' ? both.of[0]! : both] } };
-    });
-    const f = heater({ ...shipped, rules });
-    expect(f.raised().map((r) => r.fault)).toEqual(['wm-heater-failure']);
-    expect(f.cleared()).toEqual([]);
   });
 });
