@@ -57,6 +57,8 @@ const { values: v } = parseArgs({
 });
 
 const DAY = 86_400_000;
+/** As the scorecard: a diagnosis matches a fault raised from its onset to its fix (or the run's end) plus this. */
+const GRACE_MS = 6 * 3_600_000;
 const types = (v.types ?? Object.keys(MODELS).join(',')).split(',');
 const durationMs = parseDuration(v.duration!)!;
 const startTs = Date.parse(v.start!);
@@ -100,8 +102,7 @@ const at16 = (ms: number) => new Date(ms).toISOString().slice(5, 16);
 if (v.trace !== undefined && !fleet.devices.some((d) => d.id === v.trace)) throw new Error(`--trace: no device ${v.trace} in this fleet`);
 for (const d of fleet.devices) {
   if (v.trace !== undefined && d.id !== v.trace) continue;
-  for (const f of d.faults) truth.push(groundTruthRow(d, f));
-  if (v.trace !== undefined) for (const t of truth) out(`truth ${JSON.stringify(t)}`);
+  if (v.trace !== undefined) for (const f of d.faults) out(`truth ${JSON.stringify(groundTruthRow(d, f))}`);
   const ext = new Map<string, { clean: number; cleanMin: number; fault: Map<string, number>; faultMin: Map<string, number> }>();
   // repairs due on this device (fault code → when the technician comes), its active diagnoses (fault code → id) and the repairs awaiting their clear (by diagnosis id)
   const due = new Map<string, number>();
@@ -191,8 +192,16 @@ engine.checkPresence(wallNow);
 for (const i of engine.drainIntents()) if (i.kind === 'raise') raised.push(i.diagnosis);
 for (const d of raised) diagnoses.push({ deviceId: d.deviceId, fault: d.fault, raisedAt: d.raisedAt });
 // the ground truth as the run ended: a repaired fault carries its fix
-truth.length = 0;
 for (const d of fleet.devices) for (const f of d.faults) truth.push(groundTruthRow(d, f));
+const truthOf = new Map<string, TruthFault[]>();
+for (const t of truth) (truthOf.get(t.device) ?? truthOf.set(t.device, []).get(t.device)!).push(t);
+/** Whether a diagnosis matches none of its device's faults (the scorecard's matching). */
+const isFalse = (x: Diagnosis): boolean => {
+  const at = Date.parse(x.raisedAt);
+  return !(truthOf.get(x.deviceId) ?? []).some((t) => t.faultCode === x.fault && at >= Date.parse(t.onset) && at <= (t.fixedAt === null ? startTs + durationMs : Math.min(Date.parse(t.fixedAt), startTs + durationMs)) + GRACE_MS);
+};
+const context = (device: string): string =>
+  (truthOf.get(device) ?? []).map((t) => `${t.faultCode} ${t.onset.slice(5, 13)}→${t.functionalFailure.slice(5, 13)}${t.fixedAt === null ? '' : ` fixed ${t.fixedAt.slice(5, 13)}`}`).join('; ') || 'fault-free';
 
 const card = computeScorecard({
   truth,
@@ -201,7 +210,7 @@ const card = computeScorecard({
   runStartTs: startTs,
   runEndTs: startTs + durationMs,
   devices: fleet.devices.length,
-  graceMs: 6 * 3_600_000,
+  graceMs: GRACE_MS,
 });
 process.stdout.write(formatScorecard(card) + '\n');
 process.stdout.write(`${fleet.devices.length} devices, ${samples} samples, ${diagnoses.length} diagnoses, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
@@ -224,38 +233,24 @@ if (repairAfterMs !== null) {
   for (const r of settled) (byCode.get(r.fault) ?? byCode.set(r.fault, []).get(r.fault)!).push(r);
   for (const [code, rs] of [...byCode].sort()) process.stdout.write(`  ${code.padEnd(28)} ${line(rs)}\n`);
   for (const r of settled.filter((x) => x.clearedAt === null)) {
-    process.stdout.write(`  still active: ${r.fault} ${r.device}, fixed ${new Date(r.fixedAt).toISOString().slice(5, 16)}, ${h(endTs - r.fixedAt)} h before the end\n`);
+    process.stdout.write(`  still active: ${r.fault} ${r.device}, fixed ${at16(r.fixedAt)}, ${h(endTs - r.fixedAt)} h before the end\n`);
   }
   process.stdout.write(`fixed in the last ${h(SETTLE_MS)} h: ${line(recent)}\n`);
   // raised on a repaired device after its repair, with a catalogued code that matches none of its faults then (the repaired one included)
   const firstFix = new Map<string, number>();
   for (const r of repairs) firstFix.set(r.device, Math.min(firstFix.get(r.device) ?? Infinity, r.fixedAt));
-  const grace = 6 * 3_600_000;
   // codes outside the catalogue (offline, a controller trip) are not scored here either
   const scored = new Set(FAULTS.map((f) => f.code));
-  const after = raised.filter((x) => {
-    const at = Date.parse(x.raisedAt);
-    if (!scored.has(x.fault) || at <= (firstFix.get(x.deviceId) ?? Infinity)) return false;
-    const dev = fleet.devices.find((dv) => dv.id === x.deviceId)!;
-    return !dev.faults.some((f) => f.code === x.fault && at >= f.onsetTs && at <= (f.fixedTs ?? Infinity) + grace);
-  });
+  const after = raised.filter((x) => scored.has(x.fault) && Date.parse(x.raisedAt) > (firstFix.get(x.deviceId) ?? Infinity) && isFalse(x));
   process.stdout.write(`false diagnoses on a device after its repair: ${after.length}\n`);
-  for (const x of after) {
-    const dev = fleet.devices.find((dv) => dv.id === x.deviceId)!;
-    const ctx = dev.faults.map((f) => `${f.code} ${new Date(f.onsetTs).toISOString().slice(5, 13)}${f.fixedTs === null ? '' : ` fixed ${new Date(f.fixedTs).toISOString().slice(5, 13)}`}`).join('; ');
-    process.stdout.write(`  ${x.fault} ${x.deviceId} ${x.raisedAt.slice(5, 16)} [${ctx}] ${JSON.stringify(x.evidence.rules[0]?.values ?? {})}\n`);
-  }
+  for (const x of after) process.stdout.write(`  ${x.fault} ${x.deviceId} ${x.raisedAt.slice(5, 16)} [${context(x.deviceId)}] ${JSON.stringify(x.evidence.rules[0]?.values ?? {})}\n`);
 }
 
 if (v.why) {
   // every false diagnosis, with what was really going on on that device
-  const grace = 6 * 3_600_000;
   for (const d of raised) {
-    const at = Date.parse(d.raisedAt);
-    const mine = truth.filter((t) => t.device === d.deviceId);
-    if (d.fault === 'offline' || mine.some((t) => t.faultCode === d.fault && at >= Date.parse(t.onset) && at <= startTs + durationMs + grace)) continue;
-    const ctx = mine.map((t) => `${t.faultCode} ${t.onset.slice(5, 13)}→${t.functionalFailure.slice(5, 13)}`).join('; ') || 'fault-free';
-    process.stdout.write(`false ${d.fault} ${d.deviceId} ${d.raisedAt.slice(5, 16)} [${ctx}] ${JSON.stringify(d.evidence.rules[0]?.values ?? {})}\n`);
+    if (d.fault === 'offline' || !isFalse(d)) continue;
+    process.stdout.write(`false ${d.fault} ${d.deviceId} ${d.raisedAt.slice(5, 16)} [${context(d.deviceId)}] ${JSON.stringify(d.evidence.rules[0]?.values ?? {})}\n`);
   }
 }
 

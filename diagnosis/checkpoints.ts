@@ -71,10 +71,11 @@ export function createCheckpoints(deps: {
 
   async function resume(batch: readonly Point[], eventTypes: ReadonlyMap<string, string | undefined>): Promise<void> {
     const fresh: string[] = [];
-    const retry: string[] = [];
+    const retry = new Set<string>();
+    const retryDue = unresumed.size > 0 && Date.now() >= retryAt;
     const consider = (id: string, meta: DeviceMeta) => {
       if (unresumed.has(id)) {
-        if (Date.now() >= retryAt && !retry.includes(id)) retry.push(id);
+        if (retryDue) retry.add(id);
       } else if (!looked.has(id)) {
         looked.add(id);
         pending.set(id, meta);
@@ -84,7 +85,7 @@ export function createCheckpoints(deps: {
     for (const p of batch) consider(p.deviceId, p);
     for (const [id, type] of eventTypes) if (type) consider(id, { type, model: null, site: null });
     if (fresh.length) await read(fresh);
-    if (retry.length) await read(retry);
+    if (retry.size) await read([...retry]);
   }
 
   async function read(ids: readonly string[]): Promise<void> {
@@ -96,18 +97,18 @@ export function createCheckpoints(deps: {
         records = await opsStore.loadDiagnosisStates(chunk);
       } catch (err) {
         failedAny = true;
-        let gaveUp = 0;
+        const gaveUp: string[] = [];
         for (const id of chunk) {
           const n = (unresumed.get(id) ?? 0) + 1;
           if (n < RESUME_ATTEMPTS) unresumed.set(id, n);
           else {
             unresumed.delete(id);
             pending.delete(id);
-            engine.markDirty([id]);
-            gaveUp++;
+            gaveUp.push(id);
           }
         }
-        logger.error({ err, devices: chunk.length, gaveUp }, 'loading diagnosis checkpoints failed; those devices run afresh until a retry reads them');
+        engine.markDirty(gaveUp);
+        logger.error({ err, devices: chunk.length, gaveUp: gaveUp.length }, 'loading diagnosis checkpoints failed; those devices run afresh until a retry reads them');
         continue;
       }
       if (records.some((r) => r.part === 'model')) await scorer?.refresh?.();

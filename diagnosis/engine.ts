@@ -108,12 +108,6 @@ export class Engine {
     for (const id of ids) if (this.states.has(id)) this.dirty.add(id);
   }
 
-  /** Forgets a device's state (not its active faults): its next sample starts it afresh, or restore() resumes it. */
-  drop(deviceId: string): void {
-    this.states.delete(deviceId);
-    this.dirty.delete(deviceId);
-  }
-
   /** A device's state as a checkpoint: the bytes and the key of the layout they belong to. */
   snapshot(deviceId: string): { key: string; state: Uint8Array } | null {
     const s = this.states.get(deviceId);

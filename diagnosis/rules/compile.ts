@@ -60,6 +60,11 @@ export type CNode =
       firstInGate: boolean;
       /** MEAN_SLOTS f64 node slots from here (+ GATE_SLOTS with firstInGate; see mean.ts). */
       slot: number;
+      /**
+       * Its key prefix in the rule's evidence: the operand's name for the rule's first average of it, then
+       * `name#2`, `name#3`… for others of the same operand (another gate); nodes sharing one average share it.
+       */
+      evidenceName: string;
       latch: number;
     }
   | { kind: 'all' | 'any'; of: CNode[] };
@@ -147,6 +152,9 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
     if (def && def.kind === 'string') throw new RuleCompileError(`metric ${name} is a string; only equals applies`);
   };
 
+  /** Per rule being compiled: the averages (slots) of each operand, in the rule's order (evidenceName). */
+  let ruleAverages = new Map<string, number[]>();
+
   const compile = (c: Condition, used: Set<string>): CNode => {
     switch (c.kind) {
       case 'threshold': {
@@ -231,6 +239,10 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
           nodeSlots += MEAN_SLOTS + (c.firstInGate ? GATE_SLOTS : 0);
           meanSlots.set(key, slot);
         }
+        const operand = c.minus ? `${c.metric}-${c.minus}` : c.metric;
+        const averages = ruleAverages.get(operand) ?? ruleAverages.set(operand, []).get(operand)!;
+        if (!averages.includes(slot)) averages.push(slot);
+        const nth = averages.indexOf(slot);
         return {
           kind: 'mean',
           a,
@@ -253,6 +265,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
           clearAbove: c.clearAbove ?? c.above ?? Infinity,
           clearBelow: c.clearBelow ?? c.below ?? -Infinity,
           slot,
+          evidenceName: nth === 0 ? operand : `${operand}#${nth + 1}`,
           latch: latches++,
         };
       }
@@ -261,6 +274,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
 
   const rules: CompiledRule[] = ruleSet.rules.map((rule, index) => {
     const used = new Set<string>();
+    ruleAverages = new Map();
     const condition = compile(rule.condition, used);
     const when = rule.when ? compile(rule.when, used) : null;
     const presenceAfterMs = !when && condition.kind === 'missing' && condition.a < 0 ? condition.afterMs : null;

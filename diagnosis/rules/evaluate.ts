@@ -25,7 +25,8 @@ export function test(node: CNode, ctx: EvalContext): boolean {
     case 'mean': {
       // `test` runs first so the gate's latches see every sample
       const open = node.where === null || test(node.where, ctx);
-      const known = node.where === null || reported(node.where, ctx);
+      // whether this sample showed the gate at all: only firstInGate asks it of a shut gate
+      const known = node.where === null || ((open || node.firstInGate) && reported(node.where, ctx));
       return testMean(node, ctx, open && known, known);
     }
     case 'all':

@@ -7,7 +7,7 @@
  * mean long before any single sample looks wrong.
  */
 import type { CNode } from './compile.ts';
-import { averageName, num, operandName, type EvalContext, type Values } from './context.ts';
+import { num, type EvalContext, type Values } from './context.ts';
 
 type Mean = Extract<CNode, { kind: 'mean' }>;
 
@@ -109,11 +109,12 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean, gateKno
   const at = state.layout.f64.nodes + node.slot;
   const fresh = f64[at + UPDATED] !== state.samples;
   f64[at + UPDATED] = state.samples;
-  let x = counted && fresh ? sampleValue(node, ctx) / load(node, ctx) : NaN;
+  // the operand as this sample reads it (firstInGate needs it whether or not the gate counts the sample)
+  const now = fresh && (counted || node.firstInGate) ? sampleValue(node, ctx) : NaN;
+  let x = counted && fresh ? now / load(node, ctx) : NaN;
   if (node.firstInGate && fresh) {
     // a held value is new when the gate has just opened or the value moved; a repeat inside one opening is the
     // same measurement again. A sample that does not show the gate or the value changes neither.
-    const now = sampleValue(node, ctx);
     if (gateKnown && !counted) f64[at + GATE_OPEN] = 0;
     else if (gateKnown && !Number.isNaN(now)) {
       if (f64[at + GATE_OPEN] === 1 && now === f64[at + GATE_X]) x = NaN;
@@ -173,7 +174,7 @@ export function readNow(node: CNode, ctx: EvalContext): boolean {
 
 export function meanEvidence(node: Mean, { state }: EvalContext, out: Values): void {
   const at = state.layout.f64.nodes + node.slot;
-  const name = averageName(out, operandName(state, node), node.slot);
+  const name = node.evidenceName;
   out[`${name}:mean`] = num(state.f64[at + AVG]!);
   out[`${name}:baseline`] = num(state.f64[at + BASE]!);
   if (node.c >= 0) out[`${name}:per-${state.layout.metrics[node.c]!.name}`] = num(slope(state.f64, at));
