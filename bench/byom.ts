@@ -1,6 +1,9 @@
 /**
  * npm run bench:byom -- [--seed 1] [--calibration-samples 400] [--experiments 21]
  *   [--normal-samples 9000] [--experiment-scale 1]   (larger: the flow at size)
+ * npm run bench:byom -- --normal-csv normal.csv --experiment-csv exp1.csv [--experiment-csv …]
+ *   [--time-column datetime] [--separator ';'] [--label-column anomaly] [--skip-column changepoint]
+ *   (recordings you bring instead of the simulated bench: ground truth in the label column)
  *
  * "Bring your own machine" as a user (or a held-back evaluation) runs it,
  * through the product's own commands against a running platform:
@@ -22,7 +25,7 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { drainDiagnosis, ownStack } from '../scorecard/run.ts';
@@ -31,8 +34,29 @@ import { readCsv } from '../simulator/replay/csv.ts';
 import { parseTimestamp } from '../simulator/replay/timestamps.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
-/** The CSVs name one column as a recorder would (ml/byom_eval.py RECORDER_NAMES); both commands map it. */
-const MAP = 'Volume Flow RateRMS=flowLpm';
+/** The simulated bench's CSVs name one column as a recorder would (ml/byom_eval.py RECORDER_NAMES); both commands map it. */
+const BENCH_MAP = 'Volume Flow RateRMS=flowLpm';
+
+/**
+ * A type for recordings a user brings: one number metric per column of the normal recording but the time,
+ * the label and skipped ones, named like its column where that is a valid metric name, else from its letters
+ * and digits (the `--map` both commands are given).
+ */
+async function typeFromHeader(file: string, sep: string, skip: Set<string>, calibrationSamples: number) {
+  const first = (await readFile(file, 'utf8')).replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0] ?? '';
+  const metrics: Array<{ name: string; kind: 'number' }> = [];
+  const map: string[] = [];
+  for (const col of first.split(sep)) {
+    if (skip.has(col)) continue;
+    let name = col.replace(/[^A-Za-z0-9_]/g, '');
+    if (!/^[A-Za-z]/.test(name)) name = `m${name}`;
+    name = name.slice(0, 64);
+    while (metrics.some((m) => m.name === name)) name = `${name.slice(0, 62)}_${metrics.length}`;
+    metrics.push({ name, kind: 'number' });
+    if (name !== col) map.push(`${col}=${name}`);
+  }
+  return { type: { name: 'recorded-machine', displayName: `Recorded machine (${basename(file)})`, calibrationSamples, metrics }, map: map.join(',') };
+}
 
 function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -61,18 +85,25 @@ function summary(c: Counts) {
 }
 
 /** Ground truth of an experiment CSV: epoch ms → 0/1. */
-async function labels(file: string): Promise<Map<number, number>> {
+async function labels(file: string, sep: string, timeColumn: string, labelColumn: string): Promise<Map<number, number>> {
   const out = new Map<number, number>();
   let header: string[] | undefined;
-  for await (const rec of readCsv(createReadStream(file), ';')) {
+  for await (const rec of readCsv(createReadStream(file), sep)) {
     if (!header) {
       header = rec.fields;
       continue;
     }
-    const ts = parseTimestamp(rec.fields[header.indexOf('datetime')] ?? '');
-    if (ts !== undefined) out.set(ts, Number(rec.fields[header.indexOf('anomaly')]));
+    const ts = parseTimestamp(rec.fields[header.indexOf(timeColumn)] ?? '');
+    if (ts !== undefined) out.set(ts, Number(rec.fields[header.indexOf(labelColumn)]));
   }
   return out;
+}
+
+/** The device an experiment replays as: its file name, with its folder's for recordings a user brings (valve1/3.csv, valve2/3.csv). */
+function deviceOf(file: string, withFolder: boolean): string {
+  const name = basename(file).replace(/\.csv$/i, '');
+  const id = (withFolder ? `${basename(join(file, '..'))}-${name}` : name).replace(/[^A-Za-z0-9_.:-]/g, '_');
+  return /^[A-Za-z0-9]/.test(id) ? id.slice(0, 64) : `x${id.slice(0, 63)}`;
 }
 
 async function main(): Promise<void> {
@@ -83,53 +114,74 @@ async function main(): Promise<void> {
       experiments: { type: 'string', default: '21' },
       'normal-samples': { type: 'string', default: '9000' },
       'experiment-scale': { type: 'string', default: '1' },
+      'normal-csv': { type: 'string', multiple: true },
+      'experiment-csv': { type: 'string', multiple: true },
+      'time-column': { type: 'string', default: 'datetime' },
+      separator: { type: 'string', default: ';' },
+      'label-column': { type: 'string', default: 'anomaly' },
+      'skip-column': { type: 'string', multiple: true, default: [] },
     },
     strict: true,
   });
+  const own = v['normal-csv'] !== undefined;
+  if (own && !v['experiment-csv']?.length) throw new Error('--normal-csv needs at least one --experiment-csv');
+  const sep = v.separator!;
+  const [timeColumn, labelColumn] = [v['time-column']!, v['label-column']!];
   const dir = await mkdtemp(join(tmpdir(), 'fleetdoc-bench-byom-'));
   const log = (m: string) => process.stderr.write(`${m}\n`);
   const { stack, target, dataDir } = await ownStack('warn');
   try {
     const t0 = Date.now();
-    const offline = JSON.parse(
-      await run('python3', ['ml/byom_eval.py', '--seed', v.seed!, '--calibration-samples', v['calibration-samples']!, '--experiments', v.experiments!,
-        '--normal-samples', v['normal-samples']!, '--experiment-scale', v['experiment-scale']!, '--write-csv', dir]),
-    ) as { fleetdoc: ReturnType<typeof summary>; references: Record<string, ReturnType<typeof summary>>; samples: number };
-    log(`offline reference and CSVs in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const evalArgs = own
+      ? [...v['normal-csv']!.flatMap((f) => ['--normal-csv', f]), ...v['experiment-csv']!.flatMap((f) => ['--experiment-csv', f]),
+        ...v['skip-column']!.flatMap((c) => ['--skip-column', c]), '--time-column', timeColumn, '--separator', sep, '--label-column', labelColumn]
+      : ['--seed', v.seed!, '--experiments', v.experiments!, '--normal-samples', v['normal-samples']!, '--experiment-scale', v['experiment-scale']!,
+        '--write-csv', dir];
+    const offline = JSON.parse(await run('python3', ['ml/byom_eval.py', '--calibration-samples', v['calibration-samples']!, ...evalArgs])) as {
+      fleetdoc: ReturnType<typeof summary>; references: Record<string, ReturnType<typeof summary>>; samples: number;
+    };
+    log(`offline reference${own ? '' : ' and CSVs'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const { type, map } = own
+      ? await typeFromHeader(v['normal-csv']![0]!, sep, new Set([timeColumn, labelColumn, ...v['skip-column']!]), Number(v['calibration-samples']))
+      : { type: JSON.parse(await readFile(join(dir, 'type.json'), 'utf8')) as { name: string }, map: BENCH_MAP };
+    const normals = own ? v['normal-csv']! : [join(dir, 'normal.csv')];
+    const experiments = own
+      ? v['experiment-csv']!
+      : (await readdir(dir)).filter((f) => f.startsWith('exp-') && f.endsWith('.csv')).sort().map((f) => join(dir, f));
+    const mapArgs = map ? ['--map', map] : [];
     const platform = createPlatformClient(target);
-    const type = JSON.parse(await readFile(join(dir, 'type.json'), 'utf8')) as { name: string };
     await platform.call('POST', '/device-types', type);
 
     const t1 = Date.now();
     const cli = { FLEETDOC_API_URL: target.apiUrl, FLEETDOC_MQTT_URL: target.mqttUrl, FLEETDOC_API_KEY: target.apiKey };
-    await run('npx', ['tsx', 'scripts/model-train.ts', '--type', type.name, '--csv', join(dir, 'normal.csv'), '--time-column', 'datetime', '--separator', ';',
-      '--map', MAP, '--api', target.apiUrl, '--api-key', target.apiKey]);
+    await run('npx', ['tsx', 'scripts/model-train.ts', '--type', type.name, ...normals.flatMap((f) => ['--csv', f]), '--time-column', timeColumn,
+      '--separator', sep, ...mapArgs, '--api', target.apiUrl, '--api-key', target.apiKey]);
     log(`trained and registered in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
     // the running scorer polls the registry about once a second
     await sleep(2500);
 
-    const files = (await readdir(dir)).filter((f) => f.startsWith('exp-') && f.endsWith('.csv')).sort();
     const t2 = Date.now();
-    for (let i = 0; i < files.length; i += 3) {
-      await Promise.all(files.slice(i, i + 3).map((f) =>
-        run('npx', ['tsx', 'simulator/bin/replay.ts', '--file', join(dir, f), '--type', type.name, '--device', f.replace(/\.csv$/, ''), '--time-column', 'datetime', '--map', MAP, '--speed', 'max'], cli)));
+    for (let i = 0; i < experiments.length; i += 3) {
+      await Promise.all(experiments.slice(i, i + 3).map((f) =>
+        run('npx', ['tsx', 'simulator/bin/replay.ts', '--file', f, '--type', type.name, '--device', deviceOf(f, own), '--time-column', timeColumn,
+          '--separator', sep, ...mapArgs, '--speed', 'max'], cli)));
     }
     await drainDiagnosis(stack);
     if (process.env.BYOM_DEBUG) log(JSON.stringify(stack.diagnosis.stats()));
-    log(`${files.length} experiments replayed and diagnosed in ${((Date.now() - t2) / 1000).toFixed(1)} s`);
+    log(`${experiments.length} experiments replayed and diagnosed in ${((Date.now() - t2) / 1000).toFixed(1)} s`);
 
     const c: Counts = { tp: 0, fp: 0, fn: 0, tn: 0 };
     let missing = 0;
     let samples = 0;
-    for (const f of files) {
-      const truth = await labels(join(dir, f));
+    for (const f of experiments) {
+      const truth = await labels(f, sep, timeColumn, labelColumn);
       const times = [...truth.keys()];
       const from = times.reduce((a, b) => Math.min(a, b));
       const to = times.reduce((a, b) => Math.max(a, b)) + 1;
       const decided = new Map<number, number>();
       for (let next: string | null = new Date(from).toISOString(); next !== null; ) {
         const page: { rows: Array<{ ts: string; values: Record<string, unknown> }>; next: string | null } = await platform.call(
-          'GET', `/devices/${f.replace(/\.csv$/, '')}/telemetry?metrics=anomaly&from=${next}&to=${to}&limit=100000`);
+          'GET', `/devices/${deviceOf(f, own)}/telemetry?metrics=anomaly&from=${next}&to=${to}&limit=100000`);
         for (const r of page.rows) decided.set(Date.parse(r.ts), Number(r.values.anomaly));
         next = page.next;
       }
@@ -151,7 +203,7 @@ async function main(): Promise<void> {
     const result = summary(c);
     const best = Math.max(...Object.values(offline.references).map((r) => r.f1));
     const out = {
-      seed: Number(v.seed), experiments: files.length, samples, samplesWithoutDecision: missing,
+      ...(own ? {} : { seed: Number(v.seed) }), experiments: experiments.length, samples, samplesWithoutDecision: missing,
       platform: result, offlineSameModel: offline.fleetdoc, references: offline.references,
       platformF1VsBestReference: best ? +(result.f1 / best).toFixed(2) : null,
     };

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -31,7 +32,7 @@ from fleetdoc_ml import model as M  # noqa: E402
 from fleetdoc_ml import testbed  # noqa: E402
 from fleetdoc_ml.features import score_device  # noqa: E402
 from fleetdoc_ml.train import Device, rates  # noqa: E402
-from train_anomaly import SMOOTHING_ALPHA, WANDER_FLOOR, train  # noqa: E402
+from train_anomaly import SMOOTHING_ALPHA, WANDER_FLOOR, fail, read_csv, train  # noqa: E402
 
 
 def counts(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -43,9 +44,17 @@ def summary(c: np.ndarray) -> dict:
     return {"precision": round(p, 3), "recall": round(r, 3), "f1": round(f1, 3), "far": round(far, 3)}
 
 
-def matrix(samples: list[dict]) -> np.ndarray:
-    names = [m["name"] for m in testbed.METRICS]
-    return np.array([[s[n] for n in names] for s in samples], dtype=np.float64)
+def matrix(samples: list[dict], names: list[str]) -> np.ndarray:
+    """Samples as rows; a metric missing from a sample keeps its last value (0 before the first), as the scorer does."""
+    out = np.zeros((len(samples), len(names)))
+    last = np.zeros(len(names))
+    for i, s in enumerate(samples):
+        for j, n in enumerate(names):
+            v = s.get(n)
+            if v is not None and math.isfinite(v):
+                last[j] = v
+        out[i] = last
+    return out
 
 
 class PcaT2Q:
@@ -90,6 +99,31 @@ def write_csv(out_dir: str, type_def: dict, normal: testbed.Recording, exps: lis
                 f.write(";".join([ts, *(repr(s[n]) for n in names), str(int(rec.label[i]))]) + "\n")
 
 
+def labelled(normal_paths: list[str], exp_paths: list[str], sep: str, time_col: str, label_col: str,
+             skip: set[str]) -> tuple[list[dict], list[testbed.Recording], list[testbed.Recording]]:
+    """
+    Recordings a user brings: normal operation, and experiments with their ground truth (a 0/1 `label_col`),
+    one CSV each. The metrics are the normal recording's columns but the time, the label and `skip`, read as
+    read_csv reads them for training.
+    """
+    with open(normal_paths[0], newline="", encoding="utf-8-sig") as f:
+        header = f.readline().rstrip("\r\n").split(sep)
+    if time_col not in header:
+        fail(f"{normal_paths[0]}: no column {time_col!r} (columns: {', '.join(header)})")
+    metrics = [{"name": c, "kind": "number"} for c in header if c not in (time_col, label_col) and c not in skip]
+    with_label = {"name": "recorded", "metrics": [*metrics, {"name": label_col, "kind": "number"}]}
+    out: tuple[list, list] = ([], [])
+    for k, paths in enumerate((normal_paths, exp_paths)):
+        for path in paths:
+            samples = read_csv([path], with_label, sep, time_col, None)[0][0].samples
+            if k and not any(label_col in s for s in samples):
+                fail(f"{path}: no ground truth in column {label_col!r}")
+            label = np.array([int(s.pop(label_col, 0) or 0) for s in samples], dtype=np.int8)
+            out[k].append(testbed.Recording(os.path.splitext(os.path.basename(path))[0], samples, label,
+                                            os.path.basename(os.path.dirname(path)) or "recorded"))
+    return metrics, out[0], out[1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=1)
@@ -102,17 +136,34 @@ def main() -> None:
     ap.add_argument("--smoothing-alpha", type=float, default=SMOOTHING_ALPHA)
     ap.add_argument("--wander-floor", type=float, default=WANDER_FLOOR)
     ap.add_argument("--json", help="write the results here too")
+    ap.add_argument("--normal-csv", action="append", help="judge recordings you bring instead of the simulated bench: "
+                    "CSV(s) of normal operation to train on (repeatable)")
+    ap.add_argument("--experiment-csv", action="append", help="with --normal-csv: a recording to judge, with its ground truth "
+                    "in --label-column (repeatable; each is its own device)")
+    ap.add_argument("--time-column", default="datetime")
+    ap.add_argument("--separator", default=";")
+    ap.add_argument("--label-column", default="anomaly")
+    ap.add_argument("--skip-column", action="append", default=[], help="a column that is neither a metric nor the label")
     ap.add_argument("--write-csv", metavar="DIR", help="also write the bench as a user would bring it: type.json, normal.csv, "
                     "one <experiment>.csv each (';'-separated, 'datetime' column, ground truth in 'anomaly')")
     args = ap.parse_args()
     t0 = time.time()
     n_cal = args.calibration_samples
-    normal, exps = testbed.bench(args.seed, args.experiments, args.normal_samples, args.experiment_scale)
-    type_def = {"name": "pump-bench", "displayName": "Pump test bench", "calibrationSamples": n_cal, "metrics": testbed.METRICS}
-    if args.write_csv:
-        write_csv(args.write_csv, type_def, normal, exps)
+    if args.normal_csv:
+        if not args.experiment_csv:
+            fail("--normal-csv needs at least one --experiment-csv")
+        metrics, normals, exps = labelled(args.normal_csv, args.experiment_csv, args.separator, args.time_column,
+                                          args.label_column, set(args.skip_column))
+        type_def = {"name": "recorded", "calibrationSamples": n_cal, "metrics": metrics}
+    else:
+        normal, exps = testbed.bench(args.seed, args.experiments, args.normal_samples, args.experiment_scale)
+        normals = [normal]
+        type_def = {"name": "pump-bench", "displayName": "Pump test bench", "calibrationSamples": n_cal, "metrics": testbed.METRICS}
+        if args.write_csv:
+            write_csv(args.write_csv, type_def, normal, exps)
+    names = [m["name"] for m in type_def["metrics"]]
 
-    card, blob, held = train(type_def, [Device(normal.name, normal.samples)], n_cal, args.target_far, args.threshold_margin,
+    card, blob, held = train(type_def, [Device(n.name, n.samples) for n in normals], n_cal, args.target_far, args.threshold_margin,
                              wander_floor=args.wander_floor, smoothing_alpha=args.smoothing_alpha)
     run = M.ort_run(blob)
     ours = np.zeros(4, dtype=np.int64)
@@ -128,14 +179,14 @@ def main() -> None:
     # references, same data, same run
     from sklearn.ensemble import IsolationForest
 
-    xn = matrix(normal.samples)
+    xn = np.concatenate([matrix(n.samples, names) for n in normals])
     glob = PcaT2Q(xn)
     mu, sd = xn.mean(0), xn.std(0) + 1e-9
     iso = IsolationForest(n_estimators=200, contamination=0.01, random_state=0).fit((xn - mu) / sd)
     refs = {"pca-t2q-global": np.zeros(4, dtype=np.int64), "iforest-global": np.zeros(4, dtype=np.int64),
             "pca-t2q-per-experiment": np.zeros(4, dtype=np.int64)}
     for e in exps:
-        x = matrix(e.samples)
+        x = matrix(e.samples, names)
         refs["pca-t2q-global"] += counts(glob.alarm(x), e.label)
         refs["iforest-global"] += counts(iso.predict((x - mu) / sd) == -1, e.label)
         local = PcaT2Q(x[:n_cal])
