@@ -154,8 +154,9 @@ async function main(): Promise<void> {
 
     const t1 = Date.now();
     const cli = { FLEETDOC_API_URL: target.apiUrl, FLEETDOC_MQTT_URL: target.mqttUrl, FLEETDOC_API_KEY: target.apiKey };
-    await run('npx', ['tsx', 'scripts/model-train.ts', '--type', type.name, ...normals.flatMap((f) => ['--csv', f]), '--time-column', timeColumn,
+    const trained = await run('npx', ['tsx', 'scripts/model-train.ts', '--type', type.name, ...normals.flatMap((f) => ['--csv', f]), '--time-column', timeColumn,
       '--separator', sep, ...mapArgs, '--api', target.apiUrl, '--api-key', target.apiKey]);
+    const training = JSON.parse(trained.trim().split('\n').at(-1) ?? '{}') as { threshold?: number; heldOut?: unknown; warning?: string };
     log(`trained and registered in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
     // the running scorer polls the registry about once a second
     await sleep(2500);
@@ -205,6 +206,7 @@ async function main(): Promise<void> {
     const out = {
       ...(own ? {} : { seed: Number(v.seed) }), experiments: experiments.length, samples, samplesWithoutDecision: missing,
       platform: result, offlineSameModel: offline.fleetdoc, references: offline.references,
+      training: { threshold: training.threshold, heldOut: training.heldOut, ...(training.warning ? { warning: training.warning } : {}) },
       platformF1VsBestReference: best ? +(result.f1 / best).toFixed(2) : null,
     };
     console.log(JSON.stringify(out, null, 2));

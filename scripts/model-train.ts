@@ -56,7 +56,26 @@ export interface TrainResult {
   threshold: number;
   outDir: string;
   heldOut: Record<string, unknown>;
+  calibrationSamples: number;
   registered?: { version: number };
+  /** Said when the held-out check finds the threshold blind to most injected faults. */
+  warning?: string;
+}
+
+/** Below this share of the injected steps, drifts and noise caught, training warns that the threshold is blind. */
+const WEAK_HELD_OUT_RECALL = 0.5;
+
+/**
+ * What to tell the user when the card's held-out check (faults injected into held-back normal data) shows a
+ * threshold blind to most of them: normal operation strays from a calibration as far as faults do.
+ */
+export function heldOutWarning(r: Pick<TrainResult, 'heldOut' | 'calibrationSamples'>): string | undefined {
+  const recall = r.heldOut.recall;
+  if (typeof recall !== 'number' || recall >= WEAK_HELD_OUT_RECALL) return undefined;
+  return `the threshold catches only ${(recall * 100).toFixed(0)} % of the 4-5 std steps, drifts and noise injected into the held-back ` +
+    `normal data: normal operation strays as far from a ${r.calibrationSamples}-sample calibration as those faults do, so expect ` +
+    'small faults to go unseen. A calibration period that covers the slow changes of normal operation (README: choosing the ' +
+    'calibration period), or normal data recorded the way the devices will run, may help.';
 }
 
 export function checkPython(python: string): void {
@@ -157,6 +176,8 @@ export async function modelTrain(argv: string[], log: (line: string) => void = c
   const stdout = await runPython(python, args);
   const summary = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as TrainResult;
   log(`trained ${summary.modelId}: threshold ${summary.threshold.toFixed(3)}, held-out ${JSON.stringify(summary.heldOut)}`);
+  summary.warning = heldOutWarning(summary);
+  if (summary.warning) log(`warning: ${summary.warning}`);
   log(`wrote ${join(outDir, `${o.type}.anomaly.onnx`)} and ${join(outDir, `${o.type}.card.json`)}`);
 
   if (o.api) {

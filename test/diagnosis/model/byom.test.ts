@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createModelScorer } from '../../../diagnosis/model/scorer.ts';
 import type { ModelScorer } from '../../../diagnosis/model/types.ts';
-import { modelTrain } from '../../../scripts/model-train.ts';
+import { heldOutWarning, modelTrain } from '../../../scripts/model-train.ts';
 import { useStack } from '../../helpers/stack.ts';
 
 const TYPE = {
@@ -55,6 +55,18 @@ function pump(n: number, seed: number, faultFrom = Infinity) {
   return out;
 }
 
+describe('model:train warns of a threshold blind to the held-out faults', () => {
+  it('warns below half of the injected faults caught, and only then', () => {
+    // a real bench's normal recording (SKAB anomaly-free) drifted so far that its card caught 2 % of them
+    const blind = heldOutWarning({ heldOut: { recall: 0.0195, f1: 0.038 }, calibrationSamples: 400 });
+    expect(blind).toMatch(/^the threshold catches only 2 % of .* a 400-sample calibration/);
+    expect(heldOutWarning({ heldOut: { recall: 0.5, f1: 0.66 }, calibrationSamples: 400 })).toBeUndefined();
+    expect(heldOutWarning({ heldOut: { recall: 0.86 }, calibrationSamples: 200 })).toBeUndefined();
+    // no injected check (no numeric metric to inject into): nothing to judge
+    expect(heldOutWarning({ heldOut: {}, calibrationSamples: 200 })).toBeUndefined();
+  });
+});
+
 describe('bring your own machine', () => {
   it('trains from a CSV, registers through the api, and flags the faulty segment of a live device', { timeout: 180_000 }, async () => {
     let scorer: ModelScorer | undefined;
@@ -76,6 +88,7 @@ describe('bring your own machine', () => {
       const trained = await modelTrain(['--type', 'vacuum-pump', '--csv', file, '--separator', ';', '--time-column', 'time', '--map', 'Exhaust temp (°C)=exhaustTempC', '--api', t.httpUrl, '--api-key', t.adminKey], () => {});
       expect(trained.registered?.version).toBe(1);
       expect(trained.heldOut.f1).toBeGreaterThan(0.5);
+      expect(trained.warning).toBeUndefined(); // the threshold sees the injected faults
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
