@@ -37,25 +37,44 @@ const ROOT = new URL('../', import.meta.url).pathname;
 /** The simulated bench's CSVs name one column as a recorder would (ml/byom_eval.py RECORDER_NAMES); both commands map it. */
 const BENCH_MAP = 'Volume Flow RateRMS=flowLpm';
 
+/** Metric names the engine writes itself (core/domain/device-type.ts DERIVED_METRICS): a column may not take them. */
+const RESERVED = new Set(['anomaly', 'anomalyScore']);
+
 /**
- * A type for recordings a user brings: one number metric per column of the normal recording but the time,
- * the label and skipped ones, named like its column where that is a valid metric name, else from its letters
- * and digits (the `--map` both commands are given).
+ * A type for recordings a user brings: one number metric per named column of the normal recording but the
+ * time, the label and skipped ones, named like its column where that is a valid metric name, else from its
+ * letters and digits (the `--map` both commands are given). The header is read as replay reads it.
  */
 async function typeFromHeader(file: string, sep: string, skip: Set<string>, calibrationSamples: number) {
-  const first = (await readFile(file, 'utf8')).replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0] ?? '';
+  let header: string[] = [];
+  for await (const rec of readCsv(createReadStream(file), sep)) {
+    header = rec.fields;
+    break;
+  }
   const metrics: Array<{ name: string; kind: 'number' }> = [];
   const map: string[] = [];
-  for (const col of first.split(sep)) {
-    if (skip.has(col)) continue;
-    let name = col.replace(/[^A-Za-z0-9_]/g, '');
-    if (!/^[A-Za-z]/.test(name)) name = `m${name}`;
-    name = name.slice(0, 64);
-    while (metrics.some((m) => m.name === name)) name = `${name.slice(0, 62)}_${metrics.length}`;
+  for (const col of header) {
+    if (skip.has(col) || col.trim() === '') continue;
+    if (/[,=]/.test(col) || col !== col.trim()) {
+      throw new Error(`column ${JSON.stringify(col)}: --map cannot name a column with a comma, an = or surrounding spaces; rename it or --skip-column it`);
+    }
+    const base = col.replace(/[^A-Za-z0-9_]/g, '').replace(/^(?![A-Za-z])/, 'm').slice(0, 64);
+    let name = base;
+    for (let k = 2; metrics.some((m) => m.name === name) || RESERVED.has(name); k++) name = `${base.slice(0, 64 - String(k).length - 1)}_${k}`;
     metrics.push({ name, kind: 'number' });
     if (name !== col) map.push(`${col}=${name}`);
   }
   return { type: { name: 'recorded-machine', displayName: `Recorded machine (${basename(file)})`, calibrationSamples, metrics }, map: map.join(',') };
+}
+
+/** A ground-truth cell as ml/byom_eval.py reads it: 0/1 or true/false, else the run stops. */
+function labelOf(cell: string | undefined, file: string): number {
+  const v = (cell ?? '').trim().toLowerCase();
+  if (v === '' || v === 'false') return 0;
+  if (v === 'true') return 1;
+  const n = Number(v);
+  if (n === 0 || n === 1) return n;
+  throw new Error(`${file}: ground truth ${JSON.stringify(cell)}; the label column must hold 0/1 or true/false`);
 }
 
 function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<string> {
@@ -94,16 +113,28 @@ async function labels(file: string, sep: string, timeColumn: string, labelColumn
       continue;
     }
     const ts = parseTimestamp(rec.fields[header.indexOf(timeColumn)] ?? '');
-    if (ts !== undefined) out.set(ts, Number(rec.fields[header.indexOf(labelColumn)]));
+    if (ts !== undefined) out.set(ts, labelOf(rec.fields[header.indexOf(labelColumn)], file));
   }
   return out;
 }
 
-/** The device an experiment replays as: its file name, with its folder's for recordings a user brings (valve1/3.csv, valve2/3.csv). */
-function deviceOf(file: string, withFolder: boolean): string {
-  const name = basename(file).replace(/\.csv$/i, '');
-  const id = (withFolder ? `${basename(join(file, '..'))}-${name}` : name).replace(/[^A-Za-z0-9_.:-]/g, '_');
-  return /^[A-Za-z0-9]/.test(id) ? id.slice(0, 64) : `x${id.slice(0, 63)}`;
+/**
+ * The device each experiment replays as: its file name, with its folder's for recordings a user brings
+ * (valve1/3.csv, valve2/3.csv), and a suffix where two would still be the same device.
+ */
+function deviceIds(files: readonly string[], withFolder: boolean): string[] {
+  const used = new Set<string>();
+  return files.map((file) => {
+    const name = basename(file).replace(/\.csv$/i, '');
+    const folder = basename(join(file, '..'));
+    let base = (withFolder && folder !== '.' ? `${folder}-${name}` : name).replace(/[^A-Za-z0-9_.:-]/g, '_');
+    if (!/^[A-Za-z0-9]/.test(base)) base = `x${base}`;
+    base = base.slice(0, 60);
+    let id = base;
+    for (let k = 2; used.has(id); k++) id = `${base}-${k}`;
+    used.add(id);
+    return id;
+  });
 }
 
 async function main(): Promise<void> {
@@ -125,7 +156,8 @@ async function main(): Promise<void> {
   });
   const own = v['normal-csv'] !== undefined;
   if (own && !v['experiment-csv']?.length) throw new Error('--normal-csv needs at least one --experiment-csv');
-  const sep = v.separator!;
+  if (!own && v['experiment-csv']) throw new Error('--experiment-csv needs --normal-csv (the normal recording to train on)');
+  const sep = v.separator === '\\t' || v.separator === 'tab' ? '\t' : v.separator!;
   const [timeColumn, labelColumn] = [v['time-column']!, v['label-column']!];
   const dir = await mkdtemp(join(tmpdir(), 'fleetdoc-bench-byom-'));
   const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -149,6 +181,7 @@ async function main(): Promise<void> {
       ? v['experiment-csv']!
       : (await readdir(dir)).filter((f) => f.startsWith('exp-') && f.endsWith('.csv')).sort().map((f) => join(dir, f));
     const mapArgs = map ? ['--map', map] : [];
+    const devices = deviceIds(experiments, own);
     const platform = createPlatformClient(target);
     await platform.call('POST', '/device-types', type);
 
@@ -163,8 +196,8 @@ async function main(): Promise<void> {
 
     const t2 = Date.now();
     for (let i = 0; i < experiments.length; i += 3) {
-      await Promise.all(experiments.slice(i, i + 3).map((f) =>
-        run('npx', ['tsx', 'simulator/bin/replay.ts', '--file', f, '--type', type.name, '--device', deviceOf(f, own), '--time-column', timeColumn,
+      await Promise.all(experiments.slice(i, i + 3).map((f, k) =>
+        run('npx', ['tsx', 'simulator/bin/replay.ts', '--file', f, '--type', type.name, '--device', devices[i + k]!, '--time-column', timeColumn,
           '--separator', sep, ...mapArgs, '--speed', 'max'], cli)));
     }
     await drainDiagnosis(stack);
@@ -174,7 +207,7 @@ async function main(): Promise<void> {
     const c: Counts = { tp: 0, fp: 0, fn: 0, tn: 0 };
     let missing = 0;
     let samples = 0;
-    for (const f of experiments) {
+    for (const [e, f] of experiments.entries()) {
       const truth = await labels(f, sep, timeColumn, labelColumn);
       const times = [...truth.keys()];
       const from = times.reduce((a, b) => Math.min(a, b));
@@ -182,7 +215,7 @@ async function main(): Promise<void> {
       const decided = new Map<number, number>();
       for (let next: string | null = new Date(from).toISOString(); next !== null; ) {
         const page: { rows: Array<{ ts: string; values: Record<string, unknown> }>; next: string | null } = await platform.call(
-          'GET', `/devices/${deviceOf(f, own)}/telemetry?metrics=anomaly&from=${next}&to=${to}&limit=100000`);
+          'GET', `/devices/${devices[e]!}/telemetry?metrics=anomaly&from=${next}&to=${to}&limit=100000`);
         for (const r of page.rows) decided.set(Date.parse(r.ts), Number(r.values.anomaly));
         next = page.next;
       }
@@ -202,7 +235,8 @@ async function main(): Promise<void> {
       }
     }
     const result = summary(c);
-    const best = Math.max(...Object.values(offline.references).map((r) => r.f1));
+    // the trivial detector is context, not a method to beat
+    const best = Math.max(...Object.entries(offline.references).filter(([k]) => k !== 'alarm-whenever-calibrated').map(([, r]) => r.f1));
     const out = {
       ...(own ? {} : { seed: Number(v.seed) }), experiments: experiments.length, samples, samplesWithoutDecision: missing,
       platform: result, offlineSameModel: offline.fleetdoc, references: offline.references,

@@ -145,7 +145,7 @@ def read_csv(paths: list[str], type_def: dict, sep: str, time_col: str | None, d
                 if not math.isnan(x):
                     s[m] = x
             t = parse_time(row[time_col]) if time_col else float(i)
-            dev = row[device_col] if device_col else os.path.basename(path)
+            dev = row[device_col] if device_col else path  # one recording per file, even where two share a name
             by_device.setdefault(dev, []).append((t, s))
     devices = []
     for dev, rows in by_device.items():
