@@ -94,3 +94,25 @@ print(json.dumps({"plan": card["pseudoDevices"], "threshold": card["threshold"],
     expect(out.held.falseAlarmRate).toBeLessThan(0.1);
   });
 });
+
+describe('model:train reads each CSV as its own recording', () => {
+  it('keeps two files of the same name in different folders apart (one device each, not one merged recording)', () => {
+    const out = python(`
+import json, os, tempfile
+from train_anomaly import read_csv
+t = {"name": "bench", "metrics": [{"name": "p", "kind": "number"}]}
+root = tempfile.mkdtemp()
+paths = []
+for day, (a, b) in enumerate([(0, 30), (10, 40)]):
+    d = os.path.join(root, f"day{day}")
+    os.makedirs(d)
+    paths.append(os.path.join(d, "normal.csv"))
+    with open(paths[-1], "w") as f:
+        f.write("t;p\\n" + "".join(f"{i};{day * 100 + i}\\n" for i in range(a, b)))
+devs, _, _ = read_csv(paths, t, ";", "t", None)
+print(json.dumps([[len(d.samples), d.samples[0]["p"], d.samples[-1]["p"]] for d in devs]))
+`) as number[][];
+    // overlapping times: merged by name they would interleave into one 60-sample recording
+    expect(out).toEqual([[30, 0, 29], [30, 110, 139]]);
+  });
+});
