@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { loadDeviceTypeFiles } from '../core/device-types.ts';
 import { nullLogger } from '../core/logger.ts';
 import type { DiagnosisStateRecord } from '../core/ports.ts';
-import { deviceRecords } from '../diagnosis/checkpoints.ts';
+import { RESUME_CHUNK, deviceRecords } from '../diagnosis/checkpoints.ts';
 import { Engine } from '../diagnosis/engine.ts';
 import { compileRuleSet } from '../diagnosis/rules/compile.ts';
 import { loadShippedRuleSets } from '../diagnosis/rules/shipped.ts';
@@ -187,7 +187,8 @@ async function checkpoint(devices: number) {
     await store.saveDiagnosisStates(records);
     const t2 = performance.now();
     const loaded: DiagnosisStateRecord[] = [];
-    for (let i = 0; i < ids.length; i += 1000) loaded.push(...(await store.loadDiagnosisStates(ids.slice(i, i + 1000))));
+    // as many devices a query as the service reads when devices reconnect
+    for (let i = 0; i < ids.length; i += RESUME_CHUNK) loaded.push(...(await store.loadDiagnosisStates(ids.slice(i, i + RESUME_CHUNK))));
     const t3 = performance.now();
     const fresh = new Engine({ liveLagMs: 60_000 });
     fresh.setLayout(o.type, layout, 0);

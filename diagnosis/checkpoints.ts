@@ -20,7 +20,7 @@ import type { ModelScorer } from './model/types.ts';
 /** Devices snapshotted between two yields to the event loop (about 70 ms at 5,000 compressors). */
 const SNAPSHOT_SLICE = 5000;
 /** Devices whose checkpoints one query reads. */
-const RESUME_CHUNK = 2000;
+export const RESUME_CHUNK = 2000;
 const RESUME_RETRY_MS = 2000;
 const RESUME_ATTEMPTS = 5;
 
