@@ -28,8 +28,10 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DERIVED_METRICS } from '../core/domain/device-type.ts';
 import { drainDiagnosis, ownStack } from '../scorecard/run.ts';
 import { createPlatformClient } from '../simulator/platform.ts';
+import { separatorOf } from '../simulator/replay/cli.ts';
 import { readCsv } from '../simulator/replay/csv.ts';
 import { parseTimestamp } from '../simulator/replay/timestamps.ts';
 
@@ -37,8 +39,8 @@ const ROOT = new URL('../', import.meta.url).pathname;
 /** The simulated bench's CSVs name one column as a recorder would (ml/byom_eval.py RECORDER_NAMES); both commands map it. */
 const BENCH_MAP = 'Volume Flow RateRMS=flowLpm';
 
-/** Metric names the engine writes itself (core/domain/device-type.ts DERIVED_METRICS): a column may not take them. */
-const RESERVED = new Set(['anomaly', 'anomalyScore']);
+/** Metric names the engine writes itself: a column may not take them. */
+const RESERVED = new Set<string>(DERIVED_METRICS);
 
 /**
  * A type for recordings a user brings: one number metric per named column of the normal recording but the
@@ -106,14 +108,14 @@ function summary(c: Counts) {
 /** Ground truth of an experiment CSV: epoch ms → 0/1. */
 async function labels(file: string, sep: string, timeColumn: string, labelColumn: string): Promise<Map<number, number>> {
   const out = new Map<number, number>();
-  let header: string[] | undefined;
+  let at: { time: number; label: number } | undefined;
   for await (const rec of readCsv(createReadStream(file), sep)) {
-    if (!header) {
-      header = rec.fields;
+    if (!at) {
+      at = { time: rec.fields.indexOf(timeColumn), label: rec.fields.indexOf(labelColumn) };
       continue;
     }
-    const ts = parseTimestamp(rec.fields[header.indexOf(timeColumn)] ?? '');
-    if (ts !== undefined) out.set(ts, labelOf(rec.fields[header.indexOf(labelColumn)], file));
+    const ts = parseTimestamp(rec.fields[at.time] ?? '');
+    if (ts !== undefined) out.set(ts, labelOf(rec.fields[at.label], file));
   }
   return out;
 }
@@ -157,7 +159,7 @@ async function main(): Promise<void> {
   const own = v['normal-csv'] !== undefined;
   if (own && !v['experiment-csv']?.length) throw new Error('--normal-csv needs at least one --experiment-csv');
   if (!own && v['experiment-csv']) throw new Error('--experiment-csv needs --normal-csv (the normal recording to train on)');
-  const sep = v.separator === '\\t' || v.separator === 'tab' ? '\t' : v.separator!;
+  const sep = separatorOf(v.separator)!;
   const [timeColumn, labelColumn] = [v['time-column']!, v['label-column']!];
   const dir = await mkdtemp(join(tmpdir(), 'fleetdoc-bench-byom-'));
   const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -170,7 +172,7 @@ async function main(): Promise<void> {
       : ['--seed', v.seed!, '--experiments', v.experiments!, '--normal-samples', v['normal-samples']!, '--experiment-scale', v['experiment-scale']!,
         '--write-csv', dir];
     const offline = JSON.parse(await run('python3', ['ml/byom_eval.py', '--calibration-samples', v['calibration-samples']!, ...evalArgs])) as {
-      fleetdoc: ReturnType<typeof summary>; references: Record<string, ReturnType<typeof summary>>; samples: number;
+      fleetdoc: ReturnType<typeof summary>; references: Record<string, ReturnType<typeof summary>>; bestReferenceF1: number; samples: number;
     };
     log(`offline reference${own ? '' : ' and CSVs'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const { type, map } = own
@@ -235,8 +237,7 @@ async function main(): Promise<void> {
       }
     }
     const result = summary(c);
-    // the trivial detector is context, not a method to beat
-    const best = Math.max(...Object.entries(offline.references).filter(([k]) => k !== 'alarm-whenever-calibrated').map(([, r]) => r.f1));
+    const best = offline.bestReferenceF1;
     const out = {
       ...(own ? {} : { seed: Number(v.seed) }), experiments: experiments.length, samples, samplesWithoutDecision: missing,
       platform: result, offlineSameModel: offline.fleetdoc, references: offline.references,

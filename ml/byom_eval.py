@@ -33,7 +33,7 @@ from fleetdoc_ml import model as M  # noqa: E402
 from fleetdoc_ml import testbed  # noqa: E402
 from fleetdoc_ml.features import score_device, to_number  # noqa: E402
 from fleetdoc_ml.train import Device, rates  # noqa: E402
-from train_anomaly import SMOOTHING_ALPHA, WANDER_FLOOR, fail, read_csv, train  # noqa: E402
+from train_anomaly import SMOOTHING_ALPHA, WANDER_FLOOR, fail, read_csv, separator_of, train  # noqa: E402
 
 
 def counts(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -168,8 +168,7 @@ def main() -> None:
     n_cal = args.calibration_samples
     if args.experiment_csv and not args.normal_csv:
         fail("--experiment-csv needs --normal-csv (the normal recording to train on)")
-    if args.separator in ("\\t", "tab"):
-        args.separator = "\t"
+    args.separator = separator_of(args.separator)
     if args.normal_csv:
         if not args.experiment_csv:
             fail("--normal-csv needs at least one --experiment-csv")
@@ -230,8 +229,8 @@ def main() -> None:
         "seconds": round(time.time() - t0, 1),
     }
     # the trivial detector is context, not a method to beat
-    best_ref = max((r for k, r in out["references"].items() if k != "alarm-whenever-calibrated"), key=lambda r: r["f1"])
-    out["f1VsBestReference"] = round(out["fleetdoc"]["f1"] / best_ref["f1"], 2) if best_ref["f1"] else None
+    out["bestReferenceF1"] = max(r["f1"] for k, r in out["references"].items() if k != "alarm-whenever-calibrated")
+    out["f1VsBestReference"] = round(out["fleetdoc"]["f1"] / out["bestReferenceF1"], 2) if out["bestReferenceF1"] else None
     print(json.dumps(out, indent=2))
     if args.json:
         with open(args.json, "w") as f:

@@ -87,6 +87,11 @@ def parse_time(v: str) -> float:
     raise AssertionError
 
 
+def separator_of(arg: str) -> str:
+    """A --separator argument as the readers take it: `tab` or `\\t` for a tab, else the character itself."""
+    return "\t" if arg in ("\\t", "tab") else arg
+
+
 def parse_map(text: str | None, type_def: dict) -> dict[str, str]:
     """--map col=metric,… as `npm run replay` takes it: CSV column -> metric of the type."""
     names = {m["name"] for m in type_def["metrics"]}
@@ -351,7 +356,7 @@ def main() -> None:
     with open(args.type_json) as f:
         type_def = json.load(f)
     name = type_def["name"]
-    sep = "\t" if args.separator in ("\\t", "tab") else args.separator
+    sep = separator_of(args.separator)
     devices, ignored, csv_hash = read_csv(args.csv, type_def, sep, args.time_column, args.device_column,
                                            parse_map(args.map, type_def))
     n_cal = args.calibration_samples if args.calibration_samples is not None else type_def.get("calibrationSamples", 500)

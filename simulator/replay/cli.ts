@@ -37,13 +37,18 @@ export function parseReplayArgs(argv: string[], env: Record<string, string | und
     if (!m) throw new UsageError('--utc-offset expects ±HH:MM');
     utcOffsetMin = (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
   }
-  const sep = v.separator === '\\t' || v.separator === 'tab' ? '\t' : v.separator;
+  const sep = separatorOf(v.separator);
   if (sep !== undefined && sep.length !== 1) throw new UsageError('--separator must be one character');
   return {
     ...resolveTarget(v, env),
     file: v.file!, type: v.type!, device: v.device!, timeColumn: v['time-column']!,
     separator: sep, map, speed: v.speed === undefined ? ('max' as const) : parseSpeed(v.speed), utcOffsetMin,
   };
+}
+
+/** A --separator argument as the readers take it: `tab` or `\\t` for a tab, else the character itself. */
+export function separatorOf(arg: string | undefined): string | undefined {
+  return arg === '\\t' || arg === 'tab' ? '\t' : arg;
 }
 
 export async function runReplayCli(): Promise<void> {
