@@ -94,6 +94,7 @@ export async function createStack(opts: StackOptions) {
       { name: 'spool', check: async () => !ingest.spoolStats().full },
     ],
     onModelsChanged: scorer ? () => scorer.reload() : undefined,
+    onRecalibrationRequested: () => diagnosis.applyRecalibrations(),
   });
   let generatedAdminKey: string | undefined;
   let stopping: Promise<void> | undefined;

@@ -25,6 +25,8 @@ export interface ApiDeps {
   healthChecks: readonly HealthCheck[];
   /** Told after a model was registered or removed, so a scorer in this process uses it at once (others poll). */
   onModelsChanged?: () => Promise<void>;
+  /** Told after a recalibration was requested, so a diagnosis service in this process applies it at once (others poll). */
+  onRecalibrationRequested?: () => Promise<void>;
   options?: ApiOptions;
 }
 

@@ -16,6 +16,10 @@
  * remedy), and the run reports whether and when the diagnosis cleared once the
  * telemetry was normal again, and every diagnosis raised after a repair
  * (the scorecard counts those as false: the fault's scoring ends at its fix).
+ * With --recalibrate-on-repair the repair is also recorded as
+ * POST /devices/:id/recalibrate would record it: the device's rule state is
+ * forgotten and its active diagnoses resolved, so its baselines are learnt
+ * again from the repaired device.
  *
  * --trace DEVICE [--trace-rules id|fault,…] follows one device instead: its
  * ground truth, then per sample the evidence of its rules (all, or those
@@ -50,6 +54,7 @@ const { values: v } = parseArgs({
     why: { type: 'boolean', default: false },
     start: { type: 'string', default: '2026-10-27T07:00:00Z' },
     'repair-after': { type: 'string' },
+    'recalibrate-on-repair': { type: 'boolean', default: false },
     trace: { type: 'string' },
     'trace-rules': { type: 'string' },
   },
@@ -79,6 +84,7 @@ const push = (m: Map<string, number[]>, k: string, x: number) => (m.get(k) ?? m.
 
 const repairAfterMs = v['repair-after'] === undefined ? null : (parseDuration(v['repair-after']) ?? null);
 if (repairAfterMs === null && v['repair-after'] !== undefined) throw new Error('--repair-after expects a duration (e.g. 24h)');
+if (v['recalibrate-on-repair'] && repairAfterMs === null) throw new Error('--recalibrate-on-repair needs --repair-after');
 interface Repair {
   device: string;
   fault: string;
@@ -108,6 +114,7 @@ for (const d of fleet.devices) {
   const due = new Map<string, number>();
   const activeId = new Map<string, string>();
   const open = new Map<string, Repair>();
+  let recalibrate = false;
   while (!d.finished) {
     d.step();
     for (const [code, at] of due) {
@@ -121,12 +128,16 @@ for (const d of fleet.devices) {
       const rep: Repair = { device: d.id, fault: code, fixedAt: f.fixedTs!, clearedAt: id === undefined ? f.fixedTs! : null, clearedBeforeFix: id === undefined };
       repairs.push(rep);
       if (id !== undefined) open.set(id, rep);
+      if (v['recalibrate-on-repair']) recalibrate = true;
     }
     for (const ev of d.events) engine.event({ deviceId: d.id, type: d.type, ts: ev.ts, kind: ev.kind, code: ev.code ?? null }, wallNow);
     d.events.length = 0;
     const s = d.sample();
     engine.sample({ deviceId: d.id, type: d.type, model: d.modelName, site: null, ts: s.ts, metrics: s.metrics }, undefined, wallNow);
     samples++;
+    // the repair's sample is the last one of the old normal: its diagnoses clear at it, the next one starts afresh
+    if (recalibrate) engine.forget(d.id, true, wallNow);
+    recalibrate = false;
     if (v.trace !== undefined) {
       const state = engine.states.get(d.id)!;
       const L = state.layout;

@@ -10,6 +10,7 @@ import type { DeviceType } from './domain/device-type.ts';
 import type { DeviceEvent, NewDeviceEvent } from './domain/event.ts';
 import type { ModelCard } from './domain/model-card.ts';
 import type { Diagnosis, DiagnosisStatus } from './domain/diagnosis.ts';
+import type { RecalibrateRequest, Recalibration } from './domain/recalibration.ts';
 import type { RuleSet, Severity } from './domain/rule.ts';
 import type { AggregateFn, MetricValue, Point, TelemetryRow } from './domain/telemetry.ts';
 import type { DevicePublishKind } from './topics.ts';
@@ -112,6 +113,16 @@ export interface DiagnosisStateStore {
   /** Upserts checkpoints (one per device and part). */
   saveDiagnosisStates(items: readonly DiagnosisStateRecord[]): Promise<void>;
   loadDiagnosisStates(deviceIds: readonly string[]): Promise<DiagnosisStateRecord[]>;
+  deleteDiagnosisStates(deviceIds: readonly string[]): Promise<void>;
+
+  /** Records a recalibration request (pending until the diagnosis service applies it). */
+  requestRecalibration(deviceId: string, req: RecalibrateRequest): Promise<Recalibration>;
+  /** Pending requests, oldest first. */
+  pendingRecalibrations(limit: number): Promise<Recalibration[]>;
+  /** Marks a request applied, with the diagnoses it cleared; false when it was not pending. */
+  finishRecalibration(id: string, appliedAt: number, resolved: readonly string[]): Promise<boolean>;
+  /** A device's requests, newest first. */
+  listRecalibrations(deviceId: string, limit: number): Promise<Recalibration[]>;
 }
 
 export interface OpsStore extends ModelStore, DiagnosisStateStore {

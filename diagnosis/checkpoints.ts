@@ -47,6 +47,8 @@ export interface Checkpoints {
   take(): Promise<void>;
   /** A checkpoint of everything processed so far, written before it resolves (one queued first is waited for). */
   now(): Promise<void>;
+  /** Resolves once no checkpoint is being written (run it in the serial chain, so none starts meanwhile). */
+  idle(): Promise<void>;
   stats(): { restored: number; checkpointed: number; checkpointErrors: number };
 }
 
@@ -164,6 +166,9 @@ export function createCheckpoints(deps: {
         await saving;
         await take();
       });
+      await saving;
+    },
+    idle: async () => {
       await saving;
     },
     stats: () => ({ ...counts }),

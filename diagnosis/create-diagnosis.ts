@@ -25,7 +25,7 @@ export interface DiagnosisOptions {
   tickMs: number;
   /** How often silent devices are looked for. */
   presenceCheckMs: number;
-  /** How often custom rule sets are checked for changes (reload without restart). */
+  /** How often custom rule sets are checked for changes (reload without restart), and recalibration requests for new ones. */
   rulesPollMs: number;
   /** Samples further than this behind wall-clock time mark their device as replaying. */
   liveLagMs: number;
@@ -64,6 +64,8 @@ export interface Diagnosis extends Service {
   checkpoint(): Promise<void>;
   /** Picks up changed rule sets now instead of at the next poll. */
   reloadRules(): Promise<void>;
+  /** Applies pending recalibration requests now instead of at the next poll. */
+  applyRecalibrations(): Promise<void>;
 }
 
 export interface DiagnosisStats {
@@ -87,6 +89,8 @@ export interface DiagnosisStats {
 }
 
 const WRITE_CHUNK = 5000;
+/** Recalibration requests applied per step. */
+const RECALIBRATION_BATCH = 500;
 const MAX_PENDING = 200_000;
 const CALIBRATING = 'calibrating';
 
@@ -282,6 +286,31 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     await persist();
   }
 
+  /**
+   * Recalibrations the api recorded: what was queued before is judged first, then each device's rule state
+   * and model calibration are forgotten (and its active diagnoses cleared, when asked), its checkpoint is
+   * deleted so a restart does not bring the old normal back, and the request is marked applied. A request
+   * whose store writes fail stays pending and is applied again at the next poll.
+   */
+  async function applyRecalibrations(): Promise<void> {
+    await tick();
+    const requests = await opsStore.pendingRecalibrations(RECALIBRATION_BATCH);
+    if (requests.length === 0) return;
+    // a checkpoint being written may hold a device's old state: let it land before deleting it
+    await checkpoints.idle();
+    const now = clock.now();
+    const resolved = requests.map((r) => {
+      scorer?.resetDevice(r.deviceId);
+      return engine.forget(r.deviceId, r.resolveActive, now);
+    });
+    await persist();
+    await opsStore.deleteDiagnosisStates([...new Set(requests.map((r) => r.deviceId))]);
+    for (const [i, r] of requests.entries()) {
+      await opsStore.finishRecalibration(r.id, now, resolved[i]!);
+      logger.info({ deviceId: r.deviceId, reason: r.reason, resolved: resolved[i]!.length }, 'device recalibrating');
+    }
+  }
+
   return {
     bus,
     async start() {
@@ -294,6 +323,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       if (deps.source.onEvent) unsubscribe.push(deps.source.onEvent(onEvent));
       timers.push(setInterval(() => void serial(() => engine.checkPresence(clock.now())).then(() => serial(persist)), o.presenceCheckMs));
       timers.push(setInterval(() => void serial(reloadChanged), o.rulesPollMs));
+      timers.push(setInterval(() => void serial(applyRecalibrations), o.rulesPollMs));
       if (o.checkpointMs > 0) timers.push(setInterval(() => void serial(checkpoints.take), o.checkpointMs));
       for (const t of timers) t.unref();
       logger.info({ shippedRuleSets: [...shipped.keys()], scorer: scorer !== undefined }, 'diagnosis started');
@@ -301,6 +331,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     flush: () => serial(tick),
     checkpoint: () => checkpoints.now(),
     reloadRules: () => serial(reloadChanged),
+    applyRecalibrations: () => serial(applyRecalibrations),
     stats() {
       const stateBytes: Record<string, number> = {};
       for (const s of engine.states.values()) stateBytes[s.layout.type] ??= DeviceState.bytes(s.layout);

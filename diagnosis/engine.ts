@@ -148,6 +148,24 @@ export class Engine {
     return true;
   }
 
+  /**
+   * Forgets what the device's rules learnt (baselines, windows, k-of-n evidence): its next sample starts
+   * afresh. With `resolve` its active diagnoses clear now: at wall-clock time for a live device (or one
+   * not seen since the start), at the event time of its last sample for a replayed one. Otherwise they
+   * stay active and clear as their rules find the new normal. Returns the ids of the diagnoses it cleared.
+   */
+  forget(deviceId: string, resolve: boolean, wallNow: number): string[] {
+    const state = this.states.get(deviceId);
+    this.states.delete(deviceId);
+    this.dirty.delete(deviceId);
+    if (!resolve) return [];
+    const replayed = state && !(state.u8[state.layout.u8.flags]! & FLAG_LIVE) && !Number.isNaN(state.lastTs);
+    const at = replayed ? state.lastTs : wallNow;
+    const faults = [...(this.active.of(deviceId)?.values() ?? [])];
+    for (const af of faults) this.clearFault(deviceId, af, at);
+    return faults.map((af) => af.id);
+  }
+
   private stateFor(s: { deviceId: string; type: string; model: string | null; site: string | null }): DeviceState | null {
     let state = this.states.get(s.deviceId);
     if (state) return state;

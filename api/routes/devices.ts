@@ -1,10 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { BulkRegisterDevices, Device, RegisterDevice, UpdateDevice } from '../../core/domain/device.ts';
+import { RecalibrateRequest, Recalibration } from '../../core/domain/recalibration.ts';
 import { errors } from '../../core/errors.ts';
 import type { OpsStore } from '../../core/ports.ts';
 import type { RouteDeps } from '../deps.ts';
-import { DeviceDetail, DeviceListQuery, DeviceParams, DeviceWithSecretBody, notFoundErrors } from '../schemas.ts';
+import { DeviceDetail, DeviceListQuery, DeviceParams, DeviceWithSecretBody, notFoundErrors, queryInt } from '../schemas.ts';
 
 const tags = ['devices'];
 
@@ -15,7 +16,7 @@ export async function requireDevice(opsStore: OpsStore, id: string) {
 }
 
 export function deviceRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
-  const { opsStore, telemetryStore, commands } = deps;
+  const { opsStore, telemetryStore, commands, log, onRecalibrationRequested } = deps;
 
   return async (app) => {
     app.post('/devices', {
@@ -133,6 +134,44 @@ export function deviceRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
         if (secret === null) throw errors.deviceNotFound(`device ${req.params.id} not found`);
         commands.disconnectDevice(req.params.id);
         return { secret };
+      },
+    });
+
+    app.post('/devices/:id/recalibrate', {
+      config: { minRole: 'service' },
+      schema: {
+        tags,
+        summary: "Recalibrate a device after a repair, a part swap or a move: diagnosis forgets its learnt normal and learns it again",
+        description:
+          "The rule baselines and windows and the anomaly model's calibration of the device are dropped, with its checkpoint; " +
+          'its next samples calibrate it again (anomaly 0 meanwhile). resolveActive (default true) also clears its active diagnoses; ' +
+          'a fault still present is raised again on fresh evidence. Applied by the diagnosis service within its poll interval: ' +
+          'appliedAt in GET /devices/:id/recalibrations says when.',
+        params: DeviceParams,
+        body: RecalibrateRequest.nullable().transform((b) => b ?? { resolveActive: true }),
+        response: { 202: Recalibration, ...notFoundErrors },
+      },
+      handler: async (req, reply) => {
+        const device = await requireDevice(opsStore, req.params.id);
+        const r = await opsStore.requestRecalibration(device.id, req.body);
+        // the diagnosis service in this process applies it at once; one elsewhere at its next poll
+        onRecalibrationRequested?.().catch((err: unknown) => log.error({ err, deviceId: device.id }, 'applying a recalibration failed; the next poll retries'));
+        return reply.code(202).send(r);
+      },
+    });
+
+    app.get('/devices/:id/recalibrations', {
+      config: { minRole: 'viewer' },
+      schema: {
+        tags,
+        summary: "A device's recalibrations, newest first",
+        params: DeviceParams,
+        querystring: z.object({ limit: queryInt({ min: 1, max: 1000, default: 50 }) }),
+        response: { 200: z.array(Recalibration), ...notFoundErrors },
+      },
+      handler: async (req) => {
+        const device = await requireDevice(opsStore, req.params.id);
+        return opsStore.listRecalibrations(device.id, req.query.limit);
       },
     });
   };

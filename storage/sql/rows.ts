@@ -9,7 +9,7 @@ import type { Device, DeviceStatus } from '../../core/domain/device.ts';
 import type { DeviceEvent } from '../../core/domain/event.ts';
 import type { DeviceAuthRecord } from '../../core/ports.ts';
 
-type Ts = Date | string;
+export type Ts = Date | string;
 
 export function toIso(v: Ts): string {
   return (v instanceof Date ? v : new Date(v)).toISOString();

@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../core/clock.ts';
+import type { Recalibration } from '../../core/domain/recalibration.ts';
 import type { DiagnosisStateRecord, DiagnosisStateStore } from '../../core/ports.ts';
-import { msToIso } from './rows.ts';
+import { isoOrNull, msToIso, toIso, type Ts } from './rows.ts';
 import type { SqlClient } from './sql-client.ts';
 
 /** Rows per INSERT: 5 parameters each, far below PostgreSQL's 65,535. */
@@ -11,6 +13,30 @@ interface StateRow {
   part: DiagnosisStateRecord['part'];
   state_key: string;
   state: string;
+}
+
+const RECALIBRATION_COLUMNS = 'id, device_id, reason, resolve_active, requested_at, applied_at, resolved';
+
+interface RecalibrationRow {
+  id: string;
+  device_id: string;
+  reason: string | null;
+  resolve_active: boolean;
+  requested_at: Ts;
+  applied_at: Ts | null;
+  resolved: string[];
+}
+
+function toRecalibration(r: RecalibrationRow): Recalibration {
+  return {
+    id: r.id,
+    deviceId: r.device_id,
+    reason: r.reason,
+    resolveActive: r.resolve_active,
+    requestedAt: toIso(r.requested_at),
+    appliedAt: isoOrNull(r.applied_at),
+    resolved: r.resolved,
+  };
 }
 
 export function createSqlDiagnosisState(client: SqlClient, clock: Clock): DiagnosisStateStore {
@@ -40,6 +66,44 @@ export function createSqlDiagnosisState(client: SqlClient, clock: Clock): Diagno
         [deviceIds],
       );
       return rows.map((r) => ({ deviceId: r.device_id, part: r.part, key: r.state_key, state: new Uint8Array(Buffer.from(r.state, 'base64')) }));
+    },
+
+    async deleteDiagnosisStates(deviceIds) {
+      if (deviceIds.length === 0) return;
+      await client.query('DELETE FROM diagnosis_state WHERE device_id = ANY($1::text[])', [deviceIds]);
+    },
+
+    async requestRecalibration(deviceId, req) {
+      const { rows } = await client.query<RecalibrationRow>(
+        `INSERT INTO recalibrations (id, device_id, reason, resolve_active, requested_at) VALUES ($1, $2, $3, $4, $5::timestamptz)
+         RETURNING ${RECALIBRATION_COLUMNS}`,
+        [randomUUID(), deviceId, req.reason ?? null, req.resolveActive, msToIso(clock.now())],
+      );
+      return toRecalibration(rows[0]!);
+    },
+
+    async pendingRecalibrations(limit) {
+      const { rows } = await client.query<RecalibrationRow>(
+        `SELECT ${RECALIBRATION_COLUMNS} FROM recalibrations WHERE applied_at IS NULL ORDER BY requested_at, id LIMIT $1`,
+        [limit],
+      );
+      return rows.map(toRecalibration);
+    },
+
+    async finishRecalibration(id, appliedAt, resolved) {
+      const { rows } = await client.query<{ id: string }>(
+        'UPDATE recalibrations SET applied_at = $2::timestamptz, resolved = $3::jsonb WHERE id = $1 AND applied_at IS NULL RETURNING id',
+        [id, msToIso(appliedAt), JSON.stringify(resolved)],
+      );
+      return rows.length > 0;
+    },
+
+    async listRecalibrations(deviceId, limit) {
+      const { rows } = await client.query<RecalibrationRow>(
+        `SELECT ${RECALIBRATION_COLUMNS} FROM recalibrations WHERE device_id = $1 ORDER BY requested_at DESC, id LIMIT $2`,
+        [deviceId, limit],
+      );
+      return rows.map(toRecalibration);
     },
   };
 }

@@ -93,7 +93,9 @@ export interface TestApi {
  * A real api over real stores: the SQL ops store on in-memory PGlite and the
  * embedded SQLite telemetry store in a temp dir, shipped device types loaded.
  */
-export async function startTestApi(opts: { healthChecks?: HealthCheck[]; options?: ApiDeps['options'] } = {}): Promise<TestApi> {
+export async function startTestApi(
+  opts: { healthChecks?: HealthCheck[]; options?: ApiDeps['options']; onRecalibrationRequested?: ApiDeps['onRecalibrationRequested'] } = {},
+): Promise<TestApi> {
   const logger = nullLogger();
   const clock = manualClock();
   const dir = await mkdtemp(join(tmpdir(), 'fleetdoc-api-'));
@@ -120,6 +122,7 @@ export async function startTestApi(opts: { healthChecks?: HealthCheck[]; options
       { name: 'telemetry-store', check: () => telemetryStore.ping() },
     ],
     options: opts.options,
+    onRecalibrationRequested: opts.onRecalibrationRequested,
   });
   await api.app.ready();
 

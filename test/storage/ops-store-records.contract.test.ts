@@ -200,6 +200,30 @@ describe.each(BACKENDS)('OpsStore contract on $name: dead letters, events, comma
       const back = await ctx.store.loadDiagnosisStates(many.map((m) => m.deviceId));
       expect(back).toHaveLength(1203);
       expect(back.find((r) => r.deviceId === `${d3}-1202`)?.state).toEqual(bytes(40, 1202));
+
+      await ctx.store.deleteDiagnosisStates([d1, `${d3}-0`]);
+      await ctx.store.deleteDiagnosisStates([]);
+      expect((await ctx.store.loadDiagnosisStates([d1, d2, `${d3}-0`, `${d3}-1`])).map((r) => r.deviceId).sort()).toEqual([d2, `${d3}-1`].sort());
+    });
+
+    it('recalibration requests: pending oldest first until applied once, listed per device newest first', async () => {
+      const [d1, d2] = [u('rc'), u('rc')];
+      const a = await ctx.store.requestRecalibration(d1, { reason: 'compressor block swapped', resolveActive: true });
+      expect(a).toEqual({ id: expect.any(String), deviceId: d1, reason: 'compressor block swapped', resolveActive: true, requestedAt: expect.any(String), appliedAt: null, resolved: [] });
+      const b = await ctx.store.requestRecalibration(d2, { resolveActive: false });
+      const c = await ctx.store.requestRecalibration(d1, { reason: 'moved to plant 2', resolveActive: true });
+      const mine = (await ctx.store.pendingRecalibrations(1000)).filter((r) => r.deviceId === d1 || r.deviceId === d2);
+      expect(new Set(mine.map((r) => r.id))).toEqual(new Set([a.id, b.id, c.id]));
+      expect(await ctx.store.finishRecalibration(a.id, T0, ['diag-1', 'diag-2'])).toBe(true);
+      expect(await ctx.store.finishRecalibration(a.id, T0 + 1, [])).toBe(false);
+      const pending = (await ctx.store.pendingRecalibrations(1000)).map((r) => r.id);
+      expect(pending).not.toContain(a.id);
+      expect(pending).toEqual(expect.arrayContaining([b.id, c.id]));
+      const ofD1 = await ctx.store.listRecalibrations(d1, 10);
+      expect(ofD1.map((r) => r.id).sort()).toEqual([a.id, c.id].sort());
+      expect(ofD1.find((r) => r.id === a.id)).toMatchObject({ appliedAt: iso(T0), resolved: ['diag-1', 'diag-2'] });
+      expect(await ctx.store.listRecalibrations(d1, 1)).toHaveLength(1);
+      expect(await ctx.store.listRecalibrations(u('rc'), 10)).toEqual([]);
     });
   });
 

@@ -1,0 +1,193 @@
+/**
+ * Recalibration after a repair: the engine forgets a device's learnt normal
+ * (rule baselines and windows, the model's calibration, the checkpoint) and
+ * learns it again from what the device does next; its active diagnoses clear
+ * when asked. Engine in isolation, then the real api over the real PGlite ops
+ * store and SQLite telemetry with the diagnosis service and the ONNX scorer.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Diagnosis as DiagnosisT } from '../../core/domain/diagnosis.ts';
+import type { Point } from '../../core/domain/telemetry.ts';
+import { nullLogger } from '../../core/logger.ts';
+import { createDiagnosis } from '../../diagnosis/create-diagnosis.ts';
+import { createModelScorer } from '../../diagnosis/model/scorer.ts';
+import { startTestApi, type TestApi } from '../api/helpers.ts';
+import { MIN, T0, engineWith, feed, ruleSet, series } from './helpers.ts';
+
+/** Motor current 10 A above the device's own first 20 samples, sustained. */
+const RULES = ruleSet({
+  windowMs: MIN,
+  buckets: 30,
+  baselineSamples: 20,
+  rules: [
+    {
+      id: 'current-up',
+      fault: 'ac-test-current-up',
+      severity: 'warning',
+      condition: { kind: 'mean', metric: 'motorCurrentA', overSamples: 3, relativeTo: 'baseline', baselineSamples: 20, above: 10 },
+      remedy: { class: 'technician', summary: 'look at the motor' },
+      trigger: { k: 3, n: 5, clearAfterWindows: 4 },
+    },
+  ],
+});
+
+/** A full compressor sample (every metric the anomaly model reads), current as given. */
+function sample(current: number, i: number) {
+  return {
+    dischargePressureBar: 7 + 0.1 * Math.sin(i / 3),
+    dischargeTempC: 85 + 0.3 * Math.sin(i / 5),
+    oilTempC: 70 + 0.2 * Math.cos(i / 4),
+    ambientTempC: 22,
+    motorCurrentA: current + 0.5 * Math.sin(i / 2),
+    vibrationRmsMmS: 2 + 0.05 * Math.cos(i / 3),
+    airFilterDpMbar: 20 + 0.3 * Math.sin(i / 6),
+    separatorDpBar: 0.3,
+    loaded: true,
+    loadCycles: 100 + i,
+    runHours: 1000 + i / 60,
+  };
+}
+
+describe('Engine.forget', () => {
+  it('resolving clears the active diagnoses at the last sample and learns the new normal; without it they clear once the rules find it normal', () => {
+    const history = series('ac-1', T0, 40, MIN, (i) => sample(i < 30 ? 50 : 65, i));
+    const e = engineWith(RULES);
+    const raised = feed(e, history);
+    expect(raised.raised().map((r) => r.fault)).toEqual(['ac-test-current-up']);
+    const id = raised.intents.find((i) => i.kind === 'raise')!;
+    expect(e.takeDirty()).toEqual(['ac-1']);
+
+    // a new motor that draws 65 A: forgotten and resolved, it is learnt as normal, and a rise above it is caught
+    const ids = e.forget('ac-1', true, 0);
+    expect(ids).toEqual([id.kind === 'raise' ? id.diagnosis.id : '']);
+    expect(e.drainIntents()).toEqual([{ kind: 'clear', id: ids[0], deviceId: 'ac-1', fault: 'ac-test-current-up', at: T0 + 39 * MIN }]);
+    expect(e.states.has('ac-1')).toBe(false);
+    expect(e.takeDirty()).toEqual([]);
+    const after = feed(e, series('ac-1', T0 + 40 * MIN, 40, MIN, (i) => sample(i < 30 ? 65 : 80, 40 + i)));
+    expect(after.cleared()).toEqual([]);
+    expect(after.raised()).toEqual([{ fault: 'ac-test-current-up', at: new Date(T0 + 75 * MIN).toISOString() }]);
+
+    // without resolving, the diagnosis stays active until the fresh rules have seen enough normal windows
+    const f = engineWith(RULES);
+    feed(f, history);
+    expect(f.forget('ac-1', false, 0)).toEqual([]);
+    expect(f.drainIntents()).toEqual([]);
+    const fresh = feed(f, series('ac-1', T0 + 40 * MIN, 30, MIN, (i) => sample(65, 40 + i)));
+    expect(fresh.raised()).toEqual([]);
+    expect(fresh.cleared()).toHaveLength(1);
+
+    // an unknown device: nothing to forget or clear
+    expect(f.forget('ac-none', true, 0)).toEqual([]);
+  });
+});
+
+describe('POST /devices/:id/recalibrate', () => {
+  let t: TestApi;
+  let d: ReturnType<typeof createDiagnosis>;
+  let scorer: ReturnType<typeof createModelScorer>;
+  const accepted = new Set<(p: readonly Point[]) => void>();
+  const raised: DiagnosisT[] = [];
+  const cleared: DiagnosisT[] = [];
+  const push = async (p: readonly Point[]) => {
+    accepted.forEach((l) => l(p));
+    await d.flush();
+  };
+
+  beforeAll(async () => {
+    t = await startTestApi({ onRecalibrationRequested: () => d.applyRecalibrations() });
+    await t.opsStore.registerDevices(['ac-rc-1', 'ac-rc-2', 'ac-rc-3'].map((id) => ({ id, type: 'air-compressor' })));
+    scorer = createModelScorer({ logger: nullLogger(), calibrationSamples: 10 });
+    d = createDiagnosis({
+      logger: nullLogger(),
+      clock: t.clock,
+      opsStore: t.opsStore,
+      telemetryStore: t.telemetryStore,
+      source: { onAccepted: (l) => (accepted.add(l), () => accepted.delete(l)) },
+      scorer,
+      options: { tickMs: 5, rulesPollMs: 50, presenceCheckMs: 60_000, checkpointMs: 0, shippedRuleSets: new Map([['air-compressor', RULES]]) },
+    });
+    d.bus.on('raised', (x) => raised.push(x));
+    d.bus.on('cleared', (x) => cleared.push(x));
+    await d.start();
+  });
+  afterAll(async () => {
+    await d?.stop();
+    await scorer?.close();
+    await t?.close();
+  });
+
+  const recalibrations = async (id: string) => (await t.call('viewer', { method: 'GET', url: `/api/v1/devices/${id}/recalibrations` })).json;
+  const active = async (id: string) => (await t.call('viewer', { method: 'GET', url: `/api/v1/devices/${id}/diagnoses?status=active` })).json as DiagnosisT[];
+
+  it('clears the active diagnoses, drops the checkpoint, and the device calibrates again on its new normal', { timeout: 60_000 }, async () => {
+    await push(series('ac-rc-1', T0, 45, MIN, (i) => sample(i < 30 ? 50 : 65, i)));
+    expect((await active('ac-rc-1')).map((x) => x.fault).sort()).toEqual(['ac-test-current-up', 'anomaly']);
+    await d.checkpoint();
+    expect(await t.opsStore.loadDiagnosisStates(['ac-rc-1'])).toHaveLength(2);
+
+    const res = await t.call('service', { method: 'POST', url: '/api/v1/devices/ac-rc-1/recalibrate', payload: { reason: 'motor replaced' } });
+    expect(res.statusCode).toBe(202);
+    expect(res.json).toMatchObject({ deviceId: 'ac-rc-1', reason: 'motor replaced', resolveActive: true });
+    await d.applyRecalibrations();
+    const [done] = await recalibrations('ac-rc-1');
+    expect(done.id).toBe(res.json.id);
+    expect(done.appliedAt).not.toBeNull();
+    expect(done.resolved).toHaveLength(2);
+    expect(await active('ac-rc-1')).toEqual([]);
+    expect(cleared.map((x) => x.id).sort()).toEqual([...done.resolved].sort());
+    expect(await t.opsStore.loadDiagnosisStates(['ac-rc-1'])).toEqual([]);
+
+    // the new motor draws 65 A: the model calibrates again (no score, anomaly 0), nothing is raised
+    raised.length = 0;
+    const from = T0 + 45 * MIN;
+    await push(series('ac-rc-1', from, 40, MIN, (i) => sample(65, 45 + i)));
+    const rows = await t.telemetryStore.query({ deviceId: 'ac-rc-1', type: 'air-compressor', from, to: from + 40 * MIN, metrics: ['anomalyScore', 'anomaly'], limit: 100 });
+    expect(rows.slice(0, 10).map((r) => r.values)).toEqual(Array(10).fill({ anomaly: 0 }));
+    expect(Object.keys(rows[10]!.values).sort()).toEqual(['anomaly', 'anomalyScore']);
+    expect(raised).toEqual([]);
+    // and judges against it: 15 A above the new normal is a fault again
+    await push(series('ac-rc-1', from + 40 * MIN, 10, MIN, (i) => sample(80, 85 + i)));
+    expect(raised.map((x) => x.fault)).toContain('ac-test-current-up');
+  });
+
+  it('keeps the diagnoses active when asked to; empty body means resolve', { timeout: 60_000 }, async () => {
+    await push(series('ac-rc-2', T0, 45, MIN, (i) => sample(i < 30 ? 50 : 65, i)));
+    const before = await active('ac-rc-2');
+    expect(before.length).toBeGreaterThan(0);
+    const keep = await t.call('service', { method: 'POST', url: '/api/v1/devices/ac-rc-2/recalibrate', payload: { resolveActive: false } });
+    expect(keep.statusCode).toBe(202);
+    await d.applyRecalibrations();
+    expect((await recalibrations('ac-rc-2'))[0]).toMatchObject({ resolveActive: false, resolved: [], reason: null });
+    expect((await active('ac-rc-2')).map((x) => x.id).sort()).toEqual(before.map((x) => x.id).sort());
+
+    t.clock.advance(1000);
+    const empty = await t.call('service', { method: 'POST', url: '/api/v1/devices/ac-rc-2/recalibrate' });
+    expect(empty.statusCode).toBe(202);
+    expect(empty.json.resolveActive).toBe(true);
+    await d.applyRecalibrations();
+    expect(await active('ac-rc-2')).toEqual([]);
+    expect((await recalibrations('ac-rc-2')).map((r: { resolveActive: boolean }) => r.resolveActive)).toEqual([true, false]);
+  });
+
+  it('a request recorded elsewhere (another api process) is applied at the next poll', { timeout: 30_000 }, async () => {
+    await push(series('ac-rc-3', T0, 45, MIN, (i) => sample(i < 30 ? 50 : 65, i)));
+    expect((await active('ac-rc-3')).length).toBeGreaterThan(0);
+    const r = await t.opsStore.requestRecalibration('ac-rc-3', { resolveActive: true });
+    for (let i = 0; i < 200 && (await recalibrations('ac-rc-3'))[0].appliedAt === null; i++) await new Promise((ok) => setTimeout(ok, 25));
+    expect((await recalibrations('ac-rc-3'))[0]).toMatchObject({ id: r.id, resolveActive: true });
+    expect((await recalibrations('ac-rc-3'))[0].appliedAt).not.toBeNull();
+    expect(await active('ac-rc-3')).toEqual([]);
+    expect(await t.opsStore.finishRecalibration(r.id, Date.now(), [])).toBe(false);
+  });
+
+  it('answers 4xx for bad input, an unknown device or a viewer', async () => {
+    const post = (role: 'service' | 'viewer', url: string, payload?: unknown) => t.call(role, { method: 'POST', url, ...(payload === undefined ? {} : { payload: payload as object }) });
+    expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { resolveActive: 'yes' })).statusCode).toBe(400);
+    expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { reason: 'x'.repeat(501) })).statusCode).toBe(400);
+    expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { reason: 'ok', extra: 1 })).statusCode).toBe(400);
+    expect((await post('service', '/api/v1/devices/no-such-device/recalibrate', {})).statusCode).toBe(404);
+    expect((await post('viewer', '/api/v1/devices/ac-rc-1/recalibrate', {})).statusCode).toBe(403);
+    expect((await t.call('viewer', { method: 'GET', url: '/api/v1/devices/no-such-device/recalibrations' })).statusCode).toBe(404);
+    expect((await t.call('viewer', { method: 'GET', url: '/api/v1/devices/ac-rc-1/recalibrations?limit=0' })).statusCode).toBe(400);
+  });
+});
