@@ -17,9 +17,9 @@
  * telemetry was normal again, and every diagnosis raised after a repair
  * (the scorecard counts those as false: the fault's scoring ends at its fix).
  * With --recalibrate-on-repair the repair is also recorded as
- * POST /devices/:id/recalibrate would record it: the device's rule state is
- * forgotten and its active diagnoses resolved, so its baselines are learnt
- * again from the repaired device.
+ * POST /devices/:id/recalibrate {"faults": [code]} records it: the repaired
+ * fault's diagnosis is resolved and its rules relearn their averages and
+ * baselines from the repaired device; the device's other rules keep theirs.
  *
  * --trace DEVICE [--trace-rules id|fault,…] follows one device instead: its
  * ground truth, then per sample the evidence of its rules (all, or those
@@ -114,7 +114,7 @@ for (const d of fleet.devices) {
   const due = new Map<string, number>();
   const activeId = new Map<string, string>();
   const open = new Map<string, Repair>();
-  let recalibrate = false;
+  const recalibrate = new Set<string>();
   while (!d.finished) {
     d.step();
     for (const [code, at] of due) {
@@ -128,7 +128,7 @@ for (const d of fleet.devices) {
       const rep: Repair = { device: d.id, fault: code, fixedAt: f.fixedTs!, clearedAt: id === undefined ? f.fixedTs! : null, clearedBeforeFix: id === undefined };
       repairs.push(rep);
       if (id !== undefined) open.set(id, rep);
-      if (v['recalibrate-on-repair']) recalibrate = true;
+      if (v['recalibrate-on-repair']) recalibrate.add(code);
     }
     for (const ev of d.events) engine.event({ deviceId: d.id, type: d.type, ts: ev.ts, kind: ev.kind, code: ev.code ?? null }, wallNow);
     d.events.length = 0;
@@ -136,8 +136,8 @@ for (const d of fleet.devices) {
     engine.sample({ deviceId: d.id, type: d.type, model: d.modelName, site: null, ts: s.ts, metrics: s.metrics }, undefined, wallNow);
     samples++;
     // the repair's sample is the last one of the old normal: its diagnoses clear at it, the next one starts afresh
-    if (recalibrate) engine.forget(d.id, true, wallNow);
-    recalibrate = false;
+    if (recalibrate.size) engine.forget(d.id, { resolve: true, faults: recalibrate }, wallNow);
+    recalibrate.clear();
     if (v.trace !== undefined) {
       const state = engine.states.get(d.id)!;
       const L = state.layout;

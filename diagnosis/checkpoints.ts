@@ -47,6 +47,8 @@ export interface Checkpoints {
   take(): Promise<void>;
   /** A checkpoint of everything processed so far, written before it resolves (one queued first is waited for). */
   now(): Promise<void>;
+  /** Whether the device's checkpoint could not be read yet (it runs afresh until a retry reads it). */
+  unread(deviceId: string): boolean;
   /** Resolves once no checkpoint is being written (run it in the serial chain, so none starts meanwhile). */
   idle(): Promise<void>;
   stats(): { restored: number; checkpointed: number; checkpointErrors: number };
@@ -168,6 +170,7 @@ export function createCheckpoints(deps: {
       });
       await saving;
     },
+    unread: (id) => unresumed.has(id),
     idle: async () => {
       await saving;
     },

@@ -287,27 +287,46 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   }
 
   /**
-   * Recalibrations the api recorded: what was queued before is judged first, then each device's rule state
-   * and model calibration are forgotten (and its active diagnoses cleared, when asked), its checkpoint is
-   * deleted so a restart does not bring the old normal back, and the request is marked applied. A request
-   * whose store writes fail stays pending and is applied again at the next poll.
+   * Recalibrations the api recorded. What was queued before is judged first. A whole-device request
+   * forgets the device's rule state and model calibration and deletes its checkpoint, so a restart does
+   * not bring the old normal back. One narrowed to some faults resets only their rules (the device's
+   * checkpoint is read first when this process has not seen it yet) and is checkpointed before the
+   * request is marked applied. Active diagnoses clear when asked. A request whose store writes fail
+   * stays pending and is applied again at the next poll.
    */
   async function applyRecalibrations(): Promise<void> {
     await tick();
     const requests = await opsStore.pendingRecalibrations(RECALIBRATION_BATCH);
     if (requests.length === 0) return;
-    // a checkpoint being written may hold a device's old state: let it land before deleting it
+    // a checkpoint being written may hold a device's old state: let it land before deleting or replacing it
     await checkpoints.idle();
+    const narrowed = requests.filter((r) => r.faults !== null && !engine.states.has(r.deviceId));
+    if (narrowed.length) {
+      const types = new Map<string, string | undefined>();
+      for (const r of narrowed) {
+        const type = (await opsStore.getDevice(r.deviceId))?.type;
+        if (type) await ensureLayout(type);
+        types.set(r.deviceId, type);
+      }
+      await checkpoints.resume([], types);
+    }
+    // a narrowed request waits while the device's checkpoint cannot be read: a later read would bring back what it reset
+    const ready = requests.filter((r) => r.faults === null || !checkpoints.unread(r.deviceId));
     const now = clock.now();
-    const resolved = requests.map((r) => {
-      scorer?.resetDevice(r.deviceId);
-      return engine.forget(r.deviceId, r.resolveActive, now);
+    const resolved = ready.map((r) => {
+      if (r.faults === null) scorer?.resetDevice(r.deviceId);
+      return engine.forget(r.deviceId, { resolve: r.resolveActive, faults: r.faults === null ? undefined : new Set(r.faults) }, now);
     });
     await persist();
-    await opsStore.deleteDiagnosisStates([...new Set(requests.map((r) => r.deviceId))]);
-    for (const [i, r] of requests.entries()) {
+    const whole = [...new Set(ready.filter((r) => r.faults === null).map((r) => r.deviceId))];
+    await opsStore.deleteDiagnosisStates(whole);
+    if (ready.some((r) => r.faults !== null)) {
+      await checkpoints.take();
+      await checkpoints.idle();
+    }
+    for (const [i, r] of ready.entries()) {
       await opsStore.finishRecalibration(r.id, now, resolved[i]!);
-      logger.info({ deviceId: r.deviceId, reason: r.reason, resolved: resolved[i]!.length }, 'device recalibrating');
+      logger.info({ deviceId: r.deviceId, faults: r.faults, reason: r.reason, resolved: resolved[i]!.length }, 'device recalibrating');
     }
   }
 

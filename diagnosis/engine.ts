@@ -8,7 +8,7 @@ import type { Diagnosis } from '../core/domain/diagnosis.ts';
 import type { MetricValue } from '../core/domain/telemetry.ts';
 import { MODEL_ONLY_FAULT, modelDiagnosis, modelFault, popcount, ruleDiagnosis } from './decide.ts';
 import type { AnomalyResult } from './model/types.ts';
-import { F64, type Layout } from './rules/compile.ts';
+import { F64, GATE_SLOTS, MEAN_SLOTS, type CNode, type Layout } from './rules/compile.ts';
 import { feedEvent, reported, test } from './rules/evaluate.ts';
 import { ActiveFaults, type ActiveFault } from './active-faults.ts';
 import { DeviceState, FLAG_LIVE, FLAG_RESTORED, layoutKey } from './windows/device-state.ts';
@@ -149,21 +149,39 @@ export class Engine {
   }
 
   /**
-   * Forgets what the device's rules learnt (baselines, windows, k-of-n evidence): its next sample starts
-   * afresh. With `resolve` its active diagnoses clear now: at wall-clock time for a live device (or one
-   * not seen since the start), at the event time of its last sample for a replayed one. Otherwise they
-   * stay active and clear as their rules find the new normal. Returns the ids of the diagnoses it cleared.
+   * Forgets what the device's rules learnt (baselines, averages, windows, k-of-n evidence). The whole
+   * device: its next sample starts afresh. Only `faults`: the rules of those faults relearn (their
+   * averages and baselines, latches, hold timers, k-of-n masks), the others keep theirs. With `resolve`
+   * the device's active diagnoses (only those of `faults`, when given) clear now: at wall-clock time for
+   * a live device (or one not seen since the start), at the event time of its last sample for a replayed
+   * one. Otherwise they stay active and clear as their rules find the new normal. Returns the ids of the
+   * diagnoses it cleared.
    */
-  forget(deviceId: string, resolve: boolean, wallNow: number): string[] {
+  forget(deviceId: string, opts: { resolve: boolean; faults?: ReadonlySet<string> }, wallNow: number): string[] {
     const state = this.states.get(deviceId);
-    this.states.delete(deviceId);
-    this.dirty.delete(deviceId);
-    if (!resolve) return [];
+    const { faults } = opts;
+    if (faults) {
+      if (state) {
+        for (const r of state.layout.rules) {
+          if (!faults.has(r.rule.fault)) continue;
+          state.resetSlot(r.index);
+          state.u32[state.layout.u32.mask + r.index] = 0;
+          for (const n of [r.when, r.condition]) if (n) resetNode(state, n);
+        }
+        this.dirty.add(deviceId);
+      }
+    } else {
+      this.states.delete(deviceId);
+      this.dirty.delete(deviceId);
+    }
+    if (!opts.resolve) return [];
     const replayed = state && !(state.u8[state.layout.u8.flags]! & FLAG_LIVE) && !Number.isNaN(state.lastTs);
     const at = replayed ? state.lastTs : wallNow;
-    const faults = [...(this.active.of(deviceId)?.values() ?? [])];
-    for (const af of faults) this.clearFault(deviceId, af, at);
-    return faults.map((af) => af.id);
+    const cleared = [...(this.active.of(deviceId)?.values() ?? [])].filter((af) => !faults || faults.has(af.fault));
+    for (const af of cleared) this.clearFault(deviceId, af, at);
+    // the remaining active faults keep their slots; the cleared ones' slots stop holding
+    if (faults && state) this.active.bind(state);
+    return cleared.map((af) => af.id);
   }
 
   private stateFor(s: { deviceId: string; type: string; model: string | null; site: string | null }): DeviceState | null {
@@ -397,3 +415,32 @@ export class Engine {
   }
 }
 
+/** A condition's own state back to a new device's: averages and baselines, hold timers, remembered events, latches. */
+function resetNode(state: DeviceState, n: CNode): void {
+  const at = state.layout.f64.nodes;
+  switch (n.kind) {
+    case 'threshold':
+      state.u8[state.layout.u8.latch + n.latch] = 0;
+      return;
+    case 'mean':
+      state.f64.fill(NaN, at + n.slot, at + n.slot + MEAN_SLOTS + (n.firstInGate ? GATE_SLOTS : 0));
+      state.u8[state.layout.u8.latch + n.latch] = 0;
+      if (n.where) resetNode(state, n.where);
+      return;
+    case 'duration':
+      state.f64.fill(NaN, at + n.slot, at + n.slot + (n.readings ? 2 : 1));
+      resetNode(state, n.child);
+      return;
+    case 'error-code':
+      state.f64.fill(NaN, at + n.slot, at + n.slot + 2);
+      return;
+    case 'all':
+    case 'any':
+      for (const c of n.of) resetNode(state, c);
+      return;
+    case 'rate':
+    case 'missing':
+      // they read the device's shared windows and last-seen times, which stay
+      return;
+  }
+}

@@ -15,13 +15,14 @@ interface StateRow {
   state: string;
 }
 
-const RECALIBRATION_COLUMNS = 'id, device_id, reason, resolve_active, requested_at, applied_at, resolved';
+const RECALIBRATION_COLUMNS = 'id, device_id, reason, resolve_active, faults, requested_at, applied_at, resolved';
 
 interface RecalibrationRow {
   id: string;
   device_id: string;
   reason: string | null;
   resolve_active: boolean;
+  faults: string[] | null;
   requested_at: Ts;
   applied_at: Ts | null;
   resolved: string[];
@@ -33,6 +34,7 @@ function toRecalibration(r: RecalibrationRow): Recalibration {
     deviceId: r.device_id,
     reason: r.reason,
     resolveActive: r.resolve_active,
+    faults: r.faults,
     requestedAt: toIso(r.requested_at),
     appliedAt: isoOrNull(r.applied_at),
     resolved: r.resolved,
@@ -75,9 +77,9 @@ export function createSqlDiagnosisState(client: SqlClient, clock: Clock): Diagno
 
     async requestRecalibration(deviceId, req) {
       const { rows } = await client.query<RecalibrationRow>(
-        `INSERT INTO recalibrations (id, device_id, reason, resolve_active, requested_at) VALUES ($1, $2, $3, $4, $5::timestamptz)
+        `INSERT INTO recalibrations (id, device_id, reason, resolve_active, faults, requested_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6::timestamptz)
          RETURNING ${RECALIBRATION_COLUMNS}`,
-        [randomUUID(), deviceId, req.reason ?? null, req.resolveActive, msToIso(clock.now())],
+        [randomUUID(), deviceId, req.reason ?? null, req.resolveActive, req.faults ? JSON.stringify([...new Set(req.faults)]) : null, msToIso(clock.now())],
       );
       return toRecalibration(rows[0]!);
     },

@@ -31,15 +31,31 @@ const RULES = ruleSet({
   ],
 });
 
+/** RULES plus a second fault on another average: vibration 1 mm/s above the device's own first 20 samples. */
+const TWO = ruleSet({
+  ...RULES,
+  rules: [
+    RULES.rules[0]!,
+    {
+      id: 'vibration-up',
+      fault: 'ac-test-vibration-up',
+      severity: 'warning',
+      condition: { kind: 'mean', metric: 'vibrationRmsMmS', overSamples: 3, relativeTo: 'baseline', baselineSamples: 20, above: 1 },
+      remedy: { class: 'technician', summary: 'look at the bearings' },
+      trigger: { k: 3, n: 5, clearAfterWindows: 4 },
+    },
+  ],
+});
+
 /** A full compressor sample (every metric the anomaly model reads), current as given. */
-function sample(current: number, i: number) {
+function sample(current: number, i: number, vibration = 2) {
   return {
     dischargePressureBar: 7 + 0.1 * Math.sin(i / 3),
     dischargeTempC: 85 + 0.3 * Math.sin(i / 5),
     oilTempC: 70 + 0.2 * Math.cos(i / 4),
     ambientTempC: 22,
     motorCurrentA: current + 0.5 * Math.sin(i / 2),
-    vibrationRmsMmS: 2 + 0.05 * Math.cos(i / 3),
+    vibrationRmsMmS: vibration + 0.05 * Math.cos(i / 3),
     airFilterDpMbar: 20 + 0.3 * Math.sin(i / 6),
     separatorDpBar: 0.3,
     loaded: true,
@@ -58,7 +74,7 @@ describe('Engine.forget', () => {
     expect(e.takeDirty()).toEqual(['ac-1']);
 
     // a new motor that draws 65 A: forgotten and resolved, it is learnt as normal, and a rise above it is caught
-    const ids = e.forget('ac-1', true, 0);
+    const ids = e.forget('ac-1', { resolve: true }, 0);
     expect(ids).toEqual([id.kind === 'raise' ? id.diagnosis.id : '']);
     expect(e.drainIntents()).toEqual([{ kind: 'clear', id: ids[0], deviceId: 'ac-1', fault: 'ac-test-current-up', at: T0 + 39 * MIN }]);
     expect(e.states.has('ac-1')).toBe(false);
@@ -70,14 +86,47 @@ describe('Engine.forget', () => {
     // without resolving, the diagnosis stays active until the fresh rules have seen enough normal windows
     const f = engineWith(RULES);
     feed(f, history);
-    expect(f.forget('ac-1', false, 0)).toEqual([]);
+    expect(f.forget('ac-1', { resolve: false }, 0)).toEqual([]);
     expect(f.drainIntents()).toEqual([]);
     const fresh = feed(f, series('ac-1', T0 + 40 * MIN, 30, MIN, (i) => sample(65, 40 + i)));
     expect(fresh.raised()).toEqual([]);
     expect(fresh.cleared()).toHaveLength(1);
 
     // an unknown device: nothing to forget or clear
-    expect(f.forget('ac-none', true, 0)).toEqual([]);
+    expect(f.forget('ac-none', { resolve: true }, 0)).toEqual([]);
+  });
+
+  it("narrowed to the repaired fault, only its rules relearn: the device's other fault stays active and keeps its baseline", () => {
+    // the motor draws 15 A more from minute 30 and the bearings vibrate 2 mm/s more from minute 32: both raised
+    const g = engineWith(TWO);
+    const both = feed(g, series('ac-1', T0, 45, MIN, (i) => sample(i < 30 ? 50 : 65, i, i < 32 ? 2 : 4)));
+    expect(both.raised().map((r) => r.fault).sort()).toEqual(['ac-test-current-up', 'ac-test-vibration-up']);
+    const vib = both.intents.find((i) => i.kind === 'raise' && i.diagnosis.fault === 'ac-test-vibration-up')!;
+
+    // the motor is repaired back to 50 A, the bearings are not
+    const ids = g.forget('ac-1', { resolve: true, faults: new Set(['ac-test-current-up']) }, 0);
+    expect(ids).toHaveLength(1);
+    expect(g.drainIntents().map((i) => (i.kind === 'clear' ? i.fault : i.kind))).toEqual(['ac-test-current-up']);
+    expect(g.takeDirty()).toEqual(['ac-1']);
+    const after = feed(g, series('ac-1', T0 + 45 * MIN, 60, MIN, (i) => sample(50, 45 + i, 4)));
+    // the vibration diagnosis neither clears (its baseline is still the healthy 2 mm/s) nor is raised again;
+    // the current rule relearns 50 A and stays quiet
+    expect(after.cleared()).toEqual([]);
+    expect(after.raised()).toEqual([]);
+    expect(g.activeCount()).toBe(1);
+    expect(vib.kind === 'raise' && vib.diagnosis.deviceId).toBe('ac-1');
+
+    // a whole-device recalibration instead learns the 4 mm/s as normal: the vibration fault would vanish
+    const h = engineWith(TWO);
+    feed(h, series('ac-1', T0, 45, MIN, (i) => sample(i < 30 ? 50 : 65, i, i < 32 ? 2 : 4)));
+    h.forget('ac-1', { resolve: true }, 0);
+    h.drainIntents();
+    expect(feed(h, series('ac-1', T0 + 45 * MIN, 60, MIN, (i) => sample(50, 45 + i, 4))).raised()).toEqual([]);
+    expect(h.activeCount()).toBe(0);
+
+    // and the repaired fault, should it come back, is caught against the relearnt baseline
+    const again = feed(g, series('ac-1', T0 + 105 * MIN, 10, MIN, (i) => sample(65, 105 + i, 4)));
+    expect(again.raised().map((r) => r.fault)).toEqual(['ac-test-current-up']);
   });
 });
 
@@ -93,9 +142,7 @@ describe('POST /devices/:id/recalibrate', () => {
     await d.flush();
   };
 
-  beforeAll(async () => {
-    t = await startTestApi({ onRecalibrationRequested: () => d.applyRecalibrations() });
-    await t.opsStore.registerDevices(['ac-rc-1', 'ac-rc-2', 'ac-rc-3'].map((id) => ({ id, type: 'air-compressor' })));
+  function makeService() {
     scorer = createModelScorer({ logger: nullLogger(), calibrationSamples: 10 });
     d = createDiagnosis({
       logger: nullLogger(),
@@ -108,6 +155,12 @@ describe('POST /devices/:id/recalibrate', () => {
     });
     d.bus.on('raised', (x) => raised.push(x));
     d.bus.on('cleared', (x) => cleared.push(x));
+  }
+
+  beforeAll(async () => {
+    t = await startTestApi({ onRecalibrationRequested: () => d.applyRecalibrations() });
+    await t.opsStore.registerDevices(['ac-rc-1', 'ac-rc-2', 'ac-rc-3', 'ac-rc-4'].map((id) => ({ id, type: 'air-compressor' })));
+    makeService();
     await d.start();
   });
   afterAll(async () => {
@@ -180,11 +233,48 @@ describe('POST /devices/:id/recalibrate', () => {
     expect(await t.opsStore.finishRecalibration(r.id, Date.now(), [])).toBe(false);
   });
 
+  it('narrowed to a fault, only its diagnosis clears and the model keeps its calibration, also for a device this process has not seen yet', { timeout: 60_000 }, async () => {
+    await push(series('ac-rc-4', T0, 45, MIN, (i) => sample(i < 30 ? 50 : 65, i)));
+    expect((await active('ac-rc-4')).map((x) => x.fault).sort()).toEqual(['ac-test-current-up', 'anomaly']);
+    // restart: the device's state is only in its checkpoint now
+    await d.stop();
+    await scorer.close();
+    const before = await t.opsStore.loadDiagnosisStates(['ac-rc-4']);
+    expect(before).toHaveLength(2);
+    makeService();
+    await d.start();
+
+    t.clock.advance(1000);
+    const res = await t.call('service', { method: 'POST', url: '/api/v1/devices/ac-rc-4/recalibrate', payload: { reason: 'motor rewound', faults: ['ac-test-current-up'] } });
+    expect(res.statusCode).toBe(202);
+    expect(res.json.faults).toEqual(['ac-test-current-up']);
+    await d.applyRecalibrations();
+    const [done] = await recalibrations('ac-rc-4');
+    expect(done.appliedAt).not.toBeNull();
+    expect(done.resolved).toHaveLength(1);
+    expect((await active('ac-rc-4')).map((x) => x.fault)).toEqual(['anomaly']);
+    // the rules part was read, reset and saved again before the request was marked applied; the model part is untouched
+    const after = await t.opsStore.loadDiagnosisStates(['ac-rc-4']);
+    const part = (xs: typeof after, p: string) => xs.find((x) => x.part === p)!.state;
+    expect(part(after, 'model')).toEqual(part(before, 'model'));
+    expect(part(after, 'rules')).not.toEqual(part(before, 'rules'));
+
+    // the model is still calibrated: the next sample is scored at once
+    const from = T0 + 45 * MIN;
+    await push(series('ac-rc-4', from, 3, MIN, (i) => sample(50, 45 + i)));
+    const rows = await t.telemetryStore.query({ deviceId: 'ac-rc-4', type: 'air-compressor', from, to: from + 3 * MIN, metrics: ['anomalyScore', 'anomaly'], limit: 10 });
+    expect(Object.keys(rows[0]!.values).sort()).toEqual(['anomaly', 'anomalyScore']);
+  });
+
   it('answers 4xx for bad input, an unknown device or a viewer', async () => {
     const post = (role: 'service' | 'viewer', url: string, payload?: unknown) => t.call(role, { method: 'POST', url, ...(payload === undefined ? {} : { payload: payload as object }) });
     expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { resolveActive: 'yes' })).statusCode).toBe(400);
     expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { reason: 'x'.repeat(501) })).statusCode).toBe(400);
     expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { reason: 'ok', extra: 1 })).statusCode).toBe(400);
+    expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { faults: [] })).statusCode).toBe(400);
+    expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { faults: ['not a code!'] })).statusCode).toBe(400);
+    expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', [])).statusCode).toBe(400);
+    expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', 'text')).statusCode).toBe(415);
     expect((await post('service', '/api/v1/devices/no-such-device/recalibrate', {})).statusCode).toBe(404);
     expect((await post('viewer', '/api/v1/devices/ac-rc-1/recalibrate', {})).statusCode).toBe(403);
     expect((await t.call('viewer', { method: 'GET', url: '/api/v1/devices/no-such-device/recalibrations' })).statusCode).toBe(404);

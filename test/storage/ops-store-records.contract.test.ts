@@ -209,8 +209,9 @@ describe.each(BACKENDS)('OpsStore contract on $name: dead letters, events, comma
     it('recalibration requests: pending oldest first until applied once, listed per device newest first', async () => {
       const [d1, d2] = [u('rc'), u('rc')];
       const a = await ctx.store.requestRecalibration(d1, { reason: 'compressor block swapped', resolveActive: true });
-      expect(a).toEqual({ id: expect.any(String), deviceId: d1, reason: 'compressor block swapped', resolveActive: true, requestedAt: expect.any(String), appliedAt: null, resolved: [] });
-      const b = await ctx.store.requestRecalibration(d2, { resolveActive: false });
+      expect(a).toEqual({ id: expect.any(String), deviceId: d1, reason: 'compressor block swapped', resolveActive: true, faults: null, requestedAt: expect.any(String), appliedAt: null, resolved: [] });
+      const b = await ctx.store.requestRecalibration(d2, { resolveActive: false, faults: ['wm-heater-failure', 'wm-heater-failure', 'wm-drain-pump-clog'] });
+      expect(b.faults).toEqual(['wm-heater-failure', 'wm-drain-pump-clog']);
       const c = await ctx.store.requestRecalibration(d1, { reason: 'moved to plant 2', resolveActive: true });
       const mine = (await ctx.store.pendingRecalibrations(1000)).filter((r) => r.deviceId === d1 || r.deviceId === d2);
       expect(new Set(mine.map((r) => r.id))).toEqual(new Set([a.id, b.id, c.id]));

@@ -3,12 +3,14 @@
 -- repair, a part swap or a move, the device is judged against what it does
 -- from then on. The api records the request; the diagnosis service applies
 -- each one once (applied_at), whichever process serves the api. `resolved`
--- lists the active diagnoses the request cleared.
+-- lists the active diagnoses the request cleared; `faults` narrows it to the
+-- rules of those faults (null: the whole device).
 CREATE TABLE recalibrations (
   id             text PRIMARY KEY,
   device_id      text NOT NULL,
   reason         text,
   resolve_active boolean NOT NULL,
+  faults         jsonb,
   requested_at   timestamptz NOT NULL,
   applied_at     timestamptz,
   resolved       jsonb NOT NULL DEFAULT '[]'::jsonb
