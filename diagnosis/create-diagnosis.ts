@@ -15,6 +15,7 @@ import type { DiagnosisBus, OpsStore, Service, TelemetryStore } from '../core/po
 import { createDiagnosisBus } from './bus.ts';
 import { createCheckpoints } from './checkpoints.ts';
 import { Engine, type Intent } from './engine.ts';
+import { createRecalibrations } from './recalibrations.ts';
 import type { AnomalyResult, ModelScorer } from './model/types.ts';
 import { loadRuleSetLayout } from './rules/load.ts';
 import { loadShippedRuleSets } from './rules/shipped.ts';
@@ -89,8 +90,6 @@ export interface DiagnosisStats {
 }
 
 const WRITE_CHUNK = 5000;
-/** Recalibration requests applied per step. */
-const RECALIBRATION_BATCH = 500;
 const MAX_PENDING = 200_000;
 const CALIBRATING = 'calibrating';
 
@@ -121,6 +120,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     return chain;
   }
   const checkpoints = createCheckpoints({ engine, scorer, opsStore, logger, serial });
+  const recalibrations = createRecalibrations({ engine, scorer, checkpoints, opsStore, logger, clock, tick, persist, ensureLayout });
 
   function schedule(): void {
     if (tickTimer || stopping) return;
@@ -222,10 +222,11 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     metrics?.diagnosisDevices.set(engine.states.size);
   }
 
-  async function persist(): Promise<void> {
+  /** Saves and publishes the engine's raises and clears; false when some could not be saved (kept for the next tick). */
+  async function persist(): Promise<boolean> {
     const intents = [...pendingIntents, ...engine.drainIntents()];
     pendingIntents = [];
-    if (intents.length === 0) return;
+    if (intents.length === 0) return true;
     const raised = intents.flatMap((i) => (i.kind === 'raise' ? [i.diagnosis] : []));
     const clears = intents.flatMap((i) => (i.kind === 'clear' ? [{ id: i.id, clearedAt: i.at }] : []));
     try {
@@ -233,7 +234,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     } catch (err) {
       logger.error({ err }, 'persisting diagnoses failed; retrying next tick');
       pendingIntents = intents.slice(-10_000);
-      return;
+      return false;
     }
     for (const d of raised) {
       counts.raised++;
@@ -247,13 +248,14 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     } catch (err) {
       logger.error({ err }, 'clearing diagnoses failed; retrying next tick');
       pendingIntents = intents.filter((i) => i.kind === 'clear');
-      return;
+      return false;
     }
     for (const d of cleared) {
       counts.cleared++;
       metrics?.diagnosesCleared.inc();
       bus.emit('cleared', d);
     }
+    return true;
   }
 
   async function flushWriteBack(): Promise<void> {
@@ -286,50 +288,6 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     await persist();
   }
 
-  /**
-   * Recalibrations the api recorded. What was queued before is judged first. A whole-device request
-   * forgets the device's rule state and model calibration and deletes its checkpoint, so a restart does
-   * not bring the old normal back. One narrowed to some faults resets only their rules (the device's
-   * checkpoint is read first when this process has not seen it yet) and is checkpointed before the
-   * request is marked applied. Active diagnoses clear when asked. A request whose store writes fail
-   * stays pending and is applied again at the next poll.
-   */
-  async function applyRecalibrations(): Promise<void> {
-    await tick();
-    const requests = await opsStore.pendingRecalibrations(RECALIBRATION_BATCH);
-    if (requests.length === 0) return;
-    // a checkpoint being written may hold a device's old state: let it land before deleting or replacing it
-    await checkpoints.idle();
-    const narrowed = requests.filter((r) => r.faults !== null && !engine.states.has(r.deviceId));
-    if (narrowed.length) {
-      const types = new Map<string, string | undefined>();
-      for (const r of narrowed) {
-        const type = (await opsStore.getDevice(r.deviceId))?.type;
-        if (type) await ensureLayout(type);
-        types.set(r.deviceId, type);
-      }
-      await checkpoints.resume([], types);
-    }
-    // a narrowed request waits while the device's checkpoint cannot be read: a later read would bring back what it reset
-    const ready = requests.filter((r) => r.faults === null || !checkpoints.unread(r.deviceId));
-    const now = clock.now();
-    const resolved = ready.map((r) => {
-      if (r.faults === null) scorer?.resetDevice(r.deviceId);
-      return engine.forget(r.deviceId, { resolve: r.resolveActive, faults: r.faults === null ? undefined : new Set(r.faults) }, now);
-    });
-    await persist();
-    const whole = [...new Set(ready.filter((r) => r.faults === null).map((r) => r.deviceId))];
-    await opsStore.deleteDiagnosisStates(whole);
-    if (ready.some((r) => r.faults !== null)) {
-      await checkpoints.take();
-      await checkpoints.idle();
-    }
-    for (const [i, r] of ready.entries()) {
-      await opsStore.finishRecalibration(r.id, now, resolved[i]!);
-      logger.info({ deviceId: r.deviceId, faults: r.faults, reason: r.reason, resolved: resolved[i]!.length }, 'device recalibrating');
-    }
-  }
-
   return {
     bus,
     async start() {
@@ -340,9 +298,9 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       engine.restoreActive(await opsStore.listDiagnoses({ status: 'active', limit: 1_000_000 }));
       unsubscribe.push(deps.source.onAccepted(onAccepted));
       if (deps.source.onEvent) unsubscribe.push(deps.source.onEvent(onEvent));
-      timers.push(setInterval(() => void serial(() => engine.checkPresence(clock.now())).then(() => serial(persist)), o.presenceCheckMs));
+      timers.push(setInterval(() => void serial(() => engine.checkPresence(clock.now())).then(() => serial(async () => void (await persist()))), o.presenceCheckMs));
       timers.push(setInterval(() => void serial(reloadChanged), o.rulesPollMs));
-      timers.push(setInterval(() => void serial(applyRecalibrations), o.rulesPollMs));
+      timers.push(setInterval(() => void serial(recalibrations.apply), o.rulesPollMs));
       if (o.checkpointMs > 0) timers.push(setInterval(() => void serial(checkpoints.take), o.checkpointMs));
       for (const t of timers) t.unref();
       logger.info({ shippedRuleSets: [...shipped.keys()], scorer: scorer !== undefined }, 'diagnosis started');
@@ -350,7 +308,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     flush: () => serial(tick),
     checkpoint: () => checkpoints.now(),
     reloadRules: () => serial(reloadChanged),
-    applyRecalibrations: () => serial(applyRecalibrations),
+    applyRecalibrations: () => serial(recalibrations.apply),
     stats() {
       const stateBytes: Record<string, number> = {};
       for (const s of engine.states.values()) stateBytes[s.layout.type] ??= DeviceState.bytes(s.layout);

@@ -13,7 +13,14 @@ import { Slug } from './common.ts';
 
 export const RecalibrateRequest = z
   .object({
-    reason: z.string().trim().min(1).max(500).optional().describe('Why: the repair done, the part swapped, the move'),
+    reason: z
+      .string()
+      .trim()
+      .min(1)
+      .max(500)
+      .refine((v) => !v.includes('\0'), 'must not contain U+0000')
+      .optional()
+      .describe('Why: the repair done, the part swapped, the move'),
     resolveActive: z.boolean().default(true).describe("Also clear the device's active diagnoses (the repair dealt with them)"),
     faults: z
       .array(Slug)

@@ -81,7 +81,7 @@ export function createSqlDiagnoses(client: SqlClient): DiagnosisMethods {
     async clearDiagnoses(items) {
       if (items.length === 0) return [];
       const { rows } = await client.query<DiagnosisRow>(
-        `UPDATE diagnoses d SET status = 'cleared', cleared_at = x.cleared_at
+        `UPDATE diagnoses d SET status = 'cleared', cleared_at = GREATEST(x.cleared_at, d.raised_at)
          FROM json_to_recordset($1::json) AS x(id text, cleared_at timestamptz)
          WHERE d.id = x.id AND d.status = 'active'
          RETURNING ${DIAGNOSIS_COLUMNS.split(', ').map((c) => `d.${c}`).join(', ')}`,

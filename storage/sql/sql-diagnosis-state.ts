@@ -86,7 +86,7 @@ export function createSqlDiagnosisState(client: SqlClient, clock: Clock): Diagno
 
     async pendingRecalibrations(limit) {
       const { rows } = await client.query<RecalibrationRow>(
-        `SELECT ${RECALIBRATION_COLUMNS} FROM recalibrations WHERE applied_at IS NULL ORDER BY requested_at, id LIMIT $1`,
+        `SELECT ${RECALIBRATION_COLUMNS} FROM recalibrations WHERE applied_at IS NULL ORDER BY requested_at, seq LIMIT $1`,
         [limit],
       );
       return rows.map(toRecalibration);
@@ -102,7 +102,7 @@ export function createSqlDiagnosisState(client: SqlClient, clock: Clock): Diagno
 
     async listRecalibrations(deviceId, limit) {
       const { rows } = await client.query<RecalibrationRow>(
-        `SELECT ${RECALIBRATION_COLUMNS} FROM recalibrations WHERE device_id = $1 ORDER BY requested_at DESC, id LIMIT $2`,
+        `SELECT ${RECALIBRATION_COLUMNS} FROM recalibrations WHERE device_id = $1 ORDER BY requested_at DESC, seq DESC LIMIT $2`,
         [deviceId, limit],
       );
       return rows.map(toRecalibration);

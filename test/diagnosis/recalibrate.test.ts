@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Diagnosis as DiagnosisT } from '../../core/domain/diagnosis.ts';
 import type { Point } from '../../core/domain/telemetry.ts';
 import { nullLogger } from '../../core/logger.ts';
+import type { OpsStore } from '../../core/ports.ts';
 import { createDiagnosis } from '../../diagnosis/create-diagnosis.ts';
 import { createModelScorer } from '../../diagnosis/model/scorer.ts';
 import { startTestApi, type TestApi } from '../api/helpers.ts';
@@ -272,6 +273,7 @@ describe('POST /devices/:id/recalibrate', () => {
     expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { reason: 'x'.repeat(501) })).statusCode).toBe(400);
     expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { reason: 'ok', extra: 1 })).statusCode).toBe(400);
     expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { faults: [] })).statusCode).toBe(400);
+    expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { reason: 'a\u0000b' })).statusCode).toBe(400);
     expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { faults: ['not a code!'] })).statusCode).toBe(400);
     expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', [])).statusCode).toBe(400);
     expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', 'text')).statusCode).toBe(415);
@@ -279,5 +281,54 @@ describe('POST /devices/:id/recalibrate', () => {
     expect((await post('viewer', '/api/v1/devices/ac-rc-1/recalibrate', {})).statusCode).toBe(403);
     expect((await t.call('viewer', { method: 'GET', url: '/api/v1/devices/no-such-device/recalibrations' })).statusCode).toBe(404);
     expect((await t.call('viewer', { method: 'GET', url: '/api/v1/devices/ac-rc-1/recalibrations?limit=0' })).statusCode).toBe(400);
+  });
+
+  it('a request is marked applied only once its clears are saved; a retry finishes it without clearing again', { timeout: 60_000 }, async () => {
+    await t.opsStore.registerDevices([{ id: 'ac-rc-5', type: 'air-compressor' }]);
+    await push(series('ac-rc-5', T0, 45, MIN, (i) => sample(i < 30 ? 50 : 65, i)));
+    const diagnosed = (await active('ac-rc-5')).map((x) => x.id).sort();
+    expect(diagnosed).toHaveLength(2);
+    // this process's service is stopped; another one, on a store that fails once at each step, takes the request
+    await d.stop();
+    await scorer.close();
+    const fail = { clearDiagnoses: 1, finishRecalibration: 1 };
+    const flaky = Object.create(t.opsStore, {
+      clearDiagnoses: {
+        value: async (items: Parameters<OpsStore['clearDiagnoses']>[0]) => {
+          if (items.length && fail.clearDiagnoses-- > 0) throw new Error('connection reset');
+          return t.opsStore.clearDiagnoses(items);
+        },
+      },
+      finishRecalibration: {
+        value: async (...a: Parameters<OpsStore['finishRecalibration']>) => {
+          if (fail.finishRecalibration-- > 0) throw new Error('connection reset');
+          return t.opsStore.finishRecalibration(...a);
+        },
+      },
+    }) as OpsStore;
+    const other = createDiagnosis({
+      logger: nullLogger(),
+      clock: t.clock,
+      opsStore: flaky,
+      telemetryStore: t.telemetryStore,
+      source: { onAccepted: () => () => undefined },
+      options: { tickMs: 5, rulesPollMs: 60_000, presenceCheckMs: 60_000, checkpointMs: 0, shippedRuleSets: new Map([['air-compressor', RULES]]) },
+    });
+    await other.start();
+    try {
+      const r = await t.opsStore.requestRecalibration('ac-rc-5', { resolveActive: true });
+      await other.applyRecalibrations(); // the clears fail: not applied
+      expect((await recalibrations('ac-rc-5'))[0]).toMatchObject({ id: r.id, appliedAt: null });
+      expect((await active('ac-rc-5')).length).toBe(2);
+      await other.applyRecalibrations(); // the clears land, marking it applied fails
+      expect(await active('ac-rc-5')).toEqual([]);
+      expect((await recalibrations('ac-rc-5'))[0].appliedAt).toBeNull();
+      await other.applyRecalibrations(); // finished, with what the first pass cleared
+      const [done] = await recalibrations('ac-rc-5');
+      expect(done.appliedAt).not.toBeNull();
+      expect([...done.resolved].sort()).toEqual(diagnosed);
+    } finally {
+      await other.stop();
+    }
   });
 });

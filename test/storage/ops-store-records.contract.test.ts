@@ -206,6 +206,32 @@ describe.each(BACKENDS)('OpsStore contract on $name: dead letters, events, comma
       expect((await ctx.store.loadDiagnosisStates([d1, d2, `${d3}-0`, `${d3}-1`])).map((r) => r.deviceId).sort()).toEqual([d2, `${d3}-1`].sort());
     });
 
+    it('a diagnosis never clears before it was raised (a clear at an earlier event time is moved to its raise)', async () => {
+      const dev = u('dg');
+      const diag = (id: string, raisedAt: number) => ({
+        id,
+        deviceId: dev,
+        type: 'air-compressor',
+        fault: `offline-${id}`,
+        status: 'active' as const,
+        severity: 'warning' as const,
+        confidence: 0.9,
+        source: 'rules' as const,
+        evidence: { rules: [], model: null, telemetry: { from: iso(raisedAt - 1), to: iso(raisedAt), metrics: [] } },
+        remedy: { class: 'technician' as const, summary: 'check the link' },
+        raisedAt: iso(raisedAt),
+        clearedAt: null,
+        createdAt: iso(raisedAt),
+      });
+      const [a, b] = [u('dg'), u('dg')];
+      await ctx.store.addDiagnoses([diag(a, T0 + 600_000), diag(b, T0 + 600_000)]);
+      const cleared = await ctx.store.clearDiagnoses([
+        { id: a, clearedAt: T0 },
+        { id: b, clearedAt: T0 + 900_000 },
+      ]);
+      expect(Object.fromEntries(cleared.map((x) => [x.id, x.clearedAt]))).toEqual({ [a]: iso(T0 + 600_000), [b]: iso(T0 + 900_000) });
+    });
+
     it('recalibration requests: pending oldest first until applied once, listed per device newest first', async () => {
       const [d1, d2] = [u('rc'), u('rc')];
       const a = await ctx.store.requestRecalibration(d1, { reason: 'compressor block swapped', resolveActive: true });

@@ -7,6 +7,8 @@
 -- rules of those faults (null: the whole device).
 CREATE TABLE recalibrations (
   id             text PRIMARY KEY,
+  -- orders requests made within the same millisecond
+  seq            bigint GENERATED ALWAYS AS IDENTITY,
   device_id      text NOT NULL,
   reason         text,
   resolve_active boolean NOT NULL,
@@ -15,5 +17,5 @@ CREATE TABLE recalibrations (
   applied_at     timestamptz,
   resolved       jsonb NOT NULL DEFAULT '[]'::jsonb
 );
-CREATE INDEX recalibrations_pending ON recalibrations (requested_at) WHERE applied_at IS NULL;
-CREATE INDEX recalibrations_device ON recalibrations (device_id, requested_at DESC);
+CREATE INDEX recalibrations_pending ON recalibrations (requested_at, seq) WHERE applied_at IS NULL;
+CREATE INDEX recalibrations_device ON recalibrations (device_id, requested_at DESC, seq DESC);
