@@ -16,10 +16,12 @@
  * remedy), and the run reports whether and when the diagnosis cleared once the
  * telemetry was normal again, and every diagnosis raised after a repair
  * (the scorecard counts those as false: the fault's scoring ends at its fix).
- * With --recalibrate-on-repair the repair is also recorded as
+ * With --recalibrate-on-repair fault the repair is also recorded as
  * POST /devices/:id/recalibrate {"faults": [code]} records it: the repaired
  * fault's diagnosis is resolved and its rules relearn their averages and
  * baselines from the repaired device; the device's other rules keep theirs.
+ * With --recalibrate-on-repair device, as a request without `faults`: the
+ * whole device relearns and all its active diagnoses are resolved.
  *
  * --trace DEVICE [--trace-rules id|fault,…] follows one device instead: its
  * ground truth, then per sample the evidence of its rules (all, or those
@@ -54,7 +56,7 @@ const { values: v } = parseArgs({
     why: { type: 'boolean', default: false },
     start: { type: 'string', default: '2026-10-27T07:00:00Z' },
     'repair-after': { type: 'string' },
-    'recalibrate-on-repair': { type: 'boolean', default: false },
+    'recalibrate-on-repair': { type: 'string' },
     trace: { type: 'string' },
     'trace-rules': { type: 'string' },
   },
@@ -84,7 +86,9 @@ const push = (m: Map<string, number[]>, k: string, x: number) => (m.get(k) ?? m.
 
 const repairAfterMs = v['repair-after'] === undefined ? null : (parseDuration(v['repair-after']) ?? null);
 if (repairAfterMs === null && v['repair-after'] !== undefined) throw new Error('--repair-after expects a duration (e.g. 24h)');
-if (v['recalibrate-on-repair'] && repairAfterMs === null) throw new Error('--recalibrate-on-repair needs --repair-after');
+const recalibrateOnRepair = v['recalibrate-on-repair'];
+if (recalibrateOnRepair !== undefined && recalibrateOnRepair !== 'fault' && recalibrateOnRepair !== 'device') throw new Error('--recalibrate-on-repair expects fault or device');
+if (recalibrateOnRepair !== undefined && repairAfterMs === null) throw new Error('--recalibrate-on-repair needs --repair-after');
 interface Repair {
   device: string;
   fault: string;
@@ -128,7 +132,7 @@ for (const d of fleet.devices) {
       const rep: Repair = { device: d.id, fault: code, fixedAt: f.fixedTs!, clearedAt: id === undefined ? f.fixedTs! : null, clearedBeforeFix: id === undefined };
       repairs.push(rep);
       if (id !== undefined) open.set(id, rep);
-      if (v['recalibrate-on-repair']) recalibrate.add(code);
+      if (recalibrateOnRepair !== undefined) recalibrate.add(code);
     }
     for (const ev of d.events) engine.event({ deviceId: d.id, type: d.type, ts: ev.ts, kind: ev.kind, code: ev.code ?? null }, wallNow);
     d.events.length = 0;
@@ -136,10 +140,12 @@ for (const d of fleet.devices) {
     engine.sample({ deviceId: d.id, type: d.type, model: d.modelName, site: null, ts: s.ts, metrics: s.metrics }, undefined, wallNow);
     samples++;
     // the repair's sample is the last one of the old normal: its diagnoses clear at it, the next one starts afresh
-    if (recalibrate.size) engine.forget(d.id, { resolve: true, faults: recalibrate }, wallNow);
+    if (recalibrate.size) engine.forget(d.id, { resolve: true, faults: recalibrateOnRepair === 'fault' ? recalibrate : undefined }, wallNow);
     recalibrate.clear();
-    if (v.trace !== undefined) {
-      const state = engine.states.get(d.id)!;
+    // a device recalibrated whole at this sample has no state until its next one
+    const traceState = engine.states.get(d.id);
+    if (v.trace !== undefined && traceState) {
+      const state = traceState;
       const L = state.layout;
       const parts = L.rules
         .filter((r) => !traced || traced.includes(r.rule.id) || traced.includes(r.rule.fault))
@@ -168,8 +174,8 @@ for (const d of fleet.devices) {
         if (fault && !due.has(fault.code)) due.set(fault.code, at + repairAfterMs);
       }
     }
-    if (!v.probe) continue;
-    const state = engine.states.get(d.id)!;
+    const state = engine.states.get(d.id);
+    if (!v.probe || !state) continue;
     const active = d.faults.filter((f) => s.ts >= f.onsetTs).map((f) => f.code);
     for (const r of state.layout.rules) {
       if (r.presenceAfterMs !== null) continue;

@@ -16,22 +16,15 @@ import { createDiagnosis } from '../../diagnosis/create-diagnosis.ts';
 import { layoutKey } from '../../diagnosis/windows/device-state.ts';
 import { createModelScorer } from '../../diagnosis/model/scorer.ts';
 import { startTestApi, type TestApi } from '../api/helpers.ts';
-import { MIN, T0, engineWith, feed, ruleSet, series } from './helpers.ts';
+import { CURRENT_UP_RULE, MIN, T0, compressorSample, engineWith, feed, ruleSet, series } from './helpers.ts';
 
-/** Motor current 10 A above the device's own first 20 samples, sustained; and offline after 10 min without data. */
+/** Motor current up (CURRENT_UP_RULE); and offline after 10 min without data. */
 const RULES = ruleSet({
   windowMs: MIN,
   buckets: 30,
   baselineSamples: 20,
   rules: [
-    {
-      id: 'current-up',
-      fault: 'ac-test-current-up',
-      severity: 'warning',
-      condition: { kind: 'mean', metric: 'motorCurrentA', overSamples: 3, relativeTo: 'baseline', baselineSamples: 20, above: 10 },
-      remedy: { class: 'technician', summary: 'look at the motor' },
-      trigger: { k: 3, n: 5, clearAfterWindows: 4 },
-    },
+    CURRENT_UP_RULE,
     {
       id: 'offline',
       fault: 'offline',
@@ -43,27 +36,11 @@ const RULES = ruleSet({
   ],
 });
 
-/** A full compressor sample (every metric the anomaly model reads), current as given. */
-function sample(current: number, i: number) {
-  return {
-    dischargePressureBar: 7 + 0.1 * Math.sin(i / 3),
-    dischargeTempC: 85 + 0.3 * Math.sin(i / 5),
-    oilTempC: 70 + 0.2 * Math.cos(i / 4),
-    ambientTempC: 22,
-    motorCurrentA: current + 0.5 * Math.sin(i / 2),
-    vibrationRmsMmS: 2 + 0.05 * Math.cos(i / 3),
-    airFilterDpMbar: 20 + 0.3 * Math.sin(i / 6),
-    separatorDpBar: 0.3,
-    loaded: true,
-    loadCycles: 100 + i,
-    runHours: 1000 + i / 60,
-  };
-}
 
 describe('engine snapshot and restore', () => {
   it('a restored device continues exactly where the checkpoint left it; a fresh one relearns the fault as normal', () => {
-    const before = series('ac-1', T0, 30, MIN, (i) => sample(50, i));
-    const after = series('ac-1', T0 + 30 * MIN, 30, MIN, (i) => sample(65, 30 + i));
+    const before = series('ac-1', T0, 30, MIN, (i) => compressorSample(50, i));
+    const after = series('ac-1', T0 + 30 * MIN, 30, MIN, (i) => compressorSample(65, 30 + i));
 
     // the uninterrupted run
     const whole = engineWith(RULES);
@@ -89,7 +66,7 @@ describe('engine snapshot and restore', () => {
 
   it('refuses a checkpoint of other rules, of the wrong size, or for a device already running', () => {
     const e = engineWith(RULES);
-    feed(e, series('ac-1', T0, 5, MIN, (i) => sample(50, i)));
+    feed(e, series('ac-1', T0, 5, MIN, (i) => compressorSample(50, i)));
     const snap = e.snapshot('ac-1')!;
     const other = engineWith(ruleSet({ ...RULES, baselineSamples: 30 }));
     expect(other.restore('ac-1', 'air-compressor', snap.key, snap.state)).toBe(false);
@@ -102,26 +79,26 @@ describe('engine snapshot and restore', () => {
 
   it('reconciles the checkpoint with the diagnoses the store holds: one raised after it starts its hold, one cleared after it needs fresh evidence', () => {
     const e = engineWith(RULES);
-    feed(e, series('ac-1', T0, 30, MIN, (i) => sample(50, i)));
+    feed(e, series('ac-1', T0, 30, MIN, (i) => compressorSample(50, i)));
     const quiet = e.snapshot('ac-1')!;
     // the store says the fault is active (raised after the checkpoint): the normal windows before it do not clear it at once
     const b = engineWith(RULES);
     b.restoreActive([{ id: 'd-1', deviceId: 'ac-1', fault: 'ac-test-current-up', source: 'rules' } as DiagnosisT]);
     expect(b.restore('ac-1', 'air-compressor', quiet.key, quiet.state)).toBe(true);
-    const cleared = feed(b, series('ac-1', T0 + 30 * MIN, 10, MIN, (i) => sample(50, 30 + i))).cleared();
+    const cleared = feed(b, series('ac-1', T0 + 30 * MIN, 10, MIN, (i) => compressorSample(50, 30 + i))).cleared();
     // clearAfterWindows 4: windows [30,31) … [33,34) are its first four normal ones (the checkpoint's streak of
     // normal windows would have cleared it when the open one closed, at minute 30)
     expect(cleared).toEqual([{ fault: 'ac-test-current-up', at: new Date(T0 + 34 * MIN).toISOString() }]);
 
     // raised before the checkpoint, cleared in the store after it (a technician closed it): raised again only on k fresh windows
     const c = engineWith(RULES);
-    const raised = feed(c, series('ac-1', T0, 40, MIN, (i) => sample(i < 30 ? 50 : 65, i))).raised();
+    const raised = feed(c, series('ac-1', T0, 40, MIN, (i) => compressorSample(i < 30 ? 50 : 65, i))).raised();
     expect(raised.map((r) => r.fault)).toEqual(['ac-test-current-up']);
     const hot = c.snapshot('ac-1')!;
     const d = engineWith(RULES);
     d.restoreActive([]);
     expect(d.restore('ac-1', 'air-compressor', hot.key, hot.state)).toBe(true);
-    const again = feed(d, series('ac-1', T0 + 40 * MIN, 6, MIN, (i) => sample(65, 40 + i))).raised();
+    const again = feed(d, series('ac-1', T0 + 40 * MIN, 6, MIN, (i) => compressorSample(65, 40 + i))).raised();
     // k = 3 of n = 5: the window open at the checkpoint [39,40) and [40,41), [41,42) — not at minute 40 from the spent mask
     expect(again).toEqual([{ fault: 'ac-test-current-up', at: new Date(T0 + 42 * MIN).toISOString() }]);
   });
@@ -131,8 +108,8 @@ describe('engine snapshot and restore', () => {
       ...RULES,
       rules: [RULES.rules[0]!, { ...RULES.rules[0]!, id: 'current-very-high', condition: { kind: 'threshold', metric: 'motorCurrentA', op: 'above', value: 150 } }],
     });
-    const history = series('ac-1', T0, 44, MIN, (i) => sample(i >= 30 && i < 42 ? 65 : 50, i));
-    const rest = series('ac-1', T0 + 44 * MIN, 12, MIN, (i) => sample(50, 44 + i));
+    const history = series('ac-1', T0, 44, MIN, (i) => compressorSample(i >= 30 && i < 42 ? 65 : 50, i));
+    const rest = series('ac-1', T0 + 44 * MIN, 12, MIN, (i) => compressorSample(50, 44 + i));
     const whole = feed(engineWith(twoRules), [...history, ...rest]);
     expect(whole.raised().map((r) => r.fault)).toEqual(['ac-test-current-up']);
     expect(whole.cleared()).toHaveLength(1);
@@ -149,10 +126,10 @@ describe('engine snapshot and restore', () => {
 
   it('replaces a running state only with a checkpoint that fits, keeping its pacing; raises by the presence check mark the device for the next checkpoint', () => {
     const e = engineWith(RULES);
-    feed(e, series('ac-1', T0, 5, MIN, (i) => sample(50, i)));
+    feed(e, series('ac-1', T0, 5, MIN, (i) => compressorSample(50, i)));
     const snap = e.snapshot('ac-1')!;
     const running = engineWith(RULES);
-    feed(running, series('ac-1', T0 + 60 * MIN, 3, MIN, (i) => sample(65, i)), 0); // live
+    feed(running, series('ac-1', T0 + 60 * MIN, 3, MIN, (i) => compressorSample(65, i)), 0); // live
     const before = running.states.get('ac-1')!;
     expect(running.restore('ac-1', 'air-compressor', 'air-compressor:other', snap.state, true)).toBe(false);
     expect(running.states.get('ac-1')).toBe(before);
@@ -171,12 +148,12 @@ describe('engine snapshot and restore', () => {
 
   it("the first sample after a restore does not count the service's downtime as the device going offline; later gaps do", () => {
     const e = engineWith(RULES);
-    feed(e, series('ac-1', T0, 25, MIN, (i) => sample(50, i)));
+    feed(e, series('ac-1', T0, 25, MIN, (i) => compressorSample(50, i)));
     const snap = e.snapshot('ac-1')!;
     const r = engineWith(RULES);
     r.restore('ac-1', 'air-compressor', snap.key, snap.state);
     // back two hours later (the service was down), then a real 30-minute silence
-    const f = feed(r, [...series('ac-1', T0 + 120 * MIN, 5, MIN, (i) => sample(50, i)), ...series('ac-1', T0 + 155 * MIN, 3, MIN, (i) => sample(50, i))]);
+    const f = feed(r, [...series('ac-1', T0 + 120 * MIN, 5, MIN, (i) => compressorSample(50, i)), ...series('ac-1', T0 + 155 * MIN, 3, MIN, (i) => compressorSample(50, i))]);
     expect(f.raised()).toEqual([{ fault: 'offline', at: new Date(T0 + 124 * MIN + 10 * MIN).toISOString() }]);
   });
 });
@@ -209,7 +186,7 @@ describe('the service resumes from checkpoints after a restart', () => {
   it('baselines and model calibration survive stop and start; a device without a checkpoint starts afresh', { timeout: 60_000 }, async () => {
     const a = service();
     await a.d.start();
-    a.push(series('ac-ck-1', T0, 30, MIN, (i) => sample(50, i)));
+    a.push(series('ac-ck-1', T0, 30, MIN, (i) => compressorSample(50, i)));
     await a.d.flush();
     expect(a.raised).toEqual([]);
     await a.d.stop();
@@ -222,7 +199,7 @@ describe('the service resumes from checkpoints after a restart', () => {
     const b = service();
     await b.d.start();
     const from = T0 + 150 * MIN;
-    b.push([...series('ac-ck-1', from, 20, MIN, (i) => sample(65, 30 + i)), ...series('ac-ck-2', from, 20, MIN, (i) => sample(65, i))]);
+    b.push([...series('ac-ck-1', from, 20, MIN, (i) => compressorSample(65, 30 + i)), ...series('ac-ck-2', from, 20, MIN, (i) => compressorSample(65, i))]);
     await b.d.flush();
     expect(b.d.stats().restored).toBe(1);
     // the rule against the remembered baseline, and the model against the remembered calibration; ac-ck-2 learns 65 A as normal
@@ -241,7 +218,7 @@ describe('the service resumes from checkpoints after a restart', () => {
   it('a failed checkpoint read neither loses nor overwrites the stored state: a retry resumes it', { timeout: 60_000 }, async () => {
     const a = service();
     await a.d.start();
-    a.push(series('ac-ck-4', T0, 30, MIN, (i) => sample(50, i)));
+    a.push(series('ac-ck-4', T0, 30, MIN, (i) => compressorSample(50, i)));
     await a.d.flush();
     await a.d.stop();
     await a.scorer.close();
@@ -260,14 +237,14 @@ describe('the service resumes from checkpoints after a restart', () => {
     const b = service({ opsStore: flaky });
     await b.d.start();
     const from = T0 + 150 * MIN;
-    b.push(series('ac-ck-4', from, 3, MIN, (i) => sample(65, 30 + i)));
+    b.push(series('ac-ck-4', from, 3, MIN, (i) => compressorSample(65, 30 + i)));
     await b.d.flush();
     expect(b.d.stats().restored).toBe(0);
     await b.d.checkpoint();
     // the device ran afresh meanwhile, but its checkpoint in the store is the one from before the restart
     expect(await t.opsStore.loadDiagnosisStates(['ac-ck-4'])).toEqual(stored);
     await new Promise((r) => setTimeout(r, 2100));
-    b.push(series('ac-ck-4', from + 3 * MIN, 20, MIN, (i) => sample(65, 33 + i)));
+    b.push(series('ac-ck-4', from + 3 * MIN, 20, MIN, (i) => compressorSample(65, 33 + i)));
     await b.d.flush();
     expect(b.d.stats().restored).toBe(1);
     expect(b.raised.map((d) => d.fault)).toContain('ac-test-current-up');
@@ -287,7 +264,7 @@ describe('the service resumes from checkpoints after a restart', () => {
     }) as OpsStore;
     const s = service({ checkpointMs: 100, opsStore: flaky });
     await s.d.start();
-    s.push(series('ac-ck-3', T0, 5, MIN, (i) => sample(50, i)));
+    s.push(series('ac-ck-3', T0, 5, MIN, (i) => compressorSample(50, i)));
     await s.d.flush();
     const deadline = Date.now() + 10_000;
     while (s.d.stats().checkpointed === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

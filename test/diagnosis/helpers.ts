@@ -61,3 +61,30 @@ export function series(deviceId: string, from: number, count: number, stepMs: nu
 export function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
+
+/** Motor current 10 A above the device's own first 20 samples (a 3-sample average), sustained 3 of 5 one-minute windows. */
+export const CURRENT_UP_RULE = {
+  id: 'current-up',
+  fault: 'ac-test-current-up',
+  severity: 'warning',
+  condition: { kind: 'mean', metric: 'motorCurrentA', overSamples: 3, relativeTo: 'baseline', baselineSamples: 20, above: 10 },
+  remedy: { class: 'technician', summary: 'look at the motor' },
+  trigger: { k: 3, n: 5, clearAfterWindows: 4 },
+} as const;
+
+/** A full compressor sample of minute i (every metric the anomaly model reads), motor current and vibration as given. */
+export function compressorSample(current: number, i: number, vibration = 2) {
+  return {
+    dischargePressureBar: 7 + 0.1 * Math.sin(i / 3),
+    dischargeTempC: 85 + 0.3 * Math.sin(i / 5),
+    oilTempC: 70 + 0.2 * Math.cos(i / 4),
+    ambientTempC: 22,
+    motorCurrentA: current + 0.5 * Math.sin(i / 2),
+    vibrationRmsMmS: vibration + 0.05 * Math.cos(i / 3),
+    airFilterDpMbar: 20 + 0.3 * Math.sin(i / 6),
+    separatorDpBar: 0.3,
+    loaded: true,
+    loadCycles: 100 + i,
+    runHours: 1000 + i / 60,
+  };
+}

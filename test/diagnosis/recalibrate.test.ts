@@ -13,30 +13,16 @@ import type { OpsStore } from '../../core/ports.ts';
 import { createDiagnosis } from '../../diagnosis/create-diagnosis.ts';
 import { createModelScorer } from '../../diagnosis/model/scorer.ts';
 import { startTestApi, type TestApi } from '../api/helpers.ts';
-import { MIN, T0, engineWith, feed, ruleSet, series } from './helpers.ts';
+import { CURRENT_UP_RULE, MIN, T0, compressorSample, engineWith, feed, ruleSet, series } from './helpers.ts';
 
-/** Motor current 10 A above the device's own first 20 samples, sustained. */
-const RULES = ruleSet({
-  windowMs: MIN,
-  buckets: 30,
-  baselineSamples: 20,
-  rules: [
-    {
-      id: 'current-up',
-      fault: 'ac-test-current-up',
-      severity: 'warning',
-      condition: { kind: 'mean', metric: 'motorCurrentA', overSamples: 3, relativeTo: 'baseline', baselineSamples: 20, above: 10 },
-      remedy: { class: 'technician', summary: 'look at the motor' },
-      trigger: { k: 3, n: 5, clearAfterWindows: 4 },
-    },
-  ],
-});
+/** Motor current up only (CURRENT_UP_RULE). */
+const RULES = ruleSet({ windowMs: MIN, buckets: 30, baselineSamples: 20, rules: [CURRENT_UP_RULE] });
 
 /** RULES plus a second fault on another average: vibration 1 mm/s above the device's own first 20 samples. */
 const TWO = ruleSet({
   ...RULES,
   rules: [
-    RULES.rules[0]!,
+    CURRENT_UP_RULE,
     {
       id: 'vibration-up',
       fault: 'ac-test-vibration-up',
@@ -48,26 +34,10 @@ const TWO = ruleSet({
   ],
 });
 
-/** A full compressor sample (every metric the anomaly model reads), current as given. */
-function sample(current: number, i: number, vibration = 2) {
-  return {
-    dischargePressureBar: 7 + 0.1 * Math.sin(i / 3),
-    dischargeTempC: 85 + 0.3 * Math.sin(i / 5),
-    oilTempC: 70 + 0.2 * Math.cos(i / 4),
-    ambientTempC: 22,
-    motorCurrentA: current + 0.5 * Math.sin(i / 2),
-    vibrationRmsMmS: vibration + 0.05 * Math.cos(i / 3),
-    airFilterDpMbar: 20 + 0.3 * Math.sin(i / 6),
-    separatorDpBar: 0.3,
-    loaded: true,
-    loadCycles: 100 + i,
-    runHours: 1000 + i / 60,
-  };
-}
 
 describe('Engine.forget', () => {
   it('resolving clears the active diagnoses at the last sample and learns the new normal; without it they clear once the rules find it normal', () => {
-    const history = series('ac-1', T0, 40, MIN, (i) => sample(i < 30 ? 50 : 65, i));
+    const history = series('ac-1', T0, 40, MIN, (i) => compressorSample(i < 30 ? 50 : 65, i));
     const e = engineWith(RULES);
     const raised = feed(e, history);
     expect(raised.raised().map((r) => r.fault)).toEqual(['ac-test-current-up']);
@@ -80,7 +50,7 @@ describe('Engine.forget', () => {
     expect(e.drainIntents()).toEqual([{ kind: 'clear', id: ids[0], deviceId: 'ac-1', fault: 'ac-test-current-up', at: T0 + 39 * MIN }]);
     expect(e.states.has('ac-1')).toBe(false);
     expect(e.takeDirty()).toEqual([]);
-    const after = feed(e, series('ac-1', T0 + 40 * MIN, 40, MIN, (i) => sample(i < 30 ? 65 : 80, 40 + i)));
+    const after = feed(e, series('ac-1', T0 + 40 * MIN, 40, MIN, (i) => compressorSample(i < 30 ? 65 : 80, 40 + i)));
     expect(after.cleared()).toEqual([]);
     expect(after.raised()).toEqual([{ fault: 'ac-test-current-up', at: new Date(T0 + 75 * MIN).toISOString() }]);
 
@@ -89,7 +59,7 @@ describe('Engine.forget', () => {
     feed(f, history);
     expect(f.forget('ac-1', { resolve: false }, 0)).toEqual([]);
     expect(f.drainIntents()).toEqual([]);
-    const fresh = feed(f, series('ac-1', T0 + 40 * MIN, 30, MIN, (i) => sample(65, 40 + i)));
+    const fresh = feed(f, series('ac-1', T0 + 40 * MIN, 30, MIN, (i) => compressorSample(65, 40 + i)));
     expect(fresh.raised()).toEqual([]);
     expect(fresh.cleared()).toHaveLength(1);
 
@@ -100,7 +70,7 @@ describe('Engine.forget', () => {
   it("narrowed to the repaired fault, only its rules relearn: the device's other fault stays active and keeps its baseline", () => {
     // the motor draws 15 A more from minute 30 and the bearings vibrate 2 mm/s more from minute 32: both raised
     const g = engineWith(TWO);
-    const both = feed(g, series('ac-1', T0, 45, MIN, (i) => sample(i < 30 ? 50 : 65, i, i < 32 ? 2 : 4)));
+    const both = feed(g, series('ac-1', T0, 45, MIN, (i) => compressorSample(i < 30 ? 50 : 65, i, i < 32 ? 2 : 4)));
     expect(both.raised().map((r) => r.fault).sort()).toEqual(['ac-test-current-up', 'ac-test-vibration-up']);
     const vib = both.intents.find((i) => i.kind === 'raise' && i.diagnosis.fault === 'ac-test-vibration-up')!;
 
@@ -109,7 +79,7 @@ describe('Engine.forget', () => {
     expect(ids).toHaveLength(1);
     expect(g.drainIntents().map((i) => (i.kind === 'clear' ? i.fault : i.kind))).toEqual(['ac-test-current-up']);
     expect(g.takeDirty()).toEqual(['ac-1']);
-    const after = feed(g, series('ac-1', T0 + 45 * MIN, 60, MIN, (i) => sample(50, 45 + i, 4)));
+    const after = feed(g, series('ac-1', T0 + 45 * MIN, 60, MIN, (i) => compressorSample(50, 45 + i, 4)));
     // the vibration diagnosis neither clears (its baseline is still the healthy 2 mm/s) nor is raised again;
     // the current rule relearns 50 A and stays quiet
     expect(after.cleared()).toEqual([]);
@@ -119,14 +89,14 @@ describe('Engine.forget', () => {
 
     // a whole-device recalibration instead learns the 4 mm/s as normal: the vibration fault would vanish
     const h = engineWith(TWO);
-    feed(h, series('ac-1', T0, 45, MIN, (i) => sample(i < 30 ? 50 : 65, i, i < 32 ? 2 : 4)));
+    feed(h, series('ac-1', T0, 45, MIN, (i) => compressorSample(i < 30 ? 50 : 65, i, i < 32 ? 2 : 4)));
     h.forget('ac-1', { resolve: true }, 0);
     h.drainIntents();
-    expect(feed(h, series('ac-1', T0 + 45 * MIN, 60, MIN, (i) => sample(50, 45 + i, 4))).raised()).toEqual([]);
+    expect(feed(h, series('ac-1', T0 + 45 * MIN, 60, MIN, (i) => compressorSample(50, 45 + i, 4))).raised()).toEqual([]);
     expect(h.activeCount()).toBe(0);
 
     // and the repaired fault, should it come back, is caught against the relearnt baseline
-    const again = feed(g, series('ac-1', T0 + 105 * MIN, 10, MIN, (i) => sample(65, 105 + i, 4)));
+    const again = feed(g, series('ac-1', T0 + 105 * MIN, 10, MIN, (i) => compressorSample(65, 105 + i, 4)));
     expect(again.raised().map((r) => r.fault)).toEqual(['ac-test-current-up']);
   });
 });
@@ -174,7 +144,7 @@ describe('POST /devices/:id/recalibrate', () => {
   const active = async (id: string) => (await t.call('viewer', { method: 'GET', url: `/api/v1/devices/${id}/diagnoses?status=active` })).json as DiagnosisT[];
 
   it('clears the active diagnoses, drops the checkpoint, and the device calibrates again on its new normal', { timeout: 60_000 }, async () => {
-    await push(series('ac-rc-1', T0, 45, MIN, (i) => sample(i < 30 ? 50 : 65, i)));
+    await push(series('ac-rc-1', T0, 45, MIN, (i) => compressorSample(i < 30 ? 50 : 65, i)));
     expect((await active('ac-rc-1')).map((x) => x.fault).sort()).toEqual(['ac-test-current-up', 'anomaly']);
     await d.checkpoint();
     expect(await t.opsStore.loadDiagnosisStates(['ac-rc-1'])).toHaveLength(2);
@@ -194,18 +164,18 @@ describe('POST /devices/:id/recalibrate', () => {
     // the new motor draws 65 A: the model calibrates again (no score, anomaly 0), nothing is raised
     raised.length = 0;
     const from = T0 + 45 * MIN;
-    await push(series('ac-rc-1', from, 40, MIN, (i) => sample(65, 45 + i)));
+    await push(series('ac-rc-1', from, 40, MIN, (i) => compressorSample(65, 45 + i)));
     const rows = await t.telemetryStore.query({ deviceId: 'ac-rc-1', type: 'air-compressor', from, to: from + 40 * MIN, metrics: ['anomalyScore', 'anomaly'], limit: 100 });
     expect(rows.slice(0, 10).map((r) => r.values)).toEqual(Array(10).fill({ anomaly: 0 }));
     expect(Object.keys(rows[10]!.values).sort()).toEqual(['anomaly', 'anomalyScore']);
     expect(raised).toEqual([]);
     // and judges against it: 15 A above the new normal is a fault again
-    await push(series('ac-rc-1', from + 40 * MIN, 10, MIN, (i) => sample(80, 85 + i)));
+    await push(series('ac-rc-1', from + 40 * MIN, 10, MIN, (i) => compressorSample(80, 85 + i)));
     expect(raised.map((x) => x.fault)).toContain('ac-test-current-up');
   });
 
   it('keeps the diagnoses active when asked to; empty body means resolve', { timeout: 60_000 }, async () => {
-    await push(series('ac-rc-2', T0, 45, MIN, (i) => sample(i < 30 ? 50 : 65, i)));
+    await push(series('ac-rc-2', T0, 45, MIN, (i) => compressorSample(i < 30 ? 50 : 65, i)));
     const before = await active('ac-rc-2');
     expect(before.length).toBeGreaterThan(0);
     const keep = await t.call('service', { method: 'POST', url: '/api/v1/devices/ac-rc-2/recalibrate', payload: { resolveActive: false } });
@@ -224,7 +194,7 @@ describe('POST /devices/:id/recalibrate', () => {
   });
 
   it('a request recorded elsewhere (another api process) is applied at the next poll', { timeout: 30_000 }, async () => {
-    await push(series('ac-rc-3', T0, 45, MIN, (i) => sample(i < 30 ? 50 : 65, i)));
+    await push(series('ac-rc-3', T0, 45, MIN, (i) => compressorSample(i < 30 ? 50 : 65, i)));
     expect((await active('ac-rc-3')).length).toBeGreaterThan(0);
     const r = await t.opsStore.requestRecalibration('ac-rc-3', { resolveActive: true });
     for (let i = 0; i < 200 && (await recalibrations('ac-rc-3'))[0].appliedAt === null; i++) await new Promise((ok) => setTimeout(ok, 25));
@@ -235,7 +205,7 @@ describe('POST /devices/:id/recalibrate', () => {
   });
 
   it('narrowed to a fault, only its diagnosis clears and the model keeps its calibration, also for a device this process has not seen yet', { timeout: 60_000 }, async () => {
-    await push(series('ac-rc-4', T0, 45, MIN, (i) => sample(i < 30 ? 50 : 65, i)));
+    await push(series('ac-rc-4', T0, 45, MIN, (i) => compressorSample(i < 30 ? 50 : 65, i)));
     expect((await active('ac-rc-4')).map((x) => x.fault).sort()).toEqual(['ac-test-current-up', 'anomaly']);
     // restart: the device's state is only in its checkpoint now
     await d.stop();
@@ -262,7 +232,7 @@ describe('POST /devices/:id/recalibrate', () => {
 
     // the model is still calibrated: the next sample is scored at once
     const from = T0 + 45 * MIN;
-    await push(series('ac-rc-4', from, 3, MIN, (i) => sample(50, 45 + i)));
+    await push(series('ac-rc-4', from, 3, MIN, (i) => compressorSample(50, 45 + i)));
     const rows = await t.telemetryStore.query({ deviceId: 'ac-rc-4', type: 'air-compressor', from, to: from + 3 * MIN, metrics: ['anomalyScore', 'anomaly'], limit: 10 });
     expect(Object.keys(rows[0]!.values).sort()).toEqual(['anomaly', 'anomalyScore']);
   });
@@ -285,7 +255,7 @@ describe('POST /devices/:id/recalibrate', () => {
 
   it('a request is marked applied only once its clears are saved; a retry finishes it without clearing again', { timeout: 60_000 }, async () => {
     await t.opsStore.registerDevices([{ id: 'ac-rc-5', type: 'air-compressor' }]);
-    await push(series('ac-rc-5', T0, 45, MIN, (i) => sample(i < 30 ? 50 : 65, i)));
+    await push(series('ac-rc-5', T0, 45, MIN, (i) => compressorSample(i < 30 ? 50 : 65, i)));
     const diagnosed = (await active('ac-rc-5')).map((x) => x.id).sort();
     expect(diagnosed).toHaveLength(2);
     // this process's service is stopped; another one, on a store that fails once at each step, takes the request
