@@ -18,7 +18,10 @@
  *      decisions back, which are scored against the ground truth.
  * Prints per-sample precision, recall, F1 and false-alarm rate of the platform,
  * the offline reference of the same model (they should agree: a gap means
- * samples lost or reordered in the flow) and the classic detectors. Bounded:
+ * samples lost or reordered in the flow) and the classic detectors; per
+ * experiment, recall and the share of its normal samples alarmed before its
+ * first labelled anomaly and after its last; and the best F1 one threshold
+ * would have reached in hindsight within the false-alarm limit. Bounded:
  * ~25k samples, a few minutes on 2 cores at the defaults.
  */
 import { spawn } from 'node:child_process';
@@ -173,6 +176,7 @@ async function main(): Promise<void> {
         '--write-csv', dir];
     const offline = JSON.parse(await run('python3', ['ml/byom_eval.py', '--calibration-samples', v['calibration-samples']!, ...evalArgs])) as {
       fleetdoc: ReturnType<typeof summary>; references: Record<string, ReturnType<typeof summary>>; bestReferenceF1: number; samples: number;
+      perExperiment: unknown[]; hindsightThreshold: unknown;
     };
     log(`offline reference${own ? '' : ' and CSVs'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const { type, map } = own
@@ -243,6 +247,9 @@ async function main(): Promise<void> {
       platform: result, offlineSameModel: offline.fleetdoc, references: offline.references,
       training: { threshold: training.threshold, heldOut: training.heldOut, ...(training.warning ? { warning: training.warning } : {}) },
       platformF1VsBestReference: best ? +(result.f1 / best).toFixed(2) : null,
+      // the offline scorer's view of the same model: where each experiment's alarms fell, and the best F1 one threshold reaches in hindsight
+      perExperiment: offline.perExperiment,
+      hindsightThreshold: offline.hindsightThreshold,
     };
     console.log(JSON.stringify(out, null, 2));
   } finally {

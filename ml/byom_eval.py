@@ -45,6 +45,37 @@ def summary(c: np.ndarray) -> dict:
     return {"precision": round(p, 3), "recall": round(r, 3), "f1": round(f1, 3), "far": round(far, 3)}
 
 
+def where_alarms(e: testbed.Recording, pred: np.ndarray, scored_from: int) -> dict:
+    """
+    Where one experiment's alarms fell: recall inside its labelled anomalies, and the share of its normal
+    samples alarmed before the first labelled anomaly and after the last (a process that settles in a new
+    state after an anomaly keeps a detector that judges distance from calibration alarmed there).
+    """
+    y = e.label == 1
+    idx = np.flatnonzero(y)
+    first, last = (int(idx[0]), int(idx[-1]) + 1) if idx.size else (len(y), len(y))
+    share = lambda a, b: round(float(pred[a:b].mean()), 3) if b > a else None  # noqa: E731
+    return {"name": e.name, "samples": len(y), "anomalous": int(y.sum()), "recall": round(float(pred[y].mean()), 3) if y.any() else None,
+            "alarmedBefore": share(scored_from, first), "alarmedAfter": share(last, len(y))}
+
+
+def hindsight(scores: list[np.ndarray], labels: list[np.ndarray], far_limit: float) -> dict | None:
+    """
+    The best per-sample F1 any single threshold on the smoothed score reaches with false alarms at most
+    far_limit (calibration samples count as normal decisions): what the threshold could have done, known
+    only in hindsight, so not a result.
+    """
+    s, y = np.concatenate(scores), np.concatenate(labels)
+    finite = s[np.isfinite(s)]
+    best = None
+    for t in np.unique(np.quantile(finite, np.linspace(0, 1, 501))) if finite.size else []:
+        c = counts(s > t, y)
+        p, r, f1, far = rates(*(int(v) for v in c))
+        if far <= far_limit and (best is None or f1 > best["f1"]):
+            best = {"threshold": round(float(t), 4), "precision": round(p, 3), "recall": round(r, 3), "f1": round(f1, 3), "far": round(far, 3)}
+    return best
+
+
 def matrix(samples: list[dict], names: list[str]) -> np.ndarray:
     """
     Samples as rows for the classic references, which need every value: a metric missing from a sample keeps its
@@ -152,6 +183,7 @@ def main() -> None:
     ap.add_argument("--experiment-scale", type=float, default=1.0, help="stretch every experiment (1,000-1,300 samples at 1)")
     ap.add_argument("--smoothing-alpha", type=float, default=SMOOTHING_ALPHA)
     ap.add_argument("--wander-floor", type=float, default=WANDER_FLOOR)
+    ap.add_argument("--far-limit", type=float, default=0.10, help="false-alarm limit for the hindsight threshold")
     ap.add_argument("--json", help="write the results here too")
     ap.add_argument("--normal-csv", action="append", help="judge recordings you bring instead of the simulated bench: "
                     "CSV(s) of normal operation to train on (repeatable)")
@@ -189,6 +221,7 @@ def main() -> None:
     ours = np.zeros(4, dtype=np.int64)
     after = np.zeros(4, dtype=np.int64)  # the same, leaving each device's calibration samples out
     per_fault: dict[str, np.ndarray] = {}
+    per_exp, scores = [], []
     for e in exps:
         st = score_device(e.samples, card, run, n_cal)
         pred = np.zeros(len(e.samples), dtype=bool)
@@ -197,6 +230,10 @@ def main() -> None:
         ours += c
         after += counts(pred[st.scored_from:], e.label[st.scored_from:])
         per_fault[e.fault] = per_fault.get(e.fault, np.zeros(4, dtype=np.int64)) + c
+        per_exp.append(where_alarms(e, pred, st.scored_from))
+        score = np.full(len(e.samples), -np.inf)
+        score[st.scored_from:] = st.smoothed
+        scores.append(score)
 
     # references, same data, same run
     from sklearn.ensemble import IsolationForest
@@ -224,6 +261,8 @@ def main() -> None:
         "fleetdoc": {**summary(ours), "threshold": round(card["threshold"], 4), "smoothingAlpha": card["smoothingAlpha"],
                      "withoutCalibrationSamples": summary(after)},
         "perFault": {f: summary(c) for f, c in per_fault.items()},
+        "perExperiment": per_exp,
+        "hindsightThreshold": hindsight(scores, [e.label for e in exps], args.far_limit),
         "references": {k: summary(c) for k, c in refs.items()},
         "cardHeldOut": held,
         "seconds": round(time.time() - t0, 1),

@@ -26,7 +26,13 @@ describe('bring your own machine on a simulated pump bench', () => {
   it('beats PCA T²/Q and isolation forest per sample, under 5 % false alarms', { timeout: 120_000 }, () => {
     const r = spawnSync('python3', ['ml/byom_eval.py', '--seed', '11', '--experiments', '14'], { cwd: ROOT, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { fleetdoc: Score; references: Record<string, Score>; anomalousSamples: number };
+    const out = JSON.parse(r.stdout) as {
+      fleetdoc: Score & { threshold: number };
+      references: Record<string, Score>;
+      anomalousSamples: number;
+      perExperiment: Array<{ samples: number; anomalous: number; recall: number | null; alarmedBefore: number | null; alarmedAfter: number | null }>;
+      hindsightThreshold: (Score & { threshold: number }) | null;
+    };
     expect(out.anomalousSamples).toBeGreaterThan(3000);
     expect(out.fleetdoc.far).toBeLessThan(0.05);
     expect(out.fleetdoc.recall).toBeGreaterThan(0.7);
@@ -36,5 +42,13 @@ describe('bring your own machine on a simulated pump bench', () => {
       expect(ref.far, name).toBeGreaterThan(3 * out.fleetdoc.far);
       if (name.endsWith('-global')) expect(ref.f1, name).toBeLessThan(out.fleetdoc.f1);
     }
+    // where the alarms fell, per experiment, adds up to the overall recall
+    expect(out.perExperiment).toHaveLength(14);
+    const caught = out.perExperiment.reduce((n, e) => n + (e.recall ?? 0) * e.anomalous, 0);
+    expect(caught / out.anomalousSamples).toBeCloseTo(out.fleetdoc.recall, 2);
+    for (const e of out.perExperiment) expect(e.alarmedBefore === null || (e.alarmedBefore >= 0 && e.alarmedBefore <= 1)).toBe(true);
+    // the hindsight threshold keeps to the 10 % limit and does at least about as well as the card's
+    expect(out.hindsightThreshold!.far).toBeLessThanOrEqual(0.1);
+    expect(out.hindsightThreshold!.f1).toBeGreaterThan(out.fleetdoc.f1 - 0.01);
   });
 });
