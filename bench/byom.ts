@@ -4,6 +4,8 @@
  * npm run bench:byom -- --normal-csv normal.csv --experiment-csv exp1.csv [--experiment-csv …]
  *   [--time-column datetime] [--separator ';'] [--label-column anomaly] [--skip-column changepoint]
  *   (recordings you bring instead of the simulated bench: ground truth in the label column)
+ * Either way [--target-far 0.01] [--threshold-margin 1] [--smoothing-alpha 0.3] [--wander-floor 0.25]
+ * go to model:train and to the offline scorer alike.
  *
  * "Bring your own machine" as a user (or a held-back evaluation) runs it,
  * through the product's own commands against a running platform:
@@ -156,9 +158,15 @@ async function main(): Promise<void> {
       separator: { type: 'string', default: ';' },
       'label-column': { type: 'string', default: 'anomaly' },
       'skip-column': { type: 'string', multiple: true, default: [] },
+      // training options, passed to model:train and to the offline scorer alike
+      'target-far': { type: 'string' },
+      'threshold-margin': { type: 'string' },
+      'smoothing-alpha': { type: 'string' },
+      'wander-floor': { type: 'string' },
     },
     strict: true,
   });
+  const trainArgs = (['target-far', 'threshold-margin', 'smoothing-alpha', 'wander-floor'] as const).flatMap((k) => (v[k] === undefined ? [] : [`--${k}`, v[k]]));
   const own = v['normal-csv'] !== undefined;
   if (own && !v['experiment-csv']?.length) throw new Error('--normal-csv needs at least one --experiment-csv');
   if (!own && v['experiment-csv']) throw new Error('--experiment-csv needs --normal-csv (the normal recording to train on)');
@@ -174,7 +182,7 @@ async function main(): Promise<void> {
         ...v['skip-column']!.flatMap((c) => ['--skip-column', c]), '--time-column', timeColumn, '--separator', sep, '--label-column', labelColumn]
       : ['--seed', v.seed!, '--experiments', v.experiments!, '--normal-samples', v['normal-samples']!, '--experiment-scale', v['experiment-scale']!,
         '--write-csv', dir];
-    const offline = JSON.parse(await run('python3', ['ml/byom_eval.py', '--calibration-samples', v['calibration-samples']!, ...evalArgs])) as {
+    const offline = JSON.parse(await run('python3', ['ml/byom_eval.py', '--calibration-samples', v['calibration-samples']!, ...trainArgs, ...evalArgs])) as {
       fleetdoc: ReturnType<typeof summary>; references: Record<string, ReturnType<typeof summary>>; bestReferenceF1: number; samples: number;
       perExperiment: unknown[]; hindsightThreshold: unknown;
     };
@@ -194,7 +202,7 @@ async function main(): Promise<void> {
     const t1 = Date.now();
     const cli = { FLEETDOC_API_URL: target.apiUrl, FLEETDOC_MQTT_URL: target.mqttUrl, FLEETDOC_API_KEY: target.apiKey };
     const trained = await run('npx', ['tsx', 'scripts/model-train.ts', '--type', type.name, ...normals.flatMap((f) => ['--csv', f]), '--time-column', timeColumn,
-      '--separator', sep, ...mapArgs, '--api', target.apiUrl, '--api-key', target.apiKey]);
+      '--separator', sep, ...mapArgs, ...trainArgs, '--api', target.apiUrl, '--api-key', target.apiKey]);
     const training = JSON.parse(trained.trim().split('\n').at(-1) ?? '{}') as { threshold?: number; heldOut?: unknown; warning?: string };
     log(`trained and registered in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
     // the running scorer polls the registry about once a second
