@@ -5,13 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DERIVED_METRICS } from '../core/domain/device-type.ts';
-import type { Diagnosis, ModelEvidence, RuleEvidence } from '../core/domain/diagnosis.ts';
+import { MODEL_ONLY_FAULT, type Diagnosis, type ModelEvidence, type RuleEvidence } from '../core/domain/diagnosis.ts';
 import type { Remedy, Severity } from '../core/domain/rule.ts';
 import type { CompiledRule, Layout } from './rules/compile.ts';
 import { evidence } from './rules/evaluate.ts';
 import type { DeviceState } from './windows/device-state.ts';
 
-export const MODEL_ONLY_FAULT = 'anomaly';
+export { MODEL_ONLY_FAULT };
 
 export function popcount(x: number): number {
   let v = x >>> 0;

@@ -1,10 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { BulkRegisterDevices, Device, RegisterDevice, UpdateDevice } from '../../core/domain/device.ts';
+import { MODEL_ONLY_FAULT } from '../../core/domain/diagnosis.ts';
 import { RecalibrateRequest, Recalibration } from '../../core/domain/recalibration.ts';
 import { errors } from '../../core/errors.ts';
 import type { OpsStore } from '../../core/ports.ts';
 import type { RouteDeps } from '../deps.ts';
+import { ruleSetReader } from '../rule-sets.ts';
 import { DeviceDetail, DeviceListQuery, DeviceParams, DeviceWithSecretBody, notFoundErrors, queryInt } from '../schemas.ts';
 
 const tags = ['devices'];
@@ -17,6 +19,17 @@ export async function requireDevice(opsStore: OpsStore, id: string) {
 
 export function deviceRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
   const { opsStore, telemetryStore, commands, onRecalibrationRequested } = deps;
+  const ruleSets = ruleSetReader(opsStore);
+
+  /** Refuses fault codes the device can have no diagnosis of: a typo would otherwise reset nothing. */
+  async function checkFaults(device: { id: string; type: string }, faults: readonly string[]): Promise<void> {
+    const known = new Set([MODEL_ONLY_FAULT, ...(await ruleSets.current(device.type)).ruleSet.rules.map((r) => r.fault)]);
+    for (const d of await opsStore.listDiagnoses({ deviceId: device.id, status: 'active', limit: 1000 })) known.add(d.fault);
+    const unknown = faults.filter((f) => !known.has(f));
+    if (unknown.length) {
+      throw errors.validation(`faults: ${unknown.join(', ')} is no fault of type ${device.type} (its faults: ${[...known].sort().join(', ')})`);
+    }
+  }
 
   return async (app) => {
     app.post('/devices', {
@@ -153,6 +166,7 @@ export function deviceRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
       },
       handler: async (req, reply) => {
         const device = await requireDevice(opsStore, req.params.id);
+        if (req.body.faults) await checkFaults(device, req.body.faults);
         const r = await opsStore.requestRecalibration(device.id, req.body);
         // the diagnosis service in this process applies it at once; one elsewhere at its next poll
         // (it logs its own failures; the request stays pending for the next poll)

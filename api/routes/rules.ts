@@ -9,7 +9,7 @@ import { RuleSet, type StoredRuleSet } from '../../core/domain/rule.ts';
 import { errors } from '../../core/errors.ts';
 import type { OpsStore } from '../../core/ports.ts';
 import { ruleSetProblems } from '../../diagnosis/rules/compile.ts';
-import { loadShippedRuleSets } from '../../diagnosis/rules/shipped.ts';
+import { ruleSetReader } from '../rule-sets.ts';
 import type { RouteDeps } from '../deps.ts';
 import { notFoundErrors } from '../schemas.ts';
 
@@ -23,15 +23,7 @@ async function requireType(opsStore: OpsStore, name: string) {
 }
 
 export function ruleRoutes({ opsStore, clock }: RouteDeps): FastifyPluginAsyncZod {
-  let shipped: Map<string, RuleSet> | undefined;
-  const shippedSet = (type: string) => (shipped ??= loadShippedRuleSets()).get(type);
-
-  async function current(type: string): Promise<StoredRuleSet> {
-    const custom = await opsStore.getRuleSet(type);
-    if (custom) return { type, source: 'custom', updatedAt: custom.updatedAt, ruleSet: RuleSet.parse(custom.ruleSet) };
-    const s = shippedSet(type);
-    return s ? { type, source: 'shipped', updatedAt: null, ruleSet: s } : { type, source: 'none', updatedAt: null, ruleSet: RuleSet.parse({ type, rules: [] }) };
-  }
+  const { current } = ruleSetReader(opsStore);
 
   return async (app) => {
     app.get('/rules/:type', {

@@ -5,6 +5,9 @@
 import { z } from 'zod';
 import { Remedy, Severity } from './rule.ts';
 
+/** The fault code of a diagnosis only the anomaly model raised, naming no known fault. */
+export const MODEL_ONLY_FAULT = 'anomaly';
+
 export const DiagnosisStatus = z.enum(['active', 'cleared']);
 export const DiagnosisSource = z.enum(['rules', 'model', 'rules+model']);
 

@@ -245,6 +245,11 @@ describe('POST /devices/:id/recalibrate', () => {
     expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { faults: [] })).statusCode).toBe(400);
     expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { reason: 'a\u0000b' })).statusCode).toBe(400);
     expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { faults: ['not a code!'] })).statusCode).toBe(400);
+    // a fault the device's type cannot have (a typo) is refused, naming the ones it can
+    const typo = await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { faults: ['ac-cooler-fooling'] });
+    expect(typo.statusCode).toBe(400);
+    expect(typo.json.message).toMatch(/ac-cooler-fooling is no fault of type air-compressor .*ac-cooler-fouling/);
+    expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', { faults: ['ac-cooler-fouling', 'anomaly'] })).statusCode).toBe(202);
     expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', [])).statusCode).toBe(400);
     expect((await post('service', '/api/v1/devices/ac-rc-1/recalibrate', 'text')).statusCode).toBe(415);
     expect((await post('service', '/api/v1/devices/no-such-device/recalibrate', {})).statusCode).toBe(404);
