@@ -5,7 +5,7 @@
  *   [--time-column datetime] [--separator ';'] [--label-column anomaly] [--skip-column changepoint]
  *   (recordings you bring instead of the simulated bench: ground truth in the label column)
  * Either way [--target-far 0.01] [--threshold-margin 1] [--smoothing-alpha 0.3] [--wander-floor 0.25]
- * go to model:train and to the offline scorer alike.
+ * go to model:train and to the offline scorer alike; [--far-limit 0.1] bounds the hindsight threshold's false alarms.
  *
  * "Bring your own machine" as a user (or a held-back evaluation) runs it,
  * through the product's own commands against a running platform:
@@ -163,6 +163,8 @@ async function main(): Promise<void> {
       'threshold-margin': { type: 'string' },
       'smoothing-alpha': { type: 'string' },
       'wander-floor': { type: 'string' },
+      // the offline scorer's hindsight threshold keeps its false alarms under this
+      'far-limit': { type: 'string' },
     },
     strict: true,
   });
@@ -182,7 +184,8 @@ async function main(): Promise<void> {
         ...v['skip-column']!.flatMap((c) => ['--skip-column', c]), '--time-column', timeColumn, '--separator', sep, '--label-column', labelColumn]
       : ['--seed', v.seed!, '--experiments', v.experiments!, '--normal-samples', v['normal-samples']!, '--experiment-scale', v['experiment-scale']!,
         '--write-csv', dir];
-    const offline = JSON.parse(await run('python3', ['ml/byom_eval.py', '--calibration-samples', v['calibration-samples']!, ...trainArgs, ...evalArgs])) as {
+    const farLimit = v['far-limit'] === undefined ? [] : ['--far-limit', v['far-limit']];
+    const offline = JSON.parse(await run('python3', ['ml/byom_eval.py', '--calibration-samples', v['calibration-samples']!, ...trainArgs, ...farLimit, ...evalArgs])) as {
       fleetdoc: ReturnType<typeof summary>; references: Record<string, ReturnType<typeof summary>>; bestReferenceF1: number; samples: number;
       perExperiment: unknown[]; hindsightThreshold: unknown;
     };

@@ -175,12 +175,24 @@ export class Engine {
       this.dirty.delete(deviceId);
     }
     if (!opts.resolve) return [];
-    const replayed = state && !(state.u8[state.layout.u8.flags]! & FLAG_LIVE) && !Number.isNaN(state.lastTs);
+    // replayed: fed since the start and not live (a device resumed from its checkpoint and not fed yet counts as live)
+    const replayed = state && !(state.u8[state.layout.u8.flags]! & (FLAG_LIVE | FLAG_RESTORED)) && !Number.isNaN(state.lastTs);
     const at = replayed ? state.lastTs : wallNow;
-    const cleared = [...(this.active.of(deviceId)?.values() ?? [])].filter((af) => !faults || faults.has(af.fault));
+    const all = [...(this.active.of(deviceId)?.values() ?? [])];
+    const cleared = all.filter((af) => !faults || faults.has(af.fault));
     for (const af of cleared) this.clearFault(deviceId, af, at);
-    // the remaining active faults keep their slots; the cleared ones' slots stop holding
-    if (faults && state) this.active.bind(state);
+    if (faults && state) {
+      // the cleared faults' rule slots were reset above; the model's slot stops holding once no fault left is the model's
+      const L = state.layout;
+      for (const r of L.rules) if (faults.has(r.rule.fault)) state.u8[L.u8.active + r.index] = 0;
+      const model = L.slots - 1;
+      if (cleared.some((af) => af.model) && !all.some((af) => af.model && !cleared.includes(af))) {
+        state.u8[L.u8.active + model] = 0;
+        state.u32[L.u32.mask + model] = 0;
+        state.resetSlot(model);
+        state.lastAnomaly = undefined;
+      }
+    }
     return cleared.map((af) => af.id);
   }
 

@@ -56,21 +56,28 @@ def where_alarms(e: testbed.Recording, pred: np.ndarray, scored_from: int) -> di
     first, last = (int(idx[0]), int(idx[-1]) + 1) if idx.size else (len(y), len(y))
     share = lambda a, b: round(float(pred[a:b].mean()), 3) if b > a else None  # noqa: E731
     return {"name": e.name, "samples": len(y), "anomalous": int(y.sum()), "recall": round(float(pred[y].mean()), 3) if y.any() else None,
-            "alarmedBefore": share(scored_from, first), "alarmedAfter": share(last, len(y))}
+            "alarmedBefore": share(scored_from, first), "alarmedAfter": share(max(last, scored_from), len(y))}
 
 
 def hindsight(scores: list[np.ndarray], labels: list[np.ndarray], far_limit: float) -> dict | None:
     """
     The best per-sample F1 any single threshold on the smoothed score reaches with false alarms at most
-    far_limit (calibration samples count as normal decisions): what the threshold could have done, known
-    only in hindsight, so not a result.
+    far_limit (alarm when score > threshold, as the runtime decides; calibration samples, scored -inf, count as
+    normal decisions as in the main figures): what the threshold could have done, known only in hindsight, so
+    not a result. Every distinct score is tried, exactly, in one pass over the sorted scores.
     """
-    s, y = np.concatenate(scores), np.concatenate(labels)
-    finite = s[np.isfinite(s)]
+    s, y = np.concatenate(scores), np.concatenate(labels) == 1
+    order = np.argsort(s, kind="stable")
+    s, y = s[order], y[order]
+    n, pos = len(s), int(y.sum())
+    # positives at index >= i, for every i
+    tp_from = np.concatenate([np.cumsum(y[::-1])[::-1], [0]])
     best = None
-    for t in np.unique(np.quantile(finite, np.linspace(0, 1, 501))) if finite.size else []:
-        c = counts(s > t, y)
-        p, r, f1, far = rates(*(int(v) for v in c))
+    for t in np.unique(s[np.isfinite(s)]):
+        i = int(np.searchsorted(s, t, side="right"))  # alarms: every score above t
+        tp = int(tp_from[i])
+        fp = (n - i) - tp
+        p, r, f1, far = rates(tp, fp, pos - tp, (n - pos) - fp)
         if far <= far_limit and (best is None or f1 > best["f1"]):
             best = {"threshold": round(float(t), 4), "precision": round(p, 3), "recall": round(r, 3), "f1": round(f1, 3), "far": round(far, 3)}
     return best

@@ -154,6 +154,8 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
 
   /** Per rule being compiled: the averages (slots) of each operand, in the rule's order (evidenceName). */
   let ruleAverages = new Map<string, number[]>();
+  /** The fault of the rule being compiled: averages are shared only among rules of one fault. */
+  let ruleFault = '';
 
   const compile = (c: Condition, used: Set<string>): CNode => {
     switch (c.kind) {
@@ -231,8 +233,10 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
         const a = metric(c.metric, false);
         const b = c.minus ? metric(c.minus, false) : -1;
         // rules often judge the same average against different limits ("compression heat up" in one,
-        // "not up" in another): such nodes share one average, updated once per sample
-        const key = JSON.stringify({ ...c, above: undefined, below: undefined, clearAbove: undefined, clearBelow: undefined, whileLearning: undefined });
+        // "not up" in another): such nodes share one average, updated once per sample. Only within one
+        // fault, so that a repair of one fault (POST /devices/:id/recalibrate with faults) restarts its
+        // averages without teaching another fault's rules its current readings as normal.
+        const key = JSON.stringify({ ...c, fault: ruleFault, above: undefined, below: undefined, clearAbove: undefined, clearBelow: undefined, whileLearning: undefined });
         let slot = meanSlots.get(key);
         if (slot === undefined) {
           slot = nodeSlots;
@@ -275,6 +279,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
   const rules: CompiledRule[] = ruleSet.rules.map((rule, index) => {
     const used = new Set<string>();
     ruleAverages = new Map();
+    ruleFault = rule.fault;
     const condition = compile(rule.condition, used);
     const when = rule.when ? compile(rule.when, used) : null;
     const presenceAfterMs = !when && condition.kind === 'missing' && condition.a < 0 ? condition.afterMs : null;

@@ -18,8 +18,9 @@ const STUCK_REPEATS = 2;
 /**
  * What the bytes of a device's state mean, beyond the layout's sizes: raise it whenever the engine
  * changes what a slot holds (a mean node's slots, the baselines), so old checkpoints are not misread.
+ * 2: averages are no longer shared between rules of different faults.
  */
-export const STATE_FORMAT = 1;
+export const STATE_FORMAT = 2;
 
 const layoutKeys = new WeakMap<Layout, string>();
 

@@ -101,6 +101,48 @@ describe('Engine.forget', () => {
   });
 });
 
+describe('Engine.forget narrowed to faults, with shared averages and the model', () => {
+  it("a repaired fault's averages restart without touching another fault's rule on the same average", () => {
+    // two faults judge the same 3-sample current average against different limits
+    const shared = ruleSet({
+      windowMs: MIN,
+      buckets: 30,
+      baselineSamples: 20,
+      rules: [CURRENT_UP_RULE, { ...CURRENT_UP_RULE, id: 'current-way-up', fault: 'ac-test-current-way-up', condition: { ...CURRENT_UP_RULE.condition, above: 12 } }],
+    });
+    const e = engineWith(shared);
+    const both = feed(e, series('ac-1', T0, 45, MIN, (i) => compressorSample(i < 30 ? 50 : 65, i)));
+    expect(both.raised().map((r) => r.fault).sort()).toEqual(['ac-test-current-up', 'ac-test-current-way-up']);
+    e.forget('ac-1', { resolve: true, faults: new Set(['ac-test-current-up']) }, 0);
+    e.drainIntents();
+    // the current stays at 65 A: the repaired rule learns it as normal, the other still judges it against 50 A
+    const after = feed(e, series('ac-1', T0 + 45 * MIN, 60, MIN, (i) => compressorSample(65, 45 + i)));
+    expect(after.cleared()).toEqual([]);
+    expect(after.raised()).toEqual([]);
+    expect(e.activeCount()).toBe(1);
+  });
+
+  it('a cleared fault the model held is raised again by the model while another fault stays active', () => {
+    const e = engineWith(RULES);
+    // the model flags every sample from minute 35 and its classifier names a fault no rule covers
+    const anomalous = (a: boolean) => ({
+      anomalyScore: a ? 5 : 0.1,
+      anomaly: a,
+      threshold: 1,
+      topFeatures: [{ feature: 'vibrationRmsMmS.level', contribution: 1 }],
+      faultProbabilities: { 'ac-bearing-wear': 0.9 },
+    });
+    const pts = series('ac-1', T0, 45, MIN, (i) => compressorSample(i < 30 ? 50 : 65, i)).map((p, i) => ({ point: p, anomaly: anomalous(i >= 35) }));
+    expect(feed(e, pts).raised().map((r) => r.fault).sort()).toEqual(['ac-bearing-wear', 'ac-test-current-up']);
+    // the model's diagnosis is resolved, the rule's is kept; the model still flags the device, so it raises again
+    e.forget('ac-1', { resolve: true, faults: new Set(['ac-bearing-wear']) }, 0);
+    expect(e.drainIntents().map((i) => (i.kind === 'clear' ? i.fault : i.kind))).toEqual(['ac-bearing-wear']);
+    const more = series('ac-1', T0 + 45 * MIN, 10, MIN, (i) => compressorSample(65, 45 + i)).map((p) => ({ point: p, anomaly: anomalous(true) }));
+    expect(feed(e, more).raised().map((r) => r.fault)).toEqual(['ac-bearing-wear']);
+    expect(e.activeCount()).toBe(2);
+  });
+});
+
 describe('POST /devices/:id/recalibrate', () => {
   let t: TestApi;
   let d: ReturnType<typeof createDiagnosis>;
