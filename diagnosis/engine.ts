@@ -8,8 +8,9 @@ import type { Diagnosis } from '../core/domain/diagnosis.ts';
 import type { MetricValue } from '../core/domain/telemetry.ts';
 import { MODEL_ONLY_FAULT, modelDiagnosis, modelFault, popcount, ruleDiagnosis } from './decide.ts';
 import type { AnomalyResult } from './model/types.ts';
-import { F64, GATE_SLOTS, MEAN_SLOTS, type CNode, type Layout } from './rules/compile.ts';
+import { F64, type Layout } from './rules/compile.ts';
 import { feedEvent, reported, test } from './rules/evaluate.ts';
+import { resetNode } from './rules/reset.ts';
 import { ActiveFaults, type ActiveFault } from './active-faults.ts';
 import { DeviceState, FLAG_LIVE, FLAG_RESTORED, layoutKey } from './windows/device-state.ts';
 
@@ -424,35 +425,5 @@ export class Engine {
   private clearFault(deviceId: string, af: ActiveFault, at: number): void {
     this.active.remove(deviceId, af.fault);
     this.intents.push({ kind: 'clear', id: af.id, deviceId, fault: af.fault, at });
-  }
-}
-
-/** A condition's own state back to a new device's: averages and baselines, hold timers, remembered events, latches. */
-function resetNode(state: DeviceState, n: CNode): void {
-  const at = state.layout.f64.nodes;
-  switch (n.kind) {
-    case 'threshold':
-      state.u8[state.layout.u8.latch + n.latch] = 0;
-      return;
-    case 'mean':
-      state.f64.fill(NaN, at + n.slot, at + n.slot + MEAN_SLOTS + (n.firstInGate ? GATE_SLOTS : 0));
-      state.u8[state.layout.u8.latch + n.latch] = 0;
-      if (n.where) resetNode(state, n.where);
-      return;
-    case 'duration':
-      state.f64.fill(NaN, at + n.slot, at + n.slot + (n.readings ? 2 : 1));
-      resetNode(state, n.child);
-      return;
-    case 'error-code':
-      state.f64.fill(NaN, at + n.slot, at + n.slot + 2);
-      return;
-    case 'all':
-    case 'any':
-      for (const c of n.of) resetNode(state, c);
-      return;
-    case 'rate':
-    case 'missing':
-      // they read the device's shared windows and last-seen times, which stay
-      return;
   }
 }

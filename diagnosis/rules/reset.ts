@@ -1,0 +1,40 @@
+/**
+ * A rule condition's own state in a device's typed arrays, back to what a new
+ * device starts with: a mean's average and the baseline it learns, a
+ * duration's hold timer, an error code's remembered event, a threshold's or a
+ * mean's hysteresis latch. Rates and missing-data checks read the device's
+ * shared windows and last-seen times, which stay. Used when a repair of a
+ * fault is recorded (Engine.forget with faults).
+ */
+import type { DeviceState } from '../windows/device-state.ts';
+import { GATE_SLOTS, MEAN_SLOTS, type CNode } from './compile.ts';
+
+/** A condition's own state back to a new device's: averages and baselines, hold timers, remembered events, latches. */
+export function resetNode(state: DeviceState, n: CNode): void {
+  const at = state.layout.f64.nodes;
+  switch (n.kind) {
+    case 'threshold':
+      state.u8[state.layout.u8.latch + n.latch] = 0;
+      return;
+    case 'mean':
+      state.f64.fill(NaN, at + n.slot, at + n.slot + MEAN_SLOTS + (n.firstInGate ? GATE_SLOTS : 0));
+      state.u8[state.layout.u8.latch + n.latch] = 0;
+      if (n.where) resetNode(state, n.where);
+      return;
+    case 'duration':
+      state.f64.fill(NaN, at + n.slot, at + n.slot + (n.readings ? 2 : 1));
+      resetNode(state, n.child);
+      return;
+    case 'error-code':
+      state.f64.fill(NaN, at + n.slot, at + n.slot + 2);
+      return;
+    case 'all':
+    case 'any':
+      for (const c of n.of) resetNode(state, c);
+      return;
+    case 'rate':
+    case 'missing':
+      // they read the device's shared windows and last-seen times, which stay
+      return;
+  }
+}
