@@ -183,11 +183,12 @@ export class Engine {
     const cleared = all.filter((af) => !faults || faults.has(af.fault));
     for (const af of cleared) this.clearFault(deviceId, af, at);
     if (faults && state) {
-      // the cleared faults' rule slots were reset above; the model's slot stops holding once no fault left is the model's
+      // the cleared faults' rule slots were reset above; the model's slot stops holding once no fault left is the
+      // model's (also when it held none: its flag was swallowed while another fault was active)
       const L = state.layout;
       for (const r of L.rules) if (faults.has(r.rule.fault)) state.u8[L.u8.active + r.index] = 0;
       const model = L.slots - 1;
-      if (cleared.some((af) => af.model) && !all.some((af) => af.model && !cleared.includes(af))) {
+      if (cleared.length && !all.some((af) => af.model && !cleared.includes(af))) {
         state.u8[L.u8.active + model] = 0;
         state.u32[L.u32.mask + model] = 0;
         state.resetSlot(model);

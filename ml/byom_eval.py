@@ -67,6 +67,7 @@ def hindsight(scores: list[np.ndarray], labels: list[np.ndarray], far_limit: flo
     not a result. Every distinct score is tried, exactly, in one pass over the sorted scores.
     """
     s, y = np.concatenate(scores), np.concatenate(labels) == 1
+    s = np.where(np.isnan(s), -np.inf, s)  # no score, no alarm (NaN > t is false at run time)
     order = np.argsort(s, kind="stable")
     s, y = s[order], y[order]
     n, pos = len(s), int(y.sum())

@@ -141,6 +141,18 @@ describe('Engine.forget narrowed to faults, with shared averages and the model',
     expect(feed(e, more).raised().map((r) => r.fault)).toEqual(['ac-bearing-wear']);
     expect(e.activeCount()).toBe(2);
   });
+  it("the model's own flag, held back while a rule's fault was active, raises once that fault is resolved", () => {
+    const e = engineWith(RULES);
+    const anomalous = (a: boolean) => ({ anomalyScore: a ? 5 : 0.1, anomaly: a, threshold: 1, topFeatures: [{ feature: 'motorCurrentA.level', contribution: 1 }] });
+    // the current rule raises at 65 A; from minute 35 the model flags too, naming no fault: held back behind the rule's
+    const pts = series('ac-1', T0, 45, MIN, (i) => compressorSample(i < 30 ? 50 : 65, i)).map((p, i) => ({ point: p, anomaly: anomalous(i >= 35) }));
+    expect(feed(e, pts).raised().map((r) => r.fault)).toEqual(['ac-test-current-up']);
+    e.forget('ac-1', { resolve: true, faults: new Set(['ac-test-current-up']) }, 0);
+    e.drainIntents();
+    // the current rule relearns 65 A; the model still flags the device, now on its own
+    const more = series('ac-1', T0 + 45 * MIN, 10, MIN, (i) => compressorSample(65, 45 + i)).map((p) => ({ point: p, anomaly: anomalous(true) }));
+    expect(feed(e, more).raised().map((r) => r.fault)).toEqual(['anomaly']);
+  });
 });
 
 describe('POST /devices/:id/recalibrate', () => {
