@@ -10,7 +10,7 @@ import { MODEL_ONLY_FAULT, modelDiagnosis, modelFault, popcount, ruleDiagnosis }
 import type { AnomalyResult } from './model/types.ts';
 import { F64, type Layout } from './rules/compile.ts';
 import { feedEvent, reported, test } from './rules/evaluate.ts';
-import { resetNode } from './rules/reset.ts';
+import { releaseModelSlot, resetFaultRules } from './rules/reset.ts';
 import { ActiveFaults, type ActiveFault } from './active-faults.ts';
 import { DeviceState, FLAG_LIVE, FLAG_RESTORED, layoutKey } from './windows/device-state.ts';
 
@@ -163,12 +163,8 @@ export class Engine {
     const { faults } = opts;
     if (faults) {
       if (state) {
-        for (const r of state.layout.rules) {
-          if (!faults.has(r.rule.fault)) continue;
-          state.resetSlot(r.index);
-          state.u32[state.layout.u32.mask + r.index] = 0;
-          for (const n of [r.when, r.condition]) if (n) resetNode(state, n);
-        }
+        // resolved, the repaired faults' rules also stop holding
+        resetFaultRules(state, faults, opts.resolve);
         this.dirty.add(deviceId);
       }
     } else {
@@ -182,19 +178,9 @@ export class Engine {
     const all = [...(this.active.of(deviceId)?.values() ?? [])];
     const cleared = all.filter((af) => !faults || faults.has(af.fault));
     for (const af of cleared) this.clearFault(deviceId, af, at);
-    if (faults && state) {
-      // the cleared faults' rule slots were reset above; the model's slot stops holding once no fault left is the
-      // model's (also when it held none: its flag was swallowed while another fault was active)
-      const L = state.layout;
-      for (const r of L.rules) if (faults.has(r.rule.fault)) state.u8[L.u8.active + r.index] = 0;
-      const model = L.slots - 1;
-      if (cleared.length && !all.some((af) => af.model && !cleared.includes(af))) {
-        state.u8[L.u8.active + model] = 0;
-        state.u32[L.u32.mask + model] = 0;
-        state.resetSlot(model);
-        state.lastAnomaly = undefined;
-      }
-    }
+    // the model's slot stops holding once no fault left is the model's (also when it held none: its flag was
+    // swallowed while another fault was active)
+    if (faults && state && cleared.length && !all.some((af) => af.model && !cleared.includes(af))) releaseModelSlot(state);
     return cleared.map((af) => af.id);
   }
 

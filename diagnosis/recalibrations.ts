@@ -60,9 +60,10 @@ export function createRecalibrations(deps: RecalibrationDeps): { apply(): Promis
   }
 
   async function apply(): Promise<void> {
-    await deps.tick();
     const pending = await opsStore.pendingRecalibrations(BATCH);
     if (pending.length === 0) return;
+    // what was queued before the requests is judged against the old normal
+    await deps.tick();
     // a checkpoint being written may hold a device's old state: let it land before deleting or replacing it
     await checkpoints.idle();
     await resumeForNarrowed(pending);
