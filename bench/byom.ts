@@ -168,7 +168,10 @@ async function main(): Promise<void> {
     },
     strict: true,
   });
-  const trainArgs = (['target-far', 'threshold-margin', 'smoothing-alpha', 'wander-floor'] as const).flatMap((k) => (v[k] === undefined ? [] : [`--${k}`, v[k]]));
+  /** The given options, passed on as they came. */
+  const passOn = (keys: ReadonlyArray<'target-far' | 'threshold-margin' | 'smoothing-alpha' | 'wander-floor' | 'far-limit'>) =>
+    keys.flatMap((k) => (v[k] === undefined ? [] : [`--${k}`, v[k]]));
+  const trainArgs = passOn(['target-far', 'threshold-margin', 'smoothing-alpha', 'wander-floor']);
   const own = v['normal-csv'] !== undefined;
   if (own && !v['experiment-csv']?.length) throw new Error('--normal-csv needs at least one --experiment-csv');
   if (!own && v['experiment-csv']) throw new Error('--experiment-csv needs --normal-csv (the normal recording to train on)');
@@ -184,8 +187,7 @@ async function main(): Promise<void> {
         ...v['skip-column']!.flatMap((c) => ['--skip-column', c]), '--time-column', timeColumn, '--separator', sep, '--label-column', labelColumn]
       : ['--seed', v.seed!, '--experiments', v.experiments!, '--normal-samples', v['normal-samples']!, '--experiment-scale', v['experiment-scale']!,
         '--write-csv', dir];
-    const farLimit = v['far-limit'] === undefined ? [] : ['--far-limit', v['far-limit']];
-    const offline = JSON.parse(await run('python3', ['ml/byom_eval.py', '--calibration-samples', v['calibration-samples']!, ...trainArgs, ...farLimit, ...evalArgs])) as {
+    const offline = JSON.parse(await run('python3', ['ml/byom_eval.py', '--calibration-samples', v['calibration-samples']!, ...trainArgs, ...passOn(['far-limit']), ...evalArgs])) as {
       fleetdoc: ReturnType<typeof summary>; references: Record<string, ReturnType<typeof summary>>; bestReferenceF1: number; samples: number;
       perExperiment: unknown[]; hindsightThreshold: unknown;
     };
