@@ -12,7 +12,7 @@ import { F64, type Layout } from './rules/compile.ts';
 import { feedEvent, reported, test } from './rules/evaluate.ts';
 import { releaseModelSlot, resetFaultRules } from './rules/reset.ts';
 import { ActiveFaults, type ActiveFault } from './active-faults.ts';
-import { DeviceState, FLAG_LIVE, FLAG_RESTORED, layoutKey } from './windows/device-state.ts';
+import { DeviceState, FLAG_LIVE, FLAG_RESTORED, FLAG_SILENCE_RESOLVED, layoutKey } from './windows/device-state.ts';
 
 export type Intent = { kind: 'raise'; diagnosis: Diagnosis } | { kind: 'clear'; id: string; deviceId: string; fault: string; at: number };
 
@@ -128,7 +128,7 @@ export class Engine {
     const state = DeviceState.fromBytes(deviceId, layout, meta.model, meta.site, bytes);
     if (!state) return false;
     const running = this.states.get(deviceId);
-    state.u8[layout.u8.flags] = FLAG_RESTORED;
+    state.u8[layout.u8.flags] = FLAG_RESTORED | (state.u8[layout.u8.flags]! & FLAG_SILENCE_RESOLVED);
     state.f64[F64.lastWall] = NaN;
     state.f64[F64.wallGap] = NaN;
     if (running) {
@@ -137,7 +137,7 @@ export class Engine {
       state.site = running.site;
       state.f64[F64.lastWall] = running.f64[F64.lastWall]!;
       state.f64[F64.wallGap] = running.f64[F64.wallGap]!;
-      state.u8[layout.u8.flags] = running.u8[running.layout.u8.flags]! & FLAG_LIVE;
+      state.u8[layout.u8.flags] = running.u8[running.layout.u8.flags]! & (FLAG_LIVE | FLAG_SILENCE_RESOLVED);
       if (!(running.lastTs <= state.lastTs)) state.f64[F64.lastTs] = running.lastTs;
     }
     this.states.set(deviceId, state);
@@ -178,6 +178,8 @@ export class Engine {
     const all = [...(this.active.of(deviceId)?.values() ?? [])];
     const cleared = all.filter((af) => !faults || faults.has(af.fault));
     for (const af of cleared) this.clearFault(deviceId, af, at);
+    // an offline diagnosis resolved while the device is silent is not raised again (at a time before its clear) until it sends
+    if (faults && state && state.layout.presenceRules.some((r) => faults.has(r.rule.fault))) state.u8[state.layout.u8.flags] = state.u8[state.layout.u8.flags]! | FLAG_SILENCE_RESOLVED;
     // the model's slot stops holding once no fault left is the model's (also when it held none: its flag was
     // swallowed while another fault was active)
     if (faults && state && cleared.length && !all.some((af) => af.model && !cleared.includes(af))) releaseModelSlot(state);
@@ -208,6 +210,8 @@ export class Engine {
     }
     this.dirty.add(p.deviceId);
     const restored = (state.u8[L.u8.flags]! & FLAG_RESTORED) !== 0;
+    // the silence before this sample was resolved as known: not a gap to raise
+    const silenceResolved = (state.u8[L.u8.flags]! & FLAG_SILENCE_RESOLVED) !== 0;
     const live = wallNow - p.ts < this.opts.liveLagMs;
     const wasLive = (state.u8[L.u8.flags]! & FLAG_LIVE) !== 0;
     state.u8[L.u8.flags] = live ? FLAG_LIVE : 0;
@@ -222,7 +226,7 @@ export class Engine {
       state.f64[F64.wallGap] = Number.isNaN(usual) ? gap : Math.max(gap, usual * WALL_GAP_DECAY);
     }
     state.f64[F64.lastWall] = wallNow;
-    if (!Number.isNaN(prev) && !restored) {
+    if (!Number.isNaN(prev) && !restored && !silenceResolved) {
       // a gap in the stream itself: judged on event time, the same live or replayed
       for (const r of L.presenceRules) {
         if (state.u8[L.u8.active + r.index] === 0 && p.ts - prev > r.presenceAfterMs!) this.raise(state, r.index, prev + r.presenceAfterMs!, wallNow, { gapMs: p.ts - prev });
@@ -288,7 +292,7 @@ export class Engine {
     const watermark = this.replayWatermark(wallNow);
     for (const state of this.states.values()) {
       const L = state.layout;
-      if (L.presenceRules.length === 0 || Number.isNaN(state.lastTs)) continue;
+      if (L.presenceRules.length === 0 || Number.isNaN(state.lastTs) || state.u8[L.u8.flags]! & FLAG_SILENCE_RESOLVED) continue;
       const now = state.u8[L.u8.flags]! & FLAG_LIVE ? wallNow : watermark;
       for (const r of L.presenceRules) {
         if (state.u8[L.u8.active + r.index] === 0 && now - state.lastTs > r.presenceAfterMs!) {

@@ -12,6 +12,11 @@ import { createHash } from 'node:crypto';
 export const FLAG_LIVE = 1;
 /** Resumed from a checkpoint and not yet fed a sample: the gap since the checkpoint spans the service's own downtime. */
 export const FLAG_RESTORED = 2;
+/**
+ * Its offline diagnosis was resolved while it was still silent (a repair recorded for the offline fault): the
+ * silence is known, so it is not raised again, by the presence check or as a gap, until the device sends again.
+ */
+export const FLAG_SILENCE_RESOLVED = 4;
 /** Identical readings after the first that mark an analogue sensor as stuck (the third in a row). */
 const STUCK_REPEATS = 2;
 

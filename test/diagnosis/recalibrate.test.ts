@@ -153,6 +153,35 @@ describe('Engine.forget narrowed to faults, with shared averages and the model',
     const more = series('ac-1', T0 + 45 * MIN, 10, MIN, (i) => compressorSample(65, 45 + i)).map((p) => ({ point: p, anomaly: anomalous(true) }));
     expect(feed(e, more).raised().map((r) => r.fault)).toEqual(['anomaly']);
   });
+
+  it('an offline diagnosis resolved while the device is still silent is not raised again until it has sent, across a checkpoint too', () => {
+    const withOffline = ruleSet({
+      ...RULES,
+      rules: [
+        CURRENT_UP_RULE,
+        { id: 'offline', fault: 'offline', severity: 'warning', condition: { kind: 'missing', afterMs: 10 * MIN }, remedy: { class: 'technician', summary: 'check the link' }, trigger: { k: 1, n: 1, clearAfterWindows: 1 } },
+      ],
+    });
+    const e = engineWith(withOffline);
+    feed(e, series('ac-1', T0, 5, MIN, (i) => compressorSample(50, i)), 0); // live
+    e.checkPresence(T0 + 60 * MIN);
+    expect(e.drainIntents().map((i) => (i.kind === 'raise' ? [i.diagnosis.fault, i.diagnosis.raisedAt] : i.kind))).toEqual([['offline', new Date(T0 + 14 * MIN).toISOString()]]);
+    // the service team resolves it at minute 70 (the unit is switched off for the season); it stays silent
+    e.forget('ac-1', { resolve: true, faults: new Set(['offline']) }, T0 + 70 * MIN);
+    expect(e.drainIntents()).toMatchObject([{ kind: 'clear', fault: 'offline', at: T0 + 70 * MIN }]);
+    e.checkPresence(T0 + 200 * MIN);
+    expect(e.drainIntents()).toEqual([]);
+    // nor after a restart from its checkpoint
+    const snap = e.snapshot('ac-1')!;
+    const r = engineWith(withOffline);
+    expect(r.restore('ac-1', 'air-compressor', snap.key, snap.state)).toBe(true);
+    r.checkPresence(T0 + 300 * MIN);
+    expect(r.drainIntents()).toEqual([]);
+    // back at minute 400: the resolved silence is no gap to raise; a silence after it is
+    expect(feed(r, series('ac-1', T0 + 400 * MIN, 3, MIN, (i) => compressorSample(50, 400 + i)), 0).raised()).toEqual([]);
+    r.checkPresence(T0 + 430 * MIN);
+    expect(r.drainIntents().map((i) => (i.kind === 'raise' ? [i.diagnosis.fault, i.diagnosis.raisedAt] : i.kind))).toEqual([['offline', new Date(T0 + 412 * MIN).toISOString()]]);
+  });
 });
 
 describe('POST /devices/:id/recalibrate', () => {
