@@ -64,7 +64,8 @@ def hindsight(scores: list[np.ndarray], labels: list[np.ndarray], far_limit: flo
     The best per-sample F1 any single threshold on the smoothed score reaches with false alarms at most
     far_limit (alarm when score > threshold, as the runtime decides; calibration samples, scored -inf, count as
     normal decisions as in the main figures): what the threshold could have done, known only in hindsight, so
-    not a result. Every distinct score is tried, exactly, in one pass over the sorted scores.
+    not a result. Every distinct score is tried, exactly, in one pass over the sorted scores, and one just under the
+    lowest (an alarm on every scored sample).
     """
     s, y = np.concatenate(scores), np.concatenate(labels) == 1
     s = np.where(np.isnan(s), -np.inf, s)  # no score, no alarm (NaN > t is false at run time)
@@ -74,7 +75,9 @@ def hindsight(scores: list[np.ndarray], labels: list[np.ndarray], far_limit: flo
     # positives at index >= i, for every i
     tp_from = np.concatenate([np.cumsum(y[::-1])[::-1], [0]])
     best = None
-    for t in np.unique(s[np.isfinite(s)]):
+    finite = np.unique(s[np.isfinite(s)])
+    # every distinct score, and just under the lowest: an alarm on every scored sample
+    for t in np.concatenate([np.floor(finite[:1] * 1e4) / 1e4 - 1e-4, finite]):  # under the lowest, as rounded below
         i = int(np.searchsorted(s, t, side="right"))  # alarms: every score above t
         tp = int(tp_from[i])
         fp = (n - i) - tp

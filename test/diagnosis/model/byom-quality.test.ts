@@ -52,3 +52,26 @@ describe('bring your own machine on a simulated pump bench', () => {
     expect(out.hindsightThreshold!.f1).toBeGreaterThan(out.fleetdoc.f1 - 0.01);
   });
 });
+
+describe('the hindsight threshold', () => {
+  it('tries every distinct score and an alarm on every scored sample; no score is no alarm', () => {
+    const script = [
+      'import json, sys, numpy as np',
+      "sys.path.insert(0, 'ml')",
+      'from byom_eval import hindsight',
+      'inf = float("inf")',
+      // calibration (-inf) is normal, every scored sample anomalous: only the alarm-on-everything threshold finds them all
+      'a = hindsight([np.array([-inf, 1.0, 2.0, 3.0])], [np.array([0, 1, 1, 1])], 0.1)',
+      'b = hindsight([np.array([-inf, 1.0, 2.0, 3.0])], [np.array([0, 0, 1, 1])], 0.1)',
+      'c = hindsight([np.array([float("nan"), float("nan")])], [np.array([0, 1])], 0.1)',
+      'print(json.dumps([a, b, c]))',
+    ].join('\n');
+    const r = spawnSync('python3', ['-c', script], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const [all, some, none] = JSON.parse(r.stdout) as Array<(Score & { threshold: number }) | null>;
+    expect(all).toMatchObject({ f1: 1, recall: 1, far: 0 });
+    expect(all!.threshold).toBeLessThan(1);
+    expect(some).toMatchObject({ threshold: 1, f1: 1 });
+    expect(none).toBeNull();
+  });
+});
