@@ -10,7 +10,7 @@
  */
 import type { Rng } from '../rng.ts';
 import { dayOfWeek, hourOfDay, DAY } from '../time.ts';
-import { clamp, lag, type ModelEvent, type ModelInstance, type ModelSpec, type SimValue, type StepContext } from './model.ts';
+import { clamp, lag, type ModelEvent, type ModelInstance, type ModelSpec, type SimValue, type StepContext, emitThrottled } from './model.ts';
 import { outdoorTempC, type SiteEnv } from './site.ts';
 
 const FAULTS = [
@@ -203,11 +203,7 @@ class AirCompressor implements ModelInstance {
   }
 
   private raise(ctx: StepContext, ev: ModelEvent, repeatMs = EVENT_REPEAT_MS): void {
-    const code = ev.code ?? '';
-    const last = this.lastEvent.get(code);
-    if (last !== undefined && ev.ts - last < repeatMs) return;
-    this.lastEvent.set(code, ev.ts);
-    ctx.emit(ev);
+    emitThrottled(ctx, this.lastEvent, ev, repeatMs);
   }
 
   nextIntervalMs(_ts: number, baseMs: number): number {

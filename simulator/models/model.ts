@@ -81,3 +81,15 @@ export function lag(value: number, target: number, dtS: number, tauS: number): n
 export function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
 }
+
+/**
+ * Emits a device event unless one with the same code went out less than repeatMs ago (by event time): a
+ * controller repeats a standing alarm now and then, it does not send it with every sample.
+ */
+export function emitThrottled(ctx: StepContext, last: Map<string, number>, ev: ModelEvent, repeatMs: number): void {
+  const code = ev.code ?? '';
+  const at = last.get(code);
+  if (at !== undefined && ev.ts - at < repeatMs) return;
+  last.set(code, ev.ts);
+  ctx.emit(ev);
+}

@@ -6,7 +6,7 @@
  */
 import { Rng, seedOf } from '../rng.ts';
 import { DAY, HOUR, localDayIndex } from '../time.ts';
-import { clamp, lag, type ModelEvent, type ModelInstance, type ModelSpec, type SimValue, type StepContext } from './model.ts';
+import { clamp, lag, type ModelEvent, type ModelInstance, type ModelSpec, type SimValue, type StepContext, emitThrottled } from './model.ts';
 import { outdoorTempC, type SiteEnv } from './site.ts';
 
 const FAULTS = ['rf-condenser-dust', 'rf-door-seal-leak', 'rf-refrigerant-leak', 'rf-defrost-heater-failure', 'rf-defrost-timer-stuck'] as const;
@@ -182,11 +182,7 @@ class Refrigerator implements ModelInstance {
   }
 
   private raise(ctx: StepContext, ev: ModelEvent, repeatMs = 12 * HOUR): void {
-    const code = ev.code ?? '';
-    const last = this.lastEvent.get(code);
-    if (last !== undefined && ev.ts - last < repeatMs) return;
-    this.lastEvent.set(code, ev.ts);
-    ctx.emit(ev);
+    emitThrottled(ctx, this.lastEvent, ev, repeatMs);
   }
 
   nextIntervalMs(_ts: number, baseMs: number): number {

@@ -6,7 +6,7 @@
  */
 import { Rng, seedOf } from '../rng.ts';
 import { DAY, HOUR, dayOfWeek, localDayIndex } from '../time.ts';
-import { clamp, lag, type ModelEvent, type ModelInstance, type ModelSpec, type SimValue, type StepContext } from './model.ts';
+import { clamp, lag, type ModelEvent, type ModelInstance, type ModelSpec, type SimValue, type StepContext, emitThrottled } from './model.ts';
 import { seasonalTempC, type SiteEnv } from './site.ts';
 
 const FAULTS = ['wm-inlet-valve-clog', 'wm-drain-pump-clog', 'wm-shock-absorber-wear', 'wm-heater-failure', 'wm-level-sensor-drift'] as const;
@@ -270,11 +270,7 @@ class WashingMachine implements ModelInstance {
   }
 
   private raise(ctx: StepContext, ev: ModelEvent, repeatMs = 6 * HOUR): void {
-    const code = ev.code ?? '';
-    const last = this.lastEvent.get(code);
-    if (last !== undefined && ev.ts - last < repeatMs) return;
-    this.lastEvent.set(code, ev.ts);
-    ctx.emit(ev);
+    emitThrottled(ctx, this.lastEvent, ev, repeatMs);
   }
 
   nextIntervalMs(ts: number, baseMs: number): number {
