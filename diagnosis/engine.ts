@@ -12,6 +12,7 @@ import { F64, type Layout } from './rules/compile.ts';
 import { feedEvent, reported, test } from './rules/evaluate.ts';
 import { releaseModelSlot, resetFaultRules } from './rules/reset.ts';
 import { ActiveFaults, type ActiveFault } from './active-faults.ts';
+import { gapsInStream, notePacing, replayWatermark, silences } from './presence.ts';
 import { DeviceState, FLAG_LIVE, FLAG_RESTORED, FLAG_SILENCE_RESOLVED, layoutKey } from './windows/device-state.ts';
 
 export type Intent = { kind: 'raise'; diagnosis: Diagnosis } | { kind: 'clear'; id: string; deviceId: string; fault: string; at: number };
@@ -29,13 +30,6 @@ export interface EngineOptions {
    */
   replayIdleMs?: number;
 }
-
-/** How much a device's estimate of its usual wall-clock gap between arrivals forgets a long one at each later gap. */
-const WALL_GAP_DECAY = 0.8;
-/** Shorter waits are one batch split over the service's micro-batches, not a gap between arrivals. */
-const MIN_WALL_GAP_MS = 1000;
-const IDLE_GAPS = 4;
-const MAX_IDLE_FACTOR = 6;
 
 export interface SampleInput {
   deviceId: string;
@@ -216,22 +210,9 @@ export class Engine {
     const wasLive = (state.u8[L.u8.flags]! & FLAG_LIVE) !== 0;
     state.u8[L.u8.flags] = live ? FLAG_LIVE : 0;
     if (!live && p.ts > this.replayHigh) this.replayHigh = p.ts;
-    // the usual wall-clock gap between this device's arrivals
-    const gap = wallNow - state.f64[F64.lastWall]!;
-    if (wasLive && !live) {
-      // a live device uploading a backlog replays: neither its live cadence nor the outage before tells how it replays
-      state.f64[F64.wallGap] = NaN;
-    } else if (gap >= MIN_WALL_GAP_MS) {
-      const usual = state.f64[F64.wallGap]!;
-      state.f64[F64.wallGap] = Number.isNaN(usual) ? gap : Math.max(gap, usual * WALL_GAP_DECAY);
-    }
-    state.f64[F64.lastWall] = wallNow;
-    if (!Number.isNaN(prev) && !restored && !silenceResolved) {
-      // a gap in the stream itself: judged on event time, the same live or replayed
-      for (const r of L.presenceRules) {
-        if (state.u8[L.u8.active + r.index] === 0 && p.ts - prev > r.presenceAfterMs!) this.raise(state, r.index, prev + r.presenceAfterMs!, wallNow, { gapMs: p.ts - prev });
-      }
-    }
+    notePacing(state, wallNow, live, wasLive);
+    // a gap in the stream itself: judged on event time, the same live or replayed
+    if (L.presenceRules.length && !Number.isNaN(prev) && !restored && !silenceResolved) gapsInStream(state, prev, p.ts, (r, at, gapMs) => this.raise(state, r.index, at, wallNow, { gapMs }));
     this.advance(state, p.ts, wallNow);
     state.record(p.ts, p.metrics);
     state.f64[F64.lastTs] = p.ts;
@@ -263,43 +244,10 @@ export class Engine {
     void wallNow;
   }
 
-  /**
-   * The event-time "now" of replayed traffic: the least latest sample time of
-   * the replaying devices still sending. Replayed devices advance at their own
-   * pace — one hands over 500 samples spanning five days, another a month of
-   * sparse ones — so a device that lags is not silent; one that has stopped
-   * sending (wall clock, see replayIdleMs) no longer holds the watermark back.
-   * When every replaying device has stopped, it is the latest time replayed.
-   */
-  replayWatermark(wallNow: number): number {
-    const idleMs = this.opts.replayIdleMs ?? 5 * 60_000;
-    let low = Infinity;
-    for (const state of this.states.values()) {
-      const last = state.lastTs;
-      if (state.u8[state.layout.u8.flags]! & FLAG_LIVE || Number.isNaN(last) || last >= low) continue;
-      const usual = state.f64[F64.wallGap]!;
-      const limit = Number.isNaN(usual) ? idleMs : Math.min(Math.max(idleMs, IDLE_GAPS * usual), MAX_IDLE_FACTOR * idleMs);
-      if (wallNow - state.f64[F64.lastWall]! <= limit) low = last;
-    }
-    return low === Infinity ? this.replayHigh : low;
-  }
-
-  /**
-   * Devices that went silent: against wall-clock time when live, against the
-   * replay watermark when replaying. Raised at lastTs + afterMs either way.
-   */
+  /** Devices that went silent: against wall-clock time when live, against the replay watermark (presence.ts) when replaying. */
   checkPresence(wallNow: number): void {
-    const watermark = this.replayWatermark(wallNow);
-    for (const state of this.states.values()) {
-      const L = state.layout;
-      if (L.presenceRules.length === 0 || Number.isNaN(state.lastTs) || state.u8[L.u8.flags]! & FLAG_SILENCE_RESOLVED) continue;
-      const now = state.u8[L.u8.flags]! & FLAG_LIVE ? wallNow : watermark;
-      for (const r of L.presenceRules) {
-        if (state.u8[L.u8.active + r.index] === 0 && now - state.lastTs > r.presenceAfterMs!) {
-          this.raise(state, r.index, state.lastTs + r.presenceAfterMs!, wallNow, { gapMs: now - state.lastTs });
-        }
-      }
-    }
+    const watermark = replayWatermark(this.states.values(), this.replayHigh, this.opts.replayIdleMs ?? 5 * 60_000, wallNow);
+    for (const state of this.states.values()) silences(state, watermark, wallNow, (r, at, gapMs) => this.raise(state, r.index, at, wallNow, { gapMs }));
   }
 
   private evaluate(state: DeviceState, ts: number): void {

@@ -2,7 +2,7 @@
  * Missing data: one metric absent from a flowing stream for afterMs, or (no
  * metric) the whole device silent — that case is judged by the presence
  * check against wall-clock time for live devices and against the replay
- * watermark for replayed ones (see presence.ts).
+ * watermark for replayed ones (see diagnosis/presence.ts).
  */
 import type { CNode } from './compile.ts';
 import type { EvalContext, Values } from './context.ts';

@@ -1,0 +1,74 @@
+/**
+ * Whether a device is sending, for the bare offline rules (`missing` without
+ * a metric): its wall-clock pacing, the event-time watermark of replayed
+ * traffic, and the silences the engine raises. A gap inside the stream is
+ * judged on event time, live or replayed; a device that has stopped sending
+ * is judged against the wall clock when live and against the replay
+ * watermark when replayed, and raised at its last sample + afterMs either way.
+ */
+import type { CompiledRule } from './rules/compile.ts';
+import { F64 } from './rules/compile.ts';
+import { FLAG_LIVE, FLAG_SILENCE_RESOLVED, type DeviceState } from './windows/device-state.ts';
+
+/** How much a device's estimate of its usual wall-clock gap between arrivals forgets a long one at each later gap. */
+const WALL_GAP_DECAY = 0.8;
+/** Shorter waits are one batch split over the service's micro-batches, not a gap between arrivals. */
+const MIN_WALL_GAP_MS = 1000;
+const IDLE_GAPS = 4;
+const MAX_IDLE_FACTOR = 6;
+
+/** Raises an offline rule: at is when the silence began to count (last sample + afterMs), gapMs how long it has lasted. */
+export type RaiseSilence = (rule: CompiledRule, at: number, gapMs: number) => void;
+
+/** Notes a sample's wall-clock arrival: the usual gap between this device's arrivals (for the replay watermark). */
+export function notePacing(state: DeviceState, wallNow: number, live: boolean, wasLive: boolean): void {
+  const gap = wallNow - state.f64[F64.lastWall]!;
+  if (wasLive && !live) {
+    // a live device uploading a backlog replays: neither its live cadence nor the outage before tells how it replays
+    state.f64[F64.wallGap] = NaN;
+  } else if (gap >= MIN_WALL_GAP_MS) {
+    const usual = state.f64[F64.wallGap]!;
+    state.f64[F64.wallGap] = Number.isNaN(usual) ? gap : Math.max(gap, usual * WALL_GAP_DECAY);
+  }
+  state.f64[F64.lastWall] = wallNow;
+}
+
+/** Raises the offline rules a gap in the stream itself trips, from the previous sample at prev to one at ts. */
+export function gapsInStream(state: DeviceState, prev: number, ts: number, raise: RaiseSilence): void {
+  const L = state.layout;
+  for (const r of L.presenceRules) {
+    if (state.u8[L.u8.active + r.index] === 0 && ts - prev > r.presenceAfterMs!) raise(r, prev + r.presenceAfterMs!, ts - prev);
+  }
+}
+
+/**
+ * The event-time "now" of replayed traffic: the least latest sample time of
+ * the replaying devices still sending. Replayed devices advance at their own
+ * pace — one hands over 500 samples spanning five days, another a month of
+ * sparse ones — so a device that lags is not silent; one that has stopped
+ * sending (wall clock, see EngineOptions.replayIdleMs) no longer holds the
+ * watermark back. When every replaying device has stopped, it is the latest
+ * time replayed (replayHigh).
+ */
+export function replayWatermark(states: Iterable<DeviceState>, replayHigh: number, idleMs: number, wallNow: number): number {
+  let low = Infinity;
+  for (const state of states) {
+    const last = state.lastTs;
+    if (state.u8[state.layout.u8.flags]! & FLAG_LIVE || Number.isNaN(last) || last >= low) continue;
+    const usual = state.f64[F64.wallGap]!;
+    const limit = Number.isNaN(usual) ? idleMs : Math.min(Math.max(idleMs, IDLE_GAPS * usual), MAX_IDLE_FACTOR * idleMs);
+    if (wallNow - state.f64[F64.lastWall]! <= limit) low = last;
+  }
+  return low === Infinity ? replayHigh : low;
+}
+
+/** Raises the offline rules of a device that has stopped sending: against wallNow when live, the replay watermark otherwise. */
+export function silences(state: DeviceState, watermark: number, wallNow: number, raise: RaiseSilence): void {
+  const L = state.layout;
+  // a silence resolved as known (FLAG_SILENCE_RESOLVED) waits for the device to send again
+  if (L.presenceRules.length === 0 || Number.isNaN(state.lastTs) || state.u8[L.u8.flags]! & FLAG_SILENCE_RESOLVED) return;
+  const now = state.u8[L.u8.flags]! & FLAG_LIVE ? wallNow : watermark;
+  for (const r of L.presenceRules) {
+    if (state.u8[L.u8.active + r.index] === 0 && now - state.lastTs > r.presenceAfterMs!) raise(r, state.lastTs + r.presenceAfterMs!, now - state.lastTs);
+  }
+}
