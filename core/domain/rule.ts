@@ -114,6 +114,7 @@ type MeanFields = {
   relativeTo?: 'zero' | 'baseline' | 'ratio';
   overMs?: number;
   overSamples?: number;
+  clearOverSamples?: number;
   risePerHour?: boolean;
   firstInGate?: boolean;
   despike?: boolean;
@@ -176,6 +177,15 @@ const MeanCondition = z
       .max(100_000)
       .optional()
       .describe('Or: an N-sample exponential average (each counted sample weighs 2 / (N + 1)) whatever their spacing, for readings that come in bursts (a spin once a day)'),
+    clearOverSamples: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .optional()
+      .describe(
+        'Also keep an N-sample average of the latest readings (N below the main average’s): the condition is set only while it too is past the clear level, and lets go as soon as it is back. For readings that come once per programme, where the main average of many readings would hold a repaired machine’s diagnosis for weeks',
+      ),
     risePerHour: z
       .boolean()
       .optional()
@@ -217,6 +227,7 @@ const MeanCondition = z
     if (c.firstInGate && c.where === undefined) issue('firstInGate needs where');
     if (c.firstInGate && c.risePerHour) issue('firstInGate and risePerHour do not go together: a skipped repeat breaks the pair a rise needs');
     if ((c.overMs === undefined) === (c.overSamples === undefined)) issue('mean needs overMs or overSamples (one of them)');
+    if (c.clearOverSamples !== undefined && c.overSamples !== undefined && c.clearOverSamples >= c.overSamples) issue('clearOverSamples must be below overSamples: it is the shorter, recent average');
     if (c.baselineMs !== undefined && c.baselineSamples !== undefined) issue('give baselineSamples or baselineMs, not both');
     if (c.clearAbove !== undefined && (c.above === undefined || c.clearAbove > c.above)) issue('clearAbove needs above and must be ≤ above');
     if (c.clearBelow !== undefined && (c.below === undefined || c.clearBelow < c.below)) issue('clearBelow needs below and must be ≥ below');

@@ -45,6 +45,8 @@ export type CNode =
       overMs: number;
       /** Time constant in counted samples (NaN: by event time). */
       overSamples: number;
+      /** The recent average's length in counted samples, which must agree before the condition holds (NaN: none). */
+      clearOverSamples: number;
       baselineSamples: number;
       /** Baseline span in event time (NaN: by samples). */
       baselineMs: number;
@@ -58,7 +60,7 @@ export type CNode =
       risePerHour: boolean;
       /** Count a held value once per cycle: the first sample each time `where` opens, or one whose value moved. */
       firstInGate: boolean;
-      /** MEAN_SLOTS f64 node slots from here (+ GATE_SLOTS with firstInGate; see mean.ts). */
+      /** MEAN_SLOTS f64 node slots from here (+ GATE_SLOTS with firstInGate, + RECENT_SLOTS with clearOverSamples; see mean.ts). */
       slot: number;
       /**
        * Its key prefix in the rule's evidence: the operand's name for the rule's first average of it, then
@@ -114,6 +116,8 @@ export const MIN_BASELINE_SAMPLES = 8;
 export const MEAN_SLOTS = 13;
 /** Two more for a firstInGate mean (its gate and last value), so that other layouts keep their size and checkpoints. */
 export const GATE_SLOTS = 2;
+/** One more for a mean with clearOverSamples (its recent average). */
+export const RECENT_SLOTS = 1;
 
 /** Whether a compiled tree holds a node of this kind. */
 function hasNode(n: CNode, kind: CNode['kind']): boolean {
@@ -240,7 +244,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
         let slot = meanSlots.get(key);
         if (slot === undefined) {
           slot = nodeSlots;
-          nodeSlots += MEAN_SLOTS + (c.firstInGate ? GATE_SLOTS : 0);
+          nodeSlots += MEAN_SLOTS + (c.firstInGate ? GATE_SLOTS : 0) + (c.clearOverSamples !== undefined ? RECENT_SLOTS : 0);
           meanSlots.set(key, slot);
         }
         const operand = c.minus ? `${c.metric}-${c.minus}` : c.metric;
@@ -262,6 +266,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
           firstInGate: c.firstInGate ?? false,
           overMs: c.overMs ?? NaN,
           overSamples: c.overSamples ?? NaN,
+          clearOverSamples: c.clearOverSamples ?? NaN,
           baselineSamples: c.baselineMs !== undefined ? MIN_BASELINE_SAMPLES : (c.baselineSamples ?? ruleSet.baselineSamples),
           baselineMs: c.baselineMs ?? NaN,
           above: c.above ?? Infinity,

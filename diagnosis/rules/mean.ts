@@ -6,7 +6,7 @@
  * that adds a little duty every day, a valve that passes less air — move a
  * mean long before any single sample looks wrong.
  */
-import type { CNode } from './compile.ts';
+import { GATE_SLOTS, MEAN_SLOTS, type CNode } from './compile.ts';
 import { num, type EvalContext, type Values } from './context.ts';
 
 type Mean = Extract<CNode, { kind: 'mean' }>;
@@ -30,6 +30,11 @@ const RISE_TS = 12;
 const GATE_OPEN = 13;
 /** With firstInGate: the operand as of the last sample that reported it (a different value is a new measurement). */
 const GATE_X = 14;
+
+/** With clearOverSamples: where its recent average lives (after the gate's slots when it has them). */
+function recentAt(node: Mean, at: number): number {
+  return at + MEAN_SLOTS + (node.firstInGate ? GATE_SLOTS : 0);
+}
 
 /** Metric i as this very sample reported it; NaN when the sample lacks it or its sensor is stuck. */
 function reading({ state, ts }: EvalContext, i: number): number {
@@ -89,14 +94,16 @@ function learnt(node: Mean, f64: Float64Array, at: number, n: number, ts: number
   return Number.isNaN(node.baselineMs) || ts - f64[at + FIRST_TS]! >= node.baselineMs;
 }
 
-/** The judged value: the moving average, raw or against the baseline; NaN while the baseline is being learnt. */
-function judged(node: Mean, f64: Float64Array, at: number): number {
-  if (Number.isNaN(f64[at + AVG_TS]!)) return NaN;
-  const avg = f64[at + AVG]!;
-  const base = f64[at + BASE]!;
+/** An average as the rule judges it: raw, minus the baseline, or as a ratio to it. */
+function relative(node: Mean, avg: number, base: number): number {
   if (node.relativeTo === 'zero') return avg;
   if (node.relativeTo === 'baseline') return avg - base;
   return Math.abs(base) > 1e-9 ? avg / base - 1 : NaN;
+}
+
+/** The judged value: the moving average, raw or against the baseline; NaN while the baseline is being learnt. */
+function judged(node: Mean, f64: Float64Array, at: number): number {
+  return Number.isNaN(f64[at + AVG_TS]!) ? NaN : relative(node, f64[at + AVG]!, f64[at + BASE]!);
 }
 
 /**
@@ -149,18 +156,27 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean, gateKno
       if (learnt(node, f64, at, n + 1, ts)) {
         f64[at + AVG] = base;
         f64[at + AVG_TS] = ts;
+        if (!Number.isNaN(node.clearOverSamples)) f64[recentAt(node, at)] = base;
       }
     } else {
       if (node.c >= 0) x -= slope(f64, at) * (cov - f64[at + COV_MEAN]!);
       f64[at + AVG] = f64[at + AVG]! + alphaOf(node, ts - f64[at + AVG_TS]!) * (x - f64[at + AVG]!);
       f64[at + AVG_TS] = ts;
+      if (!Number.isNaN(node.clearOverSamples)) {
+        const r = recentAt(node, at);
+        f64[r] = f64[r]! + (2 / (node.clearOverSamples + 1)) * (x - f64[r]!);
+      }
     }
   }
   const v = judged(node, f64, at);
   const latchAt = state.layout.u8.latch + node.latch;
   if (Number.isNaN(v)) return Number.isNaN(f64[at + AVG_TS]!) && node.whileLearning;
   const latched = state.u8[latchAt] === 1;
-  const on = latched ? v > node.clearAbove || v < node.clearBelow : v > node.above || v < node.below;
+  // the recent readings, when kept, must agree: back on the normal side of the clear level, they let go (NaN: no say)
+  const r = Number.isNaN(node.clearOverSamples) ? NaN : relative(node, f64[recentAt(node, at)]!, f64[at + BASE]!);
+  const up = (latched ? v > node.clearAbove : v > node.above) && !(r <= node.clearAbove);
+  const down = (latched ? v < node.clearBelow : v < node.below) && !(r >= node.clearBelow);
+  const on = up || down;
   state.u8[latchAt] = on ? 1 : 0;
   return on;
 }
@@ -179,4 +195,5 @@ export function meanEvidence(node: Mean, { state }: EvalContext, out: Values): v
   out[`${name}:baseline`] = num(state.f64[at + BASE]!);
   if (node.c >= 0) out[`${name}:per-${state.layout.metrics[node.c]!.name}`] = num(slope(state.f64, at));
   if (node.relativeTo !== 'zero') out[`${name}:${node.relativeTo === 'ratio' ? 'ratio' : 'deviation'}`] = num(judged(node, state.f64, at));
+  if (!Number.isNaN(node.clearOverSamples) && !Number.isNaN(state.f64[at + AVG_TS]!)) out[`${name}:recent`] = num(relative(node, state.f64[recentAt(node, at)]!, state.f64[at + BASE]!));
 }

@@ -2,13 +2,13 @@
  * A rule condition's own state in a device's typed arrays, back to what a new
  * device starts with: a mean's average and the baseline it learns, a
  * duration's hold timer, an error code's remembered event, a threshold's or a
- * mean's hysteresis latch. Rates and missing-data checks read the device's
+ * mean's hysteresis latch and recent average. Rates and missing-data checks read the device's
  * shared windows and last-seen times, which stay. Used when a repair of a
  * fault is recorded (Engine.forget with faults): the rules of the repaired
  * faults start over, and the k-of-n windows of their slots with them.
  */
 import type { DeviceState } from '../windows/device-state.ts';
-import { GATE_SLOTS, MEAN_SLOTS, type CNode } from './compile.ts';
+import { GATE_SLOTS, MEAN_SLOTS, RECENT_SLOTS, type CNode } from './compile.ts';
 
 /**
  * The rules of `faults` back to a new device's: their conditions' own state, k-of-n masks, streaks and
@@ -43,7 +43,7 @@ function resetNode(state: DeviceState, n: CNode): void {
       state.u8[state.layout.u8.latch + n.latch] = 0;
       return;
     case 'mean':
-      state.f64.fill(NaN, at + n.slot, at + n.slot + MEAN_SLOTS + (n.firstInGate ? GATE_SLOTS : 0));
+      state.f64.fill(NaN, at + n.slot, at + n.slot + MEAN_SLOTS + (n.firstInGate ? GATE_SLOTS : 0) + (Number.isNaN(n.clearOverSamples) ? 0 : RECENT_SLOTS));
       state.u8[state.layout.u8.latch + n.latch] = 0;
       if (n.where) resetNode(state, n.where);
       return;

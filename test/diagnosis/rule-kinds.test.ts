@@ -331,6 +331,20 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     // the imbalance sensor stuck at 0.1 kg from day 10 while real loads vary: those readings do not count
     const stuck = spins(40, () => 1, imbalance, (d) => (d >= 10 ? 0.1 : imbalance(d)));
     expect(feed(engineWith(wm(rule(true))), stuck).raised()).toEqual([]);
+
+    // new dampers on day 30: the average of eight readings holds the diagnosis for days after the repair;
+    // with clearOverSamples 1 it lets go once the latest reading (the median of three) is back, and raises the same
+    const repaired = spins(45, (d) => (d >= 20 && d < 30 ? 1.5 : 1), imbalance);
+    const slow = feed(engineWith(wm(rule(true))), repaired);
+    const quick = feed(engineWith(wm({ ...rule(true), clearOverSamples: 1 })), repaired);
+    expect(quick.raised()).toEqual(slow.raised());
+    expect(quick.cleared()).toHaveLength(1);
+    expect(slow.cleared()).toHaveLength(1);
+    const [quickAt, slowAt] = [quick, slow].map((f) => (Date.parse(f.cleared()[0]!.at) - T0) / DAY);
+    // two spins with healthy dampers for the median to turn, then the rule's four normal windows (two more spins)
+    expect(quickAt).toBeGreaterThan(30);
+    expect(quickAt).toBeLessThan(32.5);
+    expect(slowAt).toBeGreaterThan(quickAt + 1.5);
   });
 
   it('whileLearning: an exclusion whose baseline is not learnt yet does not hold the rule back', () => {
@@ -366,5 +380,6 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN, above: 1, baselineMs: MIN, baselineSamples: 3 })).toThrow(/not both/);
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', above: 1 })).toThrow(/overMs or overSamples/);
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN, overSamples: 3, above: 1 })).toThrow(/overMs or overSamples/);
+    expect(() => oneRule({ kind: 'mean', metric: 'loaded', overSamples: 3, clearOverSamples: 3, above: 1 })).toThrow(/clearOverSamples must be below overSamples/);
   });
 });
