@@ -8,7 +8,7 @@
 import type { Clock } from '../core/clock.ts';
 import type { NewDeviceEvent } from '../core/domain/event.ts';
 import type { RuleSet } from '../core/domain/rule.ts';
-import type { Point } from '../core/domain/telemetry.ts';
+import type { OutOfRangeSample, Point } from '../core/domain/telemetry.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { DiagnosisBus, OpsStore, Service, TelemetryStore } from '../core/ports.ts';
@@ -50,7 +50,12 @@ export interface DiagnosisDeps {
   opsStore: OpsStore;
   telemetryStore: Pick<TelemetryStore, 'write'>;
   /** Ingest, or anything with its listener API. */
-  source: { onAccepted(l: (points: readonly Point[]) => void): () => void; onEvent?(l: (e: NewDeviceEvent) => void): () => void };
+  source: {
+    onAccepted(l: (points: readonly Point[]) => void): () => void;
+    onEvent?(l: (e: NewDeviceEvent) => void): () => void;
+    /** Samples dead-lettered for a reading outside its declared range: each still gets an anomaly decision. */
+    onOutOfRange?(l: (s: OutOfRangeSample) => void): () => void;
+  };
   scorer?: ModelScorer | undefined;
   metrics?: Pick<Metrics, 'diagnosesRaised' | 'diagnosesCleared' | 'diagnosisQueue' | 'diagnosisDevices'>;
   options?: Partial<DiagnosisOptions>;
@@ -99,12 +104,13 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   const o: DiagnosisOptions = { tickMs: 20, presenceCheckMs: 5000, rulesPollMs: 5000, liveLagMs: 5 * 60_000, maxQueue: 500_000, checkpointMs: 60_000, ...deps.options };
   const bus = createDiagnosisBus(logger);
   const engine = new Engine({ liveLagMs: o.liveLagMs, replayIdleMs: o.replayIdleMs });
-  const counts = { samples: 0, events: 0, dropped: 0, raised: 0, cleared: 0, writeBacks: 0, writeBackErrors: 0 };
+  const counts = { samples: 0, events: 0, dropped: 0, raised: 0, cleared: 0, writeBacks: 0, writeBackErrors: 0, outOfRange: 0 };
   let shipped = new Map<string, RuleSet>();
   let versions = new Map<string, string>();
   let queue: Point[] = [];
   /** Events with the queue position they arrived at, so they are judged between the samples around them. */
   let events: Array<{ e: NewDeviceEvent; at: number }> = [];
+  let outOfRange: OutOfRangeSample[] = [];
   let pendingIntents: Intent[] = [];
   let writeBack: Point[] = [];
   let chain: Promise<void> = Promise.resolve();
@@ -142,6 +148,27 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   function onEvent(e: NewDeviceEvent): void {
     if (events.length < o.maxQueue) events.push({ e, at: queue.length });
     schedule();
+  }
+
+  function onOutOfRange(s: OutOfRangeSample): void {
+    if (outOfRange.length < o.maxQueue) outOfRange.push(s);
+    schedule();
+  }
+
+  /**
+   * A reading beyond what its type declares valid was dead-lettered, never stored or learnt from; the sample
+   * still gets its decision where the type has an anomaly model: anomalous (no score: the model never saw it).
+   */
+  async function decideOutOfRange(): Promise<void> {
+    const batch = outOfRange;
+    outOfRange = [];
+    if (!scorer || batch.length === 0) return;
+    await scorer.refresh?.();
+    for (const s of batch) {
+      if (!scorer.hasModel(s.type) || writeBack.length >= MAX_PENDING) continue;
+      writeBack.push({ deviceId: s.deviceId, type: s.type, model: s.model, site: s.site, ts: s.ts, metrics: { anomaly: 1 } });
+      counts.outOfRange++;
+    }
   }
 
   async function ensureLayout(type: string): Promise<void> {
@@ -216,6 +243,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       feedEvents(Infinity);
       counts.samples += batch.length;
     }
+    await decideOutOfRange();
     await persist();
     await flushWriteBack();
     metrics?.diagnosisQueue.set(queue.length);
@@ -298,6 +326,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       engine.restoreActive(await opsStore.listDiagnoses({ status: 'active', limit: 1_000_000 }));
       unsubscribe.push(deps.source.onAccepted(onAccepted));
       if (deps.source.onEvent) unsubscribe.push(deps.source.onEvent(onEvent));
+      if (deps.source.onOutOfRange) unsubscribe.push(deps.source.onOutOfRange(onOutOfRange));
       timers.push(setInterval(() => void serial(() => engine.checkPresence(clock.now())).then(() => serial(async () => void (await persist()))), o.presenceCheckMs));
       timers.push(setInterval(() => void serial(reloadChanged), o.rulesPollMs));
       timers.push(setInterval(() => void serial(recalibrations.apply), o.rulesPollMs));

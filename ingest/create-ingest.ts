@@ -4,7 +4,7 @@ import { CommandAck } from '../core/domain/command.ts';
 import type { NewDeadLetter } from '../core/domain/dead-letter.ts';
 import { EventPayload, StatusPayload, type NewDeviceEvent } from '../core/domain/event.ts';
 import { parseTime } from '../core/domain/common.ts';
-import type { Point } from '../core/domain/telemetry.ts';
+import type { OutOfRangeSample, Point } from '../core/domain/telemetry.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { topics } from '../core/topics.ts';
@@ -37,6 +37,11 @@ export interface Ingest extends Service, InboundGate {
   onAccepted(listener: AcceptedListener): () => void;
   /** In-process consumers of accepted device events and status changes (the diagnosis engine's error-code rules). */
   onEvent(listener: (event: NewDeviceEvent) => void): () => void;
+  /**
+   * In-process consumers of samples dead-lettered for a reading outside its declared range (the diagnosis
+   * engine gives each one a decision: a reading beyond what the type declares valid is anomalous).
+   */
+  onOutOfRange(listener: (sample: OutOfRangeSample) => void): () => void;
   /** Called after each batch the telemetry store accepted (benchmarks, lag metrics). */
   onStored(listener: AcceptedListener): () => void;
   /** Resolves when every accepted point so far is in the telemetry store. */
@@ -57,6 +62,7 @@ export function createIngest(deps: IngestDeps): Ingest {
   const listeners = new Set<AcceptedListener>();
   const storedListeners = new Set<AcceptedListener>();
   const eventListeners = new Set<(event: NewDeviceEvent) => void>();
+  const outOfRangeListeners = new Set<(sample: OutOfRangeSample) => void>();
   // Listeners (diagnosis) hear of an event as soon as it is valid, as they hear of samples, not after
   // the ops store has written it: a busy store would otherwise deliver it behind samples published
   // after it — hours of event time at a replay's pace. The device's acknowledgement still waits for the write.
@@ -175,6 +181,16 @@ export function createIngest(deps: IngestDeps): Ingest {
       }
     }
     if (rejections.length > 0) await deadLetter(msg, rejections);
+    for (const r of rejections) {
+      if (!r.outOfRange) continue;
+      for (const l of outOfRangeListeners) {
+        try {
+          l({ deviceId: msg.device.id, type: type.name, model: msg.device.model, site: msg.device.site, ...r.outOfRange });
+        } catch (err) {
+          logger.error({ err }, 'out-of-range listener failed');
+        }
+      }
+    }
     return { forward: rejections.length === 0 };
   }
 
@@ -241,6 +257,10 @@ export function createIngest(deps: IngestDeps): Ingest {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    onOutOfRange(listener: (sample: OutOfRangeSample) => void): () => void {
+      outOfRangeListeners.add(listener);
+      return () => outOfRangeListeners.delete(listener);
+    },
     onEvent(listener: (event: NewDeviceEvent) => void): () => void {
       eventListeners.add(listener);
       return () => eventListeners.delete(listener);
@@ -257,6 +277,7 @@ export function createIngest(deps: IngestDeps): Ingest {
         listeners.clear();
         storedListeners.clear();
         eventListeners.clear();
+        outOfRangeListeners.clear();
       })();
       return stopped;
     },

@@ -9,6 +9,8 @@ export interface Rejection {
   detail: string;
   /** The offending part of the payload (one sample of a batch), when narrower than the whole. */
   fragment?: unknown;
+  /** A sample refused for a reading outside its metric's declared range: its time and that metric. */
+  outOfRange?: { ts: number; metric: string };
 }
 
 export interface ValidationResult {
@@ -105,7 +107,7 @@ function validateSample(sample: SamplePayload, ctx: ValidationContext): Point | 
     const def = ctx.type.metrics.get(name);
     if (!def) return { reason: 'unknown_metric', detail: `metric "${name.slice(0, 64)}" is not declared by type ${ctx.type.name}`, fragment: sample };
     const problem = checkValue(def, value);
-    if (problem) return { ...problem, fragment: sample };
+    if (problem) return { ...problem, fragment: sample, ...(problem.reason === 'out_of_range' ? { outOfRange: { ts, metric: name } } : {}) };
     metrics[name] = value;
     count++;
   }

@@ -27,6 +27,16 @@ export const Point = z.object({
   metrics: z.record(z.string(), MetricValue),
 });
 
+/** A sample ingest dead-lettered for a reading outside its metric's declared range (min/max, or a string's values). */
+export const OutOfRangeSample = z.object({
+  deviceId: z.string(),
+  type: z.string(),
+  model: z.string().nullable(),
+  site: z.string().nullable(),
+  ts: z.number().int().describe('Event time, epoch ms'),
+  metric: z.string().describe('The metric whose reading was out of range'),
+});
+
 export const AggregateFn = z.enum(['mean', 'min', 'max', 'last', 'count']);
 
 export const TelemetryRow = z.object({
@@ -38,5 +48,6 @@ export type MetricValue = z.infer<typeof MetricValue>;
 export type SamplePayload = z.infer<typeof SamplePayload>;
 export type TelemetryPayload = z.infer<typeof TelemetryPayload>;
 export type Point = z.infer<typeof Point>;
+export type OutOfRangeSample = z.infer<typeof OutOfRangeSample>;
 export type AggregateFn = z.infer<typeof AggregateFn>;
 export type TelemetryRow = z.infer<typeof TelemetryRow>;

@@ -340,7 +340,7 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     expect(quick.raised()).toEqual(slow.raised());
     expect(quick.cleared()).toHaveLength(1);
     expect(slow.cleared()).toHaveLength(1);
-    const [quickAt, slowAt] = [quick, slow].map((f) => (Date.parse(f.cleared()[0]!.at) - T0) / DAY);
+    const [quickAt, slowAt] = [quick, slow].map((f) => (Date.parse(f.cleared()[0]!.at) - T0) / DAY) as [number, number];
     // two spins with healthy dampers for the median to turn, then the rule's four normal windows (two more spins)
     expect(quickAt).toBeGreaterThan(30);
     expect(quickAt).toBeLessThan(32.5);
