@@ -1,6 +1,6 @@
 import type { DeadLetterReason } from '../core/domain/dead-letter.ts';
 import type { DeviceType, MetricDef } from '../core/domain/device-type.ts';
-import { SamplePayload, type MetricValue, type Point } from '../core/domain/telemetry.ts';
+import { EARLIEST_TS, SamplePayload, type MetricValue, type Point } from '../core/domain/telemetry.ts';
 import { parseTime } from '../core/domain/common.ts';
 import type { DevicePrincipal } from '../core/ports.ts';
 
@@ -36,8 +36,6 @@ export function compileType(t: DeviceType): CompiledType {
   return { name: t.name, metrics: new Map(t.metrics.map((m) => [m.name, m])) };
 }
 
-/** Before 2000-01-01 a device clock is unset, not historical data. */
-const MIN_TS = Date.UTC(2000, 0, 1);
 
 /** Parses untrusted bytes as JSON; never throws. */
 export function parseJson(payload: Buffer): { ok: true; value: unknown } | { ok: false; detail: string } {
@@ -90,7 +88,7 @@ function validateSample(sample: SamplePayload, ctx: ValidationContext): Point | 
   let ts = ctx.now;
   if (sample.ts !== undefined) {
     const parsed = parseTime(sample.ts);
-    if (parsed === undefined || parsed < MIN_TS) return { reason: 'invalid_ts', detail: `ts ${JSON.stringify(sample.ts)} is not a valid time`, fragment: sample };
+    if (parsed === undefined || parsed < EARLIEST_TS) return { reason: 'invalid_ts', detail: `ts ${JSON.stringify(sample.ts)} is not a valid time`, fragment: sample };
     if (parsed > ctx.now + ctx.maxFutureMs) {
       return { reason: 'ts_in_future', detail: `ts ${new Date(parsed).toISOString()} is more than ${ctx.maxFutureMs / 1000} s ahead of the platform clock`, fragment: sample };
     }

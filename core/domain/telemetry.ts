@@ -16,6 +16,9 @@ export const TelemetryPayload = z.union([
   z.object({ samples: z.array(SamplePayload).min(1).max(10_000) }).strict(),
 ]);
 
+/** Sample times before this are an unset device clock, not historical data: ingest dead-letters them (invalid_ts). */
+export const EARLIEST_TS = Date.UTC(2000, 0, 1);
+
 /** A validated sample ready for the telemetry store. */
 export const Point = z.object({
   deviceId: z.string(),

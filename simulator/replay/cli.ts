@@ -1,16 +1,20 @@
 /**
  * npm run replay -- --file data.csv --type air-compressor --device ac-0001
- *   --time-column time [--separator ';'] [--map col=metric,…] [--speed x|max]
+ *   --time-column time [--separator ';'] [--map col=metric,…] [--speed x|max] [--start TIME]
  */
 import { parseArgs } from 'node:util';
 import { parseSpeed, resolveTarget, UsageError } from '../args.ts';
+import { EARLIEST_TS } from '../../core/domain/telemetry.ts';
 import { replayCsv } from './replay.ts';
+import { parseTimestamp } from './timestamps.ts';
 
 const USAGE = `usage: npm run replay -- --file data.csv --type <device type> --device <id> --time-column <col> [options]
   --separator S        field separator (default: detected from the header among , ; tab |)
   --map col=metric,…   map CSV columns to metrics (columns named like a metric map by themselves)
   --speed X|max        X = recorded seconds per second; max (default) = batches as fast as the broker acknowledges
   --utc-offset ±HH:MM  zone of timestamps written without one (default +00:00)
+  --start TIME         shift the recording so that its first row is at TIME (ISO 8601 or epoch ms); times before
+                       2000-01-01 (elapsed seconds, an old recording) are shifted to start then without it
   --api URL --mqtt URL --api-key KEY   (or FLEETDOC_API_URL, FLEETDOC_MQTT_URL, FLEETDOC_API_KEY)`;
 
 export function parseReplayArgs(argv: string[], env: Record<string, string | undefined>) {
@@ -18,7 +22,7 @@ export function parseReplayArgs(argv: string[], env: Record<string, string | und
     args: argv,
     options: {
       file: { type: 'string' }, type: { type: 'string' }, device: { type: 'string' }, 'time-column': { type: 'string' },
-      separator: { type: 'string' }, map: { type: 'string' }, speed: { type: 'string' }, 'utc-offset': { type: 'string' },
+      separator: { type: 'string' }, map: { type: 'string' }, speed: { type: 'string' }, 'utc-offset': { type: 'string' }, start: { type: 'string' },
       api: { type: 'string' }, mqtt: { type: 'string' }, 'api-key': { type: 'string' }, help: { type: 'boolean' },
     },
     strict: true,
@@ -37,12 +41,17 @@ export function parseReplayArgs(argv: string[], env: Record<string, string | und
     if (!m) throw new UsageError('--utc-offset expects ±HH:MM');
     utcOffsetMin = (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
   }
+  let startTs: number | undefined;
+  if (v.start !== undefined) {
+    startTs = parseTimestamp(v.start);
+    if (startTs === undefined || startTs < EARLIEST_TS) throw new UsageError('--start expects a time from 2000-01-01 on (ISO 8601 or epoch ms)');
+  }
   const sep = separatorOf(v.separator);
   if (sep !== undefined && sep.length !== 1) throw new UsageError('--separator must be one character');
   return {
     ...resolveTarget(v, env),
     file: v.file!, type: v.type!, device: v.device!, timeColumn: v['time-column']!,
-    separator: sep, map, speed: v.speed === undefined ? ('max' as const) : parseSpeed(v.speed), utcOffsetMin,
+    separator: sep, map, speed: v.speed === undefined ? ('max' as const) : parseSpeed(v.speed), utcOffsetMin, startTs,
   };
 }
 
@@ -65,7 +74,12 @@ export async function runReplayCli(): Promise<void> {
     onProgress: (n) => process.stderr.write(`\r${n.toLocaleString('en')} samples published`),
   });
   process.stderr.write('\n');
+  for (const [col, u] of Object.entries(s.unreadable)) {
+    process.stderr.write(`column ${col}: ${u.count} cells not readable as its metric (first ${JSON.stringify(u.example)}, line ${u.line}); left out of their rows\n`);
+  }
+  if (s.shiftMs !== 0) process.stderr.write(`times shifted by ${(s.shiftMs / 1000).toFixed(3)} s so that the recording starts at ${s.firstTs}${o.startTs === undefined ? ' (they were before 2000-01-01, which the platform refuses; --start chooses)' : ''}\n`);
+  if (s.nudged > 0) process.stderr.write(`${s.nudged} rows repeated the previous row's time: each sent 1 ms after the one before\n`);
   process.stdout.write(
-    `${o.device} (${o.type}${s.registered ? ', registered' : ''}): ${s.rows} rows, ${s.published} samples published, ${s.badRows.length} bad rows skipped; ${s.firstTs ?? '-'} → ${s.lastTs ?? '-'}\n`,
+    `${o.device} (${o.type}${s.registered ? ', registered' : ''}): ${s.rows} rows, ${s.published} samples published, ${s.badRowCount} bad rows skipped; ${s.firstTs ?? '-'} → ${s.lastTs ?? '-'}\n`,
   );
 }

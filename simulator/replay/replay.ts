@@ -2,15 +2,16 @@
  * Replays a recorded CSV time series as one device: registers the device if
  * needed, maps columns to the type's metrics, and publishes the rows over
  * MQTT with their original timestamps — paced by --speed, or in batches as
- * fast as the broker acknowledges with `max`. Bad rows are reported with
- * their line number and skipped.
+ * fast as the broker acknowledges with `max`. A row whose time cannot be read
+ * is reported with its line number and skipped; a cell that cannot be read as
+ * its metric is left out of its row and counted per column.
  */
 import { createReadStream } from 'node:fs';
 import { topics } from '../../core/topics.ts';
 import { DeviceLink } from '../link.ts';
 import { ApiError, createPlatformClient } from '../platform.ts';
 import { readCsv } from './csv.ts';
-import { parseTimestamp } from './timestamps.ts';
+import { RecordingClock } from './timestamps.ts';
 
 export interface ReplayOptions {
   file: string;
@@ -23,6 +24,8 @@ export interface ReplayOptions {
   speed: number | 'max';
   /** Zone of times written without one, minutes east of UTC. */
   utcOffsetMin?: number;
+  /** Shift the recording so that its first row is at this time (epoch ms); see RecordingClock. */
+  startTs?: number;
   apiUrl: string;
   mqttUrl: string;
   apiKey: string;
@@ -36,7 +39,15 @@ export interface ReplayOptions {
 export interface ReplaySummary {
   rows: number;
   published: number;
+  /** The first MAX_BAD_KEPT rows skipped (no readable time), with why; badRowCount counts them all. */
   badRows: { line: number; reason: string }[];
+  badRowCount: number;
+  /** Cells that could not be read as their metric's kind, per column: left out, the rest of the row is sent. */
+  unreadable: Record<string, { count: number; example: string; line: number }>;
+  /** How far the recording's times were moved (RecordingClock: before 2000 or --start), ms; 0 when not. */
+  shiftMs: number;
+  /** Rows whose time repeated the previous row's, sent a millisecond after it. */
+  nudged: number;
   firstTs: string | null;
   lastTs: string | null;
   registered: boolean;
@@ -47,25 +58,35 @@ interface MetricInfo {
   kind: 'number' | 'integer' | 'boolean' | 'string';
 }
 
-const MISSING = new Set(['', 'na', 'n/a', 'nan', 'null', 'none', '-', '--']);
+const MISSING = new Set(['', 'na', 'n/a', 'nan', 'null', 'none', '-', '--', '?', '#n/a', '#na', 'inf', '+inf', '-inf', 'infinity', '-infinity']);
 const TRUE = new Set(['true', '1', 'yes', 'on', 'y', 't']);
 const FALSE = new Set(['false', '0', 'no', 'off', 'n', 'f']);
 const MAX_BAD_KEPT = 1000;
 
-function parseValue(raw: string, m: MetricInfo, decimalComma: boolean): { ok: true; value: number | boolean | string | undefined } | { ok: false } {
+/**
+ * A number as a CSV writes it. Where the separator is not a comma a comma may be the decimal mark: with both
+ * marks in one number the last is the decimal one (1.234,5 or 1,234.5); a lone comma is decimal (3,5).
+ */
+export function numberText(v: string, separator: string): string {
+  if (separator === ',' || !v.includes(',')) return v;
+  if (v.includes('.') && v.lastIndexOf('.') > v.lastIndexOf(',')) return v.replace(/[\s,]/g, '');
+  return v.replace(/[\s.]/g, '').replace(',', '.');
+}
+
+/** A cell as its metric's value: undefined when empty or a missing-value word; ok false when it cannot be read. */
+function parseValue(raw: string, m: MetricInfo, separator: string): { ok: true; value: number | boolean | string | undefined } | { ok: false } {
   const v = raw.trim();
   if (MISSING.has(v.toLowerCase())) return { ok: true, value: undefined };
   if (m.kind === 'string') return { ok: true, value: v };
+  const text = numberText(v, separator);
+  const n = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text) ? Number(text) : NaN;
   if (m.kind === 'boolean') {
     const l = v.toLowerCase();
-    if (TRUE.has(l)) return { ok: true, value: true };
-    if (FALSE.has(l)) return { ok: true, value: false };
+    // 1.0 / 0.0 as a table tool writes a 0/1 column
+    if (TRUE.has(l) || n === 1) return { ok: true, value: true };
+    if (FALSE.has(l) || n === 0) return { ok: true, value: false };
     return { ok: false };
   }
-  // with `;` as separator a comma is the decimal mark, and dots (if any) group thousands: 1.234,5
-  const text = decimalComma && v.includes(',') ? v.replace(/[\s.]/g, '').replace(',', '.') : v;
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) return { ok: false };
-  const n = Number(text);
   if (!Number.isFinite(n) || (m.kind === 'integer' && !Number.isInteger(n))) return { ok: false };
   return { ok: true, value: n };
 }
@@ -91,11 +112,13 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
     registered = true;
   }
 
-  const summary: ReplaySummary = { rows: 0, published: 0, badRows: [], firstTs: null, lastTs: null, registered };
+  const summary: ReplaySummary = { rows: 0, published: 0, badRows: [], badRowCount: 0, unreadable: {}, shiftMs: 0, nudged: 0, firstTs: null, lastTs: null, registered };
   const bad = (line: number, reason: string) => {
+    summary.badRowCount++;
     if (summary.badRows.length < MAX_BAD_KEPT) summary.badRows.push({ line, reason });
     o.onBadRow?.(line, reason);
   };
+  const clock = new RecordingClock({ utcOffsetMin: o.utcOffsetMin, startTs: o.startTs });
   const link = new DeviceLink({ mqttUrl: o.mqttUrl, id: o.device, secret, onCommand: () => undefined });
   await link.connect();
   const maxBatch = o.speed === 'max' ? (o.maxBatchSamples ?? 1000) : 1;
@@ -117,9 +140,9 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
     }
   };
 
-  let columns: { index: number; metric: MetricInfo }[] = [];
+  let columns: { index: number; name: string; metric: MetricInfo }[] = [];
   let timeIndex = -1;
-  let decimalComma = false;
+  let separator = ',';
   let header = true;
   let seq = 0;
   let prevTs: number | undefined;
@@ -132,14 +155,14 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
         const names = rec.fields.map((f) => f.trim());
         timeIndex = names.indexOf(o.timeColumn);
         if (timeIndex < 0) throw new Error(`time column ${o.timeColumn} not in the header (${names.join(', ')})`);
-        decimalComma = rec.separator === ';';
+        separator = rec.separator;
         const mapped = new Set<string>();
         columns = names.flatMap((name, index) => {
           if (index === timeIndex) return [];
           const metric = metrics.get(o.map?.[name] ?? name);
           if (!metric || (o.map?.[name] === undefined && Object.values(o.map ?? {}).includes(name))) return [];
           mapped.add(name);
-          return [{ index, metric }];
+          return [{ index, name, metric }];
         });
         for (const col of Object.keys(o.map ?? {})) if (!mapped.has(col)) throw new Error(`--map: no column ${col} in the header`);
         if (columns.length === 0) throw new Error(`no column maps to a metric of ${o.type}; use --map column=metric`);
@@ -147,26 +170,23 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
       }
       if (rec.fields.length === 1 && rec.fields[0]!.trim() === '') continue; // blank line
       summary.rows++;
-      const ts = parseTimestamp(rec.fields[timeIndex] ?? '', o.utcOffsetMin ?? 0);
+      const ts = clock.next(rec.fields[timeIndex] ?? '');
       if (ts === undefined) {
         bad(rec.line, `unparsable time ${JSON.stringify(rec.fields[timeIndex] ?? '')} in column ${o.timeColumn}`);
         continue;
       }
       let body = '';
-      let problem: string | undefined;
       for (const c of columns) {
         const raw = rec.fields[c.index];
         if (raw === undefined) continue; // a short row: those metrics are missing
-        const r = parseValue(raw, c.metric, decimalComma);
+        const r = parseValue(raw, c.metric, separator);
         if (!r.ok) {
-          problem = `${c.metric.name}: cannot read ${JSON.stringify(raw)} as ${c.metric.kind}`;
-          break;
+          // one unreadable cell (#DIV/0!, a unit in the cell) costs that value only, not the row's others
+          const u = (summary.unreadable[c.name] ??= { count: 0, example: raw.slice(0, 40), line: rec.line });
+          u.count++;
+          continue;
         }
         if (r.value !== undefined) body += `${body ? ',' : ''}${JSON.stringify(c.metric.name)}:${JSON.stringify(r.value)}`;
-      }
-      if (problem) {
-        bad(rec.line, problem);
-        continue;
       }
       if (body === '') continue; // nothing measured in this row
       const sample = `{"ts":${ts},"seq":${seq++},"metrics":{${body}}}`;
@@ -192,5 +212,7 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
   } finally {
     await link.close();
   }
+  summary.shiftMs = clock.shiftMs;
+  summary.nudged = clock.nudged;
   return summary;
 }

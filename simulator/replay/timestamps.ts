@@ -3,8 +3,10 @@
  * UTC plus `utcOffsetMin` (the recording's local zone, given by --utc-offset).
  *   ISO 8601 with or without zone: 2025-06-01T10:00:00Z, 2025-06-01T10:00:00.5+02:00, 2025-06-01 10:00:00
  *   DD.MM.YYYY HH:mm[:ss]    MM/DD/YYYY HH:mm[:ss] [AM|PM]    YYYY/MM/DD HH:mm[:ss]
- *   epoch seconds (≤ 11 digits, decimals allowed) or milliseconds (12–13 digits)
+ *   epoch seconds (≤ 11 digits, decimals allowed), milliseconds (12–14), microseconds (15–17) or nanoseconds (18–19)
  */
+import { EARLIEST_TS } from '../../core/domain/telemetry.ts';
+
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i;
 const DOTTED = /^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,3}))?)?)?$/;
 const SLASHED_US = /^(\d{1,2})\/(\d{1,2})\/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,3}))?)?\s*(AM|PM)?)?$/i;
@@ -34,7 +36,7 @@ export function parseTimestamp(raw: string, utcOffsetMin = 0): number | undefine
   if (EPOCH.test(v)) {
     const n = Number(v);
     const intDigits = v.replace(/^-/, '').split('.')[0]!.length;
-    const ms = intDigits <= 11 ? n * 1000 : n;
+    const ms = intDigits <= 11 ? n * 1000 : intDigits <= 14 ? n : intDigits <= 17 ? n / 1000 : n / 1e6;
     return Number.isFinite(ms) ? Math.round(ms) : undefined;
   }
   let m = ISO.exec(v);
@@ -57,4 +59,40 @@ export function parseTimestamp(raw: string, utcOffsetMin = 0): number | undefine
   m = SLASHED_ISO.exec(v);
   if (m) return build(+m[1]!, +m[2]!, +m[3]!, +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0), undefined, utcOffsetMin);
   return undefined;
+}
+
+/**
+ * The times a recording's rows are sent with. Times before 2000-01-01 (elapsed seconds from 0, an old
+ * recording), which the platform would refuse as an unset device clock, shift the whole recording so that
+ * it starts then, or wherever `startTs` says (always shifted then). Rows that repeat the previous row's
+ * time are moved a millisecond past the one before: the store keeps one sample per device and time.
+ */
+export class RecordingClock {
+  /** How far every time was moved (ms; 0 when not shifted). */
+  shiftMs = 0;
+  /** Rows moved off a repeated time. */
+  nudged = 0;
+  private started = false;
+  private lastRaw = NaN;
+  private lastTs = NaN;
+
+  constructor(private readonly o: { utcOffsetMin?: number; startTs?: number } = {}) {}
+
+  /** The time this row is sent with, or undefined when its time cell cannot be read. */
+  next(raw: string): number | undefined {
+    const t = parseTimestamp(raw, this.o.utcOffsetMin ?? 0);
+    if (t === undefined) return undefined;
+    if (!this.started) {
+      this.started = true;
+      if (this.o.startTs !== undefined) this.shiftMs = this.o.startTs - t;
+      else if (t < EARLIEST_TS) this.shiftMs = EARLIEST_TS - t;
+    }
+    let ts = t + this.shiftMs;
+    if (t === this.lastRaw) {
+      ts = this.lastTs + 1;
+      this.nudged++;
+    } else this.lastRaw = t;
+    this.lastTs = ts;
+    return ts;
+  }
 }

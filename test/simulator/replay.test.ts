@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { readCsv } from '../../simulator/replay/csv.ts';
-import { replayCsv } from '../../simulator/replay/replay.ts';
-import { parseTimestamp } from '../../simulator/replay/timestamps.ts';
+import { numberText, replayCsv } from '../../simulator/replay/replay.ts';
+import { RecordingClock, parseTimestamp } from '../../simulator/replay/timestamps.ts';
 import { useStack } from '../helpers/stack.ts';
 
 describe('CSV timestamps', () => {
@@ -24,12 +24,41 @@ describe('CSV timestamps', () => {
     [String(t / 1000), t],
     [String(t), t],
     ['1741064767.5', t + 500],
+    [String(t * 1000), t], // epoch µs
+    [`${t}000000`, t], // epoch ns
   ])('%s', (text, expected) => expect(parseTimestamp(text)).toBe(expected));
+
+  it('a recording before 2000 (elapsed seconds from 0, an old bench) starts on 2000-01-01, or at --start; repeated times move 1 ms apart', () => {
+    const y2k = Date.UTC(2000, 0, 1);
+    const elapsed = new RecordingClock();
+    expect(['0.0', '1.0', '1.0', '1.0', '2.5'].map((v) => elapsed.next(v))).toEqual([y2k, y2k + 1000, y2k + 1001, y2k + 1002, y2k + 2500]);
+    expect(elapsed).toMatchObject({ shiftMs: y2k, nudged: 2 });
+    const old = new RecordingClock();
+    expect(['1999-12-31 23:00:00', '1999-12-31 23:00:10'].map((v) => old.next(v))).toEqual([y2k, y2k + 10_000]);
+    const at = new RecordingClock({ startTs: t });
+    expect(['2025-01-01T00:00:00Z', 'junk', '2025-01-01T00:01:00Z'].map((v) => at.next(v))).toEqual([t, undefined, t + 60_000]);
+    // a recent recording keeps its times
+    const recent = new RecordingClock();
+    expect(recent.next('2025-03-04T05:06:07Z')).toBe(t);
+    expect(recent.shiftMs).toBe(0);
+  });
 
   it('refuses what is no time, and reads zone-less times in the given zone', () => {
     for (const bad of ['', 'yesterday', '31.02.2025 10:00', '2025-13-01T00:00:00Z', '13/45/2025 10:00']) expect(parseTimestamp(bad), bad).toBeUndefined();
     expect(parseTimestamp('2025-03-04 07:06:07', 120)).toBe(t);
   });
+});
+
+describe('CSV numbers', () => {
+  it.each([
+    ['3.5', ';', '3.5'],
+    ['3,5', ';', '3.5'],
+    ['3,5', '\t', '3.5'], // a tab-separated export with decimal commas
+    ['1.234,5', ';', '1234.5'],
+    ['1,234.5', '\t', '1234.5'],
+    ['1 234,5', ';', '1234.5'],
+    ['3,5', ',', '3,5'], // with a comma separator a comma in a cell is no decimal mark
+  ])('%s with %j', (text, sep, expected) => expect(numberText(text, sep)).toBe(expected));
 });
 
 describe('CSV reader', () => {
@@ -49,7 +78,7 @@ describe('CSV reader', () => {
 });
 
 describe('replay through the real broker into storage', () => {
-  it('publishes a CSV as one device with its original timestamps and values; bad rows are reported by line and skipped', async () => {
+  it('publishes a CSV as one device with its original timestamps and values; rows without a time are reported by line and skipped, unreadable cells left out', async () => {
     const s = await useStack();
     const dir = await mkdtemp(join(tmpdir(), 'sim-replay-'));
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
@@ -82,26 +111,48 @@ describe('replay through the real broker into storage', () => {
       apiKey: s.adminKey,
       onBadRow: (line, reason) => bad.push([line, reason]),
     });
-    expect(summary).toMatchObject({ rows: 6, published: 4, registered: true });
-    expect(bad.map(([l]) => l)).toEqual([4, 6]);
+    expect(summary).toMatchObject({ rows: 6, published: 5, registered: true, badRowCount: 1, shiftMs: 0, nudged: 0 });
+    expect(bad.map(([l]) => l)).toEqual([4]);
     expect(bad[0]![1]).toMatch(/time/);
-    expect(bad[1]![1]).toMatch(/dischargePressureBar/);
+    // the unreadable pressure costs that value only: the row's oil temperature and load state are sent
+    expect(summary.unreadable).toEqual({ 'Druck bar': { count: 1, example: 'abc', line: 6 } });
 
     const expected = [
       ['2025-06-01T10:00:00.000Z', { dischargePressureBar: 7.25, oilTempC: 78.5, loaded: true }],
       ['2025-06-01T10:01:00.000Z', { dischargePressureBar: 7.31, loaded: false }],
       ['2025-06-01T10:03:00.000Z', { dischargePressureBar: 7.12, oilTempC: 80.25, loaded: true }],
+      ['2025-06-01T10:04:00.000Z', { oilTempC: 80.5, loaded: true }],
       ['2025-06-01T10:05:00.000Z', { dischargePressureBar: 6.98, oilTempC: 81, loaded: false }],
     ];
     const read = async () =>
       (await s.http<{ rows: { ts: string; values: Record<string, unknown> }[] }>('GET', '/api/v1/devices/replay-ac-1/telemetry?from=2025-06-01T00:00:00Z&to=2025-06-02T00:00:00Z')).body.rows;
-    await expect.poll(async () => (await read()).length, { timeout: 5000 }).toBe(4);
+    await expect.poll(async () => (await read()).length, { timeout: 5000 }).toBe(5);
     const rows = await read();
     expect(rows.map((r) => [r.ts, Object.fromEntries(Object.entries(r.values).filter(([, v]) => v !== null))])).toEqual(expected);
 
     // replaying again reuses the device (fresh secret) and rewrites the same points
     const again = await replayCsv({ file, type: 'air-compressor', device: 'replay-ac-1', timeColumn: 'Zeit', map: { 'Druck bar': 'dischargePressureBar' }, speed: 1000, apiUrl: s.httpUrl, mqttUrl: s.mqttUrl, apiKey: s.adminKey });
-    expect(again).toMatchObject({ published: 4, registered: false });
-    expect((await read()).length).toBe(4);
+    expect(again).toMatchObject({ published: 5, registered: false });
+    expect((await read()).length).toBe(5);
+  });
+
+  it('elapsed seconds, a repeated time, missing-value words and 0/1 written as 1.0/0.0: every row is stored', async () => {
+    const s = await useStack();
+    const dir = await mkdtemp(join(tmpdir(), 'sim-replay-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'bench.csv');
+    await writeFile(file, 'time,dischargePressureBar,oilTempC,loaded\n0.0,7.1,78,1.0\n1.0,7.2,inf,0.0\n1.0,7.3,79,1.0\n2.0,#N/A,80,0.0\n');
+    const summary = await replayCsv({ file, type: 'air-compressor', device: 'replay-ac-2', timeColumn: 'time', speed: 'max', apiUrl: s.httpUrl, mqttUrl: s.mqttUrl, apiKey: s.adminKey });
+    const y2k = Date.UTC(2000, 0, 1);
+    expect(summary).toMatchObject({ rows: 4, published: 4, badRowCount: 0, unreadable: {}, shiftMs: y2k, nudged: 1, firstTs: new Date(y2k).toISOString() });
+    const read = async () =>
+      (await s.http<{ rows: { ts: string; values: Record<string, unknown> }[] }>('GET', '/api/v1/devices/replay-ac-2/telemetry?from=2000-01-01T00:00:00Z&to=2000-01-02T00:00:00Z')).body.rows;
+    await expect.poll(async () => (await read()).length, { timeout: 5000 }).toBe(4);
+    expect((await read()).map((r) => [Date.parse(r.ts) - y2k, Object.fromEntries(Object.entries(r.values).filter(([, v]) => v !== null))])).toEqual([
+      [0, { dischargePressureBar: 7.1, oilTempC: 78, loaded: true }],
+      [1000, { dischargePressureBar: 7.2, loaded: false }],
+      [1001, { dischargePressureBar: 7.3, oilTempC: 79, loaded: true }],
+      [2000, { oilTempC: 80, loaded: false }],
+    ]);
   });
 });
