@@ -38,7 +38,8 @@ import { drainDiagnosis, ownStack } from '../scorecard/run.ts';
 import { createPlatformClient } from '../simulator/platform.ts';
 import { separatorOf } from '../simulator/replay/cli.ts';
 import { readCsv } from '../simulator/replay/csv.ts';
-import { parseTimestamp } from '../simulator/replay/timestamps.ts';
+import { cellKind } from '../simulator/replay/replay.ts';
+import { RecordingClock } from '../simulator/replay/timestamps.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 /** The simulated bench's CSVs name one column as a recorder would (ml/byom_eval.py RECORDER_NAMES); both commands map it. */
@@ -48,29 +49,39 @@ const BENCH_MAP = 'Volume Flow RateRMS=flowLpm';
 const RESERVED = new Set<string>(DERIVED_METRICS);
 
 /**
- * A type for recordings a user brings: one number metric per named column of the normal recording but the
- * time, the label and skipped ones, named like its column where that is a valid metric name, else from its
- * letters and digits (the `--map` both commands are given). The header is read as replay reads it.
+ * A type for recordings a user brings: one metric per named column of the normal recording but the time, the
+ * label and skipped ones, named like its column where that is a valid metric name, else from its letters and
+ * digits (the `--map` both commands are given). Its kind comes from the values (as ml/byom_eval.py
+ * column_kinds): a number where every value there reads as one, boolean where every one is a true/false word,
+ * else a string, which the model leaves out. The file is read as replay reads it.
  */
-async function typeFromHeader(file: string, sep: string, skip: Set<string>, calibrationSamples: number) {
+async function typeFromHeader(file: string, sep: string | undefined, skip: Set<string>, calibrationSamples: number) {
   let header: string[] = [];
+  const seen: Array<{ number: boolean; boolean: boolean }> = [];
   for await (const rec of readCsv(createReadStream(file), sep)) {
-    header = rec.fields;
-    break;
-  }
-  const metrics: Array<{ name: string; kind: 'number' }> = [];
-  const map: string[] = [];
-  for (const col of header) {
-    if (skip.has(col) || col.trim() === '') continue;
-    if (/[,=]/.test(col) || col !== col.trim()) {
-      throw new Error(`column ${JSON.stringify(col)}: --map cannot name a column with a comma, an = or surrounding spaces; rename it or --skip-column it`);
+    if (header.length === 0) {
+      header = rec.fields.map((f) => f.trim());
+      for (let k = 0; k < header.length; k++) seen.push({ number: true, boolean: true });
+      continue;
     }
+    rec.fields.forEach((raw, k) => {
+      const kind = k < seen.length ? cellKind(raw, rec.separator) : 'missing';
+      if (kind === 'missing') return;
+      seen[k]!.number &&= kind === 'number';
+      seen[k]!.boolean &&= kind === 'boolean';
+    });
+  }
+  const metrics: Array<{ name: string; kind: 'number' | 'boolean' | 'string' }> = [];
+  const map: string[] = [];
+  header.forEach((col, k) => {
+    if (skip.has(col) || col === '') return;
+    if (/[,=]/.test(col)) throw new Error(`column ${JSON.stringify(col)}: --map cannot name a column with a comma or an =; rename it or --skip-column it`);
     const base = col.replace(/[^A-Za-z0-9_]/g, '').replace(/^(?![A-Za-z])/, 'm').slice(0, 64);
     let name = base;
-    for (let k = 2; metrics.some((m) => m.name === name) || RESERVED.has(name); k++) name = `${base.slice(0, 64 - String(k).length - 1)}_${k}`;
-    metrics.push({ name, kind: 'number' });
+    for (let n = 2; metrics.some((m) => m.name === name) || RESERVED.has(name); n++) name = `${base.slice(0, 64 - String(n).length - 1)}_${n}`;
+    metrics.push({ name, kind: seen[k]!.number ? 'number' : seen[k]!.boolean ? 'boolean' : 'string' });
     if (name !== col) map.push(`${col}=${name}`);
-  }
+  });
   return { type: { name: 'recorded-machine', displayName: `Recorded machine (${basename(file)})`, calibrationSamples, metrics }, map: map.join(',') };
 }
 
@@ -110,17 +121,20 @@ function summary(c: Counts) {
   return { precision: +p.toFixed(3), recall: +r.toFixed(3), f1: +f1.toFixed(3), far: +(c.fp + c.tn ? c.fp / (c.fp + c.tn) : 0).toFixed(3) };
 }
 
-/** Ground truth of an experiment CSV: epoch ms → 0/1. */
-async function labels(file: string, sep: string, timeColumn: string, labelColumn: string): Promise<Map<number, number>> {
-  const out = new Map<number, number>();
+/** Ground truth of an experiment CSV, row by row: the time replay sends the row with (RecordingClock) and its 0/1. */
+async function labels(file: string, sep: string | undefined, timeColumn: string, labelColumn: string): Promise<Array<[number, number]>> {
+  const out: Array<[number, number]> = [];
+  const clock = new RecordingClock();
   let at: { time: number; label: number } | undefined;
   for await (const rec of readCsv(createReadStream(file), sep)) {
     if (!at) {
-      at = { time: rec.fields.indexOf(timeColumn), label: rec.fields.indexOf(labelColumn) };
+      const names = rec.fields.map((f) => f.trim());
+      at = { time: names.indexOf(timeColumn), label: names.indexOf(labelColumn) };
       continue;
     }
-    const ts = parseTimestamp(rec.fields[at.time] ?? '');
-    if (ts !== undefined) out.set(ts, labelOf(rec.fields[at.label], file));
+    if (rec.fields.length === 1 && rec.fields[0]!.trim() === '') continue; // a blank line, as replay skips it
+    const ts = clock.next(rec.fields[at.time] ?? '');
+    if (ts !== undefined) out.push([ts, labelOf(rec.fields[at.label], file)]);
   }
   return out;
 }
@@ -155,7 +169,7 @@ async function main(): Promise<void> {
       'normal-csv': { type: 'string', multiple: true },
       'experiment-csv': { type: 'string', multiple: true },
       'time-column': { type: 'string', default: 'datetime' },
-      separator: { type: 'string', default: ';' },
+      separator: { type: 'string' },
       'label-column': { type: 'string', default: 'anomaly' },
       'skip-column': { type: 'string', multiple: true, default: [] },
       // training options, passed to model:train and to the offline scorer alike
@@ -175,7 +189,8 @@ async function main(): Promise<void> {
   const own = v['normal-csv'] !== undefined;
   if (own && !v['experiment-csv']?.length) throw new Error('--normal-csv needs at least one --experiment-csv');
   if (!own && v['experiment-csv']) throw new Error('--experiment-csv needs --normal-csv (the normal recording to train on)');
-  const sep = separatorOf(v.separator)!;
+  const sep = separatorOf(v.separator);
+  const sepArgs = sep === undefined ? [] : ['--separator', sep];
   const [timeColumn, labelColumn] = [v['time-column']!, v['label-column']!];
   const dir = await mkdtemp(join(tmpdir(), 'fleetdoc-bench-byom-'));
   const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -184,7 +199,7 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     const evalArgs = own
       ? [...v['normal-csv']!.flatMap((f) => ['--normal-csv', f]), ...v['experiment-csv']!.flatMap((f) => ['--experiment-csv', f]),
-        ...v['skip-column']!.flatMap((c) => ['--skip-column', c]), '--time-column', timeColumn, '--separator', sep, '--label-column', labelColumn]
+        ...v['skip-column']!.flatMap((c) => ['--skip-column', c]), '--time-column', timeColumn, ...sepArgs, '--label-column', labelColumn]
       : ['--seed', v.seed!, '--experiments', v.experiments!, '--normal-samples', v['normal-samples']!, '--experiment-scale', v['experiment-scale']!,
         '--write-csv', dir];
     const offline = JSON.parse(await run('python3', ['ml/byom_eval.py', '--calibration-samples', v['calibration-samples']!, ...trainArgs, ...passOn(['far-limit']), ...evalArgs])) as {
@@ -207,7 +222,7 @@ async function main(): Promise<void> {
     const t1 = Date.now();
     const cli = { FLEETDOC_API_URL: target.apiUrl, FLEETDOC_MQTT_URL: target.mqttUrl, FLEETDOC_API_KEY: target.apiKey };
     const trained = await run('npx', ['tsx', 'scripts/model-train.ts', '--type', type.name, ...normals.flatMap((f) => ['--csv', f]), '--time-column', timeColumn,
-      '--separator', sep, ...mapArgs, ...trainArgs, '--api', target.apiUrl, '--api-key', target.apiKey]);
+      ...sepArgs, ...mapArgs, ...trainArgs, '--api', target.apiUrl, '--api-key', target.apiKey]);
     const training = JSON.parse(trained.trim().split('\n').at(-1) ?? '{}') as { threshold?: number; heldOut?: unknown; warning?: string };
     log(`trained and registered in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
     // the running scorer polls the registry about once a second
@@ -217,7 +232,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < experiments.length; i += 3) {
       await Promise.all(experiments.slice(i, i + 3).map((f, k) =>
         run('npx', ['tsx', 'simulator/bin/replay.ts', '--file', f, '--type', type.name, '--device', devices[i + k]!, '--time-column', timeColumn,
-          '--separator', sep, ...mapArgs, '--speed', 'max'], cli)));
+          ...sepArgs, ...mapArgs, '--speed', 'max'], cli)));
     }
     await drainDiagnosis(stack);
     if (process.env.BYOM_DEBUG) log(JSON.stringify(stack.diagnosis.stats()));
@@ -228,7 +243,10 @@ async function main(): Promise<void> {
     let samples = 0;
     for (const [e, f] of experiments.entries()) {
       const truth = await labels(f, sep, timeColumn, labelColumn);
-      const times = [...truth.keys()];
+      if (truth.length <= Number(v['calibration-samples'])) {
+        log(`warning: ${f} has ${truth.length} rows, no more than the ${v['calibration-samples']} calibration samples: it is never judged (every decision 0)`);
+      }
+      const times = truth.map(([t]) => t);
       const from = times.reduce((a, b) => Math.min(a, b));
       const to = times.reduce((a, b) => Math.max(a, b)) + 1;
       const decided = new Map<number, number>();

@@ -22,6 +22,7 @@ import csv
 import json
 import math
 import os
+import re
 import sys
 import time
 from datetime import datetime, timedelta
@@ -33,7 +34,7 @@ from fleetdoc_ml import model as M  # noqa: E402
 from fleetdoc_ml import testbed  # noqa: E402
 from fleetdoc_ml.features import score_device, to_number  # noqa: E402
 from fleetdoc_ml.train import Device, rates  # noqa: E402
-from train_anomaly import SMOOTHING_ALPHA, WANDER_FLOOR, fail, read_csv, separator_of, train  # noqa: E402
+from train_anomaly import SMOOTHING_ALPHA, WANDER_FLOOR, detect_separator, fail, number_text, read_csv, separator_of, train  # noqa: E402
 
 
 def counts(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -146,10 +147,39 @@ def write_csv(out_dir: str, type_def: dict, normal: testbed.Recording, exps: lis
                 f.write(";".join([ts, *(repr(s[n]) for n in names), str(int(rec.label[i]))]) + "\n")
 
 
-def header_of(path: str, sep: str) -> list[str]:
-    """A CSV's column names as the readers see them (quotes, a BOM)."""
+def header_of(path: str, sep: str | None) -> list[str]:
+    """A CSV's column names as the readers see them (quotes, a BOM, the separator detected unless given, trimmed)."""
     with open(path, newline="", encoding="utf-8-sig") as f:
-        return next(csv.reader(f, delimiter=sep), [])
+        first = f.readline()
+    return [c.strip() for c in next(csv.reader([first], delimiter=sep or detect_separator(first)), [])]
+
+
+MISSING = {"", "na", "n/a", "nan", "null", "none", "-", "--", "?", "#n/a", "#na", "inf", "+inf", "-inf", "infinity", "-infinity"}
+BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off", "t", "f", "y", "n"}
+NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def column_kinds(path: str, sep: str | None, cols: list[str]) -> dict[str, str]:
+    """
+    Each column's kind as bench:byom declares it from the normal recording (bench/byom.ts kindOf): number when every
+    value that is there reads as one, boolean when every one is a true/false word, else string (left out by the model).
+    """
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        lines = f.read().splitlines()
+    file_sep = sep or detect_separator(lines[0] if lines else "")
+    reader = csv.reader(lines, delimiter=file_sep)
+    names = [c.strip() for c in next(reader, [])]
+    seen = {c: {"number": True, "boolean": True} for c in cols}
+    for row in reader:
+        for k, c in enumerate(names):
+            if c not in seen or k >= len(row):
+                continue
+            v = row[k].strip()
+            if v.lower() in MISSING:
+                continue
+            seen[c]["number"] &= bool(NUMBER.match(number_text(v, file_sep)))
+            seen[c]["boolean"] &= v.lower() in BOOLEAN_WORDS
+    return {c: "number" if k["number"] else "boolean" if k["boolean"] else "string" for c, k in seen.items()}
 
 
 def label_of(v, path: str, i: int) -> int:
@@ -160,7 +190,7 @@ def label_of(v, path: str, i: int) -> int:
     return int(x)
 
 
-def labelled(normal_paths: list[str], exp_paths: list[str], sep: str, time_col: str, label_col: str,
+def labelled(normal_paths: list[str], exp_paths: list[str], sep: str | None, time_col: str, label_col: str,
              skip: set[str]) -> tuple[list[dict], list[testbed.Recording], list[testbed.Recording]]:
     """
     Recordings a user brings: normal operation, and experiments with their ground truth (a 0/1 `label_col`),
@@ -170,7 +200,9 @@ def labelled(normal_paths: list[str], exp_paths: list[str], sep: str, time_col: 
     header = header_of(normal_paths[0], sep)
     if time_col not in header:
         fail(f"{normal_paths[0]}: no column {time_col!r} (columns: {', '.join(header)})")
-    metrics = [{"name": c, "kind": "number"} for c in header if c.strip() and c not in (time_col, label_col) and c not in skip]
+    cols = [c for c in header if c and c not in (time_col, label_col) and c not in skip]
+    kinds = column_kinds(normal_paths[0], sep, cols)
+    metrics = [{"name": c, "kind": kinds[c]} for c in cols]
     with_label = {"name": "recorded", "metrics": [*metrics, {"name": label_col, "kind": "string"}]}
     out: tuple[list, list] = ([], [])
     for k, paths in enumerate((normal_paths, exp_paths)):
@@ -201,7 +233,7 @@ def main() -> None:
     ap.add_argument("--experiment-csv", action="append", help="with --normal-csv: a recording to judge, with its ground truth "
                     "in --label-column (repeatable; each is its own device)")
     ap.add_argument("--time-column", default="datetime")
-    ap.add_argument("--separator", default=";")
+    ap.add_argument("--separator", help="field separator (default: detected from the header among , ; tab |)")
     ap.add_argument("--label-column", default="anomaly")
     ap.add_argument("--skip-column", action="append", default=[], help="a column that is neither a metric nor the label")
     ap.add_argument("--write-csv", metavar="DIR", help="also write the bench as a user would bring it: type.json, normal.csv, "
@@ -211,7 +243,7 @@ def main() -> None:
     n_cal = args.calibration_samples
     if args.experiment_csv and not args.normal_csv:
         fail("--experiment-csv needs --normal-csv (the normal recording to train on)")
-    args.separator = separator_of(args.separator)
+    args.separator = separator_of(args.separator) if args.separator else None
     if args.normal_csv:
         if not args.experiment_csv:
             fail("--normal-csv needs at least one --experiment-csv")
@@ -224,7 +256,7 @@ def main() -> None:
         type_def = {"name": "pump-bench", "displayName": "Pump test bench", "calibrationSamples": n_cal, "metrics": testbed.METRICS}
         if args.write_csv:
             write_csv(args.write_csv, type_def, normal, exps)
-    names = [m["name"] for m in type_def["metrics"]]
+    names = [m["name"] for m in type_def["metrics"] if m.get("kind", "number") != "string"]  # the references read numbers
 
     card, blob, held = train(type_def, [Device(n.name, n.samples) for n in normals], n_cal, args.target_far, args.threshold_margin,
                              wander_floor=args.wander_floor, smoothing_alpha=args.smoothing_alpha)

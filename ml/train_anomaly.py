@@ -56,14 +56,16 @@ _SLASHED_US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(
 _SLASHED_ISO = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 
 
-def parse_time(v: str) -> float:
-    """Epoch ms of the formats `npm run replay` reads (simulator/replay/timestamps.ts); times without a zone as UTC."""
-    v = v.strip()
-    try:
+def parse_time(v: str | None) -> float | None:
+    """
+    Epoch ms of the formats `npm run replay` reads (simulator/replay/timestamps.ts); times without a zone as UTC.
+    None when the cell holds no time we know.
+    """
+    v = (v or "").strip()
+    if re.fullmatch(r"-?\d+(\.\d+)?", v):
         x = float(v)
-        return x * 1000 if len(v.lstrip("-").split(".")[0]) <= 11 else x
-    except ValueError:
-        pass
+        digits = len(v.lstrip("-").split(".")[0])  # epoch s, ms, µs or ns, as replay reads them
+        return x * 1000 if digits <= 11 else x if digits <= 14 else x / 1000 if digits <= 17 else x / 1e6
     try:
         d = datetime.fromisoformat(v.replace("Z", "+00:00").replace(",", "."))
         return (d if d.tzinfo else d.replace(tzinfo=timezone.utc)).timestamp() * 1000
@@ -83,8 +85,37 @@ def parse_time(v: str) -> float:
             return datetime(y, mo, day, h, mi, sec, tzinfo=timezone.utc).timestamp() * 1000 + frac * 1000
         except ValueError:
             break
-    fail(f"cannot parse time {v!r} (ISO 8601, DD.MM.YYYY, MM/DD/YYYY, YYYY/MM/DD or epoch s/ms)")
-    raise AssertionError
+    return None
+
+
+SEPARATORS = (",", ";", "\t", "|")
+
+
+def detect_separator(header_line: str) -> str:
+    """The separator that occurs most often outside quotes in the header line (simulator/replay/csv.ts)."""
+    best, best_n = ",", 0
+    for sep in SEPARATORS:
+        n, quoted = 0, False
+        for ch in header_line:
+            if ch == '"':
+                quoted = not quoted
+            elif ch == sep and not quoted:
+                n += 1
+        if n > best_n:
+            best, best_n = sep, n
+    return best
+
+
+def number_text(v: str, sep: str) -> str:
+    """
+    A number as a CSV writes it, as `npm run replay` reads it: where the separator is not a comma a comma may be
+    the decimal mark; with both marks the last is the decimal one (1.234,5 or 1,234.5).
+    """
+    if sep == "," or "," not in v:
+        return v
+    if "." in v and v.rfind(".") > v.rfind(","):
+        return re.sub(r"[\s,]", "", v)
+    return re.sub(r"[\s.]", "", v).replace(",", ".", 1)
 
 
 def separator_of(arg: str) -> str:
@@ -108,8 +139,12 @@ def parse_map(text: str | None, type_def: dict) -> dict[str, str]:
     return out
 
 
-def read_csv(paths: list[str], type_def: dict, sep: str, time_col: str | None, device_col: str | None,
+def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | None, device_col: str | None,
              mapping: dict[str, str] | None = None) -> tuple[list[Device], list[str], str]:
+    """
+    The recordings as devices' samples, read as `npm run replay` reads them: the separator detected from the header
+    unless given, header names trimmed, decimal commas, a row without a readable time skipped (and counted).
+    """
     kinds = {m["name"]: m.get("kind", "number") for m in type_def["metrics"]}
     by_device: dict[str, list[tuple[float, dict]]] = {}
     ignored: set[str] = set()
@@ -118,8 +153,11 @@ def read_csv(paths: list[str], type_def: dict, sep: str, time_col: str | None, d
         with open(path, newline="", encoding="utf-8-sig") as f:
             raw = f.read()
         h.update(raw.encode())
-        reader = csv.DictReader(raw.splitlines(), delimiter=sep)
-        cols = reader.fieldnames or []
+        lines = raw.splitlines()
+        file_sep = sep or detect_separator(lines[0] if lines else "")
+        rows_in = csv.reader(lines, delimiter=file_sep)
+        cols = [c.strip() for c in next(rows_in, [])]
+        reader = ({c: (r[k] if k < len(r) else None) for k, c in enumerate(cols)} for r in rows_in if any(x.strip() for x in r))
         if time_col and time_col not in cols:
             fail(f"{path}: no time column {time_col!r} (columns: {', '.join(cols)})")
         if device_col and device_col not in cols:
@@ -134,6 +172,7 @@ def read_csv(paths: list[str], type_def: dict, sep: str, time_col: str | None, d
         ignored |= {c for c in cols if c not in col_metric and c not in (time_col, device_col)}
         if not metric_cols:
             fail(f"{path}: no column matches a metric of type {type_def['name']} ({', '.join(kinds)})")
+        no_time: list[tuple[int, str]] = []
         for i, row in enumerate(reader):
             s: dict = {}
             for c in metric_cols:
@@ -144,14 +183,26 @@ def read_csv(paths: list[str], type_def: dict, sep: str, time_col: str | None, d
                 if kinds[m] == "string":
                     s[m] = v
                     continue
-                if sep == ";" and "," in v:  # decimal comma, as `npm run replay` reads it
-                    v = v.replace(" ", "").replace(".", "").replace(",", ".")
-                x = to_number(v)
+                x = to_number(number_text(v, file_sep))
                 if not math.isnan(x):
                     s[m] = x
-            t = parse_time(row[time_col]) if time_col else float(i)
-            dev = row[device_col] if device_col else path  # one recording per file, even where two share a name
+            t = parse_time(row.get(time_col)) if time_col else float(i)
+            if t is None or math.isnan(t):
+                no_time.append((i + 2, row.get(time_col) or ""))
+                continue
+            dev = (row.get(device_col) or "") if device_col else path  # one recording per file, even where two share a name
             by_device.setdefault(dev, []).append((t, s))
+        if no_time:
+            line, cell = no_time[0]
+            print(f"warning: {path}: {len(no_time)} rows without a readable time in column {time_col!r} skipped "
+                  f"(first: line {line}, {cell!r})", file=sys.stderr)
+    if not by_device:
+        fail(f"no row with a readable time in column {time_col!r} (ISO 8601, DD.MM.YYYY, MM/DD/YYYY, YYYY/MM/DD or "
+             "epoch s/ms/µs/ns)")
+    numeric = {m for rows in by_device.values() for _, smp in rows for m, x in smp.items() if not isinstance(x, str)}
+    if not numeric:
+        fail("no number could be read in the metric columns: check --separator (decimal commas need a separator other "
+             "than ',') and that the columns hold numbers")
     devices = []
     for dev, rows in by_device.items():
         rows.sort(key=lambda r: r[0])  # stable: equal times keep file order
@@ -342,7 +393,7 @@ def main() -> None:
     ap.add_argument("--csv", required=True, action="append")
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("--time-column")
-    ap.add_argument("--separator", default=",")
+    ap.add_argument("--separator", help="field separator (default: detected from the header among , ; tab |)")
     ap.add_argument("--device-column")
     ap.add_argument("--map", help="column=metric,… for columns not named like their metric")
     ap.add_argument("--calibration-samples", type=int)
@@ -356,7 +407,7 @@ def main() -> None:
     with open(args.type_json) as f:
         type_def = json.load(f)
     name = type_def["name"]
-    sep = separator_of(args.separator)
+    sep = separator_of(args.separator) if args.separator else None
     devices, ignored, csv_hash = read_csv(args.csv, type_def, sep, args.time_column, args.device_column,
                                            parse_map(args.map, type_def))
     n_cal = args.calibration_samples if args.calibration_samples is not None else type_def.get("calibrationSamples", 500)

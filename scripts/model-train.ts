@@ -12,7 +12,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,6 +135,8 @@ function runPython(python: string, args: string[]): Promise<string> {
   });
 }
 
+type Options = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; strict: true }>>['values'];
+
 export async function modelTrain(argv: string[], log: (line: string) => void = console.error): Promise<TrainResult> {
   const { values: o } = parseArgs({ args: argv, options: OPTIONS, strict: true });
   if (o.help) throw new CliError(USAGE);
@@ -145,6 +147,17 @@ export async function modelTrain(argv: string[], log: (line: string) => void = c
   checkPython(python);
 
   const work = await mkdtemp(join(tmpdir(), 'fleetdoc-model-'));
+  // the work folder goes, unless it holds the only copy of the model (no --out-dir, nothing registered)
+  const keep = o['out-dir'] === undefined && !o.api;
+  try {
+    return await trainIn(o, work, python, log);
+  } finally {
+    if (!keep) await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function trainIn(o: Options, work: string, python: string, log: (line: string) => void): Promise<TrainResult> {
+  if (!o.type) throw new CliError('--type is required');
   const outDir = o['out-dir'] ?? join(work, 'out');
   const typeFile = join(work, 'type.json');
   if (o.api) {
@@ -178,7 +191,7 @@ export async function modelTrain(argv: string[], log: (line: string) => void = c
   log(`trained ${summary.modelId}: threshold ${summary.threshold.toFixed(3)}, held-out ${JSON.stringify(summary.heldOut)}`);
   summary.warning = heldOutWarning(summary);
   if (summary.warning) log(`warning: ${summary.warning}`);
-  log(`wrote ${join(outDir, `${o.type}.anomaly.onnx`)} and ${join(outDir, `${o.type}.card.json`)}`);
+  if (o['out-dir'] !== undefined || !o.api) log(`wrote ${join(outDir, `${o.type}.anomaly.onnx`)} and ${join(outDir, `${o.type}.card.json`)}`);
 
   if (o.api) {
     const card = JSON.parse(await readFile(join(outDir, `${o.type}.card.json`), 'utf8')) as unknown;

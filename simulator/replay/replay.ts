@@ -73,13 +73,24 @@ export function numberText(v: string, separator: string): string {
   return v.replace(/[\s.]/g, '').replace(',', '.');
 }
 
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** What a cell holds, as replay (and training, ml/byom_eval.py column_kinds) read it. */
+export function cellKind(raw: string, separator: string): 'missing' | 'number' | 'boolean' | 'text' {
+  const v = raw.trim();
+  const l = v.toLowerCase();
+  if (MISSING.has(l)) return 'missing';
+  if (NUMBER.test(numberText(v, separator))) return 'number';
+  return (TRUE.has(l) || FALSE.has(l)) ? 'boolean' : 'text';
+}
+
 /** A cell as its metric's value: undefined when empty or a missing-value word; ok false when it cannot be read. */
 function parseValue(raw: string, m: MetricInfo, separator: string): { ok: true; value: number | boolean | string | undefined } | { ok: false } {
   const v = raw.trim();
   if (MISSING.has(v.toLowerCase())) return { ok: true, value: undefined };
   if (m.kind === 'string') return { ok: true, value: v };
   const text = numberText(v, separator);
-  const n = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text) ? Number(text) : NaN;
+  const n = NUMBER.test(text) ? Number(text) : NaN;
   if (m.kind === 'boolean') {
     const l = v.toLowerCase();
     // 1.0 / 0.0 as a table tool writes a 0/1 column

@@ -1,0 +1,50 @@
+/**
+ * model:train reads a recording the way `npm run replay` reads it (ml/train_anomaly.py read_csv): the
+ * separator detected from the header, header names trimmed, decimal commas with any separator but a comma,
+ * rows without a readable time skipped with a warning, epoch µs, and a clear error where no number can be read.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it, onTestFinished } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** read_csv on one file of a type with metrics a (number) and b (number); prints the samples and times. */
+function read(file: string, timeColumn = 'time') {
+  const script = [
+    'import json, sys',
+    "sys.path.insert(0, 'ml')",
+    'from train_anomaly import read_csv',
+    "t = {'name': 'x', 'metrics': [{'name': 'a', 'kind': 'number'}, {'name': 'b', 'kind': 'number'}]}",
+    `devices, ignored, _ = read_csv([${JSON.stringify(file)}], t, None, ${JSON.stringify(timeColumn)}, None)`,
+    'print(json.dumps({"samples": devices[0].samples, "ignored": ignored}))',
+  ].join('\n');
+  const r = spawnSync('python3', ['-c', script], { cwd: ROOT, encoding: 'utf8' });
+  return { status: r.status, stderr: r.stderr, out: r.status === 0 ? (JSON.parse(r.stdout) as { samples: Array<Record<string, number>>; ignored: string[] }) : undefined };
+}
+
+describe('model:train reads CSVs as replay does', () => {
+  it('", "-separated headers, tab-separated decimal commas, rows without a time, epoch µs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fleetdoc-csv-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const spaced = join(dir, 'spaced.csv');
+    await writeFile(spaced, 'time, a, b, note\n2025-01-01T00:00:00Z, 1.5, 2, x\n2025-01-01T00:00:01Z, 1.75, 3, y\n');
+    expect(read(spaced).out).toEqual({ samples: [{ a: 1.5, b: 2 }, { a: 1.75, b: 3 }], ignored: ['note'] });
+
+    const tab = join(dir, 'tab.csv');
+    await writeFile(tab, 'time\ta\tb\n1735689600000000\t1,5\t1.234,5\n\t9\t9\nNaN\t9\t9\n1735689601000000\t2,5\t#N/A\n');
+    const r = read(tab);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.out!.samples).toEqual([{ a: 1.5, b: 1234.5 }, { a: 2.5 }]);
+    expect(r.stderr).toMatch(/2 rows without a readable time in column 'time' skipped \(first: line 3/);
+
+    const words = join(dir, 'words.csv');
+    await writeFile(words, 'time;a;b\n2025-01-01;high;low\n2025-01-02;x;y\n');
+    const bad = read(words);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/no number could be read in the metric columns/);
+  });
+});
