@@ -1,22 +1,20 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DERIVED_METRICS } from '../../core/domain/device-type.ts';
-import { AggregateFn, TelemetryRow } from '../../core/domain/telemetry.ts';
+import { AggregateFn, EARLIEST_TS, TelemetryRow } from '../../core/domain/telemetry.ts';
 import { errors } from '../../core/errors.ts';
 import type { TelemetryQuery } from '../../core/ports.ts';
 import type { RouteDeps } from '../deps.ts';
 import { DeviceParams, DurationQuery, MetricListQuery, TimeQuery, notFoundErrors, queryInt } from '../schemas.ts';
 import { requireDevice } from './devices.ts';
 
-const HOUR_MS = 3_600_000;
-
 const TelemetryQueryString = z.object({
   metrics: MetricListQuery.optional(),
-  from: TimeQuery.optional().describe('Inclusive start: ISO 8601 or epoch ms; default `to` − 1 h'),
+  from: TimeQuery.optional().describe('Inclusive start: ISO 8601 or epoch ms; default the beginning of the device’s history (2000-01-01, the earliest time ingest accepts)'),
   to: TimeQuery.optional().describe('Exclusive end: ISO 8601 or epoch ms; default now'),
   every: DurationQuery.optional(),
   fn: AggregateFn.optional().describe('Aggregate per window (needs `every`); default mean'),
-  limit: queryInt({ min: 1, max: 100_000, default: 1000 }),
+  limit: queryInt({ min: 1, max: 100_000, default: 100_000 }),
 });
 
 const TelemetryResponse = z.object({
@@ -61,7 +59,8 @@ export function telemetryRoutes({ opsStore, telemetryStore, clock }: RouteDeps):
       handler: async (req, reply) => {
         const q = req.query;
         const to = q.to ?? clock.now();
-        const from = q.from ?? to - HOUR_MS;
+        // without a range, all the device has sent (a replayed recording's decisions, sample by sample), oldest first
+        const from = q.from ?? Math.min(EARLIEST_TS, to - 1);
         if (from >= to) throw errors.validation(`from (${iso(from)}) must be before to (${iso(to)})`);
         if (q.fn !== undefined && q.every === undefined) throw errors.validation('fn needs every, e.g. every=5m');
 

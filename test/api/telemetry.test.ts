@@ -25,14 +25,28 @@ afterAll(() => t?.close());
 const query = async (qs: string, id = 'tc-1') => t.call('viewer', { method: 'GET', url: `/api/v1/devices/${id}/telemetry${qs ? `?${qs}` : ''}` });
 
 describe('telemetry', () => {
-  it('returns raw samples of the last hour by default, oldest first', async () => {
+  it('returns all the device has sent by default (a replayed recording, sample by sample), oldest first', async () => {
     const res = await query('');
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
-    expect(res.json).toMatchObject({ deviceId: 'tc-1', type: 'air-compressor', from: iso(T0 - 60 * MIN), to: iso(T0), every: null, fn: null });
+    expect(res.json).toMatchObject({ deviceId: 'tc-1', type: 'air-compressor', from: '2000-01-01T00:00:00.000Z', to: iso(T0), every: null, fn: null });
     expect(res.json.rows).toHaveLength(10);
     expect(res.json.rows[0]).toEqual({ ts: iso(T0 - 10 * MIN), values: { dischargePressureBar: 7, motorCurrentA: 40, loaded: true } });
     expect(res.json.rows[9]).toEqual({ ts: iso(T0 - MIN), values: { dischargePressureBar: 7.9, motorCurrentA: 49, loaded: false } });
+  });
+
+  it('a recording replayed with its own (old) times comes back whole without a range', async () => {
+    await t.opsStore.registerDevices([{ type: 'air-compressor', id: 'old-1' }]);
+    const at = Date.parse('2020-02-08T18:34:51Z');
+    await t.telemetryStore.write(Array.from({ length: 3 }, (_, i) => ({ deviceId: 'old-1', type: 'air-compressor', model: null, site: null, ts: at + i * 1000, metrics: { anomaly: i % 2 } })));
+    const res = await query('metrics=anomalyScore,anomaly', 'old-1');
+    expect(res.statusCode).toBe(200);
+    expect(res.json.rows.map((r: { ts: string; values: Record<string, unknown> }) => [r.ts, r.values.anomaly])).toEqual([
+      [iso(at), 0],
+      [iso(at + 1000), 1],
+      [iso(at + 2000), 0],
+    ]);
+    expect(res.json.next).toBeNull();
   });
 
   it('selects metrics and limits rows', async () => {
