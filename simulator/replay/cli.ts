@@ -13,6 +13,7 @@ const USAGE = `usage: npm run replay -- --file data.csv --type <device type> --d
   --map col=metric,…   map CSV columns to metrics (columns named like a metric map by themselves)
   --speed X|max        X = recorded seconds per second; max (default) = batches as fast as the broker acknowledges
   --utc-offset ±HH:MM  zone of timestamps written without one (default +00:00)
+  --no-wait            return once the broker has every sample, without waiting for their anomaly decisions
   --start TIME         shift the recording so that its first row is at TIME (ISO 8601 or epoch ms); times before
                        2000-01-01 (elapsed seconds, an old recording) are shifted to start then without it
   --api URL --mqtt URL --api-key KEY   (or FLEETDOC_API_URL, FLEETDOC_MQTT_URL, FLEETDOC_API_KEY)`;
@@ -22,7 +23,7 @@ export function parseReplayArgs(argv: string[], env: Record<string, string | und
     args: argv,
     options: {
       file: { type: 'string' }, type: { type: 'string' }, device: { type: 'string' }, 'time-column': { type: 'string' },
-      separator: { type: 'string' }, map: { type: 'string' }, speed: { type: 'string' }, 'utc-offset': { type: 'string' }, start: { type: 'string' },
+      separator: { type: 'string' }, map: { type: 'string' }, speed: { type: 'string' }, 'utc-offset': { type: 'string' }, start: { type: 'string' }, 'no-wait': { type: 'boolean' },
       api: { type: 'string' }, mqtt: { type: 'string' }, 'api-key': { type: 'string' }, help: { type: 'boolean' },
     },
     strict: true,
@@ -51,7 +52,7 @@ export function parseReplayArgs(argv: string[], env: Record<string, string | und
   return {
     ...resolveTarget(v, env),
     file: v.file!, type: v.type!, device: v.device!, timeColumn: v['time-column']!,
-    separator: sep, map, speed: v.speed === undefined ? ('max' as const) : parseSpeed(v.speed), utcOffsetMin, startTs,
+    separator: sep, map, speed: v.speed === undefined ? ('max' as const) : parseSpeed(v.speed), utcOffsetMin, startTs, waitForDecisions: !v['no-wait'],
   };
 }
 
@@ -78,8 +79,9 @@ export async function runReplayCli(): Promise<void> {
     process.stderr.write(`column ${col}: ${u.count} cells not readable as its metric (first ${JSON.stringify(u.example)}, line ${u.line}); left out of their rows\n`);
   }
   if (s.shiftMs !== 0) process.stderr.write(`times shifted by ${(s.shiftMs / 1000).toFixed(3)} s so that the recording starts at ${s.firstTs}${o.startTs === undefined ? ' (they were before 2000-01-01, which the platform refuses; --start chooses)' : ''}\n`);
+  if (s.decided !== null && s.decided < s.published) process.stderr.write(`only ${s.decided} of ${s.published} samples have an anomaly decision (see GET /api/v1/dead-letters?deviceId=${o.device})\n`);
   if (s.nudged > 0) process.stderr.write(`${s.nudged} rows repeated the previous row's time: each sent 1 ms after the one before\n`);
   process.stdout.write(
-    `${o.device} (${o.type}${s.registered ? ', registered' : ''}): ${s.rows} rows, ${s.published} samples published, ${s.badRowCount} bad rows skipped; ${s.firstTs ?? '-'} → ${s.lastTs ?? '-'}\n`,
+    `${o.device} (${o.type}${s.registered ? ', registered' : ''}): ${s.rows} rows, ${s.published} samples published, ${s.badRowCount} bad rows skipped; ${s.firstTs ?? '-'} → ${s.lastTs ?? '-'}${s.decided === null ? '' : `; ${s.decided} anomaly decisions readable`}\n`,
   );
 }

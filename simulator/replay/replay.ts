@@ -34,6 +34,11 @@ export interface ReplayOptions {
   onBadRow?: (line: number, reason: string) => void;
   /** Called every 1,000 published samples. */
   onProgress?: (published: number) => void;
+  /**
+   * Where the type has an anomaly model, return only once every published sample has its decision readable
+   * through the telemetry API (default true), or the count has not grown for DECISION_IDLE_MS.
+   */
+  waitForDecisions?: boolean;
 }
 
 export interface ReplaySummary {
@@ -48,6 +53,8 @@ export interface ReplaySummary {
   shiftMs: number;
   /** Rows whose time repeated the previous row's, sent a millisecond after it. */
   nudged: number;
+  /** Samples whose anomaly decision could be read back when replay returned (null: not waited for, no model). */
+  decided: number | null;
   firstTs: string | null;
   lastTs: string | null;
   registered: boolean;
@@ -102,6 +109,51 @@ function parseValue(raw: string, m: MetricInfo, separator: string): { ok: true; 
   return { ok: true, value: n };
 }
 
+/** How long the count of decisions may stand still before replay stops waiting for the rest (dead-lettered samples get none). */
+const DECISION_IDLE_MS = 10_000;
+const DECISION_POLL_MS = 250;
+
+async function hasModel(platform: ReturnType<typeof createPlatformClient>, type: string): Promise<boolean> {
+  try {
+    await platform.call('GET', `/models/${encodeURIComponent(type)}`);
+    return true;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return false;
+    throw err;
+  }
+}
+
+/** Anomaly decisions of the device between first and last (inclusive) readable through the api, page by page. */
+async function countDecisions(platform: ReturnType<typeof createPlatformClient>, device: string, first: number, last: number): Promise<number> {
+  let n = 0;
+  for (let from: string | null = new Date(first).toISOString(); from !== null; ) {
+    const page: { rows: Array<{ values: Record<string, unknown> }>; next: string | null } = await platform.call(
+      'GET', `/devices/${encodeURIComponent(device)}/telemetry?metrics=anomaly&from=${encodeURIComponent(from)}&to=${last + 1}&limit=100000`);
+    for (const r of page.rows) if (r.values.anomaly !== null && r.values.anomaly !== undefined) n++;
+    from = page.next;
+  }
+  return n;
+}
+
+/**
+ * Diagnosis decides each sample shortly after ingest takes it: wait until every published sample has its
+ * decision, or until their number has stood still for DECISION_IDLE_MS (samples ingest dead-lettered for a
+ * reason other than a reading out of range get none).
+ */
+async function awaitDecisions(platform: ReturnType<typeof createPlatformClient>, device: string, first: number, last: number, published: number): Promise<number> {
+  let n = -1;
+  let since = Date.now();
+  for (;;) {
+    const now = await countDecisions(platform, device, first, last);
+    if (now >= published) return now;
+    if (now !== n) {
+      n = now;
+      since = Date.now();
+    } else if (Date.now() - since > DECISION_IDLE_MS) return n;
+    await new Promise((r) => setTimeout(r, DECISION_POLL_MS));
+  }
+}
+
 export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
   const platform = createPlatformClient({ apiUrl: o.apiUrl, apiKey: o.apiKey });
   const type = await platform.call<{ metrics: MetricInfo[] }>('GET', `/device-types/${encodeURIComponent(o.type)}`);
@@ -123,13 +175,15 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
     registered = true;
   }
 
-  const summary: ReplaySummary = { rows: 0, published: 0, badRows: [], badRowCount: 0, unreadable: {}, shiftMs: 0, nudged: 0, firstTs: null, lastTs: null, registered };
+  const summary: ReplaySummary = { rows: 0, published: 0, badRows: [], badRowCount: 0, unreadable: {}, shiftMs: 0, nudged: 0, decided: null, firstTs: null, lastTs: null, registered };
   const bad = (line: number, reason: string) => {
     summary.badRowCount++;
     if (summary.badRows.length < MAX_BAD_KEPT) summary.badRows.push({ line, reason });
     o.onBadRow?.(line, reason);
   };
   const clock = new RecordingClock({ utcOffsetMin: o.utcOffsetMin, startTs: o.startTs });
+  /** The earliest and latest time sent (rows may be out of order). */
+  const span = { min: Infinity, max: -Infinity };
   const link = new DeviceLink({ mqttUrl: o.mqttUrl, id: o.device, secret, onCommand: () => undefined });
   await link.connect();
   const maxBatch = o.speed === 'max' ? (o.maxBatchSamples ?? 1000) : 1;
@@ -215,6 +269,8 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
       if (bytes + sample.length > maxBytes) await flush();
       batch.push(sample);
       bytes += sample.length + 1;
+      if (ts < span.min) span.min = ts;
+      if (ts > span.max) span.max = ts;
       summary.firstTs ??= new Date(ts).toISOString();
       summary.lastTs = new Date(ts).toISOString();
       if (batch.length >= maxBatch) await flush();
@@ -225,5 +281,8 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
   }
   summary.shiftMs = clock.shiftMs;
   summary.nudged = clock.nudged;
+  if (o.waitForDecisions !== false && summary.published > 0 && (await hasModel(platform, o.type))) {
+    summary.decided = await awaitDecisions(platform, o.device, span.min, span.max, summary.published);
+  }
   return summary;
 }

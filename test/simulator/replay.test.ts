@@ -6,6 +6,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { readCsv } from '../../simulator/replay/csv.ts';
 import { numberText, replayCsv } from '../../simulator/replay/replay.ts';
 import { RecordingClock, parseTimestamp } from '../../simulator/replay/timestamps.ts';
+import { createModelScorer } from '../../diagnosis/model/scorer.ts';
 import { useStack } from '../helpers/stack.ts';
 
 describe('CSV timestamps', () => {
@@ -110,6 +111,7 @@ describe('replay through the real broker into storage', () => {
       mqttUrl: s.mqttUrl,
       apiKey: s.adminKey,
       onBadRow: (line, reason) => bad.push([line, reason]),
+      waitForDecisions: false, // a rules-only stack writes no anomaly decisions
     });
     expect(summary).toMatchObject({ rows: 6, published: 5, registered: true, badRowCount: 1, shiftMs: 0, nudged: 0 });
     expect(bad.map(([l]) => l)).toEqual([4]);
@@ -131,22 +133,23 @@ describe('replay through the real broker into storage', () => {
     expect(rows.map((r) => [r.ts, Object.fromEntries(Object.entries(r.values).filter(([, v]) => v !== null))])).toEqual(expected);
 
     // replaying again reuses the device (fresh secret) and rewrites the same points
-    const again = await replayCsv({ file, type: 'air-compressor', device: 'replay-ac-1', timeColumn: 'Zeit', map: { 'Druck bar': 'dischargePressureBar' }, speed: 1000, apiUrl: s.httpUrl, mqttUrl: s.mqttUrl, apiKey: s.adminKey });
+    const again = await replayCsv({ file, type: 'air-compressor', device: 'replay-ac-1', timeColumn: 'Zeit', map: { 'Druck bar': 'dischargePressureBar' }, speed: 1000, apiUrl: s.httpUrl, mqttUrl: s.mqttUrl, apiKey: s.adminKey, waitForDecisions: false });
     expect(again).toMatchObject({ published: 5, registered: false });
     expect((await read()).length).toBe(5);
   });
 
-  it('elapsed seconds, a repeated time, missing-value words and 0/1 written as 1.0/0.0: every row is stored', async () => {
-    const s = await useStack();
+  it('elapsed seconds, a repeated time, missing-value words and 0/1 written as 1.0/0.0: every row is stored and decided before replay returns', async () => {
+    const s = await useStack({}, { scorer: ({ opsStore, logger }) => createModelScorer({ logger, opsStore }) });
     const dir = await mkdtemp(join(tmpdir(), 'sim-replay-'));
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
     const file = join(dir, 'bench.csv');
     await writeFile(file, 'time,dischargePressureBar,oilTempC,loaded\n0.0,7.1,78,1.0\n1.0,7.2,inf,0.0\n1.0,7.3,79,1.0\n2.0,#N/A,80,0.0\n');
     const summary = await replayCsv({ file, type: 'air-compressor', device: 'replay-ac-2', timeColumn: 'time', speed: 'max', apiUrl: s.httpUrl, mqttUrl: s.mqttUrl, apiKey: s.adminKey });
     const y2k = Date.UTC(2000, 0, 1);
-    expect(summary).toMatchObject({ rows: 4, published: 4, badRowCount: 0, unreadable: {}, shiftMs: y2k, nudged: 1, firstTs: new Date(y2k).toISOString() });
+    // the compressor's shipped model: every sample has its decision (no alarm while the device calibrates) when replay returns
+    expect(summary).toMatchObject({ rows: 4, published: 4, badRowCount: 0, unreadable: {}, shiftMs: y2k, nudged: 1, firstTs: new Date(y2k).toISOString(), decided: 4 });
     const read = async () =>
-      (await s.http<{ rows: { ts: string; values: Record<string, unknown> }[] }>('GET', '/api/v1/devices/replay-ac-2/telemetry?from=2000-01-01T00:00:00Z&to=2000-01-02T00:00:00Z')).body.rows;
+      (await s.http<{ rows: { ts: string; values: Record<string, unknown> }[] }>('GET', '/api/v1/devices/replay-ac-2/telemetry?metrics=dischargePressureBar,oilTempC,loaded')).body.rows;
     await expect.poll(async () => (await read()).length, { timeout: 5000 }).toBe(4);
     expect((await read()).map((r) => [Date.parse(r.ts) - y2k, Object.fromEntries(Object.entries(r.values).filter(([, v]) => v !== null))])).toEqual([
       [0, { dischargePressureBar: 7.1, oilTempC: 78, loaded: true }],
