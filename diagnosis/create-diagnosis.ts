@@ -157,16 +157,19 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
 
   /**
    * A reading beyond what its type declares valid was dead-lettered, never stored or learnt from; the sample
-   * still gets its decision where the type has an anomaly model: anomalous (no score: the model never saw it).
+   * still gets its decision where the type has an anomaly model: anomalous (no score: the model never saw it),
+   * or no alarm while the device calibrates, as every sample then. Decided before the tick's accepted samples,
+   * so that an accepted sample at the same time (a batch without times, all at its arrival) keeps its own
+   * decision; one at the device's latest time is such a sample already judged, and wins too.
    */
-  async function decideOutOfRange(): Promise<void> {
+  function decideOutOfRange(): void {
     const batch = outOfRange;
     outOfRange = [];
     if (!scorer || batch.length === 0) return;
-    await scorer.refresh?.();
     for (const s of batch) {
-      if (!scorer.hasModel(s.type) || writeBack.length >= MAX_PENDING) continue;
-      writeBack.push({ deviceId: s.deviceId, type: s.type, model: s.model, site: s.site, ts: s.ts, metrics: { anomaly: 1 } });
+      if (!scorer.hasModel(s.type) || writeBack.length >= MAX_PENDING || engine.states.get(s.deviceId)?.lastTs === s.ts) continue;
+      const anomaly = scorer.calibrating?.(s.deviceId, s.type) ? 0 : 1;
+      writeBack.push({ deviceId: s.deviceId, type: s.type, model: s.model, site: s.site, ts: s.ts, metrics: { anomaly } });
       counts.outOfRange++;
     }
   }
@@ -217,6 +220,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       }
       await checkpoints.resume(batch, typeOf);
       const results = await score(batch);
+      decideOutOfRange();
       const now = clock.now();
       let k = 0;
       const feedEvents = (upTo: number) => {
@@ -243,7 +247,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       feedEvents(Infinity);
       counts.samples += batch.length;
     }
-    await decideOutOfRange();
+    decideOutOfRange(); // a tick with nothing accepted (every sample out of range)
     await persist();
     await flushWriteBack();
     metrics?.diagnosisQueue.set(queue.length);

@@ -172,8 +172,10 @@ export class Engine {
     const all = [...(this.active.of(deviceId)?.values() ?? [])];
     const cleared = all.filter((af) => !faults || faults.has(af.fault));
     for (const af of cleared) this.clearFault(deviceId, af, at);
-    // an offline diagnosis resolved while the device is silent is not raised again (at a time before its clear) until it sends
-    if (faults && state && state.layout.presenceRules.some((r) => faults.has(r.rule.fault))) state.u8[state.layout.u8.flags] = state.u8[state.layout.u8.flags]! | FLAG_SILENCE_RESOLVED;
+    // an offline diagnosis resolved (the device is silent) is not raised again, at a time before its clear, until it sends
+    if (faults && state && cleared.some((af) => state.layout.presenceRules.some((r) => r.rule.fault === af.fault))) {
+      state.u8[state.layout.u8.flags] = state.u8[state.layout.u8.flags]! | FLAG_SILENCE_RESOLVED;
+    }
     // the model's slot stops holding once no fault left is the model's (also when it held none: its flag was
     // swallowed while another fault was active)
     if (faults && state && cleared.length && !all.some((af) => af.model && !cleared.includes(af))) releaseModelSlot(state);

@@ -297,6 +297,13 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
       if (refreshing || now() - lastCheck >= checkMs) await refreshShared();
     },
 
+    calibrating(deviceId: string, type: string): boolean {
+      const m = models.get(type);
+      if (!m) return true;
+      const st = devices.get(deviceId);
+      return st === undefined || st.key !== m.key ? calibrationOf(m) > 0 : st.seen < calibrationOf(m);
+    },
+
     exportState(deviceId: string): { key: string; state: Uint8Array } | null {
       const st = devices.get(deviceId);
       if (!st) return null;

@@ -181,6 +181,13 @@ describe('Engine.forget narrowed to faults, with shared averages and the model',
     expect(feed(r, series('ac-1', T0 + 400 * MIN, 3, MIN, (i) => compressorSample(50, 400 + i)), 0).raised()).toEqual([]);
     r.checkPresence(T0 + 430 * MIN);
     expect(r.drainIntents().map((i) => (i.kind === 'raise' ? [i.diagnosis.fault, i.diagnosis.raisedAt] : i.kind))).toEqual([['offline', new Date(T0 + 412 * MIN).toISOString()]]);
+
+    // a repair naming `offline` while no offline diagnosis is active marks nothing: a silence after it is raised
+    const g = engineWith(withOffline);
+    feed(g, series('ac-1', T0, 5, MIN, (i) => compressorSample(50, i)), 0);
+    g.forget('ac-1', { resolve: true, faults: new Set(['offline', 'ac-test-current-up']) }, T0 + 5 * MIN);
+    g.checkPresence(T0 + 600 * MIN);
+    expect(g.drainIntents().map((i) => (i.kind === 'raise' ? i.diagnosis.fault : i.kind))).toEqual(['offline']);
   });
 });
 
