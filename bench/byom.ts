@@ -38,7 +38,7 @@ import { drainDiagnosis, ownStack } from '../scorecard/run.ts';
 import { createPlatformClient } from '../simulator/platform.ts';
 import { separatorOf } from '../simulator/replay/cli.ts';
 import { readCsv } from '../simulator/replay/csv.ts';
-import { cellKind } from '../simulator/replay/replay.ts';
+import { cellKind, recordingOrigin } from '../simulator/replay/replay.ts';
 import { RecordingClock } from '../simulator/replay/timestamps.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -124,7 +124,7 @@ function summary(c: Counts) {
 /** Ground truth of an experiment CSV, row by row: the time replay sends the row with (RecordingClock) and its 0/1. */
 async function labels(file: string, sep: string | undefined, timeColumn: string, labelColumn: string): Promise<Array<[number, number]>> {
   const out: Array<[number, number]> = [];
-  const clock = new RecordingClock();
+  const clock = new RecordingClock({ origin: await recordingOrigin(file, sep, timeColumn) });
   let at: { time: number; label: number } | undefined;
   for await (const rec of readCsv(createReadStream(file), sep)) {
     if (!at) {

@@ -22,7 +22,6 @@ import csv
 import json
 import math
 import os
-import re
 import sys
 import time
 from datetime import datetime, timedelta
@@ -32,7 +31,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleetdoc_ml import model as M  # noqa: E402
 from fleetdoc_ml import testbed  # noqa: E402
-from fleetdoc_ml.features import score_device, to_number  # noqa: E402
+from fleetdoc_ml.features import NUMBER_RE, score_device, to_number  # noqa: E402
 from fleetdoc_ml.train import Device, rates  # noqa: E402
 from train_anomaly import SMOOTHING_ALPHA, WANDER_FLOOR, detect_separator, fail, number_text, read_csv, separator_of, train  # noqa: E402
 
@@ -156,7 +155,6 @@ def header_of(path: str, sep: str | None) -> list[str]:
 
 MISSING = {"", "na", "n/a", "nan", "null", "none", "-", "--", "?", "#n/a", "#na", "inf", "+inf", "-inf", "infinity", "-infinity"}
 BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off", "t", "f", "y", "n"}
-NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def column_kinds(path: str, sep: str | None, cols: list[str]) -> dict[str, str]:
@@ -177,7 +175,7 @@ def column_kinds(path: str, sep: str | None, cols: list[str]) -> dict[str, str]:
             v = row[k].strip()
             if v.lower() in MISSING:
                 continue
-            seen[c]["number"] &= bool(NUMBER.match(number_text(v, file_sep)))
+            seen[c]["number"] &= bool(NUMBER_RE.match(number_text(v, file_sep)))
             seen[c]["boolean"] &= v.lower() in BOOLEAN_WORDS
     return {c: "number" if k["number"] else "boolean" if k["boolean"] else "string" for c, k in seen.items()}
 

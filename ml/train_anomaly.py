@@ -28,7 +28,7 @@ import os
 import re
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
@@ -51,40 +51,68 @@ def fail(msg: str) -> None:
     sys.exit(2)
 
 
-_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,3}))?)?)?$")
-_SLASHED_US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,3}))?)?\s*(AM|PM)?)?$", re.I)
-_SLASHED_ISO = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+# the formats of simulator/replay/timestamps.ts, rule for rule: training reads exactly the rows replay sends
+_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$", re.I | re.ASCII)
+_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,3}))?)?)?$", re.ASCII)
+_SLASHED_US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,3}))?)?\s*(AM|PM)?)?$", re.I | re.ASCII)
+_SLASHED_ISO = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$", re.ASCII)
+_EPOCH = re.compile(r"^-?\d+(\.\d+)?$", re.ASCII)
+
+
+def _build(y: int, mo: int, d: int, h: int, mi: int, sec: int, frac: str | None, offset_min: int) -> float | None:
+    """Epoch ms as timestamps.ts build(): a second of 60 rolls over, a day the month lacks is no time."""
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and h <= 23 and mi <= 59 and sec <= 60):
+        return None
+    ms = math.floor(float(f"0.{frac}") * 1000 + 0.5) if frac else 0  # JavaScript's Math.round
+    try:
+        t = datetime(y, mo, d, h, mi, tzinfo=timezone.utc) + timedelta(seconds=sec, milliseconds=ms)
+    except ValueError:
+        return None
+    return math.floor(t.timestamp() * 1000 + 0.5) - offset_min * 60_000
+
+
+def _zone_minutes(z: str) -> int:
+    if z.upper() == "Z":
+        return 0
+    digits = z[1:].replace(":", "")
+    return (-1 if z[0] == "-" else 1) * (int(digits[:2]) * 60 + int(digits[2:]))
 
 
 def parse_time(v: str | None) -> float | None:
     """
-    Epoch ms of the formats `npm run replay` reads (simulator/replay/timestamps.ts); times without a zone as UTC.
-    None when the cell holds no time we know.
+    Epoch ms of the formats `npm run replay` reads (simulator/replay/timestamps.ts parseTimestamp, rule for rule);
+    times without a zone as UTC. None when the cell holds no time we know.
     """
     v = (v or "").strip()
-    if re.fullmatch(r"-?\d+(\.\d+)?", v):
+    if v == "":
+        return None
+    if _EPOCH.match(v):
         x = float(v)
-        digits = len(v.lstrip("-").split(".")[0])  # epoch s, ms, µs or ns, as replay reads them
-        return x * 1000 if digits <= 11 else x if digits <= 14 else x / 1000 if digits <= 17 else x / 1e6
-    try:
-        d = datetime.fromisoformat(v.replace("Z", "+00:00").replace(",", "."))
-        return (d if d.tzinfo else d.replace(tzinfo=timezone.utc)).timestamp() * 1000
-    except ValueError:
-        pass
-    for rx, order in ((_DOTTED, (2, 1, 0)), (_SLASHED_US, (2, 0, 1)), (_SLASHED_ISO, (0, 1, 2))):
-        m = rx.match(v)
-        if not m:
-            continue
+        digits = len(v.lstrip("-").split(".")[0])  # epoch s, ms, µs or ns
+        ms = x * 1000 if digits <= 11 else x if digits <= 14 else x / 1000 if digits <= 17 else x / 1e6
+        return float(math.floor(ms + 0.5)) if math.isfinite(ms) else None
+    m = _ISO.match(v)
+    if m:
         g = m.groups()
-        y, mo, day = (int(g[i]) for i in order)
-        h, mi, sec = int(g[3] or 0), int(g[4] or 0), int(g[5] or 0)
-        if len(g) > 7 and g[7]:
+        off = _zone_minutes(g[7]) if g[7] is not None else 0
+        return _build(int(g[0]), int(g[1]), int(g[2]), int(g[3] or 0), int(g[4] or 0), int(g[5] or 0), g[6], off)
+    m = _DOTTED.match(v)
+    if m:
+        g = m.groups()
+        return _build(int(g[2]), int(g[1]), int(g[0]), int(g[3] or 0), int(g[4] or 0), int(g[5] or 0), g[6], 0)
+    m = _SLASHED_US.match(v)
+    if m:
+        g = m.groups()
+        h = int(g[3] or 0)
+        if g[7]:
+            if not 1 <= h <= 12:
+                return None
             h = h % 12 + (12 if g[7].upper() == "PM" else 0)
-        frac = float(f"0.{g[6]}") if len(g) > 6 and g[6] and rx is not _SLASHED_ISO else 0.0
-        try:
-            return datetime(y, mo, day, h, mi, sec, tzinfo=timezone.utc).timestamp() * 1000 + frac * 1000
-        except ValueError:
-            break
+        return _build(int(g[2]), int(g[0]), int(g[1]), h, int(g[4] or 0), int(g[5] or 0), g[6], 0)
+    m = _SLASHED_ISO.match(v)
+    if m:
+        g = m.groups()
+        return _build(int(g[0]), int(g[1]), int(g[2]), int(g[3] or 0), int(g[4] or 0), int(g[5] or 0), None, 0)
     return None
 
 

@@ -147,16 +147,17 @@ export async function modelTrain(argv: string[], log: (line: string) => void = c
   checkPython(python);
 
   const work = await mkdtemp(join(tmpdir(), 'fleetdoc-model-'));
-  // the work folder goes, unless it holds the only copy of the model (no --out-dir, nothing registered)
-  const keep = o['out-dir'] === undefined && !o.api;
+  const done = { trained: false, registered: false };
   try {
-    return await trainIn(o, work, python, log);
+    return await trainIn(o, work, python, log, done);
   } finally {
-    if (!keep) await rm(work, { recursive: true, force: true });
+    // the work folder goes, unless it holds the only copy of a trained model (no --out-dir, not registered)
+    if (o['out-dir'] === undefined && done.trained && !done.registered) log(`the model stays in ${join(work, 'out')}`);
+    else await rm(work, { recursive: true, force: true });
   }
 }
 
-async function trainIn(o: Options, work: string, python: string, log: (line: string) => void): Promise<TrainResult> {
+async function trainIn(o: Options, work: string, python: string, log: (line: string) => void, done: { trained: boolean; registered: boolean }): Promise<TrainResult> {
   if (!o.type) throw new CliError('--type is required');
   const outDir = o['out-dir'] ?? join(work, 'out');
   const typeFile = join(work, 'type.json');
@@ -191,6 +192,7 @@ async function trainIn(o: Options, work: string, python: string, log: (line: str
   log(`trained ${summary.modelId}: threshold ${summary.threshold.toFixed(3)}, held-out ${JSON.stringify(summary.heldOut)}`);
   summary.warning = heldOutWarning(summary);
   if (summary.warning) log(`warning: ${summary.warning}`);
+  done.trained = true;
   if (o['out-dir'] !== undefined || !o.api) log(`wrote ${join(outDir, `${o.type}.anomaly.onnx`)} and ${join(outDir, `${o.type}.card.json`)}`);
 
   if (o.api) {
@@ -198,6 +200,7 @@ async function trainIn(o: Options, work: string, python: string, log: (line: str
     const anomalyOnnx = (await readFile(join(outDir, `${o.type}.anomaly.onnx`))).toString('base64');
     const reg = await api<{ version: number }>(o.api, o['api-key'], 'POST', `/api/v1/models/${encodeURIComponent(o.type)}`, { card, anomalyOnnx });
     summary.registered = { version: reg.version };
+    done.registered = true;
     log(`registered with ${o.api} as version ${reg.version}; devices of type ${o.type} recalibrate on their next samples`);
   }
   return summary;

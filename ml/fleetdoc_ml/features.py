@@ -10,6 +10,7 @@ metric is missing), the previous value and an EWMA of first differences.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,10 @@ def feature_metrics(features: list[dict]) -> list[str]:
     return out
 
 
+# a number as `npm run replay` reads one (ASCII digits, no underscores)
+NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
+
+
 def to_number(v) -> float:
     if v is None:
         return NAN
@@ -34,14 +39,14 @@ def to_number(v) -> float:
     if isinstance(v, (int, float)):
         return float(v) if math.isfinite(v) else NAN
     s = str(v).strip().lower()
-    if s in ("true", "on", "yes"):
+    # the words and numbers `npm run replay` reads (simulator/replay/replay.ts parseValue): not Python's wider float()
+    if s in ("true", "on", "yes", "t", "y"):
         return 1.0
-    if s in ("false", "off", "no"):
+    if s in ("false", "off", "no", "f", "n"):
         return 0.0
-    try:
-        x = float(s)
-    except ValueError:
+    if not NUMBER_RE.match(s):
         return NAN
+    x = float(s)
     return x if math.isfinite(x) else NAN
 
 

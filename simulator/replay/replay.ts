@@ -11,7 +11,8 @@ import { topics } from '../../core/topics.ts';
 import { DeviceLink } from '../link.ts';
 import { ApiError, createPlatformClient } from '../platform.ts';
 import { readCsv } from './csv.ts';
-import { RecordingClock } from './timestamps.ts';
+import { EARLIEST_TS } from '../../core/domain/telemetry.ts';
+import { RecordingClock, parseTimestamp } from './timestamps.ts';
 
 export interface ReplayOptions {
   file: string;
@@ -109,6 +110,27 @@ function parseValue(raw: string, m: MetricInfo, separator: string): { ok: true; 
   return { ok: true, value: n };
 }
 
+/**
+ * The earliest readable time in a recording's time column, where RecordingClock needs it: with --start, or
+ * when the first readable time is before 2000-01-01 (undefined otherwise, or without such a column).
+ */
+export async function recordingOrigin(file: string, separator: string | undefined, timeColumn: string, utcOffsetMin = 0, startTs?: number): Promise<number | undefined> {
+  let at = -1;
+  let min = Infinity;
+  for await (const rec of readCsv(createReadStream(file), separator)) {
+    if (at < 0) {
+      at = rec.fields.map((f) => f.trim()).indexOf(timeColumn);
+      if (at < 0) return undefined;
+      continue;
+    }
+    const t = parseTimestamp(rec.fields[at] ?? '', utcOffsetMin);
+    if (t === undefined) continue;
+    if (min === Infinity && startTs === undefined && t >= EARLIEST_TS) return undefined;
+    if (t < min) min = t;
+  }
+  return min === Infinity ? undefined : min;
+}
+
 /** How long the count of decisions may stand still before replay stops waiting for the rest (dead-lettered samples get none). */
 const DECISION_IDLE_MS = 10_000;
 const DECISION_POLL_MS = 250;
@@ -181,7 +203,8 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
     if (summary.badRows.length < MAX_BAD_KEPT) summary.badRows.push({ line, reason });
     o.onBadRow?.(line, reason);
   };
-  const clock = new RecordingClock({ utcOffsetMin: o.utcOffsetMin, startTs: o.startTs });
+  const origin = await recordingOrigin(o.file, o.separator, o.timeColumn, o.utcOffsetMin, o.startTs);
+  const clock = new RecordingClock({ utcOffsetMin: o.utcOffsetMin, startTs: o.startTs, origin });
   /** The earliest and latest time sent (rows may be out of order). */
   const span = { min: Infinity, max: -Infinity };
   const link = new DeviceLink({ mqttUrl: o.mqttUrl, id: o.device, secret, onCommand: () => undefined });

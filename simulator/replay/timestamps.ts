@@ -62,21 +62,23 @@ export function parseTimestamp(raw: string, utcOffsetMin = 0): number | undefine
 }
 
 /**
- * The times a recording's rows are sent with. Times before 2000-01-01 (elapsed seconds from 0, an old
- * recording), which the platform would refuse as an unset device clock, shift the whole recording so that
- * it starts then, or wherever `startTs` says (always shifted then). Rows that repeat the previous row's
- * time are moved a millisecond past the one before: the store keeps one sample per device and time.
+ * The times a recording's rows are sent with. A recording whose earliest time is before 2000-01-01 (elapsed
+ * seconds from 0, an old bench), which the platform would refuse as an unset device clock, is shifted as a
+ * whole so that its earliest row is then, or wherever `startTs` says (always shifted then). `origin` is that
+ * earliest time (recordingOrigin reads it; without it the first row's time stands in). A row that does not go
+ * back in time but would be sent at or before the previous one (a repeated time, or one after such) is sent a
+ * millisecond after it: the store keeps one sample per device and time.
  */
 export class RecordingClock {
   /** How far every time was moved (ms; 0 when not shifted). */
   shiftMs = 0;
-  /** Rows moved off a repeated time. */
+  /** Rows moved forward off a time already sent. */
   nudged = 0;
   private started = false;
   private lastRaw = NaN;
   private lastTs = NaN;
 
-  constructor(private readonly o: { utcOffsetMin?: number; startTs?: number } = {}) {}
+  constructor(private readonly o: { utcOffsetMin?: number; startTs?: number; origin?: number } = {}) {}
 
   /** The time this row is sent with, or undefined when its time cell cannot be read. */
   next(raw: string): number | undefined {
@@ -84,14 +86,16 @@ export class RecordingClock {
     if (t === undefined) return undefined;
     if (!this.started) {
       this.started = true;
-      if (this.o.startTs !== undefined) this.shiftMs = this.o.startTs - t;
-      else if (t < EARLIEST_TS) this.shiftMs = EARLIEST_TS - t;
+      const base = this.o.origin ?? t;
+      if (this.o.startTs !== undefined) this.shiftMs = this.o.startTs - base;
+      else if (base < EARLIEST_TS) this.shiftMs = EARLIEST_TS - base;
     }
     let ts = t + this.shiftMs;
-    if (t === this.lastRaw) {
+    if (t >= this.lastRaw && ts <= this.lastTs) {
       ts = this.lastTs + 1;
       this.nudged++;
-    } else this.lastRaw = t;
+    }
+    this.lastRaw = t;
     this.lastTs = ts;
     return ts;
   }

@@ -36,6 +36,13 @@ describe('CSV timestamps', () => {
     expect(elapsed).toMatchObject({ shiftMs: y2k, nudged: 2 });
     const old = new RecordingClock();
     expect(['1999-12-31 23:00:00', '1999-12-31 23:00:10'].map((v) => old.next(v))).toEqual([y2k, y2k + 10_000]);
+    // newest first: the earliest row (recordingOrigin) lands on 2000-01-01, none before it
+    const newest = new RecordingClock({ origin: 9_000 });
+    expect(['10', '10', '9'].map((v) => newest.next(v))).toEqual([y2k + 1000, y2k + 1001, y2k]);
+    // a repeated time moves past the row after it too: every time stays unique
+    const ms = new RecordingClock();
+    expect(['1000000000000', '1000000000000', '1000000000001', '1000000000003'].map((v) => ms.next(v))).toEqual([1e12, 1e12 + 1, 1e12 + 2, 1e12 + 3]);
+    expect(ms.nudged).toBe(2);
     const at = new RecordingClock({ startTs: t });
     expect(['2025-01-01T00:00:00Z', 'junk', '2025-01-01T00:01:00Z'].map((v) => at.next(v))).toEqual([t, undefined, t + 60_000]);
     // a recent recording keeps its times

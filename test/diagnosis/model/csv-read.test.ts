@@ -48,3 +48,20 @@ describe('model:train reads CSVs as replay does', () => {
     expect(bad.stderr).toMatch(/no number could be read in the metric columns/);
   });
 });
+
+describe('training reads times exactly as replay does', () => {
+  it('every format, edge and refusal of parseTimestamp gives the same epoch ms in ml/train_anomaly.py parse_time', async () => {
+    const { parseTimestamp } = await import('../../../simulator/replay/timestamps.ts');
+    const cells = [
+      '2025-06-01T10:00:00Z', '2025-06-01T10:00:00z', '2025-06-01 9:05:00', '2025-06-01T10:00:60Z', '2025-06-01T10:00:00.5+02:00',
+      '2025-06-01T10:00:00,123456789-0330', '2025-06-01', '2025-06-01T10', '20250601T100000', '2025-W22-1', '2025-02-30T00:00:00Z',
+      '01.06.2025 10:00', '1.6.2025 10:00:05.5', '06/01/2025 10:00:00 PM', '06/01/2025 12:00 AM', '06/01/2025 13:00 PM', '2025/6/1 10:00',
+      '1748772000', '1748772000.25', '1748772000000', '1748772000000000', '1748772000000000000', '-5', '0.0', '', 'NaN', 'yesterday',
+    ];
+    const script = ['import json, sys', "sys.path.insert(0, 'ml')", 'from train_anomaly import parse_time', `print(json.dumps([parse_time(c) for c in json.loads(sys.argv[1])]))`].join('\n');
+    const r = spawnSync('python3', ['-c', script, JSON.stringify(cells)], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const py = JSON.parse(r.stdout) as Array<number | null>;
+    expect(Object.fromEntries(cells.map((c, i) => [c, py[i]]))).toEqual(Object.fromEntries(cells.map((c) => [c, parseTimestamp(c) ?? null])));
+  });
+});
