@@ -42,7 +42,7 @@ describe('model:train reads CSVs as replay does', () => {
     expect(r.stderr).toMatch(/2 rows without a readable time in column 'time' skipped \(first: line 3/);
 
     const words = join(dir, 'words.csv');
-    await writeFile(words, 'time;a;b\n2025-01-01;high;low\n2025-01-02;x;y\n');
+    await writeFile(words, 'time;a;b\n2025-01-01;high;low\n2025-01-02;ok;bad\n');
     const bad = read(words);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/no number could be read in the metric columns/);
