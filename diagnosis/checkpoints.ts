@@ -11,7 +11,6 @@
  * failed reads a device gives up on its checkpoint: it is saved afresh from
  * then on. Writes run outside the service's serial chain.
  */
-import type { Point } from '../core/domain/telemetry.ts';
 import type { Logger } from '../core/logger.ts';
 import type { DiagnosisStateRecord, OpsStore } from '../core/ports.ts';
 import type { Engine } from './engine.ts';
@@ -41,8 +40,8 @@ export function deviceRecords(engine: Engine, scorer: ModelScorer | undefined, i
 }
 
 export interface Checkpoints {
-  /** Resumes the devices of this tick seen for the first time since start (or whose failed read is due again). */
-  resume(batch: readonly Point[], eventTypes: ReadonlyMap<string, string | undefined>): Promise<void>;
+  /** Resumes the devices of this tick (samples, out-of-range notices) seen for the first time since start (or whose failed read is due again). */
+  resume(batch: ReadonlyArray<{ deviceId: string } & DeviceMeta>, eventTypes: ReadonlyMap<string, string | undefined>): Promise<void>;
   /** Snapshots the devices that changed and starts writing them (run it in the serial chain). */
   take(): Promise<void>;
   /** A checkpoint of everything processed so far, written before it resolves (one queued first is waited for). */
@@ -73,7 +72,7 @@ export function createCheckpoints(deps: {
   /** The checkpoint being written, if any. */
   let saving: Promise<void> | null = null;
 
-  async function resume(batch: readonly Point[], eventTypes: ReadonlyMap<string, string | undefined>): Promise<void> {
+  async function resume(batch: ReadonlyArray<{ deviceId: string } & DeviceMeta>, eventTypes: ReadonlyMap<string, string | undefined>): Promise<void> {
     const fresh: string[] = [];
     const retry = new Set<string>();
     const retryDue = unresumed.size > 0 && Date.now() >= retryAt;

@@ -162,13 +162,11 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
    * so that an accepted sample at the same time (a batch without times, all at its arrival) keeps its own
    * decision; one at the device's latest time is such a sample already judged, and wins too.
    */
-  function decideOutOfRange(): void {
-    const batch = outOfRange;
-    outOfRange = [];
-    if (!scorer || batch.length === 0) return;
+  function decideOutOfRange(batch: readonly OutOfRangeSample[]): void {
+    if (!scorer) return;
     for (const s of batch) {
       if (!scorer.hasModel(s.type) || writeBack.length >= MAX_PENDING || engine.states.get(s.deviceId)?.lastTs === s.ts) continue;
-      const anomaly = scorer.calibrating?.(s.deviceId, s.type) ? 0 : 1;
+      const anomaly = scorer.calibrating?.(s.deviceId, s.type, s.ts) ? 0 : 1;
       writeBack.push({ deviceId: s.deviceId, type: s.type, model: s.model, site: s.site, ts: s.ts, metrics: { anomaly } });
       counts.outOfRange++;
     }
@@ -205,10 +203,12 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   async function tick(): Promise<void> {
     const batch = queue;
     const evs = events;
+    const oor = outOfRange;
     queue = [];
     events = [];
-    if (batch.length || evs.length) {
-      const types = new Set(batch.map((p) => p.type));
+    outOfRange = [];
+    if (batch.length || evs.length || oor.length) {
+      const types = new Set([...batch, ...oor].map((p) => p.type));
       for (const t of types) await ensureLayout(t);
       // each event's device type, looked up once per device (a device may send many events in one tick)
       const typeOf = new Map<string, string | undefined>();
@@ -218,9 +218,10 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
         if (type) await ensureLayout(type);
         typeOf.set(e.deviceId, type);
       }
-      await checkpoints.resume(batch, typeOf);
+      // a device heard of only through an out-of-range notice resumes too: whether it had calibrated is in its checkpoint
+      await checkpoints.resume(oor.length ? [...batch, ...oor] : batch, typeOf);
       const results = await score(batch);
-      decideOutOfRange();
+      decideOutOfRange(oor);
       const now = clock.now();
       let k = 0;
       const feedEvents = (upTo: number) => {
@@ -247,7 +248,6 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       feedEvents(Infinity);
       counts.samples += batch.length;
     }
-    decideOutOfRange(); // a tick with nothing accepted (every sample out of range)
     await persist();
     await flushWriteBack();
     metrics?.diagnosisQueue.set(queue.length);

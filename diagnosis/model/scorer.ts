@@ -39,6 +39,8 @@ interface DeviceState {
   at: number;
   cal: Calibration | null;
   smoothed: number;
+  /** Event time of the sample that completed the calibration in this process (undefined: before it, or resumed calibrated). */
+  calibratedTs?: number;
 }
 
 /** What the bytes of exportState mean: raise it when that changes, so old checkpoints are not misread. */
@@ -266,6 +268,7 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
           if (st.seen === needed) {
             setBaseline(st, finishCalibration(st.cal, m.card));
             st.cal = null;
+            st.calibratedTs = input.ts;
           }
           out[i] = { status: 'calibrating', samplesSeen: st.seen, samplesNeeded: needed };
           continue;
@@ -297,11 +300,13 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
       if (refreshing || now() - lastCheck >= checkMs) await refreshShared();
     },
 
-    calibrating(deviceId: string, type: string): boolean {
+    calibrating(deviceId: string, type: string, ts: number): boolean {
       const m = models.get(type);
       if (!m) return true;
       const st = devices.get(deviceId);
-      return st === undefined || st.key !== m.key ? calibrationOf(m) > 0 : st.seen < calibrationOf(m);
+      if (st === undefined || st.key !== m.key) return calibrationOf(m) > 0;
+      // calibrated after this sample's time (a batch that completed it), or not yet
+      return st.seen < calibrationOf(m) || (st.calibratedTs !== undefined && ts < st.calibratedTs);
     },
 
     exportState(deviceId: string): { key: string; state: Uint8Array } | null {

@@ -57,8 +57,11 @@ export interface ModelScorer {
   exportState?(deviceId: string): { key: string; state: Uint8Array } | null;
   /** `replace`: over a device that runs already (only when the checkpoint fits). */
   importState?(deviceId: string, type: string, key: string, state: Uint8Array, replace?: boolean): boolean;
-  /** Whether the device is still learning its normal under its type's model (true for a device not seen yet). */
-  calibrating?(deviceId: string, type: string): boolean;
+  /**
+   * Whether the device was still learning its normal under its type's model at event time ts (true for a
+   * device not seen yet; a resumed calibrated device counts as calibrated at any time).
+   */
+  calibrating?(deviceId: string, type: string, ts: number): boolean;
   /** Forgets a device's baseline (e.g. after a repair, so it recalibrates). */
   resetDevice(deviceId: string): void;
   /** Loads or replaces models (after `npm run model:train` registered one) without restart. */
