@@ -33,7 +33,9 @@ from fleetdoc_ml import model as M  # noqa: E402
 from fleetdoc_ml import testbed  # noqa: E402
 from fleetdoc_ml.features import NUMBER_RE, score_device, to_number  # noqa: E402
 from fleetdoc_ml.train import Device, rates  # noqa: E402
-from train_anomaly import SMOOTHING_ALPHA, WANDER_FLOOR, detect_separator, fail, number_text, read_csv, separator_of, train  # noqa: E402
+from train_anomaly import (  # noqa: E402
+    FALSE_WORDS, MISSING_WORDS, SMOOTHING_ALPHA, TRUE_WORDS, WANDER_FLOOR, detect_separator, fail, number_text, read_csv, separator_of, train,
+)
 
 
 def counts(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -153,10 +155,6 @@ def header_of(path: str, sep: str | None) -> list[str]:
     return [c.strip() for c in next(csv.reader([first], delimiter=sep or detect_separator(first)), [])]
 
 
-MISSING = {"", "na", "n/a", "nan", "null", "none", "-", "--", "?", "#n/a", "#na", "inf", "+inf", "-inf", "infinity", "-infinity"}
-BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off", "t", "f", "y", "n"}
-
-
 def column_kinds(path: str, sep: str | None, cols: list[str]) -> dict[str, str]:
     """
     Each column's kind as bench:byom declares it from the normal recording (bench/byom.ts kindOf): number when every
@@ -173,10 +171,10 @@ def column_kinds(path: str, sep: str | None, cols: list[str]) -> dict[str, str]:
             if c not in seen or k >= len(row):
                 continue
             v = row[k].strip()
-            if v.lower() in MISSING:
+            if v.lower() in MISSING_WORDS:
                 continue
             seen[c]["number"] &= bool(NUMBER_RE.match(number_text(v, file_sep)))
-            seen[c]["boolean"] &= v.lower() in BOOLEAN_WORDS
+            seen[c]["boolean"] &= v.lower() in TRUE_WORDS | FALSE_WORDS
     return {c: "number" if k["number"] else "boolean" if k["boolean"] else "string" for c, k in seen.items()}
 
 

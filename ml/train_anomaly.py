@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleetdoc_ml import model as M  # noqa: E402
-from fleetdoc_ml.features import score_device, to_number  # noqa: E402
+from fleetdoc_ml.features import NAN, NUMBER_RE, score_device, to_number  # noqa: E402
 from fleetdoc_ml.train import Device, evaluate, finish_card, fit_type  # noqa: E402
 
 MIN_AFTER_CALIBRATION = 200
@@ -51,22 +51,32 @@ def fail(msg: str) -> None:
     sys.exit(2)
 
 
-# the formats of simulator/replay/timestamps.ts, rule for rule: training reads exactly the rows replay sends
-_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$", re.I | re.ASCII)
+# the formats of simulator/replay/timestamps.ts, rule for rule: training reads exactly the rows replay sends.
+# JavaScript's whitespace (trim() and \s), which is not Python's str.strip() set
+JS_SPACE = " \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_WS = "[" + JS_SPACE + "]*"
+_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?" + _WS + r"(Z|[+-]\d{2}:?\d{2})?$", re.I | re.ASCII)
 _DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,3}))?)?)?$", re.ASCII)
-_SLASHED_US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,3}))?)?\s*(AM|PM)?)?$", re.I | re.ASCII)
+_SLASHED_US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,3}))?)?" + _WS + r"(AM|PM)?)?$", re.I | re.ASCII)
 _SLASHED_ISO = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$", re.ASCII)
 _EPOCH = re.compile(r"^-?\d+(\.\d+)?$", re.ASCII)
 
 
 def _build(y: int, mo: int, d: int, h: int, mi: int, sec: int, frac: str | None, offset_min: int) -> float | None:
-    """Epoch ms as timestamps.ts build(): a second of 60 rolls over, a day the month lacks is no time."""
+    """
+    Epoch ms as timestamps.ts build() gets them from Date.UTC: years 0-99 are 1900-1999, a second of 60 or a
+    fraction that rounds up rolls over, and a time whose day or month then differs from the one written is none.
+    """
     if not (1 <= mo <= 12 and 1 <= d <= 31 and h <= 23 and mi <= 59 and sec <= 60):
         return None
     ms = math.floor(float(f"0.{frac}") * 1000 + 0.5) if frac else 0  # JavaScript's Math.round
+    if y <= 99:
+        y += 1900
     try:
-        t = datetime(y, mo, d, h, mi, tzinfo=timezone.utc) + timedelta(seconds=sec, milliseconds=ms)
-    except ValueError:
+        t = datetime(y, mo, 1, h, mi, tzinfo=timezone.utc) + timedelta(days=d - 1, seconds=sec, milliseconds=ms)
+    except (ValueError, OverflowError):
+        return None
+    if t.day != d or t.month != mo:
         return None
     return math.floor(t.timestamp() * 1000 + 0.5) - offset_min * 60_000
 
@@ -83,7 +93,7 @@ def parse_time(v: str | None) -> float | None:
     Epoch ms of the formats `npm run replay` reads (simulator/replay/timestamps.ts parseTimestamp, rule for rule);
     times without a zone as UTC. None when the cell holds no time we know.
     """
-    v = (v or "").strip()
+    v = (v or "").strip(JS_SPACE)
     if v == "":
         return None
     if _EPOCH.match(v):
@@ -114,6 +124,35 @@ def parse_time(v: str | None) -> float | None:
         g = m.groups()
         return _build(int(g[0]), int(g[1]), int(g[2]), int(g[3] or 0), int(g[4] or 0), int(g[5] or 0), None, 0)
     return None
+
+
+# the words `npm run replay` reads (simulator/replay/replay.ts MISSING, TRUE, FALSE)
+MISSING_WORDS = {"", "na", "n/a", "nan", "null", "none", "-", "--", "?", "#n/a", "#na", "inf", "+inf", "-inf", "infinity", "-infinity"}
+TRUE_WORDS = {"true", "1", "yes", "on", "y", "t"}
+FALSE_WORDS = {"false", "0", "no", "off", "n", "f"}
+
+
+def cell_value(v: str, kind: str, sep: str) -> float:
+    """
+    A cell as `npm run replay` reads it for a metric of this kind (replay.ts parseValue); NaN where replay sends
+    nothing: a missing-value word, or a cell it cannot read as that kind (a word in a number column, 0.5 for an
+    integer, 5 for a boolean).
+    """
+    s = v.strip(JS_SPACE)
+    low = s.lower()
+    if low in MISSING_WORDS:
+        return NAN
+    text = number_text(s, sep)
+    n = float(text) if NUMBER_RE.match(text) else NAN
+    if kind == "boolean":
+        if low in TRUE_WORDS or n == 1:
+            return 1.0
+        if low in FALSE_WORDS or n == 0:
+            return 0.0
+        return NAN
+    if not math.isfinite(n) or (kind == "integer" and not n.is_integer()):
+        return NAN
+    return n
 
 
 SEPARATORS = (",", ";", "\t", "|")
@@ -211,7 +250,7 @@ def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | 
                 if kinds[m] == "string":
                     s[m] = v
                     continue
-                x = to_number(number_text(v, file_sep))
+                x = cell_value(v, kinds[m], file_sep)
                 if not math.isnan(x):
                     s[m] = x
             t = parse_time(row.get(time_col)) if time_col else float(i)

@@ -14,8 +14,8 @@ const USAGE = `usage: npm run replay -- --file data.csv --type <device type> --d
   --speed X|max        X = recorded seconds per second; max (default) = batches as fast as the broker acknowledges
   --utc-offset ±HH:MM  zone of timestamps written without one (default +00:00)
   --no-wait            return once the broker has every sample, without waiting for their anomaly decisions
-  --start TIME         shift the recording so that its first row is at TIME (ISO 8601 or epoch ms); times before
-                       2000-01-01 (elapsed seconds, an old recording) are shifted to start then without it
+  --start TIME         shift the recording so that its earliest row is at TIME (ISO 8601 or epoch ms); a recording
+                       with times before 2000-01-01 (elapsed seconds, an old bench) starts then without it
   --api URL --mqtt URL --api-key KEY   (or FLEETDOC_API_URL, FLEETDOC_MQTT_URL, FLEETDOC_API_KEY)`;
 
 export function parseReplayArgs(argv: string[], env: Record<string, string | undefined>) {

@@ -11,7 +11,6 @@ import { topics } from '../../core/topics.ts';
 import { DeviceLink } from '../link.ts';
 import { ApiError, createPlatformClient } from '../platform.ts';
 import { readCsv } from './csv.ts';
-import { EARLIEST_TS } from '../../core/domain/telemetry.ts';
 import { RecordingClock, parseTimestamp } from './timestamps.ts';
 
 export interface ReplayOptions {
@@ -25,7 +24,7 @@ export interface ReplayOptions {
   speed: number | 'max';
   /** Zone of times written without one, minutes east of UTC. */
   utcOffsetMin?: number;
-  /** Shift the recording so that its first row is at this time (epoch ms); see RecordingClock. */
+  /** Shift the recording so that its earliest row is at this time (epoch ms); see RecordingClock. */
   startTs?: number;
   apiUrl: string;
   mqttUrl: string;
@@ -61,7 +60,7 @@ export interface ReplaySummary {
   registered: boolean;
 }
 
-interface MetricInfo {
+export interface MetricInfo {
   name: string;
   kind: 'number' | 'integer' | 'boolean' | 'string';
 }
@@ -93,7 +92,7 @@ export function cellKind(raw: string, separator: string): 'missing' | 'number' |
 }
 
 /** A cell as its metric's value: undefined when empty or a missing-value word; ok false when it cannot be read. */
-function parseValue(raw: string, m: MetricInfo, separator: string): { ok: true; value: number | boolean | string | undefined } | { ok: false } {
+export function parseValue(raw: string, m: MetricInfo, separator: string): { ok: true; value: number | boolean | string | undefined } | { ok: false } {
   const v = raw.trim();
   if (MISSING.has(v.toLowerCase())) return { ok: true, value: undefined };
   if (m.kind === 'string') return { ok: true, value: v };
@@ -110,11 +109,8 @@ function parseValue(raw: string, m: MetricInfo, separator: string): { ok: true; 
   return { ok: true, value: n };
 }
 
-/**
- * The earliest readable time in a recording's time column, where RecordingClock needs it: with --start, or
- * when the first readable time is before 2000-01-01 (undefined otherwise, or without such a column).
- */
-export async function recordingOrigin(file: string, separator: string | undefined, timeColumn: string, utcOffsetMin = 0, startTs?: number): Promise<number | undefined> {
+/** The earliest readable time in a recording's time column (RecordingClock's origin); undefined without one. */
+export async function recordingOrigin(file: string, separator: string | undefined, timeColumn: string, utcOffsetMin = 0): Promise<number | undefined> {
   let at = -1;
   let min = Infinity;
   for await (const rec of readCsv(createReadStream(file), separator)) {
@@ -124,9 +120,7 @@ export async function recordingOrigin(file: string, separator: string | undefine
       continue;
     }
     const t = parseTimestamp(rec.fields[at] ?? '', utcOffsetMin);
-    if (t === undefined) continue;
-    if (min === Infinity && startTs === undefined && t >= EARLIEST_TS) return undefined;
-    if (t < min) min = t;
+    if (t !== undefined && t < min) min = t;
   }
   return min === Infinity ? undefined : min;
 }
@@ -203,7 +197,7 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
     if (summary.badRows.length < MAX_BAD_KEPT) summary.badRows.push({ line, reason });
     o.onBadRow?.(line, reason);
   };
-  const origin = await recordingOrigin(o.file, o.separator, o.timeColumn, o.utcOffsetMin, o.startTs);
+  const origin = await recordingOrigin(o.file, o.separator, o.timeColumn, o.utcOffsetMin);
   const clock = new RecordingClock({ utcOffsetMin: o.utcOffsetMin, startTs: o.startTs, origin });
   /** The earliest and latest time sent (rows may be out of order). */
   const span = { min: Infinity, max: -Infinity };

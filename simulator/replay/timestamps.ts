@@ -67,7 +67,8 @@ export function parseTimestamp(raw: string, utcOffsetMin = 0): number | undefine
  * whole so that its earliest row is then, or wherever `startTs` says (always shifted then). `origin` is that
  * earliest time (recordingOrigin reads it; without it the first row's time stands in). A row that does not go
  * back in time but would be sent at or before the previous one (a repeated time, or one after such) is sent a
- * millisecond after it: the store keeps one sample per device and time.
+ * millisecond after it, and any row a millisecond past every time already sent with its own: the store keeps
+ * one sample per device and time.
  */
 export class RecordingClock {
   /** How far every time was moved (ms; 0 when not shifted). */
@@ -77,6 +78,8 @@ export class RecordingClock {
   private started = false;
   private lastRaw = NaN;
   private lastTs = NaN;
+  /** Every time sent so far (a row may go back in time onto one). */
+  private readonly sent = new Set<number>();
 
   constructor(private readonly o: { utcOffsetMin?: number; startTs?: number; origin?: number } = {}) {}
 
@@ -91,10 +94,10 @@ export class RecordingClock {
       else if (base < EARLIEST_TS) this.shiftMs = EARLIEST_TS - base;
     }
     let ts = t + this.shiftMs;
-    if (t >= this.lastRaw && ts <= this.lastTs) {
-      ts = this.lastTs + 1;
-      this.nudged++;
-    }
+    if (t >= this.lastRaw && ts <= this.lastTs) ts = this.lastTs + 1;
+    while (this.sent.has(ts)) ts++;
+    if (ts !== t + this.shiftMs) this.nudged++;
+    this.sent.add(ts);
     this.lastRaw = t;
     this.lastTs = ts;
     return ts;

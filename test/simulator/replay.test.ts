@@ -43,6 +43,9 @@ describe('CSV timestamps', () => {
     const ms = new RecordingClock();
     expect(['1000000000000', '1000000000000', '1000000000001', '1000000000003'].map((v) => ms.next(v))).toEqual([1e12, 1e12 + 1, 1e12 + 2, 1e12 + 3]);
     expect(ms.nudged).toBe(2);
+    // a row that goes back in time onto one already sent moves past it too
+    const back = new RecordingClock();
+    expect(['1000000000010', '1000000000010', '1000000000010', '1000000000005', '1000000000010'].map((v) => back.next(v))).toEqual([1e12 + 10, 1e12 + 11, 1e12 + 12, 1e12 + 5, 1e12 + 13]);
     const at = new RecordingClock({ startTs: t });
     expect(['2025-01-01T00:00:00Z', 'junk', '2025-01-01T00:01:00Z'].map((v) => at.next(v))).toEqual([t, undefined, t + 60_000]);
     // a recent recording keeps its times

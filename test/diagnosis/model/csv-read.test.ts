@@ -65,3 +65,25 @@ describe('training reads times exactly as replay does', () => {
     expect(Object.fromEntries(cells.map((c, i) => [c, py[i]]))).toEqual(Object.fromEntries(cells.map((c) => [c, parseTimestamp(c) ?? null])));
   });
 });
+
+describe('training reads cells exactly as replay does', () => {
+  it('numbers, integers and booleans: the same value or the same refusal in ml/train_anomaly.py cell_value', async () => {
+    const { parseValue } = await import('../../../simulator/replay/replay.ts');
+    const cells = ['1', '1.5', '-1,5', '1.234,5', '1,234.5', '+1e3', '1E+03', '.5', '5.', '0x10', '1_000', '٣', ' 7 ', '0.5', '1.0', '0.0', 'yes', 'Y', 'off', 'T', 'abc', '#N/A', 'inf', 'NaN', '', '5 %'];
+    const kinds = ['number', 'integer', 'boolean'] as const;
+    for (const sep of [';', ',']) {
+      const ts = kinds.flatMap((kind) => cells.map((c) => {
+        const r = parseValue(c, { name: 'm', kind }, sep);
+        return r.ok && r.value !== undefined ? Number(r.value) : null;
+      }));
+      const script = ['import json, math, sys', "sys.path.insert(0, 'ml')", 'from train_anomaly import cell_value',
+        'cells, kinds, sep = json.loads(sys.argv[1])',
+        'print(json.dumps([None if math.isnan(x) else x for k in kinds for x in (cell_value(c, k, sep) for c in cells)]))'].join('\n');
+      const r = spawnSync('python3', ['-c', script, JSON.stringify([cells, kinds, sep])], { cwd: ROOT, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const py = JSON.parse(r.stdout) as Array<number | null>;
+      const label = (i: number) => `${kinds[Math.floor(i / cells.length)]} ${JSON.stringify(cells[i % cells.length])} sep ${sep}`;
+      expect(Object.fromEntries(py.map((x, i) => [label(i), x]))).toEqual(Object.fromEntries(ts.map((x, i) => [label(i), x])));
+    }
+  });
+});
