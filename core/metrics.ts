@@ -31,6 +31,8 @@ export function createMetrics() {
     diagnosesRaised: new Counter({ name: 'fleetdoc_diagnoses_raised_total', help: 'Diagnoses raised, by fault and severity', labelNames: ['fault', 'severity'] as const, registers: r }),
     diagnosesCleared: new Counter({ name: 'fleetdoc_diagnoses_cleared_total', help: 'Diagnoses cleared after the condition was normal long enough', registers: r }),
     diagnosisQueue: new Gauge({ name: 'fleetdoc_diagnosis_queue_samples', help: 'Accepted samples waiting for the diagnosis engine', registers: r }),
+    diagnosisDropped: new Counter({ name: 'fleetdoc_diagnosis_dropped_samples_total', help: 'Accepted samples the diagnosis engine could not queue (its backlog past twice DIAGNOSIS_MAX_QUEUE); they get no decision', registers: r }),
+    diagnosisBackpressureWaits: new Counter({ name: 'fleetdoc_diagnosis_backpressure_waits_total', help: 'QoS1 telemetry messages held without PUBACK until the diagnosis engine caught up', registers: r }),
     diagnosisDevices: new Gauge({ name: 'fleetdoc_diagnosis_devices', help: 'Devices whose state the diagnosis engine holds', registers: r }),
     commandsSent: new Counter({ name: 'fleetdoc_commands_sent_total', help: 'Commands published to devices', registers: r }),
   };

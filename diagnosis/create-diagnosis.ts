@@ -51,13 +51,14 @@ export interface DiagnosisDeps {
   telemetryStore: Pick<TelemetryStore, 'write'>;
   /** Ingest, or anything with its listener API. */
   source: {
-    onAccepted(l: (points: readonly Point[]) => void): () => void;
+    /** The listener returns a promise while the engine's backlog is full: the source holds acknowledgements until it resolves. */
+    onAccepted(l: (points: readonly Point[], opts?: { canWait: boolean }) => void | Promise<void>): () => void;
     onEvent?(l: (e: NewDeviceEvent) => void): () => void;
     /** Samples dead-lettered for a reading outside its declared range: each still gets an anomaly decision. */
     onOutOfRange?(l: (s: OutOfRangeSample) => void): () => void;
   };
   scorer?: ModelScorer | undefined;
-  metrics?: Pick<Metrics, 'diagnosesRaised' | 'diagnosesCleared' | 'diagnosisQueue' | 'diagnosisDevices'>;
+  metrics?: Pick<Metrics, 'diagnosesRaised' | 'diagnosesCleared' | 'diagnosisQueue' | 'diagnosisDevices' | 'diagnosisDropped' | 'diagnosisBackpressureWaits'>;
   options?: Partial<DiagnosisOptions>;
 }
 
@@ -111,6 +112,10 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   /** Events with the queue position they arrived at, so they are judged between the samples around them. */
   let events: Array<{ e: NewDeviceEvent; at: number }> = [];
   let outOfRange: OutOfRangeSample[] = [];
+  /** Accepted samples waiting for room in the queue, with the acknowledgement each holds back. */
+  const held: Array<{ points: readonly Point[]; resolve: () => void }> = [];
+  let heldSamples = 0;
+  let lastDropLog = -Infinity;
   let pendingIntents: Intent[] = [];
   let writeBack: Point[] = [];
   let chain: Promise<void> = Promise.resolve();
@@ -136,13 +141,46 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     }, o.tickMs);
   }
 
-  function onAccepted(points: readonly Point[]): void {
-    if (queue.length + points.length > o.maxQueue) {
-      counts.dropped += points.length;
-      return;
+  /**
+   * Queues accepted samples. Once maxQueue are waiting, samples whose sender can wait (QoS1) wait their turn
+   * outside the queue (first come, first queued) and the caller gets a promise that resolves when they are
+   * queued: ingest holds the acknowledgement until then, so a fast replay slows down instead of losing
+   * decisions. Samples that cannot wait (QoS0) are queued up to twice maxQueue, then dropped, counted, logged.
+   */
+  function onAccepted(points: readonly Point[], opts: { canWait: boolean } = { canWait: false }): Promise<void> | undefined {
+    if (held.length === 0 && queue.length < o.maxQueue) {
+      for (const p of points) queue.push(p);
+      schedule();
+      return undefined;
     }
-    for (const p of points) queue.push(p);
+    if (!opts.canWait) {
+      if (queue.length + points.length <= 2 * o.maxQueue) {
+        for (const p of points) queue.push(p);
+        schedule();
+        return undefined;
+      }
+      counts.dropped += points.length;
+      metrics?.diagnosisDropped.inc(points.length);
+      if (clock.now() - lastDropLog > 10_000) {
+        lastDropLog = clock.now();
+        logger.warn({ dropped: counts.dropped, queued: queue.length + heldSamples }, 'diagnosis backlog full: accepted samples dropped, they get no decision');
+      }
+      return undefined;
+    }
+    metrics?.diagnosisBackpressureWaits.inc();
+    heldSamples += points.length;
     schedule();
+    return new Promise<void>((resolve) => held.push({ points, resolve }));
+  }
+
+  /** Moves held samples into the queue while it has room (all of them when stopping), oldest first. */
+  function admitHeld(all = false): void {
+    while (held.length && (all || queue.length < o.maxQueue)) {
+      const h = held.shift()!;
+      heldSamples -= h.points.length;
+      for (const p of h.points) queue.push(p);
+      h.resolve();
+    }
   }
 
   function onEvent(e: NewDeviceEvent): void {
@@ -207,6 +245,8 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     queue = [];
     events = [];
     outOfRange = [];
+    admitHeld(stopping !== undefined);
+    if (queue.length) schedule();
     if (batch.length || evs.length || oor.length) {
       const types = new Set([...batch, ...oor].map((p) => p.type));
       for (const t of types) await ensureLayout(t);
@@ -355,6 +395,8 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
         tickTimer = null;
         if (started) {
           await serial(tick);
+          // samples still held back by a full backlog were acknowledged-to-be: judge them too
+          while (queue.length) await serial(tick);
           await checkpoints.now();
         }
         await chain;

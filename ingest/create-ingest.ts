@@ -30,7 +30,11 @@ function storableData(data: Record<string, string | number | boolean | null>): R
   return out;
 }
 
-export type AcceptedListener = (points: readonly Point[]) => void;
+/**
+ * Hears accepted samples. A listener that cannot keep up returns a promise: a QoS1 message is then
+ * acknowledged only once it resolves, so a device (or a replay) slows down instead of samples being lost.
+ */
+export type AcceptedListener = (points: readonly Point[], opts?: { canWait: boolean }) => void | Promise<void>;
 
 export interface Ingest extends Service, InboundGate {
   /** In-process consumers of accepted samples (the diagnosis engine). */
@@ -172,13 +176,19 @@ export function createIngest(deps: IngestDeps): Ingest {
         }
         await spool.append(points, msg.receivedAt);
       }
+      const waits: Promise<void>[] = [];
+      // QoS0 carries no promise (nor does INGEST_ACK=immediate): such a message never waits for a consumer
+      const canWait = msg.qos !== 0 && config.ingest.ack !== 'immediate';
       for (const l of listeners) {
         try {
-          l(points);
+          const wait = l(points, { canWait });
+          if (wait) waits.push(wait);
         } catch (err) {
           logger.error({ err }, 'accepted-samples listener failed');
         }
       }
+      // no PUBACK until the consumers have room
+      if (waits.length && canWait) await Promise.all(waits);
     }
     if (rejections.length > 0) await deadLetter(msg, rejections);
     for (const r of rejections) {

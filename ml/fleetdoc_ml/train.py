@@ -30,8 +30,12 @@ class Device:
 
 
 def is_counter(m: dict) -> bool:
-    """A cumulative counter (run hours, cycles): non-negative, unbounded, never a level to compare."""
-    return m.get("kind", "number") in ("number", "integer") and m.get("min") == 0 and m.get("max") is None
+    """
+    Could be a cumulative counter (run hours, cycles): a number that may not be negative (declared min ≥ 0, or no
+    min; a declared max is a physical limit, not a sign of a level). Whether it is one, the data say (_monotonic).
+    """
+    lo = m.get("min")
+    return m.get("kind", "number") in ("number", "integer") and (lo is None or lo >= 0)
 
 
 def choose_features(type_def: dict, devices: list[Device]) -> list[dict]:

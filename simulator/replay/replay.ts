@@ -125,8 +125,8 @@ export async function recordingOrigin(file: string, separator: string | undefine
   return min === Infinity ? undefined : min;
 }
 
-/** How long the count of decisions may stand still before replay stops waiting for the rest (dead-lettered samples get none). */
-const DECISION_IDLE_MS = 10_000;
+/** How long the count of decisions may stand still (one engine tick of a full backlog takes seconds) before replay stops waiting for the rest (dead-lettered samples get none). */
+const DECISION_IDLE_MS = 30_000;
 const DECISION_POLL_MS = 250;
 
 async function hasModel(platform: ReturnType<typeof createPlatformClient>, type: string): Promise<boolean> {
