@@ -96,6 +96,8 @@ export interface DiagnosisStats {
 }
 
 const WRITE_CHUNK = 5000;
+/** Samples one tick takes from the queue at most (about a second of work on one core). */
+const TICK_SAMPLES = 20_000;
 const MAX_PENDING = 200_000;
 const CALIBRATING = 'calibrating';
 
@@ -239,14 +241,16 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   }
 
   async function tick(): Promise<void> {
-    const batch = queue;
-    const evs = events;
+    // at most TICK_SAMPLES a tick: a backlog is judged, and its decisions written, a slice at a time
+    const batch = queue.length > TICK_SAMPLES ? queue.slice(0, TICK_SAMPLES) : queue;
+    queue = batch === queue ? [] : queue.slice(TICK_SAMPLES);
+    // events keep their place between the samples around them
+    const evs = events.filter((ev) => ev.at <= batch.length);
+    events = evs.length === events.length ? [] : events.filter((ev) => ev.at > batch.length).map((ev) => ({ e: ev.e, at: ev.at - batch.length }));
     const oor = outOfRange;
-    queue = [];
-    events = [];
     outOfRange = [];
     admitHeld(stopping !== undefined);
-    if (queue.length) schedule();
+    if (queue.length || events.length) schedule();
     if (batch.length || evs.length || oor.length) {
       const types = new Set([...batch, ...oor].map((p) => p.type));
       for (const t of types) await ensureLayout(t);
@@ -378,7 +382,11 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       for (const t of timers) t.unref();
       logger.info({ shippedRuleSets: [...shipped.keys()], scorer: scorer !== undefined }, 'diagnosis started');
     },
-    flush: () => serial(tick),
+    async flush() {
+      // a tick takes a slice of a long queue: flush takes all of it
+      do await serial(tick);
+      while (queue.length || events.length);
+    },
     checkpoint: () => checkpoints.now(),
     reloadRules: () => serial(reloadChanged),
     applyRecalibrations: () => serial(recalibrations.apply),
@@ -396,7 +404,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
         if (started) {
           await serial(tick);
           // samples still held back by a full backlog were acknowledged-to-be: judge them too
-          while (queue.length) await serial(tick);
+          while (queue.length || events.length) await serial(tick);
           await checkpoints.now();
         }
         await chain;

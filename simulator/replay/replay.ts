@@ -127,7 +127,9 @@ export async function recordingOrigin(file: string, separator: string | undefine
 
 /** How long the count of decisions may stand still (one engine tick of a full backlog takes seconds) before replay stops waiting for the rest (dead-lettered samples get none). */
 const DECISION_IDLE_MS = 30_000;
-const DECISION_POLL_MS = 250;
+const DECISION_POLL_MS = 1000;
+/** How often the wait takes the full count of decisions (it reads every sample of the recording). */
+const DECISION_COUNT_MS = 10_000;
 
 async function hasModel(platform: ReturnType<typeof createPlatformClient>, type: string): Promise<boolean> {
   try {
@@ -139,35 +141,52 @@ async function hasModel(platform: ReturnType<typeof createPlatformClient>, type:
   }
 }
 
-/** Anomaly decisions of the device between first and last (inclusive) readable through the api, page by page. */
+/**
+ * Anomaly decisions of the device between first and last (inclusive) readable through the api: counted by the
+ * store (windows of 366 days), so that polling costs the platform next to nothing while it judges the samples.
+ */
 async function countDecisions(platform: ReturnType<typeof createPlatformClient>, device: string, first: number, last: number): Promise<number> {
   let n = 0;
   for (let from: string | null = new Date(first).toISOString(); from !== null; ) {
     const page: { rows: Array<{ values: Record<string, unknown> }>; next: string | null } = await platform.call(
-      'GET', `/devices/${encodeURIComponent(device)}/telemetry?metrics=anomaly&from=${encodeURIComponent(from)}&to=${last + 1}&limit=100000`);
-    for (const r of page.rows) if (r.values.anomaly !== null && r.values.anomaly !== undefined) n++;
+      'GET', `/devices/${encodeURIComponent(device)}/telemetry?metrics=anomaly&every=366d&fn=count&from=${encodeURIComponent(from)}&to=${last + 1}`);
+    for (const r of page.rows) n += Number(r.values.anomaly ?? 0);
     from = page.next;
   }
   return n;
 }
 
+/** Whether the device's sample at ts has its decision (one indexed row: cheap to ask every second). */
+async function decidedAt(platform: ReturnType<typeof createPlatformClient>, device: string, ts: number): Promise<boolean> {
+  const page: { rows: Array<{ values: Record<string, unknown> }> } = await platform.call(
+    'GET', `/devices/${encodeURIComponent(device)}/telemetry?metrics=anomaly&from=${ts}&to=${ts + 1}&limit=1`);
+  return page.rows.some((r) => r.values.anomaly !== null && r.values.anomaly !== undefined);
+}
+
 /**
- * Diagnosis decides each sample shortly after ingest takes it: wait until every published sample has its
- * decision, or until their number has stood still for DECISION_IDLE_MS (samples ingest dead-lettered for a
- * reason other than a reading out of range get none).
+ * Diagnosis judges a device's samples in the order they arrive, shortly after ingest takes them: wait until
+ * the last one sent has its decision (asking for that one row each second), then count them all. Every
+ * DECISION_COUNT_MS the full count is taken too, and the wait ends when it has stood still for
+ * DECISION_IDLE_MS (a sample ingest dead-lettered for another reason than a range gets no decision).
  */
-async function awaitDecisions(platform: ReturnType<typeof createPlatformClient>, device: string, first: number, last: number, published: number): Promise<number> {
+async function awaitDecisions(platform: ReturnType<typeof createPlatformClient>, device: string, first: number, last: number, lastSent: number, published: number): Promise<number> {
   let n = -1;
   let since = Date.now();
+  let counted = Date.now();
   for (;;) {
-    const now = await countDecisions(platform, device, first, last);
-    if (now >= published) return now;
-    if (now !== n) {
-      n = now;
-      since = Date.now();
-    } else if (Date.now() - since > DECISION_IDLE_MS) return n;
+    if (await decidedAt(platform, device, lastSent)) break;
+    if (Date.now() - counted >= DECISION_COUNT_MS) {
+      counted = Date.now();
+      const now = await countDecisions(platform, device, first, last);
+      if (now >= published) return now;
+      if (now !== n) {
+        n = now;
+        since = Date.now();
+      } else if (Date.now() - since > DECISION_IDLE_MS) return n;
+    }
     await new Promise((r) => setTimeout(r, DECISION_POLL_MS));
   }
+  return countDecisions(platform, device, first, last);
 }
 
 export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
@@ -299,7 +318,7 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
   summary.shiftMs = clock.shiftMs;
   summary.nudged = clock.nudged;
   if (o.waitForDecisions !== false && summary.published > 0 && (await hasModel(platform, o.type))) {
-    summary.decided = await awaitDecisions(platform, o.device, span.min, span.max, summary.published);
+    summary.decided = await awaitDecisions(platform, o.device, span.min, span.max, Date.parse(summary.lastTs!), summary.published);
   }
   return summary;
 }
