@@ -96,8 +96,6 @@ export interface DiagnosisStats {
 }
 
 const WRITE_CHUNK = 5000;
-/** Samples one tick takes from the queue at most (about a second of work on one core). */
-const TICK_SAMPLES = 20_000;
 const MAX_PENDING = 200_000;
 const CALIBRATING = 'calibrating';
 
@@ -186,7 +184,8 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   }
 
   function onEvent(e: NewDeviceEvent): void {
-    if (events.length < o.maxQueue) events.push({ e, at: queue.length });
+    // its place among the samples that came before it, those held back by a full backlog included
+    if (events.length < o.maxQueue) events.push({ e, at: queue.length + heldSamples });
     schedule();
   }
 
@@ -241,13 +240,12 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   }
 
   async function tick(): Promise<void> {
-    // at most TICK_SAMPLES a tick: a backlog is judged, and its decisions written, a slice at a time
-    const batch = queue.length > TICK_SAMPLES ? queue.slice(0, TICK_SAMPLES) : queue;
-    queue = batch === queue ? [] : queue.slice(TICK_SAMPLES);
-    // events keep their place between the samples around them
+    const batch = queue;
+    // events that came after samples still held back by a full backlog wait for them (next tick)
     const evs = events.filter((ev) => ev.at <= batch.length);
     events = evs.length === events.length ? [] : events.filter((ev) => ev.at > batch.length).map((ev) => ({ e: ev.e, at: ev.at - batch.length }));
     const oor = outOfRange;
+    queue = [];
     outOfRange = [];
     admitHeld(stopping !== undefined);
     if (queue.length || events.length) schedule();
@@ -383,7 +381,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       logger.info({ shippedRuleSets: [...shipped.keys()], scorer: scorer !== undefined }, 'diagnosis started');
     },
     async flush() {
-      // a tick takes a slice of a long queue: flush takes all of it
+      // samples held back by a full backlog are queued by a tick, and judged by the next
       do await serial(tick);
       while (queue.length || events.length);
     },

@@ -80,7 +80,7 @@ export async function runReplayCli(): Promise<void> {
   }
   if (s.shiftMs !== 0) process.stderr.write(`times shifted by ${(s.shiftMs / 1000).toFixed(3)} s so that the recording starts at ${s.firstTs}${o.startTs === undefined ? ' (they were before 2000-01-01, which the platform refuses; --start chooses)' : ''}\n`);
   if (s.decided !== null && s.decided < s.published) {
-    process.stderr.write(`only ${s.decided} of ${s.published} samples have an anomaly decision after waiting 30 s without progress: see GET /api/v1/dead-letters?deviceId=${o.device}, and fleetdoc_diagnosis_dropped_samples_total on /metrics\n`);
+    process.stderr.write(`only ${s.decided} of ${s.published} samples have an anomaly decision after waiting 60 s without progress: see GET /api/v1/dead-letters?deviceId=${o.device}, and fleetdoc_diagnosis_dropped_samples_total on /metrics\n`);
   }
   if (s.nudged > 0) process.stderr.write(`${s.nudged} rows repeated the previous row's time: each sent 1 ms after the one before\n`);
   process.stdout.write(

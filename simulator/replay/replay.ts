@@ -126,7 +126,7 @@ export async function recordingOrigin(file: string, separator: string | undefine
 }
 
 /** How long the count of decisions may stand still (one engine tick of a full backlog takes seconds) before replay stops waiting for the rest (dead-lettered samples get none). */
-const DECISION_IDLE_MS = 30_000;
+const DECISION_IDLE_MS = 60_000;
 const DECISION_POLL_MS = 1000;
 /** How often the wait takes the full count of decisions (it reads every sample of the recording). */
 const DECISION_COUNT_MS = 10_000;
