@@ -40,8 +40,8 @@ export function deviceRecords(engine: Engine, scorer: ModelScorer | undefined, i
 }
 
 export interface Checkpoints {
-  /** Resumes the devices of this tick (samples, out-of-range notices) seen for the first time since start (or whose failed read is due again). */
-  resume(batch: ReadonlyArray<{ deviceId: string } & DeviceMeta>, eventTypes: ReadonlyMap<string, string | undefined>): Promise<void>;
+  /** Resumes the devices of this tick (samples, events, out-of-range notices) seen for the first time since start (or whose failed read is due again). */
+  resume(batch: ReadonlyArray<{ deviceId: string } & DeviceMeta>, eventTypes: ReadonlyMap<string, string | undefined>, notices?: ReadonlyArray<{ deviceId: string } & DeviceMeta>): Promise<void>;
   /** Snapshots the devices that changed and starts writing them (run it in the serial chain). */
   take(): Promise<void>;
   /** A checkpoint of everything processed so far, written before it resolves (one queued first is waited for). */
@@ -72,7 +72,7 @@ export function createCheckpoints(deps: {
   /** The checkpoint being written, if any. */
   let saving: Promise<void> | null = null;
 
-  async function resume(batch: ReadonlyArray<{ deviceId: string } & DeviceMeta>, eventTypes: ReadonlyMap<string, string | undefined>): Promise<void> {
+  async function resume(batch: ReadonlyArray<{ deviceId: string } & DeviceMeta>, eventTypes: ReadonlyMap<string, string | undefined>, notices: ReadonlyArray<{ deviceId: string } & DeviceMeta> = []): Promise<void> {
     const fresh: string[] = [];
     const retry = new Set<string>();
     const retryDue = unresumed.size > 0 && Date.now() >= retryAt;
@@ -86,6 +86,7 @@ export function createCheckpoints(deps: {
       }
     };
     for (const p of batch) consider(p.deviceId, p);
+    for (const n of notices) consider(n.deviceId, n);
     for (const [id, type] of eventTypes) if (type) consider(id, { type, model: null, site: null });
     if (fresh.length) await read(fresh);
     if (retry.size) await read([...retry]);

@@ -13,6 +13,7 @@ import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { DiagnosisBus, OpsStore, Service, TelemetryStore } from '../core/ports.ts';
 import { createDiagnosisBus } from './bus.ts';
+import { createBacklog } from './backlog.ts';
 import { createCheckpoints } from './checkpoints.ts';
 import { Engine, type Intent } from './engine.ts';
 import { createRecalibrations } from './recalibrations.ts';
@@ -108,13 +109,6 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   const counts = { samples: 0, events: 0, dropped: 0, raised: 0, cleared: 0, writeBacks: 0, writeBackErrors: 0, outOfRange: 0 };
   let shipped = new Map<string, RuleSet>();
   let versions = new Map<string, string>();
-  let queue: Point[] = [];
-  /** Events with the queue position they arrived at, so they are judged between the samples around them. */
-  let events: Array<{ e: NewDeviceEvent; at: number }> = [];
-  let outOfRange: OutOfRangeSample[] = [];
-  /** Accepted samples waiting for room in the queue, with the acknowledgement each holds back. */
-  const held: Array<{ points: readonly Point[]; resolve: () => void }> = [];
-  let heldSamples = 0;
   let lastDropLog = -Infinity;
   let pendingIntents: Intent[] = [];
   let writeBack: Point[] = [];
@@ -141,58 +135,19 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     }, o.tickMs);
   }
 
-  /**
-   * Queues accepted samples. Once maxQueue are waiting, samples whose sender can wait (QoS1) wait their turn
-   * outside the queue (first come, first queued) and the caller gets a promise that resolves when they are
-   * queued: ingest holds the acknowledgement until then, so a fast replay slows down instead of losing
-   * decisions. Samples that cannot wait (QoS0) are queued up to twice maxQueue, then dropped, counted, logged.
-   */
-  function onAccepted(points: readonly Point[], opts: { canWait: boolean } = { canWait: false }): Promise<void> | undefined {
-    if (held.length === 0 && queue.length < o.maxQueue) {
-      for (const p of points) queue.push(p);
-      schedule();
-      return undefined;
-    }
-    if (!opts.canWait) {
-      if (queue.length + points.length <= 2 * o.maxQueue) {
-        for (const p of points) queue.push(p);
-        schedule();
-        return undefined;
-      }
-      counts.dropped += points.length;
-      metrics?.diagnosisDropped.inc(points.length);
+  const backlog = createBacklog({
+    maxQueue: o.maxQueue,
+    schedule,
+    onHold: () => metrics?.diagnosisBackpressureWaits.inc(),
+    onDrop: (dropped, waiting) => {
+      counts.dropped += dropped;
+      metrics?.diagnosisDropped.inc(dropped);
       if (clock.now() - lastDropLog > 10_000) {
         lastDropLog = clock.now();
-        logger.warn({ dropped: counts.dropped, queued: queue.length + heldSamples }, 'diagnosis backlog full: accepted samples dropped, they get no decision');
+        logger.warn({ dropped: counts.dropped, queued: waiting }, 'diagnosis backlog full: accepted samples dropped, they get no decision');
       }
-      return undefined;
-    }
-    metrics?.diagnosisBackpressureWaits.inc();
-    heldSamples += points.length;
-    schedule();
-    return new Promise<void>((resolve) => held.push({ points, resolve }));
-  }
-
-  /** Moves held samples into the queue while it has room (all of them when stopping), oldest first. */
-  function admitHeld(all = false): void {
-    while (held.length && (all || queue.length < o.maxQueue)) {
-      const h = held.shift()!;
-      heldSamples -= h.points.length;
-      for (const p of h.points) queue.push(p);
-      h.resolve();
-    }
-  }
-
-  function onEvent(e: NewDeviceEvent): void {
-    // its place among the samples that came before it, those held back by a full backlog included
-    if (events.length < o.maxQueue) events.push({ e, at: queue.length + heldSamples });
-    schedule();
-  }
-
-  function onOutOfRange(s: OutOfRangeSample): void {
-    if (outOfRange.length < o.maxQueue) outOfRange.push(s);
-    schedule();
-  }
+    },
+  });
 
   /**
    * A reading beyond what its type declares valid was dead-lettered, never stored or learnt from; the sample
@@ -240,17 +195,11 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   }
 
   async function tick(): Promise<void> {
-    const batch = queue;
-    // events that came after samples still held back by a full backlog wait for them (next tick)
-    const evs = events.filter((ev) => ev.at <= batch.length);
-    events = evs.length === events.length ? [] : events.filter((ev) => ev.at > batch.length).map((ev) => ({ e: ev.e, at: ev.at - batch.length }));
-    const oor = outOfRange;
-    queue = [];
-    outOfRange = [];
-    admitHeld(stopping !== undefined);
-    if (queue.length || events.length) schedule();
+    const { batch, events: evs, outOfRange: oor } = backlog.take(stopping !== undefined);
     if (batch.length || evs.length || oor.length) {
-      const types = new Set([...batch, ...oor].map((p) => p.type));
+      const types = new Set<string>();
+      for (const p of batch) types.add(p.type);
+      for (const n of oor) types.add(n.type);
       for (const t of types) await ensureLayout(t);
       // each event's device type, looked up once per device (a device may send many events in one tick)
       const typeOf = new Map<string, string | undefined>();
@@ -261,7 +210,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
         typeOf.set(e.deviceId, type);
       }
       // a device heard of only through an out-of-range notice resumes too: whether it had calibrated is in its checkpoint
-      await checkpoints.resume(oor.length ? [...batch, ...oor] : batch, typeOf);
+      await checkpoints.resume(batch, typeOf, oor);
       const results = await score(batch);
       decideOutOfRange(oor);
       const now = clock.now();
@@ -292,7 +241,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     }
     await persist();
     await flushWriteBack();
-    metrics?.diagnosisQueue.set(queue.length);
+    metrics?.diagnosisQueue.set(backlog.queued());
     metrics?.diagnosisDevices.set(engine.states.size);
   }
 
@@ -370,9 +319,9 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       shipped = o.shippedRuleSets ?? loadShippedRuleSets();
       versions = new Map((await opsStore.listRuleSetVersions()).map((v) => [v.type, v.updatedAt]));
       engine.restoreActive(await opsStore.listDiagnoses({ status: 'active', limit: 1_000_000 }));
-      unsubscribe.push(deps.source.onAccepted(onAccepted));
-      if (deps.source.onEvent) unsubscribe.push(deps.source.onEvent(onEvent));
-      if (deps.source.onOutOfRange) unsubscribe.push(deps.source.onOutOfRange(onOutOfRange));
+      unsubscribe.push(deps.source.onAccepted(backlog.accept));
+      if (deps.source.onEvent) unsubscribe.push(deps.source.onEvent(backlog.event));
+      if (deps.source.onOutOfRange) unsubscribe.push(deps.source.onOutOfRange(backlog.outOfRange));
       timers.push(setInterval(() => void serial(() => engine.checkPresence(clock.now())).then(() => serial(async () => void (await persist()))), o.presenceCheckMs));
       timers.push(setInterval(() => void serial(reloadChanged), o.rulesPollMs));
       timers.push(setInterval(() => void serial(recalibrations.apply), o.rulesPollMs));
@@ -383,7 +332,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     async flush() {
       // samples held back by a full backlog are queued by a tick, and judged by the next
       do await serial(tick);
-      while (queue.length || events.length);
+      while (backlog.pending());
     },
     checkpoint: () => checkpoints.now(),
     reloadRules: () => serial(reloadChanged),
@@ -391,7 +340,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     stats() {
       const stateBytes: Record<string, number> = {};
       for (const s of engine.states.values()) stateBytes[s.layout.type] ??= DeviceState.bytes(s.layout);
-      return { ...counts, ...checkpoints.stats(), devices: engine.states.size, queued: queue.length, late: engine.late, active: engine.activeCount(), stateBytes };
+      return { ...counts, ...checkpoints.stats(), devices: engine.states.size, queued: backlog.queued(), late: engine.late, active: engine.activeCount(), stateBytes };
     },
     stop() {
       stopping ??= (async () => {
@@ -402,7 +351,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
         if (started) {
           await serial(tick);
           // samples still held back by a full backlog were acknowledged-to-be: judge them too
-          while (queue.length || events.length) await serial(tick);
+          while (backlog.pending()) await serial(tick);
           await checkpoints.now();
         }
         await chain;

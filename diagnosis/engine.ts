@@ -12,7 +12,7 @@ import { F64, type Layout } from './rules/compile.ts';
 import { feedEvent, reported, test } from './rules/evaluate.ts';
 import { releaseModelSlot, resetFaultRules } from './rules/reset.ts';
 import { ActiveFaults, type ActiveFault } from './active-faults.ts';
-import { gapsInStream, notePacing, replayWatermark, silences } from './presence.ts';
+import { notePacing, replayWatermark, silentUntil } from './presence.ts';
 import { DeviceState, FLAG_LIVE, FLAG_RESTORED, FLAG_SILENCE_RESOLVED, layoutKey } from './windows/device-state.ts';
 
 export type Intent = { kind: 'raise'; diagnosis: Diagnosis } | { kind: 'clear'; id: string; deviceId: string; fault: string; at: number };
@@ -214,7 +214,7 @@ export class Engine {
     if (!live && p.ts > this.replayHigh) this.replayHigh = p.ts;
     notePacing(state, wallNow, live, wasLive);
     // a gap in the stream itself: judged on event time, the same live or replayed
-    if (L.presenceRules.length && !Number.isNaN(prev) && !restored && !silenceResolved) gapsInStream(state, prev, p.ts, (r, at, gapMs) => this.raise(state, r.index, at, wallNow, { gapMs }));
+    if (L.presenceRules.length && !Number.isNaN(prev) && !restored && !silenceResolved) this.raiseSilences(state, prev, p.ts, wallNow);
     this.advance(state, p.ts, wallNow);
     state.record(p.ts, p.metrics);
     state.f64[F64.lastTs] = p.ts;
@@ -249,7 +249,18 @@ export class Engine {
   /** Devices that went silent: against wall-clock time when live, against the replay watermark (presence.ts) when replaying. */
   checkPresence(wallNow: number): void {
     const watermark = replayWatermark(this.states.values(), this.replayHigh, this.opts.replayIdleMs ?? 5 * 60_000, wallNow);
-    for (const state of this.states.values()) silences(state, watermark, wallNow, (r, at, gapMs) => this.raise(state, r.index, at, wallNow, { gapMs }));
+    for (const state of this.states.values()) {
+      const until = silentUntil(state, watermark, wallNow);
+      if (until !== undefined) this.raiseSilences(state, state.lastTs, until, wallNow);
+    }
+  }
+
+  /** The offline rules a silence from one time to another trips, raised as of when each began to count (from + afterMs). */
+  private raiseSilences(state: DeviceState, from: number, to: number, wallNow: number): void {
+    const L = state.layout;
+    for (const r of L.presenceRules) {
+      if (state.u8[L.u8.active + r.index] === 0 && to - from > r.presenceAfterMs!) this.raise(state, r.index, from + r.presenceAfterMs!, wallNow, { gapMs: to - from });
+    }
   }
 
   private evaluate(state: DeviceState, ts: number): void {

@@ -1,12 +1,12 @@
 /**
  * Whether a device is sending, for the bare offline rules (`missing` without
  * a metric): its wall-clock pacing, the event-time watermark of replayed
- * traffic, and the silences the engine raises. A gap inside the stream is
+ * traffic, and where a stopped device's silence ends for now (the engine
+ * raises the offline rules it trips: Engine.raiseSilences). A gap inside the stream is
  * judged on event time, live or replayed; a device that has stopped sending
  * is judged against the wall clock when live and against the replay
  * watermark when replayed, and raised at its last sample + afterMs either way.
  */
-import type { CompiledRule } from './rules/compile.ts';
 import { F64 } from './rules/compile.ts';
 import { FLAG_LIVE, FLAG_SILENCE_RESOLVED, type DeviceState } from './windows/device-state.ts';
 
@@ -16,9 +16,6 @@ const WALL_GAP_DECAY = 0.8;
 const MIN_WALL_GAP_MS = 1000;
 const IDLE_GAPS = 4;
 const MAX_IDLE_FACTOR = 6;
-
-/** Raises an offline rule: at is when the silence began to count (last sample + afterMs), gapMs how long it has lasted. */
-export type RaiseSilence = (rule: CompiledRule, at: number, gapMs: number) => void;
 
 /** Notes a sample's wall-clock arrival: the usual gap between this device's arrivals (for the replay watermark). */
 export function notePacing(state: DeviceState, wallNow: number, live: boolean, wasLive: boolean): void {
@@ -31,14 +28,6 @@ export function notePacing(state: DeviceState, wallNow: number, live: boolean, w
     state.f64[F64.wallGap] = Number.isNaN(usual) ? gap : Math.max(gap, usual * WALL_GAP_DECAY);
   }
   state.f64[F64.lastWall] = wallNow;
-}
-
-/** Raises the offline rules a gap in the stream itself trips, from the previous sample at prev to one at ts. */
-export function gapsInStream(state: DeviceState, prev: number, ts: number, raise: RaiseSilence): void {
-  const L = state.layout;
-  for (const r of L.presenceRules) {
-    if (state.u8[L.u8.active + r.index] === 0 && ts - prev > r.presenceAfterMs!) raise(r, prev + r.presenceAfterMs!, ts - prev);
-  }
 }
 
 /**
@@ -62,13 +51,13 @@ export function replayWatermark(states: Iterable<DeviceState>, replayHigh: numbe
   return low === Infinity ? replayHigh : low;
 }
 
-/** Raises the offline rules of a device that has stopped sending: against wallNow when live, the replay watermark otherwise. */
-export function silences(state: DeviceState, watermark: number, wallNow: number, raise: RaiseSilence): void {
+/**
+ * Where the silence of a device that has stopped sending ends for now: wallNow when live, the replay
+ * watermark otherwise; undefined when it has no offline rule, has not sent yet, or its silence was resolved
+ * as known (FLAG_SILENCE_RESOLVED: it waits for the device to send again).
+ */
+export function silentUntil(state: DeviceState, watermark: number, wallNow: number): number | undefined {
   const L = state.layout;
-  // a silence resolved as known (FLAG_SILENCE_RESOLVED) waits for the device to send again
-  if (L.presenceRules.length === 0 || Number.isNaN(state.lastTs) || state.u8[L.u8.flags]! & FLAG_SILENCE_RESOLVED) return;
-  const now = state.u8[L.u8.flags]! & FLAG_LIVE ? wallNow : watermark;
-  for (const r of L.presenceRules) {
-    if (state.u8[L.u8.active + r.index] === 0 && now - state.lastTs > r.presenceAfterMs!) raise(r, state.lastTs + r.presenceAfterMs!, now - state.lastTs);
-  }
+  if (L.presenceRules.length === 0 || Number.isNaN(state.lastTs) || state.u8[L.u8.flags]! & FLAG_SILENCE_RESOLVED) return undefined;
+  return state.u8[L.u8.flags]! & FLAG_LIVE ? wallNow : watermark;
 }

@@ -35,6 +35,8 @@ function storableData(data: Record<string, string | number | boolean | null>): R
  * acknowledged only once it resolves, so a device (or a replay) slows down instead of samples being lost.
  */
 export type AcceptedListener = (points: readonly Point[], opts?: { canWait: boolean }) => void | Promise<void>;
+const CAN_WAIT = Object.freeze({ canWait: true });
+const CANNOT_WAIT = Object.freeze({ canWait: false });
 
 export interface Ingest extends Service, InboundGate {
   /** In-process consumers of accepted samples (the diagnosis engine). */
@@ -176,19 +178,19 @@ export function createIngest(deps: IngestDeps): Ingest {
         }
         await spool.append(points, msg.receivedAt);
       }
-      const waits: Promise<void>[] = [];
       // QoS0 carries no promise (nor does INGEST_ACK=immediate): such a message never waits for a consumer
-      const canWait = msg.qos !== 0 && config.ingest.ack !== 'immediate';
+      const opts = msg.qos !== 0 && config.ingest.ack !== 'immediate' ? CAN_WAIT : CANNOT_WAIT;
+      let waits: Promise<void>[] | undefined; // the common case, no consumer behind, allocates nothing
       for (const l of listeners) {
         try {
-          const wait = l(points, { canWait });
-          if (wait) waits.push(wait);
+          const wait = l(points, opts);
+          if (wait) (waits ??= []).push(wait);
         } catch (err) {
           logger.error({ err }, 'accepted-samples listener failed');
         }
       }
       // no PUBACK until the consumers have room
-      if (waits.length && canWait) await Promise.all(waits);
+      if (waits && opts.canWait) await Promise.all(waits);
     }
     if (rejections.length > 0) await deadLetter(msg, rejections);
     for (const r of rejections) {

@@ -18,7 +18,6 @@ against the classic methods, not what it scores on a real machine.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -34,7 +33,7 @@ from fleetdoc_ml import testbed  # noqa: E402
 from fleetdoc_ml.features import NUMBER_RE, score_device, to_number  # noqa: E402
 from fleetdoc_ml.train import Device, rates  # noqa: E402
 from train_anomaly import (  # noqa: E402
-    FALSE_WORDS, MISSING_WORDS, SMOOTHING_ALPHA, TRUE_WORDS, WANDER_FLOOR, detect_separator, fail, number_text, read_csv, separator_of, train,
+    FALSE_WORDS, MISSING_WORDS, SMOOTHING_ALPHA, TRUE_WORDS, WANDER_FLOOR, fail, number_text, open_csv, read_csv, separator_of, train,
 )
 
 
@@ -148,32 +147,21 @@ def write_csv(out_dir: str, type_def: dict, normal: testbed.Recording, exps: lis
                 f.write(";".join([ts, *(repr(s[n]) for n in names), str(int(rec.label[i]))]) + "\n")
 
 
-def header_of(path: str, sep: str | None) -> list[str]:
-    """A CSV's column names as the readers see them (quotes, a BOM, the separator detected unless given, trimmed)."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        first = f.readline()
-    return [c.strip() for c in next(csv.reader([first], delimiter=sep or detect_separator(first)), [])]
-
-
-def column_kinds(path: str, sep: str | None, cols: list[str]) -> dict[str, str]:
+def column_kinds(names: list[str], rows, sep: str, cols: list[str]) -> dict[str, str]:
     """
-    Each column's kind as bench:byom declares it from the normal recording (bench/byom.ts kindOf): number when every
-    value that is there reads as one, boolean when every one is a true/false word, else string (left out by the model).
+    Each column's kind as bench:byom declares it from the normal recording (bench/byom.ts typeFromHeader): number
+    when every value that is there reads as one, boolean when every one is a true/false word, else string (left out
+    by the model).
     """
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        lines = f.read().splitlines()
-    file_sep = sep or detect_separator(lines[0] if lines else "")
-    reader = csv.reader(lines, delimiter=file_sep)
-    names = [c.strip() for c in next(reader, [])]
     seen = {c: {"number": True, "boolean": True} for c in cols}
-    for row in reader:
+    for row in rows:
         for k, c in enumerate(names):
             if c not in seen or k >= len(row):
                 continue
             v = row[k].strip()
             if v.lower() in MISSING_WORDS:
                 continue
-            seen[c]["number"] &= bool(NUMBER_RE.match(number_text(v, file_sep)))
+            seen[c]["number"] &= bool(NUMBER_RE.match(number_text(v, sep)))
             seen[c]["boolean"] &= v.lower() in TRUE_WORDS | FALSE_WORDS
     return {c: "number" if k["number"] else "boolean" if k["boolean"] else "string" for c, k in seen.items()}
 
@@ -193,11 +181,11 @@ def labelled(normal_paths: list[str], exp_paths: list[str], sep: str | None, tim
     one CSV each. The metrics are the normal recording's named columns but the time, the label and `skip`, read
     as read_csv reads them for training.
     """
-    header = header_of(normal_paths[0], sep)
+    _, file_sep, header, rows = open_csv(normal_paths[0], sep)
     if time_col not in header:
         fail(f"{normal_paths[0]}: no column {time_col!r} (columns: {', '.join(header)})")
     cols = [c for c in header if c and c not in (time_col, label_col) and c not in skip]
-    kinds = column_kinds(normal_paths[0], sep, cols)
+    kinds = column_kinds(header, rows, file_sep, cols)
     metrics = [{"name": c, "kind": kinds[c]} for c in cols]
     with_label = {"name": "recorded", "metrics": [*metrics, {"name": label_col, "kind": "string"}]}
     out: tuple[list, list] = ([], [])

@@ -28,6 +28,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -206,6 +207,19 @@ def parse_map(text: str | None, type_def: dict) -> dict[str, str]:
     return out
 
 
+def open_csv(path: str, sep: str | None) -> tuple[str, str, list[str], Iterator[list[str]]]:
+    """
+    A CSV as every reader here takes it, as `npm run replay` does: its text (a BOM dropped), its separator (detected
+    from the header unless given), its trimmed column names, and the rows after the header.
+    """
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        raw = f.read()
+    lines = raw.splitlines()
+    file_sep = sep or detect_separator(lines[0] if lines else "")
+    rows = csv.reader(lines, delimiter=file_sep)
+    return raw, file_sep, [c.strip() for c in next(rows, [])], rows
+
+
 def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | None, device_col: str | None,
              mapping: dict[str, str] | None = None) -> tuple[list[Device], list[str], str]:
     """
@@ -217,13 +231,8 @@ def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | 
     ignored: set[str] = set()
     h = hashlib.sha256()
     for path in paths:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            raw = f.read()
+        raw, file_sep, cols, rows_in = open_csv(path, sep)
         h.update(raw.encode())
-        lines = raw.splitlines()
-        file_sep = sep or detect_separator(lines[0] if lines else "")
-        rows_in = csv.reader(lines, delimiter=file_sep)
-        cols = [c.strip() for c in next(rows_in, [])]
         reader = ({c: (r[k] if k < len(r) else None) for k, c in enumerate(cols)} for r in rows_in if any(x.strip() for x in r))
         if time_col and time_col not in cols:
             fail(f"{path}: no time column {time_col!r} (columns: {', '.join(cols)})")

@@ -24,12 +24,11 @@ const TWO = ruleSet({
   rules: [
     CURRENT_UP_RULE,
     {
+      ...CURRENT_UP_RULE,
       id: 'vibration-up',
       fault: 'ac-test-vibration-up',
-      severity: 'warning',
-      condition: { kind: 'mean', metric: 'vibrationRmsMmS', overSamples: 3, relativeTo: 'baseline', baselineSamples: 20, above: 1 },
+      condition: { ...CURRENT_UP_RULE.condition, metric: 'vibrationRmsMmS', above: 1 },
       remedy: { class: 'technician', summary: 'look at the bearings' },
-      trigger: { k: 3, n: 5, clearAfterWindows: 4 },
     },
   ],
 });
