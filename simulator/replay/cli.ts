@@ -82,6 +82,11 @@ export async function runReplayCli(): Promise<void> {
   if (s.decided !== null && s.decided < s.published) {
     process.stderr.write(`only ${s.decided} of ${s.published} samples have an anomaly decision after waiting 60 s without progress: see GET /api/v1/dead-letters?deviceId=${o.device}, and fleetdoc_diagnosis_dropped_samples_total on /metrics\n`);
   }
+  if (s.refused.count > 0) {
+    const reasons = Object.entries(s.refused.byReason).map(([r, n]) => `${r} ${n}`).join(', ');
+    process.stderr.write(`${s.refused.capped ? 'at least ' : ''}${s.refused.count} samples refused by ingest (${reasons}), e.g. ${s.refused.examples.join('; ')}: see GET /api/v1/dead-letters?deviceId=${o.device}`);
+    process.stderr.write(s.refused.byReason.out_of_range ? '. A range declared for the type refuses readings outside it (they get anomaly = 1 when the type has a model): declare sensors\' physical limits, not the span of a normal recording\n' : '\n');
+  }
   if (s.nudged > 0) process.stderr.write(`${s.nudged} rows repeated the previous row's time: each sent 1 ms after the one before\n`);
   process.stdout.write(
     `${o.device} (${o.type}${s.registered ? ', registered' : ''}): ${s.rows} rows, ${s.published} samples published, ${s.badRowCount} bad rows skipped; ${s.firstTs ?? '-'} → ${s.lastTs ?? '-'}${s.decided === null ? '' : `; ${s.decided} anomaly decisions readable`}\n`,

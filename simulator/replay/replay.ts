@@ -55,6 +55,8 @@ export interface ReplaySummary {
   nudged: number;
   /** Samples whose anomaly decision could be read back when replay returned (null: not waited for, no model). */
   decided: number | null;
+  /** What ingest refused from this replay (the device's dead letters since it began), by reason, with the first few details. */
+  refused: { count: number; byReason: Record<string, number>; examples: string[]; capped: boolean };
   firstTs: string | null;
   lastTs: string | null;
   registered: boolean;
@@ -189,7 +191,23 @@ async function awaitDecisions(platform: ReturnType<typeof createPlatformClient>,
   return countDecisions(platform, device, first, last);
 }
 
+/** Dead letters read back per replay; past this, `capped` says the count is a floor. */
+const MAX_REFUSED_READ = 10_000;
+const REFUSED_EXAMPLES = 3;
+
+/** The device's dead letters received since `sinceMs` (wall clock, the platform's), by reason. */
+async function refusedSince(platform: ReturnType<typeof createPlatformClient>, device: string, sinceMs: number): Promise<ReplaySummary['refused']> {
+  const rows = await platform.call<Array<{ reason: string; detail: string; receivedAt: string }>>(
+    'GET', `/dead-letters?deviceId=${encodeURIComponent(device)}&from=${sinceMs}&limit=${MAX_REFUSED_READ}`);
+  const byReason: Record<string, number> = {};
+  for (const r of rows) byReason[r.reason] = (byReason[r.reason] ?? 0) + 1;
+  // newest first from the api: the examples are the first ones refused
+  const examples = rows.slice(-REFUSED_EXAMPLES).reverse().map((r) => `${r.reason}: ${r.detail}`);
+  return { count: rows.length, byReason, examples, capped: rows.length >= MAX_REFUSED_READ };
+}
+
 export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
+  const startedAt = Date.now();
   const platform = createPlatformClient({ apiUrl: o.apiUrl, apiKey: o.apiKey });
   const type = await platform.call<{ metrics: MetricInfo[] }>('GET', `/device-types/${encodeURIComponent(o.type)}`);
   const metrics = new Map(type.metrics.map((m) => [m.name, m]));
@@ -210,7 +228,7 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
     registered = true;
   }
 
-  const summary: ReplaySummary = { rows: 0, published: 0, badRows: [], badRowCount: 0, unreadable: {}, shiftMs: 0, nudged: 0, decided: null, firstTs: null, lastTs: null, registered };
+  const summary: ReplaySummary = { rows: 0, published: 0, badRows: [], badRowCount: 0, unreadable: {}, shiftMs: 0, nudged: 0, decided: null, refused: { count: 0, byReason: {}, examples: [], capped: false }, firstTs: null, lastTs: null, registered };
   const bad = (line: number, reason: string) => {
     summary.badRowCount++;
     if (summary.badRows.length < MAX_BAD_KEPT) summary.badRows.push({ line, reason });
@@ -320,5 +338,8 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
   if (o.waitForDecisions !== false && summary.published > 0 && (await hasModel(platform, o.type))) {
     summary.decided = await awaitDecisions(platform, o.device, span.min, span.max, Date.parse(summary.lastTs!), summary.published);
   }
+  // ingest stores a message's dead letters before it acknowledges it: every refusal is readable by now. (Their
+  // times are the platform's clock: one running behind this machine's would hide the first refusals.)
+  if (summary.published > 0) summary.refused = await refusedSince(platform, o.device, startedAt);
   return summary;
 }

@@ -107,6 +107,7 @@ describe('replay through the real broker into storage', () => {
         '01.06.2025 10:04:00;abc;80,5;"";1',
         '"01.06.2025 10:05:00";6,98;81;"mehrzeilig',
         'Kommentar";false',
+        '01.06.2025 10:06:00;7,02;500;"Fühler defekt";1',
       ].join('\r\n') + '\r\n',
     );
     const bad: [number, string][] = [];
@@ -123,7 +124,9 @@ describe('replay through the real broker into storage', () => {
       onBadRow: (line, reason) => bad.push([line, reason]),
       waitForDecisions: false, // a rules-only stack writes no anomaly decisions
     });
-    expect(summary).toMatchObject({ rows: 6, published: 5, registered: true, badRowCount: 1, shiftMs: 0, nudged: 0 });
+    expect(summary).toMatchObject({ rows: 7, published: 6, registered: true, badRowCount: 1, shiftMs: 0, nudged: 0 });
+    // the oil reading outside the type's range: ingest refused that sample, and replay says so and why
+    expect(summary.refused).toEqual({ count: 1, byReason: { out_of_range: 1 }, examples: ['out_of_range: oilTempC: 500 is above 130 °C'], capped: false });
     expect(bad.map(([l]) => l)).toEqual([4]);
     expect(bad[0]![1]).toMatch(/time/);
     // the unreadable pressure costs that value only: the row's oil temperature and load state are sent
@@ -144,7 +147,7 @@ describe('replay through the real broker into storage', () => {
 
     // replaying again reuses the device (fresh secret) and rewrites the same points
     const again = await replayCsv({ file, type: 'air-compressor', device: 'replay-ac-1', timeColumn: 'Zeit', map: { 'Druck bar': 'dischargePressureBar' }, speed: 1000, apiUrl: s.httpUrl, mqttUrl: s.mqttUrl, apiKey: s.adminKey, waitForDecisions: false });
-    expect(again).toMatchObject({ published: 5, registered: false });
+    expect(again).toMatchObject({ published: 6, registered: false, refused: { count: 1 } });
     expect((await read()).length).toBe(5);
   });
 
