@@ -498,9 +498,14 @@ def main() -> None:
         fail("--wander-floor must be >= 0")
     card, blob, held_out = train(type_def, devices, n_cal, args.target_far, args.threshold_margin, args.holdout,
                                  args.wander_floor, args.smoothing_alpha)
+    # the same data trained with other options is another model: its id says so
+    options = {"calibrationSamples": n_cal, "targetFar": args.target_far, "thresholdMargin": args.threshold_margin,
+               "holdout": args.holdout, "smoothingAlpha": args.smoothing_alpha, "wanderFloor": args.wander_floor,
+               "timeColumn": args.time_column, "deviceColumn": args.device_column, "map": args.map}
+    model_hash = hashlib.sha256((csv_hash + json.dumps(options, sort_keys=True)).encode()).hexdigest()
     card.update({
         "schemaVersion": 1,
-        "modelId": f"{name}@{csv_hash[:12]}",
+        "modelId": f"{name}@{model_hash[:12]}",
         "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "training": {
             "source": "csv of normal operation",
@@ -508,6 +513,7 @@ def main() -> None:
             "devices": len(devices),
             "samples": sum(len(d.samples) for d in devices),
             "dataSha256": csv_hash,
+            "options": options,
             "ignoredColumns": ignored,
             "thresholdRule": f"quantile {1 - args.target_far} of the smoothed score on the held-back last {args.holdout:.0%} of normal operation, x{args.threshold_margin}",
         },

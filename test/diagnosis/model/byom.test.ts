@@ -94,12 +94,15 @@ describe('bring your own machine', () => {
     }
 
     // 2. the card through the api; the scorer uses the model without restart
-    const card = await t.http<{ source: string; card: { modelId: string; calibrationSamples: number; features: Array<{ name: string }>; training: { dataSha256: string } } }>('GET', '/api/v1/models/vacuum-pump');
+    const card = await t.http<{ source: string; card: { modelId: string; calibrationSamples: number; features: Array<{ name: string }>; training: { dataSha256: string; options: { calibrationSamples: number } } } }>('GET', '/api/v1/models/vacuum-pump');
     expect(card.status).toBe(200);
     expect(card.body.source).toBe('registered');
     expect(card.body.card.calibrationSamples).toBe(200);
     expect(card.body.card.features.map((f) => f.name)).toContain('exhaustTempC.level'); // the --map'ed column
     expect(card.body.card.training.dataSha256).toMatch(/^[0-9a-f]{64}$/);
+    // the id covers the options too: the same CSV trained otherwise is another model
+    expect(card.body.card.training.options.calibrationSamples).toBe(200);
+    expect(card.body.card.modelId).toMatch(/^vacuum-pump@[0-9a-f]{12}$/);
     const list = await t.http<Array<{ type: string; source: string }>>('GET', '/api/v1/models');
     expect(list.body.map((m) => `${m.type}:${m.source}`)).toEqual(expect.arrayContaining(['vacuum-pump:registered', 'air-compressor:shipped']));
     // registering reloaded this process's scorer before it answered: the device's very first sample is judged
