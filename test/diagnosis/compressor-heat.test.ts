@@ -4,7 +4,7 @@
  * degrees, never near cooler-approach-high's absolute limits, but against the
  * unit's own normal at the same room temperature it shows. Oil loss warms the
  * oil as well, and its compression heat (discharge − oil) with it: not a
- * fouled cooler.
+ * fouled cooler; it is oil loss once that rise is clear of what a clean unit drifts.
  */
 import { describe, expect, it } from 'vitest';
 import { loadShippedRuleSets } from '../../diagnosis/rules/shipped.ts';
@@ -48,5 +48,15 @@ describe('a fouled cooler in a cold room', () => {
 
   it('a rise short of the rule’s limit (oil 3 °C up) is left alone', () => {
     expect(raisedFaults(coldRoom({ oilRise: 3, compressionRise: 0 }))).not.toContain('ac-cooler-fouling');
+  });
+});
+
+describe('oil loss before the machine trips', () => {
+  it('the compression heat 6.8 °C above this unit’s normal, the oil barely warmer: oil loss', () => {
+    expect(raisedFaults(coldRoom({ oilRise: 2, compressionRise: 6.8 }))).toEqual(['ac-oil-loss']);
+  });
+
+  it('4 °C of compression heat, as a clean unit may drift, is left alone', () => {
+    expect(raisedFaults(coldRoom({ oilRise: 1, compressionRise: 4 }))).toEqual([]);
   });
 });
