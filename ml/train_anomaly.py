@@ -501,7 +501,9 @@ def main() -> None:
     # the same data trained with other options is another model: its id says so
     options = {"calibrationSamples": n_cal, "targetFar": args.target_far, "thresholdMargin": args.threshold_margin,
                "holdout": args.holdout, "smoothingAlpha": args.smoothing_alpha, "wanderFloor": args.wander_floor,
-               "timeColumn": args.time_column, "deviceColumn": args.device_column, "map": args.map}
+               "timeColumn": args.time_column, "deviceColumn": args.device_column, "map": args.map,
+               "separator": args.separator,
+               "typeSha256": hashlib.sha256(json.dumps(type_def, sort_keys=True).encode()).hexdigest()}
     model_hash = hashlib.sha256((csv_hash + json.dumps(options, sort_keys=True)).encode()).hexdigest()
     card.update({
         "schemaVersion": 1,

@@ -55,7 +55,7 @@ export interface ReplaySummary {
   nudged: number;
   /** Samples whose anomaly decision could be read back when replay returned (null: not waited for, no model). */
   decided: number | null;
-  /** What ingest refused from this replay (the device's dead letters since it began), by reason, with the first few details. */
+  /** What ingest refused from this replay (the device's dead letters newer than its newest before), by reason, with the first few details. */
   refused: { count: number; byReason: Record<string, number>; examples: string[]; capped: boolean };
   firstTs: string | null;
   lastTs: string | null;
@@ -195,19 +195,30 @@ async function awaitDecisions(platform: ReturnType<typeof createPlatformClient>,
 const MAX_REFUSED_READ = 10_000;
 const REFUSED_EXAMPLES = 3;
 
-/** The device's dead letters received since `sinceMs` (wall clock, the platform's), by reason. */
-async function refusedSince(platform: ReturnType<typeof createPlatformClient>, device: string, sinceMs: number): Promise<ReplaySummary['refused']> {
-  const rows = await platform.call<Array<{ reason: string; detail: string; receivedAt: string }>>(
-    'GET', `/dead-letters?deviceId=${encodeURIComponent(device)}&from=${sinceMs}&limit=${MAX_REFUSED_READ}`);
+type Platform = ReturnType<typeof createPlatformClient>;
+type DeadLetterRow = { reason: string; detail: string; receivedAt: string };
+
+/** When the device's newest dead letter was received (the platform's clock), or undefined when it has none. */
+async function newestRefusal(platform: Platform, device: string): Promise<string | undefined> {
+  const rows = await platform.call<DeadLetterRow[]>('GET', `/dead-letters?deviceId=${encodeURIComponent(device)}&limit=1`);
+  return rows[0]?.receivedAt;
+}
+
+/**
+ * The device's dead letters received after `after` (its newest before the replay began: both times are the
+ * platform's, so neither clock skew nor an earlier replay of the same device counts), by reason. The api
+ * returns the newest first: past MAX_REFUSED_READ the examples are the earliest of the newest read.
+ */
+async function refusedAfter(platform: Platform, device: string, after: string | undefined): Promise<ReplaySummary['refused']> {
+  const from = after === undefined ? '' : `&from=${Date.parse(after) + 1}`;
+  const rows = await platform.call<DeadLetterRow[]>('GET', `/dead-letters?deviceId=${encodeURIComponent(device)}${from}&limit=${MAX_REFUSED_READ}`);
   const byReason: Record<string, number> = {};
   for (const r of rows) byReason[r.reason] = (byReason[r.reason] ?? 0) + 1;
-  // newest first from the api: the examples are the first ones refused
   const examples = rows.slice(-REFUSED_EXAMPLES).reverse().map((r) => `${r.reason}: ${r.detail}`);
   return { count: rows.length, byReason, examples, capped: rows.length >= MAX_REFUSED_READ };
 }
 
 export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
-  const startedAt = Date.now();
   const platform = createPlatformClient({ apiUrl: o.apiUrl, apiKey: o.apiKey });
   const type = await platform.call<{ metrics: MetricInfo[] }>('GET', `/device-types/${encodeURIComponent(o.type)}`);
   const metrics = new Map(type.metrics.map((m) => [m.name, m]));
@@ -228,6 +239,7 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
     registered = true;
   }
 
+  const refusedBefore = registered ? undefined : await newestRefusal(platform, o.device);
   const summary: ReplaySummary = { rows: 0, published: 0, badRows: [], badRowCount: 0, unreadable: {}, shiftMs: 0, nudged: 0, decided: null, refused: { count: 0, byReason: {}, examples: [], capped: false }, firstTs: null, lastTs: null, registered };
   const bad = (line: number, reason: string) => {
     summary.badRowCount++;
@@ -338,8 +350,8 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
   if (o.waitForDecisions !== false && summary.published > 0 && (await hasModel(platform, o.type))) {
     summary.decided = await awaitDecisions(platform, o.device, span.min, span.max, Date.parse(summary.lastTs!), summary.published);
   }
-  // ingest stores a message's dead letters before it acknowledges it: every refusal is readable by now. (Their
-  // times are the platform's clock: one running behind this machine's would hide the first refusals.)
-  if (summary.published > 0) summary.refused = await refusedSince(platform, o.device, startedAt);
+  // ingest stores what validation refuses before it acknowledges the message: all of that is readable by now.
+  // (A batch the store itself refuses, store_rejected, is dead-lettered later, when the spool flushes it.)
+  if (summary.published > 0) summary.refused = await refusedAfter(platform, o.device, refusedBefore);
   return summary;
 }
