@@ -9,7 +9,7 @@
 import { createReadStream } from 'node:fs';
 import { topics } from '../../core/topics.ts';
 import { DeviceLink } from '../link.ts';
-import { ApiError, createPlatformClient } from '../platform.ts';
+import { ApiError, createPlatformClient, type PlatformClient } from '../platform.ts';
 import { readCsv } from './csv.ts';
 import { RecordingClock, parseTimestamp } from './timestamps.ts';
 
@@ -133,7 +133,7 @@ const DECISION_POLL_MS = 1000;
 /** How often the wait takes the full count of decisions (it reads every sample of the recording). */
 const DECISION_COUNT_MS = 10_000;
 
-async function hasModel(platform: ReturnType<typeof createPlatformClient>, type: string): Promise<boolean> {
+async function hasModel(platform: PlatformClient, type: string): Promise<boolean> {
   try {
     await platform.call('GET', `/models/${encodeURIComponent(type)}`);
     return true;
@@ -147,7 +147,7 @@ async function hasModel(platform: ReturnType<typeof createPlatformClient>, type:
  * Anomaly decisions of the device between first and last (inclusive) readable through the api: counted by the
  * store (windows of 366 days), so that polling costs the platform next to nothing while it judges the samples.
  */
-async function countDecisions(platform: ReturnType<typeof createPlatformClient>, device: string, first: number, last: number): Promise<number> {
+async function countDecisions(platform: PlatformClient, device: string, first: number, last: number): Promise<number> {
   let n = 0;
   for (let from: string | null = new Date(first).toISOString(); from !== null; ) {
     const page: { rows: Array<{ values: Record<string, unknown> }>; next: string | null } = await platform.call(
@@ -159,7 +159,7 @@ async function countDecisions(platform: ReturnType<typeof createPlatformClient>,
 }
 
 /** Whether the device's sample at ts has its decision (one indexed row: cheap to ask every second). */
-async function decidedAt(platform: ReturnType<typeof createPlatformClient>, device: string, ts: number): Promise<boolean> {
+async function decidedAt(platform: PlatformClient, device: string, ts: number): Promise<boolean> {
   const page: { rows: Array<{ values: Record<string, unknown> }> } = await platform.call(
     'GET', `/devices/${encodeURIComponent(device)}/telemetry?metrics=anomaly&from=${ts}&to=${ts + 1}&limit=1`);
   return page.rows.some((r) => r.values.anomaly !== null && r.values.anomaly !== undefined);
@@ -171,7 +171,7 @@ async function decidedAt(platform: ReturnType<typeof createPlatformClient>, devi
  * DECISION_COUNT_MS the full count is taken too, and the wait ends when it has stood still for
  * DECISION_IDLE_MS (a sample ingest dead-lettered for another reason than a range gets no decision).
  */
-async function awaitDecisions(platform: ReturnType<typeof createPlatformClient>, device: string, first: number, last: number, lastSent: number, published: number): Promise<number> {
+async function awaitDecisions(platform: PlatformClient, device: string, first: number, last: number, lastSent: number, published: number): Promise<number> {
   let n = -1;
   let since = Date.now();
   let counted = Date.now();
@@ -195,11 +195,10 @@ async function awaitDecisions(platform: ReturnType<typeof createPlatformClient>,
 const MAX_REFUSED_READ = 10_000;
 const REFUSED_EXAMPLES = 3;
 
-type Platform = ReturnType<typeof createPlatformClient>;
 type DeadLetterRow = { reason: string; detail: string; receivedAt: string };
 
 /** When the device's newest dead letter was received (the platform's clock), or undefined when it has none. */
-async function newestRefusal(platform: Platform, device: string): Promise<string | undefined> {
+async function newestRefusal(platform: PlatformClient, device: string): Promise<string | undefined> {
   const rows = await platform.call<DeadLetterRow[]>('GET', `/dead-letters?deviceId=${encodeURIComponent(device)}&limit=1`);
   return rows[0]?.receivedAt;
 }
@@ -209,7 +208,7 @@ async function newestRefusal(platform: Platform, device: string): Promise<string
  * platform's, so neither clock skew nor an earlier replay of the same device counts), by reason. The api
  * returns the newest first: past MAX_REFUSED_READ the examples are the earliest of the newest read.
  */
-async function refusedAfter(platform: Platform, device: string, after: string | undefined): Promise<ReplaySummary['refused']> {
+async function refusedAfter(platform: PlatformClient, device: string, after: string | undefined): Promise<ReplaySummary['refused']> {
   const from = after === undefined ? '' : `&from=${Date.parse(after) + 1}`;
   const rows = await platform.call<DeadLetterRow[]>('GET', `/dead-letters?deviceId=${encodeURIComponent(device)}${from}&limit=${MAX_REFUSED_READ}`);
   const byReason: Record<string, number> = {};

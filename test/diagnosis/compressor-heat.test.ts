@@ -8,20 +8,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadShippedRuleSets } from '../../diagnosis/rules/shipped.ts';
-import { MIN, T0, compressorSample, engineWith, feed, series } from './helpers.ts';
+import { DAY, MIN, T0, compressorSample, engineWith, feed, firstRaise, ramp, series } from './helpers.ts';
 
-const DAY = 24 * 60 * MIN;
 const STEP = 15 * MIN;
 const shipped = loadShippedRuleSets().get('air-compressor')!;
-
-/** How far a fault has gone at t: nothing for the first 6 days, then linearly to 1 at day 18. */
-const severity = (ts: number) => Math.min(1, Math.max(0, (ts - T0 - 6 * DAY) / (12 * DAY)));
 
 /** A loaded compressor in a 9–15 °C room for 20 days: the oil follows the room a little (a proportional valve). */
 function coldRoom(opts: { oilRise: number; compressionRise: number }) {
   return series('c', T0, (20 * DAY) / STEP, STEP, (i, ts) => {
     const room = 12 + 3 * Math.sin((2 * Math.PI * (ts - T0)) / DAY);
-    const f = severity(ts);
+    const f = ramp(ts, 6, 12); // nothing for 6 days, then fully developed at day 18
     const oil = 69 + 0.12 * (room - 12) + opts.oilRise * f + 0.2 * Math.cos(i / 4);
     return { ...compressorSample(100, i), ambientTempC: room, oilTempC: oil, dischargeTempC: oil + 12 + opts.compressionRise * f + 0.3 * Math.sin(i / 5) };
   });
@@ -31,9 +27,8 @@ const raisedFaults = (points: ReturnType<typeof coldRoom>) => feed(engineWith(sh
 
 describe('a fouled cooler in a cold room', () => {
   it('oil 7 °C warmer than this unit’s normal at the same room temperature, compression heat flat: cooler fouling, by its own-normal rule', () => {
-    const f = feed(engineWith(shipped), coldRoom({ oilRise: 7, compressionRise: 0 }));
-    const raise = f.intents.find((i) => i.kind === 'raise' && i.diagnosis.fault === 'ac-cooler-fouling');
-    expect(raise?.kind === 'raise' && raise.diagnosis.evidence.rules.map((r) => r.ruleId)).toEqual(['cooler-oil-warmer-than-normal']);
+    const raise = firstRaise(feed(engineWith(shipped), coldRoom({ oilRise: 7, compressionRise: 0 })), 'ac-cooler-fouling');
+    expect(raise?.evidence.rules.map((r) => r.ruleId)).toEqual(['cooler-oil-warmer-than-normal']);
     // never near the absolute limits the hot-room rule needs
     expect(coldRoom({ oilRise: 7, compressionRise: 0 }).every((p) => (p.metrics.oilTempC as number) < 79)).toBe(true);
   });

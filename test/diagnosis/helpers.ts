@@ -9,6 +9,7 @@ import { compileRuleSet } from '../../diagnosis/rules/compile.ts';
 export const TYPES: ReadonlyMap<string, DeviceType> = new Map(loadDeviceTypeFiles().map((t) => [t.name, t]));
 export const T0 = Date.UTC(2025, 5, 2, 0, 0, 0);
 export const MIN = 60_000;
+export const DAY = 24 * 60 * MIN;
 
 export const remedy = { class: 'technician', summary: 'fix it' } as const;
 
@@ -87,4 +88,15 @@ export function compressorSample(current: number, i: number, vibration = 2) {
     loadCycles: 100 + i,
     runHours: 1000 + i / 60,
   };
+}
+
+/** How far a fault has developed at ts: 0 until `fromDay` days after T0, then linearly to 1 over `days`. */
+export function ramp(ts: number, fromDay: number, days: number): number {
+  return Math.min(1, Math.max(0, (ts - T0 - fromDay * DAY) / (days * DAY)));
+}
+
+/** The first diagnosis of `fault` a feed raised, if any. */
+export function firstRaise(f: Feed, fault: string) {
+  for (const i of f.intents) if (i.kind === 'raise' && i.diagnosis.fault === fault) return i.diagnosis;
+  return undefined;
 }

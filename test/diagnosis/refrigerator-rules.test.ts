@@ -7,14 +7,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadShippedRuleSets } from '../../diagnosis/rules/shipped.ts';
-import { MIN, T0, engineWith, feed, series } from './helpers.ts';
+import { DAY, MIN, T0, engineWith, feed, firstRaise, ramp, series } from './helpers.ts';
 
-const DAY = 24 * 60 * MIN;
 const STEP = 15 * MIN;
 const shipped = loadShippedRuleSets().get('refrigerator')!;
-
-/** How far a fault has gone at t: nothing before day `from`, then linearly to 1 over `days`. */
-const severity = (ts: number, from: number, days: number) => Math.min(1, Math.max(0, (ts - T0 - from * DAY) / (days * DAY)));
 
 interface Opts {
   /** Condenser approach added at full severity, °C. */
@@ -40,8 +36,8 @@ function fridge(opts: Opts) {
     STEP,
     (i, ts) => {
       const room = 21 + 2 * Math.sin((2 * Math.PI * (ts - T0)) / DAY);
-      const f = severity(ts, 6, 12);
-      const dust = opts.dustFrom === undefined ? f : severity(ts, opts.dustFrom, 6);
+      const f = ramp(ts, 6, 12);
+      const dust = opts.dustFrom === undefined ? f : ramp(ts, opts.dustFrom, 6);
       const defrost = i % 48 === 46 || i % 48 === 47;
       const on = !defrost && i % 4 < 2;
       const glitch = opts.glitch && ts >= opts.glitch.from && ts < opts.glitch.to ? opts.glitch.by + Math.sin(i) : 0;
@@ -62,15 +58,14 @@ function fridge(opts: Opts) {
   );
 }
 
-const raise = (opts: Opts, fault: string) =>
-  feed(engineWith(shipped), fridge(opts)).intents.find((i) => i.kind === 'raise' && i.diagnosis.fault === fault);
+const raise = (opts: Opts, fault: string) => firstRaise(feed(engineWith(shipped), fridge(opts)), fault);
 const raisedFaults = (opts: Opts) => feed(engineWith(shipped), fridge(opts)).raised().map((r) => r.fault);
 
 describe('refrigerator rules on a unit with a small condenser approach', () => {
   it('the approach 4 °C above this unit’s normal, never above 13 °C: condenser dust, by condenser-approach-high', () => {
     const opts = { approachRise: 4, dutyRise: 0.1 };
     const r = raise(opts, 'rf-condenser-dust');
-    expect(r?.kind === 'raise' && r.diagnosis.evidence.rules.map((x) => x.ruleId)).toEqual(['condenser-approach-high']);
+    expect(r?.evidence.rules.map((x) => x.ruleId)).toEqual(['condenser-approach-high']);
     const approaches = fridge(opts).filter((p) => p.metrics.compressorOn).map((p) => (p.metrics.condenserTempC as number) - (p.metrics.ambientTempC as number));
     expect(Math.max(...approaches)).toBeLessThan(13.5);
   });
@@ -87,7 +82,7 @@ describe('refrigerator rules on a unit with a small condenser approach', () => {
   it('dust first, then a worn seal: duty 90 % up, sealed system normal, the condenser already 4 °C up — a door seal leak as well', () => {
     const opts = { approachRise: 4, dutyRise: 0.9, dustFrom: 3 };
     const r = raise(opts, 'rf-door-seal-leak');
-    expect(r?.kind === 'raise' && r.diagnosis.evidence.rules.map((x) => x.ruleId)).toEqual(['duty-up-sealed-system-normal']);
+    expect(r?.evidence.rules.map((x) => x.ruleId)).toEqual(['duty-up-sealed-system-normal']);
     expect(raisedFaults(opts)).toContain('rf-condenser-dust');
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Condition } from '../../core/domain/rule.ts';
 import type { Engine } from '../../diagnosis/engine.ts';
-import { MIN, T0, engineWith, feed, iso, oneRule, point, remedy, ruleSet, series } from './helpers.ts';
+import { DAY, MIN, T0, engineWith, feed, iso, oneRule, point, remedy, ruleSet, series } from './helpers.ts';
 
 describe('threshold', () => {
   const above = { kind: 'threshold', metric: 'oilTempC', op: 'above', value: 90, clear: 85 };
@@ -306,7 +306,6 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
       ...(perLoad ? { perLoad: { factors: [{ metric: 'imbalanceKg' }, { metric: 'drumRpm', power: 2 }], gain: 7.5e-6 } } : {}),
     });
     const wm = (condition: unknown) => ruleSet({ type: 'washing-machine', windowMs: MIN, baselineSamples: 8, rules: [{ id: 'r', fault: 'shock', severity: 'warning', when: spinning as Condition, condition: condition as Condition, remedy, trigger: { k: 2, n: 3, clearAfterWindows: 4 } }] });
-    const DAY = 24 * 60 * MIN;
     /** days of one spin (two samples 5 min apart, an idle sample between spins); `imb(day)` the real imbalance, `read(day)` what its sensor reports */
     const spins = (days: number, wear: (day: number) => number, imb: (day: number) => number, read = imb) =>
       Array.from({ length: days }, (_, d) => {

@@ -10,10 +10,9 @@ import type { Condition } from '../../core/domain/rule.ts';
 import type { MetricValue } from '../../core/domain/telemetry.ts';
 import { Engine } from '../../diagnosis/engine.ts';
 import { compileRuleSet, ruleSetProblems } from '../../diagnosis/rules/compile.ts';
-import { MIN, T0, TYPES, engineWith, feed, point, ruleSet } from './helpers.ts';
+import { DAY, MIN, T0, TYPES, engineWith, feed, point, ruleSet } from './helpers.ts';
 
 const HOUR = 60 * MIN;
-const DAY = 24 * HOUR;
 const remedy = { class: 'owner', guide: 'Clean the inlet hose filter screen', summary: 'clean the screen' } as const;
 const rinse = { kind: 'threshold', metric: 'phase', op: 'equals', value: 'rinse' } as const;
 

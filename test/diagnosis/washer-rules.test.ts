@@ -8,9 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import type { MetricValue } from '../../core/domain/telemetry.ts';
 import { loadShippedRuleSets } from '../../diagnosis/rules/shipped.ts';
-import { MIN, T0, engineWith, feed, point } from './helpers.ts';
+import { DAY, MIN, T0, engineWith, feed, point } from './helpers.ts';
 
-const DAY = 24 * 60 * MIN;
 const STEP = 5 * MIN;
 const shipped = loadShippedRuleSets().get('washing-machine')!;
 
