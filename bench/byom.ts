@@ -204,7 +204,7 @@ async function main(): Promise<void> {
         '--write-csv', dir];
     const offline = JSON.parse(await run('python3', ['ml/byom_eval.py', '--calibration-samples', v['calibration-samples']!, ...trainArgs, ...passOn(['far-limit']), ...evalArgs])) as {
       fleetdoc: ReturnType<typeof summary>; references: Record<string, ReturnType<typeof summary>>; bestReferenceF1: number; samples: number;
-      perExperiment: unknown[]; hindsightThreshold: unknown;
+      perExperiment: unknown[]; events: unknown; hindsightThreshold: unknown;
     };
     log(`offline reference${own ? '' : ' and CSVs'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const { type, map } = own
@@ -280,6 +280,8 @@ async function main(): Promise<void> {
       platformF1VsBestReference: best ? +(result.f1 / best).toFixed(2) : null,
       // the offline scorer's view of the same model: where each experiment's alarms fell, and the best F1 one threshold reaches in hindsight
       perExperiment: offline.perExperiment,
+      // the same decisions per anomaly: how many were caught, how soon, and how many alarm runs touched none
+      events: offline.events,
       hindsightThreshold: offline.hindsightThreshold,
     };
     console.log(JSON.stringify(out, null, 2));

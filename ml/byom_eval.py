@@ -57,7 +57,43 @@ def where_alarms(e: testbed.Recording, pred: np.ndarray, scored_from: int) -> di
     first, last = (int(idx[0]), int(idx[-1]) + 1) if idx.size else (len(y), len(y))
     share = lambda a, b: round(float(pred[a:b].mean()), 3) if b > a else None  # noqa: E731
     return {"name": e.name, "samples": len(y), "anomalous": int(y.sum()), "recall": round(float(pred[y].mean()), 3) if y.any() else None,
-            "alarmedBefore": share(scored_from, first), "alarmedAfter": share(max(last, scored_from), len(y))}
+            "alarmedBefore": share(scored_from, first), "alarmedAfter": share(max(last, scored_from), len(y)),
+            "events": anomaly_events(pred, e.label)}
+
+
+def runs(x: np.ndarray) -> list[tuple[int, int]]:
+    """The [start, end) index ranges of each run of True in x."""
+    d = np.diff(np.concatenate([[0], x.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
+
+
+def anomaly_events(pred: np.ndarray, label: np.ndarray) -> dict:
+    """
+    The same decisions judged per event rather than per sample: each labelled anomaly (a run of anomalous
+    samples) is one event, found when any of its samples alarmed, with the delay from its first sample to its
+    first alarm; each run of alarms that touches no labelled sample is one false-alarm event. Per-sample F1
+    rewards alarming exactly over the labelled span; this says whether each anomaly was caught, how soon, and
+    how often an operator was called for nothing.
+    """
+    y = label == 1
+    delays = []
+    for a, b in runs(y):
+        hit = np.flatnonzero(pred[a:b])
+        delays.append(int(hit[0]) if hit.size else None)
+    return {"anomalies": len(delays), "found": sum(d is not None for d in delays), "delaySamples": delays,
+            "falseAlarmEvents": sum(1 for a, b in runs(pred) if not y[a:b].any())}
+
+
+def events_summary(per_exp: list[dict]) -> dict:
+    """Event-level figures over all experiments (see anomaly_events)."""
+    delays = [d for e in per_exp for d in e["events"]["delaySamples"] if d is not None]
+    n = sum(e["events"]["anomalies"] for e in per_exp)
+    found = sum(e["events"]["found"] for e in per_exp)
+    return {"anomalies": n, "found": found, "foundShare": round(found / n, 3) if n else None,
+            "delayMedianSamples": float(np.median(delays)) if delays else None,
+            "delayP90Samples": float(np.percentile(delays, 90)) if delays else None,
+            "falseAlarmEvents": sum(e["events"]["falseAlarmEvents"] for e in per_exp),
+            "experimentsAlarmedBeforeTheirFirstAnomaly": sum(1 for e in per_exp if e["alarmedBefore"])}
 
 
 def hindsight(scores: list[np.ndarray], labels: list[np.ndarray], far_limit: float) -> dict | None:
@@ -289,6 +325,7 @@ def main() -> None:
                      "withoutCalibrationSamples": summary(after)},
         "perFault": {f: summary(c) for f, c in per_fault.items()},
         "perExperiment": per_exp,
+        "events": events_summary(per_exp),
         "hindsightThreshold": hindsight(scores, [e.label for e in exps], args.far_limit),
         "references": {k: summary(c) for k, c in refs.items()},
         "cardHeldOut": held,

@@ -30,7 +30,15 @@ describe('bring your own machine on a simulated pump bench', () => {
       fleetdoc: Score & { threshold: number };
       references: Record<string, Score>;
       anomalousSamples: number;
-      perExperiment: Array<{ samples: number; anomalous: number; recall: number | null; alarmedBefore: number | null; alarmedAfter: number | null }>;
+      perExperiment: Array<{
+        samples: number;
+        anomalous: number;
+        recall: number | null;
+        alarmedBefore: number | null;
+        alarmedAfter: number | null;
+        events: { anomalies: number; found: number; delaySamples: Array<number | null>; falseAlarmEvents: number };
+      }>;
+      events: { anomalies: number; found: number; foundShare: number; delayMedianSamples: number; falseAlarmEvents: number };
       hindsightThreshold: (Score & { threshold: number }) | null;
     };
     expect(out.anomalousSamples).toBeGreaterThan(3000);
@@ -47,6 +55,12 @@ describe('bring your own machine on a simulated pump bench', () => {
     const caught = out.perExperiment.reduce((n, e) => n + (e.recall ?? 0) * e.anomalous, 0);
     expect(caught / out.anomalousSamples).toBeCloseTo(out.fleetdoc.recall, 2);
     for (const e of out.perExperiment) expect(e.alarmedBefore === null || (e.alarmedBefore >= 0 && e.alarmedBefore <= 1)).toBe(true);
+    // per anomaly: every experiment's one anomaly is an event; one caught has alarmed samples, one missed none
+    expect(out.events.anomalies).toBe(14);
+    expect(out.events.found).toBe(out.perExperiment.filter((e) => (e.recall ?? 0) > 0).length);
+    expect(out.events.foundShare).toBeGreaterThan(0.9);
+    expect(out.events.falseAlarmEvents).toBe(out.perExperiment.reduce((n, e) => n + e.events.falseAlarmEvents, 0));
+    for (const e of out.perExperiment) for (const d of e.events.delaySamples) expect(d === null || (d >= 0 && d < e.anomalous)).toBe(true);
     // the hindsight threshold keeps to the 10 % limit and does at least about as well as the card's
     expect(out.hindsightThreshold!.far).toBeLessThanOrEqual(0.1);
     expect(out.hindsightThreshold!.f1).toBeGreaterThan(out.fleetdoc.f1 - 0.01);
@@ -73,5 +87,23 @@ describe('the hindsight threshold', () => {
     expect(all!.threshold).toBeLessThan(1);
     expect(some).toMatchObject({ threshold: 1, f1: 1 });
     expect(none).toBeNull();
+  });
+});
+
+describe('per-event scoring', () => {
+  it('counts an anomaly found when any of its samples alarmed, its delay, and alarm runs that touch no anomaly', () => {
+    const script = [
+      'import json, sys, numpy as np',
+      "sys.path.insert(0, 'ml')",
+      'from byom_eval import anomaly_events',
+      // two anomalies (2-4, 8-9); alarms: a run in normal time (0), one starting before the first anomaly and into it (1-3), none in the second
+      'label = np.array([0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 0])',
+      'pred = np.array([1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1], dtype=bool)',
+      'print(json.dumps(anomaly_events(pred, label)))',
+    ].join('\n');
+    const r = spawnSync('python3', ['-c', script], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    // the run 0-2 reaches the first anomaly (found at once, delay 0); runs at 6 and 10 touch none
+    expect(JSON.parse(r.stdout)).toEqual({ anomalies: 2, found: 1, delaySamples: [0, null], falseAlarmEvents: 2 });
   });
 });
