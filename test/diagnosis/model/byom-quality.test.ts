@@ -67,11 +67,17 @@ describe('bring your own machine on a simulated pump bench', () => {
   });
 });
 
+/** Runs Python lines with ml/byom_eval importable; the last one prints JSON, returned parsed. */
+function python(lines: string[]): unknown {
+  const script = ['import json, sys, numpy as np', "sys.path.insert(0, 'ml')", ...lines].join('\n');
+  const r = spawnSync('python3', ['-c', script], { cwd: ROOT, encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
 describe('the hindsight threshold', () => {
   it('tries every distinct score and an alarm on every scored sample; no score is no alarm', () => {
-    const script = [
-      'import json, sys, numpy as np',
-      "sys.path.insert(0, 'ml')",
+    const [all, some, none] = python([
       'from byom_eval import hindsight',
       'inf = float("inf")',
       // calibration (-inf) is normal, every scored sample anomalous: only the alarm-on-everything threshold finds them all
@@ -79,10 +85,7 @@ describe('the hindsight threshold', () => {
       'b = hindsight([np.array([-inf, 1.0, 2.0, 3.0])], [np.array([0, 0, 1, 1])], 0.1)',
       'c = hindsight([np.array([float("nan"), float("nan")])], [np.array([0, 1])], 0.1)',
       'print(json.dumps([a, b, c]))',
-    ].join('\n');
-    const r = spawnSync('python3', ['-c', script], { cwd: ROOT, encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
-    const [all, some, none] = JSON.parse(r.stdout) as Array<(Score & { threshold: number }) | null>;
+    ]) as Array<(Score & { threshold: number }) | null>;
     expect(all).toMatchObject({ f1: 1, recall: 1, far: 0 });
     expect(all!.threshold).toBeLessThan(1);
     expect(some).toMatchObject({ threshold: 1, f1: 1 });
@@ -92,18 +95,14 @@ describe('the hindsight threshold', () => {
 
 describe('per-event scoring', () => {
   it('counts an anomaly found when any of its samples alarmed, its delay, and alarm runs that touch no anomaly', () => {
-    const script = [
-      'import json, sys, numpy as np',
-      "sys.path.insert(0, 'ml')",
+    const events = python([
       'from byom_eval import anomaly_events',
-      // two anomalies (2-4, 8-9); alarms: a run in normal time (0), one starting before the first anomaly and into it (1-3), none in the second
+      // anomalies at 2-4 and 8-9; alarm runs at 0-2 (into the first anomaly), 6 and 10 (normal time), none in the second
       'label = np.array([0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 0])',
       'pred = np.array([1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1], dtype=bool)',
       'print(json.dumps(anomaly_events(pred, label)))',
-    ].join('\n');
-    const r = spawnSync('python3', ['-c', script], { cwd: ROOT, encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
-    // the run 0-2 reaches the first anomaly (found at once, delay 0); runs at 6 and 10 touch none
-    expect(JSON.parse(r.stdout)).toEqual({ anomalies: 2, found: 1, delaySamples: [0, null], falseAlarmEvents: 2 });
+    ]);
+    // the first anomaly is found at its first sample (delay 0), the second not; the runs at 6 and 10 touch none
+    expect(events).toEqual({ anomalies: 2, found: 1, delaySamples: [0, null], falseAlarmEvents: 2 });
   });
 });
