@@ -33,7 +33,7 @@ from fleetdoc_ml import testbed  # noqa: E402
 from fleetdoc_ml.features import NUMBER_RE, score_device, to_number  # noqa: E402
 from fleetdoc_ml.train import Device, rates  # noqa: E402
 from train_anomaly import (  # noqa: E402
-    FALSE_WORDS, MISSING_WORDS, SMOOTHING_ALPHA, TRUE_WORDS, WANDER_FLOOR, fail, number_text, open_csv, read_csv, separator_of, train,
+    DEVICE_THRESHOLD_MARGIN, FALSE_WORDS, MISSING_WORDS, SMOOTHING_ALPHA, TRUE_WORDS, WANDER_FLOOR, fail, number_text, open_csv, read_csv, separator_of, train,
 )
 
 
@@ -63,37 +63,48 @@ def where_alarms(e: testbed.Recording, pred: np.ndarray, scored_from: int) -> di
 
 def runs(x: np.ndarray) -> list[tuple[int, int]]:
     """The [start, end) index ranges of each run of True in x."""
-    d = np.diff(np.concatenate([[0], x.astype(np.int8), [0]]))
+    d = np.diff(np.concatenate([[0], np.asarray(x, dtype=bool).astype(np.int8), [0]]))
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
 
 
 def anomaly_events(pred: np.ndarray, label: np.ndarray) -> dict:
     """
-    The same decisions judged per event rather than per sample: each labelled anomaly (a run of anomalous
-    samples) is one event, found when any of its samples alarmed, with the delay from its first sample to its
-    first alarm; each run of alarms that touches no labelled sample is one false-alarm event. Per-sample F1
-    rewards alarming exactly over the labelled span; this says whether each anomaly was caught, how soon, and
-    how often an operator was called for nothing.
+    The same decisions judged per event rather than per sample. Each labelled anomaly (a run of anomalous
+    samples) is one event: found when an alarm begins inside it, with the delay from its first sample to that
+    alarm; one already alarmed since before it began is counted apart (alarmedEarly) and not found — an alarm
+    that never stops would otherwise catch everything at once. Each alarm that begins outside every anomaly is
+    a false alarm, wherever it ends. Per-sample F1 rewards alarming exactly over the labelled span; this says
+    whether each anomaly was caught, how soon, and how often an alarm began when nothing was wrong.
     """
-    y = label == 1
-    delays = []
-    for a, b in runs(y):
-        hit = np.flatnonzero(pred[a:b])
-        delays.append(int(hit[0]) if hit.size else None)
-    return {"anomalies": len(delays), "found": sum(d is not None for d in delays), "delaySamples": delays,
-            "falseAlarmEvents": sum(1 for a, b in runs(pred) if not y[a:b].any())}
+    pred = np.asarray(pred, dtype=bool)
+    y = np.asarray(label) == 1
+    if len(pred) != len(y):
+        raise ValueError(f"{len(pred)} decisions for {len(y)} labels")
+    starts = np.array([a for a, _ in runs(pred)], dtype=np.int64)
+    anomalies = runs(y)
+    delays, early = [], 0
+    for a, b in anomalies:
+        inside = starts[(starts >= a) & (starts < b)]
+        delays.append(int(inside[0] - a) if inside.size else None)
+        early += int(a > 0 and pred[a] and pred[a - 1])
+    first = anomalies[0][0] if anomalies else len(y)
+    return {"anomalies": len(delays), "found": sum(d is not None for d in delays), "delaySamples": delays, "alarmedEarly": early,
+            "falseAlarmEvents": int(sum(1 for a in starts if not y[a])),
+            "alarmedBeforeFirstAnomaly": bool(pred[:first].any()) if anomalies else None}
 
 
 def events_summary(per_exp: list[dict]) -> dict:
     """Event-level figures over all experiments (see anomaly_events)."""
-    delays = [d for e in per_exp for d in e["events"]["delaySamples"] if d is not None]
-    n = sum(e["events"]["anomalies"] for e in per_exp)
-    found = sum(e["events"]["found"] for e in per_exp)
+    ev = [e["events"] for e in per_exp]
+    delays = [d for e in ev for d in e["delaySamples"] if d is not None]
+    n = sum(e["anomalies"] for e in ev)
+    found = sum(e["found"] for e in ev)
     return {"anomalies": n, "found": found, "foundShare": round(found / n, 3) if n else None,
             "delayMedianSamples": float(np.median(delays)) if delays else None,
             "delayP90Samples": float(np.percentile(delays, 90)) if delays else None,
-            "falseAlarmEvents": sum(e["events"]["falseAlarmEvents"] for e in per_exp),
-            "experimentsAlarmedBeforeTheirFirstAnomaly": sum(1 for e in per_exp if e["alarmedBefore"])}
+            "alarmedEarly": sum(e["alarmedEarly"] for e in ev),
+            "falseAlarmEvents": sum(e["falseAlarmEvents"] for e in ev),
+            "experimentsAlarmedBeforeTheirFirstAnomaly": sum(1 for e in ev if e["alarmedBeforeFirstAnomaly"] is True)}
 
 
 def hindsight(scores: list[np.ndarray], labels: list[np.ndarray], far_limit: float) -> dict | None:
@@ -246,6 +257,7 @@ def main() -> None:
     ap.add_argument("--experiment-scale", type=float, default=1.0, help="stretch every experiment (1,000-1,300 samples at 1)")
     ap.add_argument("--smoothing-alpha", type=float, default=SMOOTHING_ALPHA)
     ap.add_argument("--wander-floor", type=float, default=WANDER_FLOOR)
+    ap.add_argument("--device-threshold-margin", type=float, default=DEVICE_THRESHOLD_MARGIN)
     ap.add_argument("--far-limit", type=float, default=0.10, help="false-alarm limit for the hindsight threshold")
     ap.add_argument("--json", help="write the results here too")
     ap.add_argument("--normal-csv", action="append", help="judge recordings you bring instead of the simulated bench: "
@@ -279,7 +291,8 @@ def main() -> None:
     names = [m["name"] for m in type_def["metrics"] if m.get("kind", "number") != "string"]  # the references read numbers
 
     card, blob, held = train(type_def, [Device(n.name, n.samples) for n in normals], n_cal, args.target_far, args.threshold_margin,
-                             wander_floor=args.wander_floor, smoothing_alpha=args.smoothing_alpha)
+                             wander_floor=args.wander_floor, smoothing_alpha=args.smoothing_alpha,
+                             device_threshold_margin=args.device_threshold_margin)
     run = M.ort_run(blob)
     ours = np.zeros(4, dtype=np.int64)
     after = np.zeros(4, dtype=np.int64)  # the same, leaving each device's calibration samples out
@@ -288,7 +301,8 @@ def main() -> None:
     for e in exps:
         st = score_device(e.samples, card, run, n_cal)
         pred = np.zeros(len(e.samples), dtype=bool)
-        pred[st.scored_from:] = st.smoothed > card["threshold"]
+        # compared in float64, as the runtime compares its float32 score with the threshold
+        pred[st.scored_from:] = st.smoothed.astype(np.float64) > st.threshold(card["threshold"], card)
         c = counts(pred, e.label)
         ours += c
         after += counts(pred[st.scored_from:], e.label[st.scored_from:])

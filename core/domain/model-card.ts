@@ -30,6 +30,16 @@ export const ModelCard = z
     typeScale: z.array(Finite.gt(0)),
     minScale: z.array(Finite.gt(0)),
     threshold: Finite,
+    deviceThreshold: z
+      .object({
+        heldBackSamples: z.number().int().min(1).max(100_000),
+        margin: Finite.gt(0),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'Each device’s own threshold: its calibration’s last heldBackSamples are judged against a baseline of the samples before them, and the threshold is lowered to margin × the highest smoothed score they reach when that is below `threshold` (needs a calibration of at least twice heldBackSamples)',
+      ),
     classifier: z.looseObject({ classes: z.array(z.string().max(64)).min(1).max(100) }).optional(),
   })
   .superRefine((c, ctx) => {

@@ -39,12 +39,18 @@ interface DeviceState {
   at: number;
   cal: Calibration | null;
   smoothed: number;
+  /** With the card's deviceThreshold: the highest smoothed score of the calibration's held-back samples so far (NaN: none yet). */
+  heldMax: number;
+  /** This device's alarm threshold once calibrated (the card's, or lower: see deviceThreshold). */
+  threshold: number;
   /** Event time of the sample that completed the calibration in this process (undefined: before it, or resumed calibrated). */
   calibratedTs?: number;
 }
 
 /** What the bytes of exportState mean: raise it when that changes, so old checkpoints are not misread. */
-const STATE_FORMAT = 1;
+const STATE_FORMAT = 2;
+/** Numbers before the feature state in an exported state: seen, smoothed, calibrating (0/1), heldMax, threshold. */
+const STATE_HEAD = 5;
 
 /** A device's buffer for model m: feature state (last value and slope per metric), then the baseline at `at`. */
 function bufferOf(m: LoadedModel): { at: number; length: number } {
@@ -55,6 +61,25 @@ function bufferOf(m: LoadedModel): { at: number; length: number } {
 function setBaseline(st: DeviceState, base: Baseline): void {
   st.buf.set(base.mean, st.at);
   st.buf.set(base.scale, st.at + base.mean.length);
+}
+
+/** How many of a calibration's last samples are scored to learn the device's own score level (0: none; ml features.held_back_samples). */
+function heldBackOf(m: LoadedModel, needed: number): number {
+  const k = m.card.deviceThreshold?.heldBackSamples ?? 0;
+  return needed >= 2 * k ? k : 0;
+}
+
+/**
+ * The calibration is complete: the baseline of all its samples, the smoothed score from zero, and the device's
+ * threshold — the card's, lowered to margin × the highest score its held-back samples reached when that is
+ * less (ml features.device_threshold).
+ */
+function finish(st: DeviceState, m: LoadedModel): void {
+  setBaseline(st, finishCalibration(st.cal, m.card));
+  st.cal = null;
+  st.smoothed = 0;
+  const dt = m.card.deviceThreshold;
+  st.threshold = dt && st.heldMax > 0 ? Math.min(m.card.threshold, dt.margin * st.heldMax) : m.card.threshold;
 }
 
 export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { deviceCount(): number } {
@@ -147,13 +172,14 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
     const { at, length } = bufferOf(m);
     const buf = new Float64Array(length);
     buf.set(newFeatureState(m.plan));
-    s = { key: m.key, seen: 0, buf, at, cal: n > 0 ? newCalibration(m.plan.size) : null, smoothed: 0 };
+    s = { key: m.key, seen: 0, buf, at, cal: n > 0 ? newCalibration(m.plan.size) : null, smoothed: 0, heldMax: NaN, threshold: m.card.threshold };
     if (n === 0) setBaseline(s, finishCalibration(null, m.card));
     devices.set(deviceId, s);
     return s;
   }
 
-  async function runGroup(m: LoadedModel, idx: readonly number[], rows: readonly Float64Array[], states: readonly DeviceState[], out: ScoreOutput[]) {
+  /** `held`: per row, 0 for a scored sample, 1 for a held-back calibration sample, 2 for the one that completes the calibration. */
+  async function runGroup(m: LoadedModel, idx: readonly number[], rows: readonly Float64Array[], states: readonly DeviceState[], held: readonly number[], out: ScoreOutput[]) {
     const f = m.plan.size;
     const b = idx.length;
     const x = new Float32Array(b * f);
@@ -184,11 +210,17 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
     const score = res.score?.data as Float32Array;
     const smoothed = res.smoothed?.data as Float32Array;
     const contrib = res.contrib?.data as Float32Array;
-    const threshold = m.card.threshold;
     const flagged: number[] = [];
     for (let r = 0; r < b; r++) {
       const st = states[r] as DeviceState;
       st.smoothed = smoothed[r] as number;
+      if (held[r]) {
+        // a held-back calibration sample: its score only sets how high this device's normal goes (its output says calibrating)
+        if (!(st.smoothed <= st.heldMax)) st.heldMax = st.smoothed;
+        if (held[r] === 2) finish(st, m);
+        continue;
+      }
+      const threshold = st.threshold;
       const result: AnomalyResult = {
         anomalyScore: st.smoothed,
         anomaly: st.smoothed > threshold,
@@ -249,7 +281,7 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
       const out: ScoreOutput[] = new Array(inputs.length);
       // A device seen twice in one batch needs its first smoothed score
       // before its second: such rows go to the next round of run()s.
-      const rounds: Array<Map<LoadedModel, { idx: number[]; rows: Float64Array[]; states: DeviceState[] }>> = [];
+      const rounds: Array<Map<LoadedModel, { idx: number[]; rows: Float64Array[]; states: DeviceState[]; held: number[] }>> = [];
       const roundOf = new Map<string, number>();
       for (let i = 0; i < inputs.length; i++) {
         const input = inputs[i] as ScoreInput;
@@ -262,28 +294,37 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
         const row = new Float64Array(m.plan.size);
         extractFeatures(m.plan, st.buf, input.metrics, row);
         const needed = calibrationOf(m);
+        let held = 0;
         if (st.seen < needed) {
           st.seen++;
           updateCalibration(st.cal as Calibration, row, m.plan.size);
-          if (st.seen === needed) {
+          const k = heldBackOf(m, needed);
+          // with a held-back part, the samples before it set a provisional baseline to judge it against
+          if (k > 0 && st.seen === needed - k) {
             setBaseline(st, finishCalibration(st.cal, m.card));
-            st.cal = null;
-            st.calibratedTs = input.ts;
+            st.smoothed = 0;
           }
+          if (st.seen === needed) st.calibratedTs = input.ts;
           out[i] = { status: 'calibrating', samplesSeen: st.seen, samplesNeeded: needed };
-          continue;
+          if (k === 0 || st.seen <= needed - k) {
+            if (st.seen === needed) finish(st, m);
+            continue;
+          }
+          // held back: scored in its turn (after the device's earlier rows), the calibration completed after the last
+          held = st.seen === needed ? 2 : 1;
         }
         const r = roundOf.get(input.deviceId) ?? 0;
         roundOf.set(input.deviceId, r + 1);
         const round = (rounds[r] ??= new Map());
         let g = round.get(m);
-        if (!g) round.set(m, (g = { idx: [], rows: [], states: [] }));
+        if (!g) round.set(m, (g = { idx: [], rows: [], states: [], held: [] }));
         g.idx.push(i);
         g.rows.push(row);
         g.states.push(st);
+        g.held.push(held);
       }
       for (const round of rounds) {
-        for (const [m, g] of round) await runGroup(m, g.idx, g.rows, g.states, out);
+        for (const [m, g] of round) await runGroup(m, g.idx, g.rows, g.states, g.held, out);
       }
       return out;
     },
@@ -312,14 +353,16 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
     exportState(deviceId: string): { key: string; state: Uint8Array } | null {
       const st = devices.get(deviceId);
       if (!st) return null;
-      // seen, smoothed, calibrating (0/1), then the feature state + baseline, then the calibration moments
+      // STATE_HEAD numbers, then the feature state + baseline, then the calibration moments
       const cal = st.cal?.moments;
-      const out = new Float64Array(3 + st.buf.length + (cal?.length ?? 0));
+      const out = new Float64Array(STATE_HEAD + st.buf.length + (cal?.length ?? 0));
       out[0] = st.seen;
       out[1] = st.smoothed;
       out[2] = cal ? 1 : 0;
-      out.set(st.buf, 3);
-      if (cal) out.set(cal, 3 + st.buf.length);
+      out[3] = st.heldMax;
+      out[4] = st.threshold;
+      out.set(st.buf, STATE_HEAD);
+      if (cal) out.set(cal, STATE_HEAD + st.buf.length);
       return { key: `${STATE_FORMAT}/${st.key}`, state: new Uint8Array(out.buffer) };
     },
 
@@ -330,15 +373,21 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
       new Uint8Array(v.buffer).set(state);
       const { at, length: bufLen } = bufferOf(m);
       const calibrating = v[2] === 1;
-      if (v.length !== 3 + bufLen + (calibrating ? 3 * m.plan.size : 0)) return false;
-      const st: DeviceState = { key: m.key, seen: v[0] as number, smoothed: v[1] as number, buf: v.slice(3, 3 + bufLen), at, cal: calibrating ? { moments: v.slice(3 + bufLen) } : null };
+      if (v.length !== STATE_HEAD + bufLen + (calibrating ? 3 * m.plan.size : 0)) return false;
+      const st: DeviceState = {
+        key: m.key,
+        seen: v[0] as number,
+        smoothed: v[1] as number,
+        heldMax: v[3] as number,
+        threshold: v[4] as number,
+        buf: v.slice(STATE_HEAD, STATE_HEAD + bufLen),
+        at,
+        cal: calibrating ? { moments: v.slice(STATE_HEAD + bufLen) } : null,
+      };
       // the calibration length may have been configured otherwise since: a finished one stays finished
       const needed = calibrationOf(m);
       if (!st.cal) st.seen = Math.max(st.seen, needed);
-      else if (st.seen >= needed) {
-        setBaseline(st, finishCalibration(st.cal, m.card));
-        st.cal = null;
-      }
+      else if (st.seen >= needed) finish(st, m);
       devices.set(deviceId, st);
       return true;
     },

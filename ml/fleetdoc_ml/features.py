@@ -110,6 +110,39 @@ class DeviceStream:
     score: np.ndarray = field(default_factory=lambda: np.zeros(0))
     smoothed: np.ndarray = field(default_factory=lambda: np.zeros(0))
     contrib: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    # with the card's deviceThreshold: the highest smoothed score of the calibration's held-back samples (NaN: none)
+    held_max: float = NAN
+
+    def threshold(self, card_threshold: float, card: dict) -> float:
+        """This device's alarm threshold (device_threshold)."""
+        return device_threshold(card_threshold, card.get("deviceThreshold"), self.held_max)
+
+
+def held_back_samples(card: dict, n_cal: int) -> int:
+    """How many of the last calibration samples are scored to learn the device's own score level (0: none)."""
+    dt = card.get("deviceThreshold")
+    return int(dt["heldBackSamples"]) if dt and n_cal >= 2 * int(dt["heldBackSamples"]) else 0
+
+
+def device_threshold(card_threshold: float, dt: dict | None, held_max: float) -> float:
+    """
+    A device's alarm threshold: the card's, lowered to margin x the highest smoothed score its held-back
+    calibration samples reached when that is less (a device quieter than the type's normal is judged tighter).
+    """
+    if not dt or math.isnan(held_max) or held_max <= 0:
+        return card_threshold
+    return min(card_threshold, float(dt["margin"]) * held_max)
+
+
+def smooth(score: np.ndarray, alpha: float) -> np.ndarray:
+    """The graph's EWMA from prev = 0, one sample at a time in float32 as the runtime carries it."""
+    a = np.float32(alpha)
+    out = np.zeros_like(score)
+    prev = np.float32(0.0)
+    for t in range(score.shape[0]):
+        prev = np.float32(a * score[t] + (np.float32(1.0) - a) * prev)
+        out[t] = prev
+    return out
 
 
 def model_inputs(rows: np.ndarray, base: Baseline) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -132,17 +165,18 @@ def score_device(samples: list[dict], card: dict, run, calibration_samples: int 
     base = calibrate(rows[:n_cal], card)
     rest = rows[n_cal:]
     st = DeviceStream(features=rows, baseline=base, scored_from=n_cal)
+    k = held_back_samples(card, n_cal) if len(samples) > n_cal else 0
+    if k:
+        # the calibration's last k samples judged against a baseline of the ones before them: how high this
+        # device's own normal scores (the runtime does the same while it calibrates)
+        x, mu, sigma = model_inputs(rows[n_cal - k:n_cal], calibrate(rows[:n_cal - k], card))
+        held, _, _ = run(x, mu, sigma, np.zeros(k, dtype=np.float32))
+        st.held_max = float(smooth(held, card["smoothingAlpha"]).max())
     if rest.shape[0] == 0:
         return st
     x, mu, sigma = model_inputs(rest, base)
     # The graph's EWMA is elementwise, so the whole stream can go in one run
     # per step of the recurrence: score all rows first with prev = 0, then fold.
     score, _, contrib = run(x, mu, sigma, np.zeros(rest.shape[0], dtype=np.float32))
-    alpha = np.float32(card["smoothingAlpha"])
-    smoothed = np.zeros_like(score)
-    prev = np.float32(0.0)
-    for t in range(score.shape[0]):
-        prev = np.float32(alpha * score[t] + (np.float32(1.0) - alpha) * prev)
-        smoothed[t] = prev
-    st.score, st.smoothed, st.contrib = score, smoothed, contrib
+    st.score, st.smoothed, st.contrib = score, smooth(score, card["smoothingAlpha"]), contrib
     return st

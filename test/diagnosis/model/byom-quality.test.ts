@@ -36,9 +36,9 @@ describe('bring your own machine on a simulated pump bench', () => {
         recall: number | null;
         alarmedBefore: number | null;
         alarmedAfter: number | null;
-        events: { anomalies: number; found: number; delaySamples: Array<number | null>; falseAlarmEvents: number };
+        events: { anomalies: number; found: number; delaySamples: Array<number | null>; alarmedEarly: number; falseAlarmEvents: number };
       }>;
-      events: { anomalies: number; found: number; foundShare: number; delayMedianSamples: number; falseAlarmEvents: number };
+      events: { anomalies: number; found: number; foundShare: number; delayMedianSamples: number; alarmedEarly: number; falseAlarmEvents: number };
       hindsightThreshold: (Score & { threshold: number }) | null;
     };
     expect(out.anomalousSamples).toBeGreaterThan(3000);
@@ -55,11 +55,11 @@ describe('bring your own machine on a simulated pump bench', () => {
     const caught = out.perExperiment.reduce((n, e) => n + (e.recall ?? 0) * e.anomalous, 0);
     expect(caught / out.anomalousSamples).toBeCloseTo(out.fleetdoc.recall, 2);
     for (const e of out.perExperiment) expect(e.alarmedBefore === null || (e.alarmedBefore >= 0 && e.alarmedBefore <= 1)).toBe(true);
-    // per anomaly: every experiment's one anomaly is an event; one caught has alarmed samples, one missed none
+    // per anomaly: every experiment's one anomaly is an event, found only where its samples alarmed
     expect(out.events.anomalies).toBe(14);
-    expect(out.events.found).toBe(out.perExperiment.filter((e) => (e.recall ?? 0) > 0).length);
+    expect(out.events.found).toBeLessThanOrEqual(out.perExperiment.filter((e) => (e.recall ?? 0) > 0).length);
     expect(out.events.foundShare).toBeGreaterThan(0.9);
-    expect(out.events.falseAlarmEvents).toBe(out.perExperiment.reduce((n, e) => n + e.events.falseAlarmEvents, 0));
+    expect(out.events.found + out.events.alarmedEarly).toBeLessThanOrEqual(14);
     for (const e of out.perExperiment) for (const d of e.events.delaySamples) expect(d === null || (d >= 0 && d < e.anomalous)).toBe(true);
     // the hindsight threshold keeps to the 10 % limit and does at least about as well as the card's
     expect(out.hindsightThreshold!.far).toBeLessThanOrEqual(0.1);
@@ -94,15 +94,38 @@ describe('the hindsight threshold', () => {
 });
 
 describe('per-event scoring', () => {
-  it('counts an anomaly found when any of its samples alarmed, its delay, and alarm runs that touch no anomaly', () => {
-    const events = python([
+  it('finds an anomaly where an alarm begins inside it, with its delay; an alarm begun before it, or outside all, is not a catch', () => {
+    const [mixed, always, late] = python([
       'from byom_eval import anomaly_events',
-      // anomalies at 2-4 and 8-9; alarm runs at 0-2 (into the first anomaly), 6 and 10 (normal time), none in the second
-      'label = np.array([0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 0])',
-      'pred = np.array([1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1], dtype=bool)',
-      'print(json.dumps(anomaly_events(pred, label)))',
+      // anomalies at 2-4 and 8-9; alarms begin at 0 (running into the first anomaly), 6, 9 (inside the second) and 10 (normal time)
+      'label = np.array([0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0])',
+      'a = anomaly_events(np.array([1, 1, 1, 0, 0, 0, 1, 0, 0, 1, 0, 1], dtype=bool), label)',
+      // an alarm that never stops catches nothing: both anomalies were in alarm before they began
+      'b = anomaly_events(np.ones(12, dtype=bool), label)',
+      // one anomaly at 2-6, alarms beginning at 4 and 6 inside it: found at the first, 2 samples in
+      'c = anomaly_events(np.array([0, 0, 0, 0, 1, 0, 1, 0], dtype=bool), np.array([0, 0, 1, 1, 1, 1, 1, 0]))',
+      'print(json.dumps([a, b, c]))',
+    ]) as unknown[];
+    expect(mixed).toEqual({ anomalies: 2, found: 1, delaySamples: [null, 1], alarmedEarly: 1, falseAlarmEvents: 3, alarmedBeforeFirstAnomaly: true });
+    expect(always).toEqual({ anomalies: 2, found: 0, delaySamples: [null, null], alarmedEarly: 2, falseAlarmEvents: 1, alarmedBeforeFirstAnomaly: true });
+    expect(late).toEqual({ anomalies: 1, found: 1, delaySamples: [2], alarmedEarly: 0, falseAlarmEvents: 0, alarmedBeforeFirstAnomaly: false });
+  });
+
+  it('sums experiments: found share, delay median and p90, early alarms, and experiments alarmed before their anomaly', () => {
+    const summary = python([
+      'from byom_eval import events_summary',
+      'ev = lambda n, f, d, early, fa, before: {"events": {"anomalies": n, "found": f, "delaySamples": d, "alarmedEarly": early, "falseAlarmEvents": fa, "alarmedBeforeFirstAnomaly": before}}',
+      'print(json.dumps(events_summary([ev(2, 2, [10, 30], 0, 1, False), ev(1, 0, [None], 1, 0, True), ev(1, 1, [20], 0, 2, True), ev(0, 0, [], 0, 1, None)])))',
     ]);
-    // the first anomaly is found at its first sample (delay 0), the second not; the runs at 6 and 10 touch none
-    expect(events).toEqual({ anomalies: 2, found: 1, delaySamples: [0, null], falseAlarmEvents: 2 });
+    expect(summary).toEqual({
+      anomalies: 4,
+      found: 3,
+      foundShare: 0.75,
+      delayMedianSamples: 20,
+      delayP90Samples: 28,
+      alarmedEarly: 1,
+      falseAlarmEvents: 4,
+      experimentsAlarmedBeforeTheirFirstAnomaly: 2,
+    });
   });
 });
