@@ -368,26 +368,35 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
 
     importState(deviceId: string, type: string, key: string, state: Uint8Array, replace = false): boolean {
       const m = models.get(type);
-      if (!m || `${STATE_FORMAT}/${m.key}` !== key || (!replace && devices.has(deviceId)) || state.byteLength % 8 !== 0) return false;
+      // format 1 (before device thresholds): three numbers ahead of the feature state, no held-back score
+      const legacy = m !== undefined && key === `1/${m.key}`;
+      if (!m || (`${STATE_FORMAT}/${m.key}` !== key && !legacy) || (!replace && devices.has(deviceId)) || state.byteLength % 8 !== 0) return false;
       const v = new Float64Array(state.byteLength / 8);
       new Uint8Array(v.buffer).set(state);
       const { at, length: bufLen } = bufferOf(m);
+      const head = legacy ? 3 : STATE_HEAD;
       const calibrating = v[2] === 1;
-      if (v.length !== STATE_HEAD + bufLen + (calibrating ? 3 * m.plan.size : 0)) return false;
+      if (v.length !== head + bufLen + (calibrating ? 3 * m.plan.size : 0)) return false;
       const st: DeviceState = {
         key: m.key,
         seen: v[0] as number,
         smoothed: v[1] as number,
-        heldMax: v[3] as number,
-        threshold: v[4] as number,
-        buf: v.slice(STATE_HEAD, STATE_HEAD + bufLen),
+        heldMax: legacy ? NaN : (v[3] as number),
+        threshold: legacy ? m.card.threshold : (v[4] as number),
+        buf: v.slice(head, head + bufLen),
         at,
-        cal: calibrating ? { moments: v.slice(STATE_HEAD + bufLen) } : null,
+        cal: calibrating ? { moments: v.slice(head + bufLen) } : null,
       };
       // the calibration length may have been configured otherwise since: a finished one stays finished
       const needed = calibrationOf(m);
+      const k = heldBackOf(m, needed);
       if (!st.cal) st.seen = Math.max(st.seen, needed);
       else if (st.seen >= needed) finish(st, m);
+      else if (legacy && k > 0 && st.seen > needed - k) {
+        // saved inside the held-back part without its provisional baseline: take it from the samples so far
+        setBaseline(st, finishCalibration(st.cal, m.card));
+        st.smoothed = 0;
+      }
       devices.set(deviceId, st);
       return true;
     },

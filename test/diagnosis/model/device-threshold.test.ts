@@ -110,6 +110,35 @@ describe('a device threshold learnt from the end of its calibration', () => {
     }
   });
 
+  it('resumes a checkpoint of the format before device thresholds: a calibrated device keeps the card’s threshold', async () => {
+    const make = () => createModelScorer({ logger: nullLogger(), modelsDir: dir, calibrationSamples: CAL });
+    const first = make();
+    const d = fx.devices[0]!;
+    const mine = inputs.filter((i) => i.deviceId === d.deviceId);
+    let saved: { key: string; state: Uint8Array } | null = null;
+    try {
+      await first.scoreBatch(mine.slice(0, CAL + 5));
+      saved = first.exportState!(d.deviceId);
+    } finally {
+      await first.close();
+    }
+    // format 1: `1/<model key>`, and seen, smoothed, calibrating ahead of the feature state (no held-back score, no threshold)
+    const v = new Float64Array(saved!.state.buffer.slice(saved!.state.byteOffset, saved!.state.byteOffset + saved!.state.byteLength));
+    const legacy = new Float64Array([...v.slice(0, 3), ...v.slice(5)]);
+    const second = make();
+    try {
+      await second.scoreBatch([]);
+      expect(second.importState!(d.deviceId, TYPE, saved!.key.replace(/^2\//, '1/'), new Uint8Array(legacy.buffer))).toBe(true);
+      const [out] = await second.scoreBatch([mine[CAL + 5]!]);
+      expect(out?.status).toBe('scored');
+      if (out?.status === 'scored') expect(out.result.threshold).toBe(card.threshold);
+      // a state of the wrong length for its format is refused
+      expect(second.importState!('other', TYPE, saved!.key, new Uint8Array(legacy.buffer))).toBe(false);
+    } finally {
+      await second.close();
+    }
+  });
+
   it('resumes a checkpoint taken among the held-back samples to the same result', async () => {
     const straight = await scoreAll();
     // three devices interleaved: after 3 × 50 inputs each device is 10 samples into its 20 held back
