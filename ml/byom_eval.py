@@ -84,9 +84,13 @@ def anomaly_events(pred: np.ndarray, label: np.ndarray) -> dict:
     anomalies = runs(y)
     delays, early = [], 0
     for a, b in anomalies:
+        if a > 0 and pred[a] and pred[a - 1]:
+            # in alarm since before it began: early, whatever alarms begin inside it later
+            early += 1
+            delays.append(None)
+            continue
         inside = starts[(starts >= a) & (starts < b)]
         delays.append(int(inside[0] - a) if inside.size else None)
-        early += int(a > 0 and pred[a] and pred[a - 1])
     first = anomalies[0][0] if anomalies else len(y)
     return {"anomalies": len(delays), "found": sum(d is not None for d in delays), "delaySamples": delays, "alarmedEarly": early,
             "falseAlarmEvents": int(sum(1 for a in starts if not y[a])),

@@ -283,6 +283,8 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
       // before its second: such rows go to the next round of run()s.
       const rounds: Array<Map<LoadedModel, { idx: number[]; rows: Float64Array[]; states: DeviceState[]; held: number[] }>> = [];
       const roundOf = new Map<string, number>();
+      /** Devices whose calibration this batch completes with a held-back row: finished after it is scored. */
+      const completing = new Set<DeviceState>();
       for (let i = 0; i < inputs.length; i++) {
         const input = inputs[i] as ScoreInput;
         const m = models.get(input.type);
@@ -294,6 +296,8 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
         const row = new Float64Array(m.plan.size);
         extractFeatures(m.plan, st.buf, input.metrics, row);
         const needed = calibrationOf(m);
+        // a calibration completed by an earlier batch whose run failed finishes now (not one this batch completes)
+        if (st.cal && st.seen >= needed && !completing.has(st)) finish(st, m);
         let held = 0;
         if (st.seen < needed) {
           st.seen++;
@@ -312,6 +316,7 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
           }
           // held back: scored in its turn (after the device's earlier rows), the calibration completed after the last
           held = st.seen === needed ? 2 : 1;
+          if (held === 2) completing.add(st);
         }
         const r = roundOf.get(input.deviceId) ?? 0;
         roundOf.set(input.deviceId, r + 1);
@@ -323,8 +328,19 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
         g.states.push(st);
         g.held.push(held);
       }
-      for (const round of rounds) {
-        for (const [m, g] of round) await runGroup(m, g.idx, g.rows, g.states, g.held, out);
+      try {
+        for (const round of rounds) {
+          for (const [m, g] of round) await runGroup(m, g.idx, g.rows, g.states, g.held, out);
+        }
+      } finally {
+        // a run that failed must not leave a calibration the batch completed unfinished
+        for (const round of rounds) {
+          for (const [m, g] of round) {
+            g.states.forEach((st, r) => {
+              if (g.held[r] === 2 && st.cal) finish(st, m);
+            });
+          }
+        }
       }
       return out;
     },
@@ -391,9 +407,16 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
       const needed = calibrationOf(m);
       const k = heldBackOf(m, needed);
       if (!st.cal) st.seen = Math.max(st.seen, needed);
-      else if (st.seen >= needed) finish(st, m);
       else if (legacy && k > 0 && st.seen > needed - k) {
-        // saved inside the held-back part without its provisional baseline: take it from the samples so far
+        // saved inside the held-back part by a version without it: part of its scores are lost, so a threshold
+        // from the rest would be too low; it keeps the card's (a baseline from the samples so far, to score against)
+        st.heldMax = Infinity;
+        setBaseline(st, finishCalibration(st.cal, m.card));
+        st.smoothed = 0;
+        if (st.seen >= needed) finish(st, m);
+      } else if (st.seen >= needed) finish(st, m);
+      else if (k > 0 && st.seen >= needed - k && Number.isNaN(st.heldMax)) {
+        // at (or, with a shorter calibration configured since, past) the provisional baseline's point without it
         setBaseline(st, finishCalibration(st.cal, m.card));
         st.smoothed = 0;
       }

@@ -148,7 +148,8 @@ def evaluate(devices: list[Device], streams: list, threshold: float, card: dict 
         if st.smoothed.size == 0:
             continue
         y = d.label[st.scored_from:] if d.label is not None else np.zeros(st.smoothed.size, dtype=np.int8)
-        p = st.smoothed > (st.threshold(threshold, card) if card else threshold)
+        # compared in float64, as the runtime compares its float32 score with the threshold
+        p = st.smoothed.astype(np.float64) > (st.threshold(threshold, card) if card else threshold)
         tp += int((p & (y == 1)).sum())
         fp += int((p & (y == 0)).sum())
         fn += int((~p & (y == 1)).sum())

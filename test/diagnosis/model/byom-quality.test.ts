@@ -95,7 +95,7 @@ describe('the hindsight threshold', () => {
 
 describe('per-event scoring', () => {
   it('finds an anomaly where an alarm begins inside it, with its delay; an alarm begun before it, or outside all, is not a catch', () => {
-    const [mixed, always, late] = python([
+    const [mixed, always, late, early] = python([
       'from byom_eval import anomaly_events',
       // anomalies at 2-4 and 8-9; alarms begin at 0 (running into the first anomaly), 6, 9 (inside the second) and 10 (normal time)
       'label = np.array([0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0])',
@@ -104,11 +104,14 @@ describe('per-event scoring', () => {
       'b = anomaly_events(np.ones(12, dtype=bool), label)',
       // one anomaly at 2-6, alarms beginning at 4 and 6 inside it: found at the first, 2 samples in
       'c = anomaly_events(np.array([0, 0, 0, 0, 1, 0, 1, 0], dtype=bool), np.array([0, 0, 1, 1, 1, 1, 1, 0]))',
-      'print(json.dumps([a, b, c]))',
+      // in alarm since before the anomaly: early, even though another alarm begins inside it
+      'd = anomaly_events(np.array([1, 1, 0, 1, 0], dtype=bool), np.array([0, 1, 1, 1, 0]))',
+      'print(json.dumps([a, b, c, d]))',
     ]) as unknown[];
     expect(mixed).toEqual({ anomalies: 2, found: 1, delaySamples: [null, 1], alarmedEarly: 1, falseAlarmEvents: 3, alarmedBeforeFirstAnomaly: true });
     expect(always).toEqual({ anomalies: 2, found: 0, delaySamples: [null, null], alarmedEarly: 2, falseAlarmEvents: 1, alarmedBeforeFirstAnomaly: true });
     expect(late).toEqual({ anomalies: 1, found: 1, delaySamples: [2], alarmedEarly: 0, falseAlarmEvents: 0, alarmedBeforeFirstAnomaly: false });
+    expect(early).toEqual({ anomalies: 1, found: 0, delaySamples: [null], alarmedEarly: 1, falseAlarmEvents: 1, alarmedBeforeFirstAnomaly: true });
   });
 
   it('sums experiments: found share, delay median and p90, early alarms, and experiments alarmed before their anomaly', () => {

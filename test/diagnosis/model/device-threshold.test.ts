@@ -11,7 +11,8 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import ort from 'onnxruntime-node';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { nullLogger } from '../../../core/logger.ts';
 import type { MetricValue } from '../../../core/domain/telemetry.ts';
 import { SHIPPED_MODELS_DIR } from '../../../diagnosis/model/registry.ts';
@@ -29,28 +30,34 @@ interface Fixture {
 }
 const fx = JSON.parse(readFileSync(new URL('parity-air-compressor.json', FIXTURES), 'utf8')) as Fixture;
 
-// the shipped compressor model with a device threshold, in a folder of its own
-const dir = mkdtempSync(join(tmpdir(), 'fleetdoc-devthr-'));
 const card = JSON.parse(readFileSync(join(SHIPPED_MODELS_DIR, `${TYPE}.card.json`), 'utf8')) as Record<string, unknown> & { threshold: number };
-for (const f of [`${TYPE}.anomaly.onnx`, `${TYPE}.classifier.onnx`]) copyFileSync(join(SHIPPED_MODELS_DIR, f), join(dir, f));
+const dirs: string[] = [];
+/** The shipped compressor model with a device threshold, in a folder of its own. */
+function modelDir(margin: number): string {
+  const d = mkdtempSync(join(tmpdir(), 'fleetdoc-devthr-'));
+  dirs.push(d);
+  for (const f of [`${TYPE}.anomaly.onnx`, `${TYPE}.classifier.onnx`]) copyFileSync(join(SHIPPED_MODELS_DIR, f), join(d, f));
+  writeFileSync(join(d, `${TYPE}.card.json`), JSON.stringify({ ...card, deviceThreshold: { heldBackSamples: HELD, margin } }));
+  return d;
+}
 // a margin that lowers some devices' thresholds on this fixture and not others
-writeFileSync(join(dir, `${TYPE}.card.json`), JSON.stringify({ ...card, deviceThreshold: { heldBackSamples: HELD, margin: 3 } }));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = modelDir(3);
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 /** What the Python pipeline makes of each fixture device: its threshold and smoothed scores. */
-function python(): Record<string, { threshold: number; smoothed: number[] }> {
+function python(cal = CAL, from = dir): Record<string, { threshold: number; smoothed: number[] }> {
   const script = [
     'import json, sys',
     "sys.path.insert(0, 'ml')",
     'from fleetdoc_ml import model as M',
     'from fleetdoc_ml.features import score_device',
-    `d = ${JSON.stringify(dir)}`,
+    `d = ${JSON.stringify(from)}`,
     `card = json.load(open(d + '/${TYPE}.card.json'))`,
     `run = M.ort_run(open(d + '/${TYPE}.anomaly.onnx', 'rb').read())`,
     `fx = json.load(open(${JSON.stringify(fileURLToPath(new URL('parity-air-compressor.json', FIXTURES)))}))`,
     'out = {}',
     'for dev in fx["devices"]:',
-    `    st = score_device([s["metrics"] for s in dev["samples"]], card, run, ${CAL})`,
+    `    st = score_device([s["metrics"] for s in dev["samples"]], card, run, ${cal})`,
     '    out[dev["deviceId"]] = {"threshold": st.threshold(card["threshold"], card), "smoothed": [float(v) for v in st.smoothed]}',
     'print(json.dumps(out))',
   ].join('\n');
@@ -61,10 +68,11 @@ function python(): Record<string, { threshold: number; smoothed: number[] }> {
 
 const inputs: ScoreInput[] = interleave(fx.devices.flatMap((d) => d.samples.map((s) => ({ deviceId: d.deviceId, type: TYPE, ts: s.ts, metrics: s.metrics }))));
 
+const make = (cal = CAL, from = dir) => createModelScorer({ logger: nullLogger(), modelsDir: from, calibrationSamples: cal });
+
 /** Scores the inputs in batches of 7, with a checkpoint (export, new scorer, import) after `restartAt` inputs. */
-async function scoreAll(restartAt = Infinity): Promise<Array<{ id: string; out: ScoreOutput }>> {
-  const make = () => createModelScorer({ logger: nullLogger(), modelsDir: dir, calibrationSamples: CAL });
-  let scorer = make();
+async function scoreAll(restartAt = Infinity, cal = CAL, from = dir): Promise<Array<{ id: string; out: ScoreOutput }>> {
+  let scorer = make(cal, from);
   const got: Array<{ id: string; out: ScoreOutput }> = [];
   try {
     let done = 0;
@@ -72,7 +80,7 @@ async function scoreAll(restartAt = Infinity): Promise<Array<{ id: string; out: 
       if (done >= restartAt && restartAt !== -1) {
         const states = fx.devices.map((d) => ({ id: d.deviceId, s: scorer.exportState!(d.deviceId) }));
         await scorer.close();
-        scorer = make();
+        scorer = make(cal, from);
         await scorer.scoreBatch([]);
         for (const { id, s } of states) if (s) expect(scorer.importState!(id, TYPE, s.key, s.state)).toBe(true);
         restartAt = -1;
@@ -87,6 +95,24 @@ async function scoreAll(restartAt = Infinity): Promise<Array<{ id: string; out: 
   return got;
 }
 
+/** The scored outputs of the device against Python's: the same scores, threshold and decisions; the calibration decided nothing. */
+function expectPython(got: Array<{ id: string; out: ScoreOutput }>, want: Record<string, { threshold: number; smoothed: number[] }>, cal: number): void {
+  for (const d of fx.devices) {
+    const mine = got.filter((g) => g.id === d.deviceId);
+    // the held-back samples are part of the calibration: no decision of their own
+    expect(mine.slice(0, cal).every((g) => g.out.status === 'calibrating')).toBe(true);
+    const scored = mine.slice(cal).map((g) => (g.out.status === 'scored' ? g.out.result : null));
+    const w = want[d.deviceId]!;
+    expect(scored).toHaveLength(w.smoothed.length);
+    scored.forEach((r, t) => {
+      expect(r, `${d.deviceId} t=${t}`).not.toBeNull();
+      expect(Math.abs(r!.anomalyScore - w.smoothed[t]!)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(w.smoothed[t]!)));
+      expect(Math.abs(r!.threshold - w.threshold)).toBeLessThanOrEqual(1e-6 * w.threshold);
+      expect(r!.anomaly).toBe(w.smoothed[t]! > w.threshold);
+    });
+  }
+}
+
 describe('a device threshold learnt from the end of its calibration', () => {
   it('matches the Python pipeline: the same thresholds, scores and decisions, lowered on some devices only', async () => {
     const want = python();
@@ -94,24 +120,51 @@ describe('a device threshold learnt from the end of its calibration', () => {
     const lowered = Object.values(want).filter((w) => w.threshold < card.threshold).length;
     expect(lowered).toBeGreaterThan(0);
     expect(lowered).toBeLessThan(fx.devices.length);
-    for (const d of fx.devices) {
-      const mine = got.filter((g) => g.id === d.deviceId);
-      // the held-back samples are part of the calibration: no decision of their own
-      expect(mine.slice(0, CAL).every((g) => g.out.status === 'calibrating')).toBe(true);
-      const scored = mine.slice(CAL).map((g) => (g.out.status === 'scored' ? g.out.result : null));
-      const w = want[d.deviceId]!;
-      expect(scored).toHaveLength(w.smoothed.length);
-      scored.forEach((r, t) => {
-        expect(r, `${d.deviceId} t=${t}`).not.toBeNull();
-        expect(Math.abs(r!.anomalyScore - w.smoothed[t]!)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(w.smoothed[t]!)));
-        expect(Math.abs(r!.threshold - w.threshold)).toBeLessThanOrEqual(1e-6 * w.threshold);
-        expect(r!.anomaly).toBe(w.smoothed[t]! > w.threshold);
-      });
+    expectPython(got, want, CAL);
+  });
+
+  it('holds back at a calibration of exactly twice the held-back samples, as Python does, and not below', async () => {
+    // a margin that lowers thresholds after so short a calibration
+    const tight = modelDir(1.2);
+    const want = python(2 * HELD, tight);
+    expect(Object.values(want).some((w) => w.threshold < card.threshold)).toBe(true);
+    expectPython(await scoreAll(Infinity, 2 * HELD, tight), want, 2 * HELD);
+    const shorter = python(2 * HELD - 1, tight);
+    expect(Object.values(shorter).every((w) => w.threshold === card.threshold)).toBe(true);
+    expectPython(await scoreAll(Infinity, 2 * HELD - 1, tight), shorter, 2 * HELD - 1);
+  });
+
+  it('resumes a checkpoint of the format before device thresholds saved among the held-back samples: the card’s threshold', async () => {
+    // the device whose own threshold would be lowered
+    const d = fx.devices[2]!;
+    const mine = inputs.filter((i) => i.deviceId === d.deviceId);
+    const first = make();
+    let saved: { key: string; state: Uint8Array } | null = null;
+    try {
+      await first.scoreBatch(mine.slice(0, CAL - 5));
+      saved = first.exportState!(d.deviceId);
+    } finally {
+      await first.close();
+    }
+    // format 1 while calibrating: no held-back score or threshold, and no baseline yet (zeros)
+    const v = new Float64Array(saved!.state.buffer.slice(saved!.state.byteOffset, saved!.state.byteOffset + saved!.state.byteLength));
+    const metrics = (card.features as Array<{ metric: string }>).map((f) => f.metric).filter((m, i, all) => all.indexOf(m) === i).length;
+    const buf = v.slice(5, v.length - 3 * (card.features as unknown[]).length);
+    buf.fill(0, 2 * metrics);
+    const legacy = new Float64Array([...v.slice(0, 3), ...buf, ...v.slice(v.length - 3 * (card.features as unknown[]).length)]);
+    const second = make();
+    try {
+      await second.scoreBatch([]);
+      expect(second.importState!(d.deviceId, TYPE, saved!.key.replace(/^2\//, '1/'), new Uint8Array(legacy.buffer))).toBe(true);
+      const out = await second.scoreBatch(mine.slice(CAL - 5, CAL + 5));
+      expect(out.slice(0, 5).every((o) => o.status === 'calibrating')).toBe(true);
+      for (const o of out.slice(5)) expect(o.status === 'scored' && o.result.threshold).toBe(card.threshold);
+    } finally {
+      await second.close();
     }
   });
 
   it('resumes a checkpoint of the format before device thresholds: a calibrated device keeps the card’s threshold', async () => {
-    const make = () => createModelScorer({ logger: nullLogger(), modelsDir: dir, calibrationSamples: CAL });
     const first = make();
     const d = fx.devices[0]!;
     const mine = inputs.filter((i) => i.deviceId === d.deviceId);
@@ -139,10 +192,33 @@ describe('a device threshold learnt from the end of its calibration', () => {
     }
   });
 
-  it('resumes a checkpoint taken among the held-back samples to the same result', async () => {
-    const straight = await scoreAll();
-    // three devices interleaved: after 3 × 50 inputs each device is 10 samples into its 20 held back
-    const resumed = await scoreAll(3 * (CAL - HELD + 10));
-    expect(resumed.map((g) => g.out)).toEqual(straight.map((g) => g.out));
+  it('resumes a checkpoint taken before, among or after the held-back samples to the same result', async () => {
+    const straight = (await scoreAll()).map((g) => g.out);
+    // three devices interleaved: after 3 × n inputs each device has seen about n samples
+    for (const n of [CAL - HELD - 5, CAL - HELD + 10, CAL + 10]) expect((await scoreAll(3 * n)).map((g) => g.out), `restart after ${n}`).toEqual(straight);
+  });
+
+  it('finishes a calibration whose completing batch failed to score, at the next sample, as if it had not failed', async () => {
+    const d = fx.devices[0]!;
+    const mine = inputs.filter((i) => i.deviceId === d.deviceId);
+    const straight = make();
+    const failing = make();
+    try {
+      const want = [...(await straight.scoreBatch(mine.slice(0, CAL))), ...(await straight.scoreBatch(mine.slice(CAL, CAL + 10)))];
+      await failing.scoreBatch(mine.slice(0, CAL - 1));
+      // (InferenceSession is a class at run time; its typings describe a factory)
+      const sessions = ort.InferenceSession as unknown as { prototype: { run: (...args: unknown[]) => Promise<unknown> } };
+      const run = vi.spyOn(sessions.prototype, 'run').mockRejectedValueOnce(new Error('onnxruntime failed'));
+      await expect(failing.scoreBatch(mine.slice(CAL - 1, CAL))).rejects.toThrow('onnxruntime failed');
+      run.mockRestore();
+      const got = await failing.scoreBatch(mine.slice(CAL, CAL + 10));
+      // the failed sample's own score is lost (its held-back score with it); from the next one on, the device is calibrated
+      expect(got.every((o) => o.status === 'scored')).toBe(true);
+      expect(failing.exportState!(d.deviceId)!.state.byteLength).toBe(straight.exportState!(d.deviceId)!.state.byteLength);
+      expect(got.map((o) => (o.status === 'scored' ? o.result.anomalyScore : NaN))).toEqual(want.slice(CAL).map((o) => (o.status === 'scored' ? o.result.anomalyScore : NaN)));
+    } finally {
+      await straight.close();
+      await failing.close();
+    }
   });
 });
