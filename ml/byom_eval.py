@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleetdoc_ml import model as M  # noqa: E402
 from fleetdoc_ml import testbed  # noqa: E402
-from fleetdoc_ml.features import NUMBER_RE, score_device, to_number  # noqa: E402
+from fleetdoc_ml.features import NUMBER_RE, alarms, score_device, to_number  # noqa: E402
 from fleetdoc_ml.train import Device, rates  # noqa: E402
 from train_anomaly import (  # noqa: E402
     DEVICE_THRESHOLD_MARGIN, FALSE_WORDS, MISSING_WORDS, SMOOTHING_ALPHA, TRUE_WORDS, WANDER_FLOOR, fail, number_text, open_csv, read_csv, separator_of, train,
@@ -305,8 +305,7 @@ def main() -> None:
     for e in exps:
         st = score_device(e.samples, card, run, n_cal)
         pred = np.zeros(len(e.samples), dtype=bool)
-        # compared in float64, as the runtime compares its float32 score with the threshold
-        pred[st.scored_from:] = st.smoothed.astype(np.float64) > st.threshold(card["threshold"], card)
+        pred[st.scored_from:] = alarms(st.smoothed, st.threshold(card["threshold"], card))
         c = counts(pred, e.label)
         ours += c
         after += counts(pred[st.scored_from:], e.label[st.scored_from:])

@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleetdoc_ml import model as M  # noqa: E402
-from fleetdoc_ml.features import NAN, NUMBER_RE, device_threshold, score_device, to_number  # noqa: E402
+from fleetdoc_ml.features import NAN, NUMBER_RE, alarms, device_threshold, score_device, to_number  # noqa: E402
 from fleetdoc_ml.train import Device, evaluate, finish_card, fit_type  # noqa: E402
 
 MIN_AFTER_CALIBRATION = 200
@@ -440,7 +440,7 @@ def train(type_def: dict, devices: list[Device], n_cal: int, target_far: float =
     threshold = float(np.quantile(held_scores, 1 - target_far)) * threshold_margin
     card = finish_card(card, params, name, threshold)
     # how often normal operation alarms, each pseudo-device at its own threshold
-    far_normal = float(np.concatenate([h.astype(np.float64) > device_threshold(threshold, card.get("deviceThreshold"), m) for h, m in held]).mean())
+    far_normal = float(np.concatenate([alarms(h, device_threshold(threshold, card.get("deviceThreshold"), m)) for h, m in held]).mean())
 
     # held-out check: generic faults injected into the held-back tail
     rng = np.random.default_rng(0)

@@ -6,8 +6,20 @@
 import ort from 'onnxruntime-node';
 import type { Logger } from '../../core/logger.ts';
 import type { OpsStore } from '../../core/ports.ts';
-import { finishCalibration, newCalibration, updateCalibration, type Baseline, type Calibration } from './baseline.ts';
-import { extractFeatures, newFeatureState } from './features.ts';
+import {
+  CALIBRATION,
+  HELD_BACK_LAST,
+  SCORED,
+  afterHeldBack,
+  calibrate,
+  decodeState,
+  encodeState,
+  finish,
+  newDeviceState,
+  type ModelDeviceState,
+  type SampleRole,
+} from './device-calibration.ts';
+import { extractFeatures } from './features.ts';
 import { SHIPPED_MODELS_DIR, hasShippedModel, loadModel, readModelDir, releaseModel, type LoadedModel, type ModelFiles } from './registry.ts';
 import type { AnomalyResult, ModelScorer, ScoreInput, ScoreOutput } from './types.ts';
 
@@ -26,62 +38,6 @@ export interface ModelScorerOptions {
   topFeatures?: number;
 }
 
-/**
- * One device: a single Float64Array holds its feature state (last value and
- * slope per metric, 2 × M), then its baseline mean and scale (F each, float32
- * values), so a calibrated device costs one small allocation.
- */
-interface DeviceState {
-  key: string;
-  seen: number;
-  buf: Float64Array;
-  /** Offset of the baseline in buf (= 2 × M). */
-  at: number;
-  cal: Calibration | null;
-  smoothed: number;
-  /** With the card's deviceThreshold: the highest smoothed score of the calibration's held-back samples so far (NaN: none yet). */
-  heldMax: number;
-  /** This device's alarm threshold once calibrated (the card's, or lower: see deviceThreshold). */
-  threshold: number;
-  /** Event time of the sample that completed the calibration in this process (undefined: before it, or resumed calibrated). */
-  calibratedTs?: number;
-}
-
-/** What the bytes of exportState mean: raise it when that changes, so old checkpoints are not misread. */
-const STATE_FORMAT = 2;
-/** Numbers before the feature state in an exported state: seen, smoothed, calibrating (0/1), heldMax, threshold. */
-const STATE_HEAD = 5;
-
-/** A device's buffer for model m: feature state (last value and slope per metric), then the baseline at `at`. */
-function bufferOf(m: LoadedModel): { at: number; length: number } {
-  const at = m.plan.metrics.length * 2;
-  return { at, length: at + 2 * m.plan.size };
-}
-
-function setBaseline(st: DeviceState, base: Baseline): void {
-  st.buf.set(base.mean, st.at);
-  st.buf.set(base.scale, st.at + base.mean.length);
-}
-
-/** How many of a calibration's last samples are scored to learn the device's own score level (0: none; ml features.held_back_samples). */
-function heldBackOf(m: LoadedModel, needed: number): number {
-  const k = m.card.deviceThreshold?.heldBackSamples ?? 0;
-  return needed >= 2 * k ? k : 0;
-}
-
-/**
- * The calibration is complete: the baseline of all its samples, the smoothed score from zero, and the device's
- * threshold — the card's, lowered to margin × the highest score its held-back samples reached when that is
- * less (ml features.device_threshold).
- */
-function finish(st: DeviceState, m: LoadedModel): void {
-  setBaseline(st, finishCalibration(st.cal, m.card));
-  st.cal = null;
-  st.smoothed = 0;
-  const dt = m.card.deviceThreshold;
-  st.threshold = dt && st.heldMax > 0 ? Math.min(m.card.threshold, dt.margin * st.heldMax) : m.card.threshold;
-}
-
 export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { deviceCount(): number } {
   const log = opts.logger.child({ service: 'diagnosis', component: 'model' });
   const modelsDir = opts.modelsDir ?? SHIPPED_MODELS_DIR;
@@ -89,7 +45,7 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
   const now = opts.now ?? Date.now;
   const topN = opts.topFeatures ?? 3;
   let models = new Map<string, LoadedModel>();
-  const devices = new Map<string, DeviceState>();
+  const devices = new Map<string, ModelDeviceState>();
   let loaded: Promise<void> | null = null;
   let versions = '';
   let lastCheck = -Infinity;
@@ -165,21 +121,16 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
     }
   }
 
-  function stateFor(deviceId: string, m: LoadedModel): DeviceState {
+  function stateFor(deviceId: string, m: LoadedModel): ModelDeviceState {
     let s = devices.get(deviceId);
     if (s && s.key === m.key) return s;
-    const n = calibrationOf(m);
-    const { at, length } = bufferOf(m);
-    const buf = new Float64Array(length);
-    buf.set(newFeatureState(m.plan));
-    s = { key: m.key, seen: 0, buf, at, cal: n > 0 ? newCalibration(m.plan.size) : null, smoothed: 0, heldMax: NaN, threshold: m.card.threshold };
-    if (n === 0) setBaseline(s, finishCalibration(null, m.card));
+    s = newDeviceState(m, calibrationOf(m));
     devices.set(deviceId, s);
     return s;
   }
 
-  /** `held`: per row, 0 for a scored sample, 1 for a held-back calibration sample, 2 for the one that completes the calibration. */
-  async function runGroup(m: LoadedModel, idx: readonly number[], rows: readonly Float64Array[], states: readonly DeviceState[], held: readonly number[], out: ScoreOutput[]) {
+  /** `roles`: per row, a scored sample or a held-back calibration sample (device-calibration.ts). */
+  async function runGroup(m: LoadedModel, idx: readonly number[], rows: readonly Float64Array[], states: readonly ModelDeviceState[], roles: readonly SampleRole[], out: ScoreOutput[]) {
     const f = m.plan.size;
     const b = idx.length;
     const x = new Float32Array(b * f);
@@ -188,7 +139,7 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
     const prev = new Float32Array(b);
     for (let r = 0; r < b; r++) {
       const row = rows[r] as Float64Array;
-      const st = states[r] as DeviceState;
+      const st = states[r] as ModelDeviceState;
       const buf = st.buf;
       const at = st.at;
       for (let j = 0; j < f; j++) {
@@ -212,12 +163,11 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
     const contrib = res.contrib?.data as Float32Array;
     const flagged: number[] = [];
     for (let r = 0; r < b; r++) {
-      const st = states[r] as DeviceState;
+      const st = states[r] as ModelDeviceState;
       st.smoothed = smoothed[r] as number;
-      if (held[r]) {
+      if (roles[r] !== SCORED) {
         // a held-back calibration sample: its score only sets how high this device's normal goes (its output says calibrating)
-        if (!(st.smoothed <= st.heldMax)) st.heldMax = st.smoothed;
-        if (held[r] === 2) finish(st, m);
+        afterHeldBack(st, m, roles[r] as SampleRole);
         continue;
       }
       const threshold = st.threshold;
@@ -281,10 +231,10 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
       const out: ScoreOutput[] = new Array(inputs.length);
       // A device seen twice in one batch needs its first smoothed score
       // before its second: such rows go to the next round of run()s.
-      const rounds: Array<Map<LoadedModel, { idx: number[]; rows: Float64Array[]; states: DeviceState[]; held: number[] }>> = [];
+      const rounds: Array<Map<LoadedModel, { idx: number[]; rows: Float64Array[]; states: ModelDeviceState[]; roles: SampleRole[] }>> = [];
       const roundOf = new Map<string, number>();
       /** Devices whose calibration this batch completes with a held-back row: finished after it is scored. */
-      const completing = new Set<DeviceState>();
+      const completing = new Set<ModelDeviceState>();
       for (let i = 0; i < inputs.length; i++) {
         const input = inputs[i] as ScoreInput;
         const m = models.get(input.type);
@@ -298,46 +248,31 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
         const needed = calibrationOf(m);
         // a calibration completed by an earlier batch whose run failed finishes now (not one this batch completes)
         if (st.cal && st.seen >= needed && !completing.has(st)) finish(st, m);
-        let held = 0;
-        if (st.seen < needed) {
-          st.seen++;
-          updateCalibration(st.cal as Calibration, row, m.plan.size);
-          const k = heldBackOf(m, needed);
-          // with a held-back part, the samples before it set a provisional baseline to judge it against
-          if (k > 0 && st.seen === needed - k) {
-            setBaseline(st, finishCalibration(st.cal, m.card));
-            st.smoothed = 0;
-          }
-          if (st.seen === needed) st.calibratedTs = input.ts;
-          out[i] = { status: 'calibrating', samplesSeen: st.seen, samplesNeeded: needed };
-          if (k === 0 || st.seen <= needed - k) {
-            if (st.seen === needed) finish(st, m);
-            continue;
-          }
-          // held back: scored in its turn (after the device's earlier rows), the calibration completed after the last
-          held = st.seen === needed ? 2 : 1;
-          if (held === 2) completing.add(st);
-        }
+        const role = calibrate(st, m, row, needed, input.ts);
+        if (role !== SCORED) out[i] = { status: 'calibrating', samplesSeen: st.seen, samplesNeeded: needed };
+        if (role === CALIBRATION) continue;
+        // held back: scored in its turn (after the device's earlier rows), the calibration completed after the last
+        if (role === HELD_BACK_LAST) completing.add(st);
         const r = roundOf.get(input.deviceId) ?? 0;
         roundOf.set(input.deviceId, r + 1);
         const round = (rounds[r] ??= new Map());
         let g = round.get(m);
-        if (!g) round.set(m, (g = { idx: [], rows: [], states: [], held: [] }));
+        if (!g) round.set(m, (g = { idx: [], rows: [], states: [], roles: [] }));
         g.idx.push(i);
         g.rows.push(row);
         g.states.push(st);
-        g.held.push(held);
+        g.roles.push(role);
       }
       try {
         for (const round of rounds) {
-          for (const [m, g] of round) await runGroup(m, g.idx, g.rows, g.states, g.held, out);
+          for (const [m, g] of round) await runGroup(m, g.idx, g.rows, g.states, g.roles, out);
         }
       } finally {
         // a run that failed must not leave a calibration the batch completed unfinished
         for (const round of rounds) {
           for (const [m, g] of round) {
             g.states.forEach((st, r) => {
-              if (g.held[r] === 2 && st.cal) finish(st, m);
+              if (g.roles[r] === HELD_BACK_LAST && st.cal) finish(st, m);
             });
           }
         }
@@ -369,57 +304,14 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
     exportState(deviceId: string): { key: string; state: Uint8Array } | null {
       const st = devices.get(deviceId);
       if (!st) return null;
-      // STATE_HEAD numbers, then the feature state + baseline, then the calibration moments
-      const cal = st.cal?.moments;
-      const out = new Float64Array(STATE_HEAD + st.buf.length + (cal?.length ?? 0));
-      out[0] = st.seen;
-      out[1] = st.smoothed;
-      out[2] = cal ? 1 : 0;
-      out[3] = st.heldMax;
-      out[4] = st.threshold;
-      out.set(st.buf, STATE_HEAD);
-      if (cal) out.set(cal, STATE_HEAD + st.buf.length);
-      return { key: `${STATE_FORMAT}/${st.key}`, state: new Uint8Array(out.buffer) };
+      return encodeState(st);
     },
 
     importState(deviceId: string, type: string, key: string, state: Uint8Array, replace = false): boolean {
       const m = models.get(type);
-      // format 1 (before device thresholds): three numbers ahead of the feature state, no held-back score
-      const legacy = m !== undefined && key === `1/${m.key}`;
-      if (!m || (`${STATE_FORMAT}/${m.key}` !== key && !legacy) || (!replace && devices.has(deviceId)) || state.byteLength % 8 !== 0) return false;
-      const v = new Float64Array(state.byteLength / 8);
-      new Uint8Array(v.buffer).set(state);
-      const { at, length: bufLen } = bufferOf(m);
-      const head = legacy ? 3 : STATE_HEAD;
-      const calibrating = v[2] === 1;
-      if (v.length !== head + bufLen + (calibrating ? 3 * m.plan.size : 0)) return false;
-      const st: DeviceState = {
-        key: m.key,
-        seen: v[0] as number,
-        smoothed: v[1] as number,
-        heldMax: legacy ? NaN : (v[3] as number),
-        threshold: legacy ? m.card.threshold : (v[4] as number),
-        buf: v.slice(head, head + bufLen),
-        at,
-        cal: calibrating ? { moments: v.slice(head + bufLen) } : null,
-      };
-      // the calibration length may have been configured otherwise since: a finished one stays finished
-      const needed = calibrationOf(m);
-      const k = heldBackOf(m, needed);
-      if (!st.cal) st.seen = Math.max(st.seen, needed);
-      else if (legacy && k > 0 && st.seen > needed - k) {
-        // saved inside the held-back part by a version without it: part of its scores are lost, so a threshold
-        // from the rest would be too low; it keeps the card's (a baseline from the samples so far, to score against)
-        st.heldMax = Infinity;
-        setBaseline(st, finishCalibration(st.cal, m.card));
-        st.smoothed = 0;
-        if (st.seen >= needed) finish(st, m);
-      } else if (st.seen >= needed) finish(st, m);
-      else if (k > 0 && st.seen >= needed - k && Number.isNaN(st.heldMax)) {
-        // at (or, with a shorter calibration configured since, past) the provisional baseline's point without it
-        setBaseline(st, finishCalibration(st.cal, m.card));
-        st.smoothed = 0;
-      }
+      if (!m || (!replace && devices.has(deviceId))) return false;
+      const st = decodeState(m, key, state, calibrationOf(m));
+      if (!st) return false;
       devices.set(deviceId, st);
       return true;
     },

@@ -1,6 +1,6 @@
 """
 Feature extraction and the streaming scorer, exactly as diagnosis/model/
-does it in TypeScript (features.ts, baseline.ts, scorer.ts). The parity test
+does it in TypeScript (features.ts, baseline.ts, device-calibration.ts, scorer.ts). The parity test
 holds the two together; change both or neither.
 
 A sample is a dict metric -> float (booleans as 0/1) with missing metrics
@@ -132,6 +132,11 @@ def device_threshold(card_threshold: float, dt: dict | None, held_max: float) ->
     if not dt or math.isnan(held_max) or held_max <= 0:
         return card_threshold
     return min(card_threshold, float(dt["margin"]) * held_max)
+
+
+def alarms(smoothed: np.ndarray, threshold: float) -> np.ndarray:
+    """Decisions as the runtime takes them: its float32 smoothed score compared in float64 with the threshold."""
+    return smoothed.astype(np.float64) > threshold
 
 
 def smooth(score: np.ndarray, alpha: float) -> np.ndarray:

@@ -113,6 +113,30 @@ function expectPython(got: Array<{ id: string; out: ScoreOutput }>, want: Record
   }
 }
 
+/** One device's exported state (key, numbers) after its first n samples. */
+async function savedAfter(mine: ScoreInput[], n: number): Promise<{ key: string; v: Float64Array }> {
+  const scorer = make();
+  try {
+    await scorer.scoreBatch(mine.slice(0, n));
+    const { key, state } = scorer.exportState!(mine[0]!.deviceId)!;
+    return { key, v: new Float64Array(state.buffer.slice(state.byteOffset, state.byteOffset + state.byteLength)) };
+  } finally {
+    await scorer.close();
+  }
+}
+
+/** A fresh scorer with the device's state imported (it must be accepted), for `use`. */
+async function withImported(deviceId: string, key: string, v: Float64Array, use: (scorer: ReturnType<typeof make>) => Promise<void>): Promise<void> {
+  const scorer = make();
+  try {
+    await scorer.scoreBatch([]);
+    expect(scorer.importState!(deviceId, TYPE, key, new Uint8Array(v.buffer))).toBe(true);
+    await use(scorer);
+  } finally {
+    await scorer.close();
+  }
+}
+
 describe('a device threshold learnt from the end of its calibration', () => {
   it('matches the Python pipeline: the same thresholds, scores and decisions, lowered on some devices only', async () => {
     const want = python();
@@ -138,58 +162,33 @@ describe('a device threshold learnt from the end of its calibration', () => {
     // the device whose own threshold would be lowered
     const d = fx.devices[2]!;
     const mine = inputs.filter((i) => i.deviceId === d.deviceId);
-    const first = make();
-    let saved: { key: string; state: Uint8Array } | null = null;
-    try {
-      await first.scoreBatch(mine.slice(0, CAL - 5));
-      saved = first.exportState!(d.deviceId);
-    } finally {
-      await first.close();
-    }
+    const saved = await savedAfter(mine, CAL - 5);
     // format 1 while calibrating: no held-back score or threshold, and no baseline yet (zeros)
-    const v = new Float64Array(saved!.state.buffer.slice(saved!.state.byteOffset, saved!.state.byteOffset + saved!.state.byteLength));
-    const metrics = (card.features as Array<{ metric: string }>).map((f) => f.metric).filter((m, i, all) => all.indexOf(m) === i).length;
-    const buf = v.slice(5, v.length - 3 * (card.features as unknown[]).length);
+    const features = (card.features as Array<{ metric: string }>).length;
+    const metrics = new Set((card.features as Array<{ metric: string }>).map((f) => f.metric)).size;
+    const buf = saved.v.slice(5, saved.v.length - 3 * features);
     buf.fill(0, 2 * metrics);
-    const legacy = new Float64Array([...v.slice(0, 3), ...buf, ...v.slice(v.length - 3 * (card.features as unknown[]).length)]);
-    const second = make();
-    try {
-      await second.scoreBatch([]);
-      expect(second.importState!(d.deviceId, TYPE, saved!.key.replace(/^2\//, '1/'), new Uint8Array(legacy.buffer))).toBe(true);
-      const out = await second.scoreBatch(mine.slice(CAL - 5, CAL + 5));
+    const legacy = new Float64Array([...saved.v.slice(0, 3), ...buf, ...saved.v.slice(saved.v.length - 3 * features)]);
+    await withImported(d.deviceId, saved.key.replace(/^2\//, '1/'), legacy, async (scorer) => {
+      const out = await scorer.scoreBatch(mine.slice(CAL - 5, CAL + 5));
       expect(out.slice(0, 5).every((o) => o.status === 'calibrating')).toBe(true);
       for (const o of out.slice(5)) expect(o.status === 'scored' && o.result.threshold).toBe(card.threshold);
-    } finally {
-      await second.close();
-    }
+    });
   });
 
   it('resumes a checkpoint of the format before device thresholds: a calibrated device keeps the card’s threshold', async () => {
-    const first = make();
     const d = fx.devices[0]!;
     const mine = inputs.filter((i) => i.deviceId === d.deviceId);
-    let saved: { key: string; state: Uint8Array } | null = null;
-    try {
-      await first.scoreBatch(mine.slice(0, CAL + 5));
-      saved = first.exportState!(d.deviceId);
-    } finally {
-      await first.close();
-    }
+    const saved = await savedAfter(mine, CAL + 5);
     // format 1: `1/<model key>`, and seen, smoothed, calibrating ahead of the feature state (no held-back score, no threshold)
-    const v = new Float64Array(saved!.state.buffer.slice(saved!.state.byteOffset, saved!.state.byteOffset + saved!.state.byteLength));
-    const legacy = new Float64Array([...v.slice(0, 3), ...v.slice(5)]);
-    const second = make();
-    try {
-      await second.scoreBatch([]);
-      expect(second.importState!(d.deviceId, TYPE, saved!.key.replace(/^2\//, '1/'), new Uint8Array(legacy.buffer))).toBe(true);
-      const [out] = await second.scoreBatch([mine[CAL + 5]!]);
+    const legacy = new Float64Array([...saved.v.slice(0, 3), ...saved.v.slice(5)]);
+    await withImported(d.deviceId, saved.key.replace(/^2\//, '1/'), legacy, async (scorer) => {
+      const [out] = await scorer.scoreBatch([mine[CAL + 5]!]);
       expect(out?.status).toBe('scored');
       if (out?.status === 'scored') expect(out.result.threshold).toBe(card.threshold);
       // a state of the wrong length for its format is refused
-      expect(second.importState!('other', TYPE, saved!.key, new Uint8Array(legacy.buffer))).toBe(false);
-    } finally {
-      await second.close();
-    }
+      expect(scorer.importState!('other', TYPE, saved.key, new Uint8Array(legacy.buffer))).toBe(false);
+    });
   });
 
   it('resumes a checkpoint taken before, among or after the held-back samples to the same result', async () => {
