@@ -1,3 +1,4 @@
+import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DERIVED_METRICS } from '../../core/domain/device-type.ts';
@@ -6,6 +7,7 @@ import { errors } from '../../core/errors.ts';
 import type { TelemetryQuery } from '../../core/ports.ts';
 import type { RouteDeps } from '../deps.ts';
 import { DeviceParams, DurationQuery, MetricListQuery, TimeQuery, notFoundErrors, queryInt } from '../schemas.ts';
+import { csvColumns, telemetryCsv } from '../telemetry-csv.ts';
 import { requireDevice } from './devices.ts';
 
 const TelemetryQueryString = z.object({
@@ -15,6 +17,12 @@ const TelemetryQueryString = z.object({
   every: DurationQuery.optional(),
   fn: AggregateFn.optional().describe('Aggregate per window (needs `every`); default mean'),
   limit: queryInt({ min: 1, max: 100_000, default: 100_000 }),
+  format: z
+    .enum(['json', 'csv'])
+    .optional()
+    .describe(
+      'csv: `ts` then one column per metric (those asked for, in that order; else all the rows carry), as a download; the next page, when there is one, in a `Link: <…>; rel="next"` header. Default json, or csv when the Accept header asks for text/csv and not JSON',
+    ),
 });
 
 const TelemetryResponse = z.object({
@@ -45,6 +53,13 @@ function nextFrom(rows: readonly TelemetryRow[], limit: number, every: number | 
   return after < to ? iso(after) : null;
 }
 
+/** This request's path and query with `from` set to the next page's start. */
+function pageUrl(url: string, from: string): string {
+  const u = new URL(url, 'http://x');
+  u.searchParams.set('from', from);
+  return u.pathname + u.search;
+}
+
 export function telemetryRoutes({ opsStore, telemetryStore, clock }: RouteDeps): FastifyPluginAsyncZod {
   return async (app) => {
     app.get('/devices/:id/telemetry', {
@@ -64,10 +79,14 @@ export function telemetryRoutes({ opsStore, telemetryStore, clock }: RouteDeps):
         if (from >= to) throw errors.validation(`from (${iso(from)}) must be before to (${iso(to)})`);
         if (q.fn !== undefined && q.every === undefined) throw errors.validation('fn needs every, e.g. every=5m');
 
+        const accept = req.headers.accept ?? '';
+        const csv = (q.format ?? (accept.includes('text/csv') && !accept.includes('json') ? 'csv' : 'json')) === 'csv';
         const device = await requireDevice(opsStore, req.params.id);
-        if (q.metrics) {
-          const type = await opsStore.getDeviceType(device.type);
+        const type = q.metrics || csv ? await opsStore.getDeviceType(device.type) : undefined;
+        if (q.metrics || csv) {
           if (!type) throw errors.deviceTypeNotFound(`device type ${device.type} not found`);
+        }
+        if (q.metrics && type) {
           const known = new Set([...type.metrics.map((m) => m.name), ...DERIVED_METRICS]);
           const unknown = q.metrics.filter((m) => !known.has(m));
           if (unknown.length) {
@@ -87,6 +106,17 @@ export function telemetryRoutes({ opsStore, telemetryStore, clock }: RouteDeps):
         } catch (err) {
           throw errors.storeUnavailable('telemetry store unavailable', { cause: err });
         }
+        const next = nextFrom(rows, q.limit, query.every, to);
+        if (csv) {
+          const columns = csvColumns(rows, type?.metrics.map((m) => m.name) ?? [], q.metrics);
+          if (next !== null) void reply.header('link', `<${pageUrl(req.url, next)}>; rel="next"`);
+          // the response schema describes the JSON; this body is text, sent as it is
+          return (reply as unknown as FastifyReply)
+            .type('text/csv; charset=utf-8')
+            .header('content-disposition', `attachment; filename="${device.id.replace(/[^A-Za-z0-9._-]/g, '_')}-telemetry.csv"`)
+            .serializer((body: unknown) => body as string)
+            .send(telemetryCsv(rows, columns));
+        }
         // Up to 100,000 rows straight from our own store: re-validating them
         // through zod on the way out would triple the serialisation time.
         void reply.type('application/json; charset=utf-8').serializer(JSON.stringify);
@@ -98,7 +128,7 @@ export function telemetryRoutes({ opsStore, telemetryStore, clock }: RouteDeps):
           every: query.every ?? null,
           fn: query.fn ?? null,
           rows,
-          next: nextFrom(rows, q.limit, query.every, to),
+          next,
         };
       },
     });

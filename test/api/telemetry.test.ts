@@ -1,5 +1,8 @@
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { csvCell } from '../../api/telemetry-csv.ts';
 import type { Point } from '../../core/domain/telemetry.ts';
+import { readCsv } from '../../simulator/replay/csv.ts';
 import { startTestApi, T0, type TestApi } from './helpers.ts';
 
 let t: TestApi;
@@ -135,6 +138,66 @@ describe('telemetry', () => {
     expect((await query('', 'no-such-device')).statusCode).toBe(404);
   });
 
+  it('exports CSV: ts then the type’s metrics in declared order, booleans as words, a download that replay reads back', async () => {
+    const res = await query('format=csv');
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(res.headers['content-disposition']).toBe('attachment; filename="tc-1-telemetry.csv"');
+    expect(res.headers.link).toBeUndefined();
+    const lines = res.body.split('\r\n');
+    // air-compressor.json declares motorCurrentA after dischargePressureBar and loaded after both
+    expect(lines[0]).toBe('ts,dischargePressureBar,motorCurrentA,loaded');
+    expect(lines[1]).toBe(`${iso(T0 - 10 * MIN)},7,40,true`);
+    expect(lines[10]).toBe(`${iso(T0 - MIN)},7.9,49,false`);
+    expect(lines.slice(11)).toEqual(['']);
+    // the file is what `npm run replay` reads: same rows, same values
+    const records: string[][] = [];
+    for await (const r of readCsv(Readable.from([res.body]))) records.push(r.fields);
+    expect(records).toHaveLength(11);
+    expect(records[5]).toEqual([iso(T0 - 6 * MIN), '7.4', '44', 'true']);
+  });
+
+  it('exports the metrics asked for in that order, empty cells for missing values, and aggregates', async () => {
+    const res = await query('format=csv&metrics=loaded,motorCurrentA,anomaly&limit=2');
+    expect(res.body).toBe(`ts,loaded,motorCurrentA,anomaly\r\n${iso(T0 - 10 * MIN)},true,40,\r\n${iso(T0 - 9 * MIN)},false,41,\r\n`);
+    const agg = await query('format=csv&every=5m&fn=max&metrics=motorCurrentA');
+    expect(agg.body).toBe(`ts,motorCurrentA\r\n${iso(T0 - 10 * MIN)},44\r\n${iso(T0 - 5 * MIN)},49\r\n`);
+  });
+
+  it('answers CSV to Accept: text/csv, JSON when the client also accepts JSON, and errors as JSON', async () => {
+    const asCsv = await t.call('viewer', { method: 'GET', url: '/api/v1/devices/tc-1/telemetry?limit=1', headers: { accept: 'text/csv' } });
+    expect(asCsv.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(asCsv.body).toBe(`ts,dischargePressureBar,motorCurrentA,loaded\r\n${iso(T0 - 10 * MIN)},7,40,true\r\n`);
+    const both = await t.call('viewer', { method: 'GET', url: '/api/v1/devices/tc-1/telemetry?limit=1', headers: { accept: 'application/json, text/csv' } });
+    expect(both.headers['content-type']).toBe('application/json; charset=utf-8');
+    const forced = await t.call('viewer', { method: 'GET', url: '/api/v1/devices/tc-1/telemetry?limit=1&format=json', headers: { accept: 'text/csv' } });
+    expect(forced.json.rows).toHaveLength(1);
+    const bad = await query('format=csv&metrics=doorOpen');
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json.code).toBe('FLEETDOC_ERR_VALIDATION');
+    expect((await query('format=xml')).statusCode).toBe(400);
+    expect((await query('format=csv', 'no-such-device')).statusCode).toBe(404);
+    expect((await t.call(null, { method: 'GET', url: '/api/v1/devices/tc-1/telemetry?format=csv' })).statusCode).toBe(401);
+  });
+
+  it('pages a CSV export through its Link header, every row once', async () => {
+    let url: string | null = `/api/v1/devices/tc-1/telemetry?format=csv&metrics=motorCurrentA&limit=4&to=${T0}`;
+    const seen: string[] = [];
+    let pages = 0;
+    while (url !== null && pages < 10) {
+      const res = await t.call('viewer', { method: 'GET', url });
+      expect(res.statusCode).toBe(200);
+      const [header, ...rest] = res.body.trimEnd().split('\r\n');
+      expect(header).toBe('ts,motorCurrentA');
+      seen.push(...rest.map((l) => l.split(',')[1]!));
+      const link = res.headers.link as string | undefined;
+      url = link ? /^<([^>]+)>; rel="next"$/.exec(link)![1]! : null;
+      pages++;
+    }
+    expect(pages).toBe(3);
+    expect(seen).toEqual(['40', '41', '42', '43', '44', '45', '46', '47', '48', '49']);
+  });
+
   it.each([
     ['from after to', `from=${T0}&to=${T0 - 1}`],
     ['from equal to to', `from=${T0}&to=${T0}`],
@@ -176,5 +239,24 @@ describe('events', () => {
     expect((await t.call('viewer', { method: 'GET', url: '/api/v1/devices/nope/events' })).statusCode).toBe(404);
     expect((await t.call('viewer', { method: 'GET', url: '/api/v1/devices/fr-1/events?limit=-1' })).statusCode).toBe(400);
     expect((await t.call('viewer', { method: 'GET', url: `/api/v1/devices/fr-1/events?from=${T0}&to=${T0 - 1}` })).statusCode).toBe(400);
+  });
+});
+
+describe('csv cells', () => {
+  it('quotes what needs quoting and defuses spreadsheet formulas in strings, not in numbers', () => {
+    expect(csvCell('plain')).toBe('plain');
+    expect(csvCell('a,b')).toBe('"a,b"');
+    expect(csvCell('say "hi"')).toBe('"say ""hi"""');
+    expect(csvCell('two\nlines')).toBe('"two\nlines"');
+    expect(csvCell(' padded')).toBe('" padded"');
+    expect(csvCell('=HYPERLINK("http://x")')).toBe(`"'=HYPERLINK(""http://x"")"`);
+    expect(csvCell('+1')).toBe("'+1");
+    expect(csvCell('-2')).toBe("'-2");
+    expect(csvCell('@SUM(A1)')).toBe("'@SUM(A1)");
+    expect(csvCell(-2.5)).toBe('-2.5');
+    expect(csvCell(0)).toBe('0');
+    expect(csvCell(false)).toBe('false');
+    expect(csvCell(null)).toBe('');
+    expect(csvCell(undefined)).toBe('');
   });
 });
