@@ -8,6 +8,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { authenticate, createKeyCache } from './auth.ts';
+import { consoleRoutes } from './console.ts';
 import { createCommandExpiry } from './command-expiry.ts';
 import type { ApiDeps, RouteDeps } from './deps.ts';
 import { errorHandler, frameworkErrors, notFoundHandler } from './errors.ts';
@@ -74,6 +75,7 @@ function buildAppWith(deps: ApiDeps, routeDeps: RouteDeps): FastifyInstance {
   void app.register(async (pub) => {
     await pub.register(healthRoutes(routeDeps));
     pub.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    consoleRoutes(pub as unknown as FastifyInstance);
   });
 
   void app.register(

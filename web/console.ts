@@ -1,0 +1,377 @@
+/**
+ * The service console (served by the api at /console/): the device list, and
+ * a device's telemetry charted — one panel per metric, the samples the
+ * anomaly model flagged shaded, its diagnoses marked — with a CSV download
+ * of what is shown. Talks only to /api/v1 with the key the user gives (kept
+ * in this tab's sessionStorage). Builds the DOM with textContent only.
+ */
+import { decimate, extent, flaggedSpans, formatValue, nearest, niceTicks, seriesOf, typicalInterval, type Row, type Series } from './chart.ts';
+
+const API = '/api/v1';
+const KEY = 'fleetdoc.apiKey';
+const SVG = 'http://www.w3.org/2000/svg';
+/** Rows a chart loads at most (two full pages of the telemetry API); narrow the range for more detail. */
+const MAX_ROWS = 200_000;
+const DERIVED = ['anomalyScore', 'anomaly'];
+
+interface MetricDef {
+  name: string;
+  unit: string;
+  kind: 'number' | 'integer' | 'boolean' | 'string';
+}
+interface Diagnosis {
+  id: string;
+  fault: string;
+  severity: string;
+  status: string;
+  confidence: number;
+  raisedAt: string;
+  clearedAt: string | null;
+}
+
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  e.append(...children);
+  return e;
+}
+
+function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number> = {}): SVGElementTagNameMap[K] {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  return e;
+}
+
+function status(text: string, isError = false): void {
+  const s = document.getElementById('status')!;
+  s.textContent = text;
+  s.className = isError ? 'error' : '';
+}
+
+async function call(path: string, accept = 'application/json'): Promise<Response> {
+  const key = sessionStorage.getItem(KEY);
+  if (!key) throw new ApiError(401, 'Enter an API key (viewer or above) above.');
+  const res = await fetch(API + path, { headers: { authorization: `Bearer ${key}`, accept } });
+  if (!res.ok) {
+    let message = `${res.status} ${res.statusText}`;
+    try {
+      const body = (await res.json()) as { message?: string };
+      if (body.message) message += `: ${body.message}`;
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(res.status, res.status === 401 || res.status === 403 ? `${message} — check the API key.` : message);
+  }
+  return res;
+}
+
+const getJson = async <T>(path: string): Promise<T> => (await call(path)).json() as Promise<T>;
+
+function setupKeyForm(onKey: () => void): void {
+  const form = document.getElementById('key-form') as HTMLFormElement;
+  const input = document.getElementById('api-key') as HTMLInputElement;
+  input.value = sessionStorage.getItem(KEY) ?? '';
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const v = input.value.trim();
+    if (v) sessionStorage.setItem(KEY, v);
+    else sessionStorage.removeItem(KEY);
+    onKey();
+  });
+}
+
+// ---------------------------------------------------------------- device list
+
+async function showDeviceList(main: HTMLElement): Promise<void> {
+  main.replaceChildren(el('h1', {}, 'Devices'));
+  const { items, total } = await getJson<{ items: Array<{ id: string; type: string; status: string; online: boolean; site: string | null; lastSeenAt: string | null }>; total: number }>(
+    '/devices?limit=1000',
+  );
+  const table = el('table', { id: 'devices' }, el('thead', {}, el('tr', {}, ...['device', 'type', 'site', 'status', 'online', 'last seen'].map((h) => el('th', {}, h)))));
+  const body = el('tbody');
+  for (const d of items) {
+    body.append(
+      el(
+        'tr',
+        {},
+        el('td', {}, el('a', { href: `/console/devices/${encodeURIComponent(d.id)}` }, d.id)),
+        el('td', {}, d.type),
+        el('td', {}, d.site ?? ''),
+        el('td', {}, d.status),
+        el('td', {}, d.online ? 'yes' : 'no'),
+        el('td', {}, d.lastSeenAt ?? ''),
+      ),
+    );
+  }
+  table.append(body);
+  main.append(table);
+  status(items.length < total ? `${items.length} of ${total} devices` : `${total} devices`);
+}
+
+// ---------------------------------------------------------------- device page
+
+interface View {
+  metrics: string[] | null;
+  from: string;
+  to: string;
+}
+
+function viewFromUrl(): View {
+  const q = new URLSearchParams(location.search);
+  const m = q.get('metrics');
+  return { metrics: m ? m.split(',').filter(Boolean) : null, from: q.get('from') ?? '', to: q.get('to') ?? '' };
+}
+
+function rangeQuery(v: View): string {
+  const q = new URLSearchParams();
+  if (v.from) q.set('from', v.from);
+  if (v.to) q.set('to', v.to);
+  return q.toString();
+}
+
+async function loadRows(id: string, v: View): Promise<{ rows: Row[]; truncated: boolean }> {
+  const rows: Row[] = [];
+  let from = v.from;
+  for (;;) {
+    const q = new URLSearchParams(rangeQuery({ ...v, from }));
+    q.set('limit', String(Math.min(100_000, MAX_ROWS - rows.length)));
+    const page = await getJson<{ rows: Row[]; next: string | null }>(`/devices/${encodeURIComponent(id)}/telemetry?${q}`);
+    rows.push(...page.rows);
+    if (page.next === null) return { rows, truncated: false };
+    if (rows.length >= MAX_ROWS) return { rows, truncated: true };
+    from = page.next;
+  }
+}
+
+async function downloadCsv(id: string, metrics: string[], v: View): Promise<void> {
+  const q = new URLSearchParams(rangeQuery(v));
+  q.set('format', 'csv');
+  if (metrics.length) q.set('metrics', metrics.join(','));
+  let url: string | null = `/devices/${encodeURIComponent(id)}/telemetry?${q}`;
+  const parts: string[] = [];
+  while (url !== null) {
+    const res = await call(url, 'text/csv');
+    const text = await res.text();
+    // every page repeats the header line; keep the first
+    parts.push(parts.length ? text.slice(text.indexOf('\r\n') + 2) : text);
+    const next = /^<([^>]+)>; rel="next"$/.exec(res.headers.get('link') ?? '');
+    url = next ? next[1]!.slice(API.length) : null;
+  }
+  const a = el('a', { href: URL.createObjectURL(new Blob(parts, { type: 'text/csv' })), download: `${id}-telemetry.csv` });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+const PANEL_H = 110;
+const M = { left: 64, right: 12, top: 18, bottom: 6 };
+
+interface Panel {
+  metric: string;
+  series: Series;
+  svg: SVGSVGElement;
+  cross: SVGLineElement;
+}
+
+function drawPanel(metric: string, unit: string, s: Series, t0: number, t1: number, width: number, flags: Series | null, marks: Diagnosis[], gapMs: number): Panel {
+  const w = width - M.left - M.right;
+  const h = PANEL_H - M.top - M.bottom;
+  const root = svg('svg', { width, height: PANEL_H, class: 'panel', 'data-metric': metric, role: 'img', 'aria-label': `${metric} over time` });
+  const title = svg('text', { x: M.left, y: 12, class: 'title' });
+  title.textContent = unit ? `${metric} (${unit})` : metric;
+  root.append(title);
+  const plot = svg('g', { transform: `translate(${M.left},${M.top})` });
+  root.append(plot);
+  plot.append(svg('rect', { x: 0, y: 0, width: w, height: h, class: 'frame' }));
+  if (flags) for (const [a, b] of flaggedSpans(flags, t0, t1, w)) plot.append(svg('rect', { x: a, y: 0, width: b - a, height: h, class: 'anomaly-span' }));
+  const ext = extent(s) ?? [0, 1];
+  const pad = ext[1] > ext[0] ? (ext[1] - ext[0]) * 0.05 : Math.abs(ext[0]) * 0.05 || 0.5;
+  const lo = ext[0] - pad;
+  const hi = ext[1] + pad;
+  const y = (v: number) => h - ((v - lo) / (hi - lo)) * h;
+  for (const tick of niceTicks(lo, hi, 3)) {
+    plot.append(svg('line', { x1: 0, x2: w, y1: y(tick), y2: y(tick), class: 'grid' }));
+    const label = svg('text', { x: -6, y: y(tick) + 4, class: 'tick', 'text-anchor': 'end' });
+    label.textContent = formatValue(tick);
+    plot.append(label);
+  }
+  for (const d of marks) {
+    const at = Date.parse(d.raisedAt);
+    if (at < t0 || at >= t1) continue;
+    const x = ((at - t0) / (t1 - t0)) * w;
+    const line = svg('line', { x1: x, x2: x, y1: 0, y2: h, class: 'diagnosis-marker', 'data-fault': d.fault });
+    const tip = svg('title');
+    tip.textContent = `${d.fault} (${d.severity}, ${d.status}) raised ${d.raisedAt}`;
+    line.append(tip);
+    plot.append(line);
+  }
+  for (const seg of decimate(s, t0, t1, w, gapMs)) {
+    const d = seg.map(([x, v], i) => `${i ? 'L' : 'M'}${x.toFixed(1)},${y(v).toFixed(1)}`).join('');
+    plot.append(svg('path', { d: seg.length === 1 ? `${d}h1` : d, class: 'series', 'data-points': seg.length }));
+  }
+  const cross = svg('line', { x1: 0, x2: 0, y1: 0, y2: h, class: 'crosshair', visibility: 'hidden' });
+  plot.append(cross);
+  return { metric, series: s, svg: root, cross };
+}
+
+function timeAxis(t0: number, t1: number, width: number): SVGSVGElement {
+  const w = width - M.left - M.right;
+  const root = svg('svg', { width, height: 22, class: 'time-axis' });
+  const n = Math.max(2, Math.floor(w / 180));
+  for (let i = 0; i <= n; i++) {
+    const t = t0 + ((t1 - t0) * i) / n;
+    const label = svg('text', { x: M.left + (w * i) / n, y: 14, class: 'tick', 'text-anchor': i === 0 ? 'start' : i === n ? 'end' : 'middle' });
+    label.textContent = new Date(t).toISOString().replace('T', ' ').replace(/\.000Z$|Z$/, '');
+    root.append(label);
+  }
+  return root;
+}
+
+async function showDevice(main: HTMLElement, id: string): Promise<void> {
+  status('loading…');
+  const device = await getJson<{ id: string; type: string; status: string; online: boolean; site: string | null; lastSeenAt: string | null }>(`/devices/${encodeURIComponent(id)}`);
+  const type = await getJson<{ name: string; displayName: string; metrics: MetricDef[] }>(`/device-types/${encodeURIComponent(device.type)}`);
+  const units = new Map(type.metrics.map((m) => [m.name, m.unit]));
+  const chartable = [...type.metrics.filter((m) => m.kind !== 'string').map((m) => m.name), ...DERIVED];
+
+  let view = viewFromUrl();
+  const head = el(
+    'p',
+    { class: 'device-head' },
+    `${type.displayName} · ${device.status} · ${device.online ? 'online' : 'offline'}${device.site ? ` · ${device.site}` : ''}${device.lastSeenAt ? ` · last seen ${device.lastSeenAt}` : ''}`,
+  );
+  const from = el('input', { id: 'from', type: 'text', placeholder: 'from: ISO 8601 (blank: all)', value: view.from });
+  const to = el('input', { id: 'to', type: 'text', placeholder: 'to: ISO 8601 (blank: now)', value: view.to });
+  const boxes = el('fieldset', { id: 'metrics' }, el('legend', {}, 'metrics'));
+  const show = el('button', { id: 'show', type: 'submit' }, 'Show');
+  const download = el('button', { id: 'download-csv', type: 'button' }, 'Download CSV');
+  const controls = el('form', { id: 'controls' }, boxes, el('div', { class: 'range' }, from, to, show, download));
+  const charts = el('div', { id: 'charts' });
+  const readout = el('p', { id: 'readout' }, '\u00a0');
+  const diagnoses = el('section', { id: 'diagnoses' });
+  main.replaceChildren(el('h1', {}, device.id), head, controls, readout, charts, diagnoses);
+
+  let rows: Row[] = [];
+  let marks: Diagnosis[] = [];
+  const checked = () => [...boxes.querySelectorAll<HTMLInputElement>('input:checked')].map((b) => b.value);
+
+  const render = () => {
+    const metrics = checked();
+    view = { ...view, metrics };
+    const q = new URLSearchParams(rangeQuery(view));
+    q.set('metrics', metrics.join(','));
+    history.replaceState(null, '', `${location.pathname}?${q}`);
+    charts.replaceChildren();
+    if (!rows.length) {
+      charts.append(el('p', { class: 'empty' }, 'No telemetry in this range.'));
+      return;
+    }
+    const width = Math.max(600, charts.clientWidth || 900);
+    const all = seriesOf(rows, '');
+    const step = typicalInterval(all.t);
+    const t0 = view.from ? Date.parse(view.from) || all.t[0]! : all.t[0]!;
+    const t1 = view.to ? Date.parse(view.to) || all.t[all.t.length - 1]! + Math.max(1, step) : all.t[all.t.length - 1]! + Math.max(1, step);
+    const flags = rows.some((r) => r.values.anomaly !== undefined) ? seriesOf(rows, 'anomaly') : null;
+    const panels = metrics.map((m) => drawPanel(m, units.get(m) ?? '', seriesOf(rows, m), t0, t1, width, flags, marks, step > 0 ? step * 5 : Infinity));
+    charts.append(...panels.map((p) => p.svg), timeAxis(t0, t1, width));
+    const plotW = width - M.left - M.right;
+    const onMove = (ev: MouseEvent) => {
+      const box = (ev.currentTarget as SVGSVGElement).getBoundingClientRect();
+      const x = ev.clientX - box.left - M.left;
+      if (x < 0 || x > plotW) return;
+      const i = nearest(all.t, t0 + (x / plotW) * (t1 - t0));
+      if (i < 0) return;
+      const xi = ((all.t[i]! - t0) / (t1 - t0)) * plotW;
+      for (const p of panels) {
+        p.cross.setAttribute('x1', String(xi));
+        p.cross.setAttribute('x2', String(xi));
+        p.cross.setAttribute('visibility', 'visible');
+      }
+      const values = panels.map((p) => `${p.metric} ${formatValue(p.series.v[i]!)}${units.get(p.metric) ? ` ${units.get(p.metric)}` : ''}`);
+      readout.textContent = `${rows[i]!.ts}  ${values.join(' · ')}`;
+    };
+    for (const p of panels) p.svg.addEventListener('mousemove', onMove);
+  };
+
+  const load = async () => {
+    view = { ...view, from: from.value.trim(), to: to.value.trim() };
+    status('loading…');
+    const [loaded, diag] = await Promise.all([
+      loadRows(device.id, view),
+      getJson<Diagnosis[]>(`/devices/${encodeURIComponent(device.id)}/diagnoses?limit=1000${view.from ? `&from=${encodeURIComponent(view.from)}` : ''}${view.to ? `&to=${encodeURIComponent(view.to)}` : ''}`),
+    ]);
+    rows = loaded.rows;
+    marks = diag;
+    const present = new Set(rows.flatMap((r) => Object.keys(r.values)));
+    const wanted = view.metrics ?? chartable.filter((m) => present.has(m));
+    boxes.replaceChildren(el('legend', {}, 'metrics'));
+    for (const m of chartable) {
+      const box = el('input', { type: 'checkbox', value: m, id: `m-${m}` });
+      box.checked = wanted.includes(m);
+      box.addEventListener('change', render);
+      boxes.append(el('label', { for: `m-${m}`, class: present.has(m) ? '' : 'no-data' }, box, m));
+    }
+    render();
+    showDiagnoses(diagnoses, marks);
+    const flagged = rows.filter((r) => r.values.anomaly === 1).length;
+    status(
+      `${rows.length} samples${loaded.truncated ? ` (the first ${MAX_ROWS}: narrow the range to see the rest)` : ''}` +
+        (rows.some((r) => r.values.anomaly !== undefined) ? `, ${flagged} flagged anomalous` : '') +
+        `, ${marks.length} diagnoses`,
+    );
+  };
+
+  controls.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    view = { ...view, metrics: checked() };
+    load().catch(fail);
+  });
+  download.addEventListener('click', () => {
+    status('preparing CSV…');
+    downloadCsv(device.id, checked(), { ...view, from: from.value.trim(), to: to.value.trim() })
+      .then(() => status('CSV downloaded'))
+      .catch(fail);
+  });
+  await load();
+}
+
+function showDiagnoses(section: HTMLElement, list: Diagnosis[]): void {
+  section.replaceChildren(el('h2', {}, 'Diagnoses'));
+  if (!list.length) {
+    section.append(el('p', {}, 'None in this range.'));
+    return;
+  }
+  const body = el('tbody');
+  for (const d of list) {
+    body.append(
+      el(
+        'tr',
+        {},
+        ...[d.raisedAt, d.fault, d.severity, d.status, d.confidence.toFixed(2), d.clearedAt ?? ''].map((c) => el('td', {}, c)),
+      ),
+    );
+  }
+  section.append(el('table', {}, el('thead', {}, el('tr', {}, ...['raised', 'fault', 'severity', 'status', 'confidence', 'cleared'].map((h) => el('th', {}, h)))), body));
+}
+
+function fail(err: unknown): void {
+  status(err instanceof Error ? err.message : String(err), true);
+}
+
+function route(): void {
+  const main = document.getElementById('main')!;
+  const m = /^\/console\/devices\/([^/]+)\/?$/.exec(location.pathname);
+  (m ? showDevice(main, decodeURIComponent(m[1]!)) : showDeviceList(main)).catch(fail);
+}
+
+setupKeyForm(route);
+route();
