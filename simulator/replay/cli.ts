@@ -1,14 +1,16 @@
 /**
  * npm run replay -- --file data.csv --type air-compressor --device ac-0001
- *   --time-column time [--separator ';'] [--map col=metric,…] [--speed x|max] [--start TIME]
+ *   (--time-column time | --interval 1s) [--separator ';'] [--map col=metric,…] [--speed x|max] [--start TIME]
  */
 import { parseArgs } from 'node:util';
-import { parseSpeed, resolveTarget, UsageError } from '../args.ts';
+import { parseSpeed, requireDuration, resolveTarget, UsageError } from '../args.ts';
 import { EARLIEST_TS } from '../../core/domain/telemetry.ts';
 import { replayCsv } from './replay.ts';
 import { parseTimestamp } from './timestamps.ts';
 
-const USAGE = `usage: npm run replay -- --file data.csv --type <device type> --device <id> --time-column <col> [options]
+const USAGE = `usage: npm run replay -- --file data.csv --type <device type> --device <id> (--time-column <col> | --interval D) [options]
+  --time-column COL    the column holding each row's time
+  --interval D         a recording without a time column: rows D apart (e.g. 1s, 3m), the first at --start or 2000-01-01
   --separator S        field separator (default: detected from the header among , ; tab |)
   --map col=metric,…   map CSV columns to metrics (columns named like a metric map by themselves)
   --speed X|max        X = recorded seconds per second; max (default) = batches as fast as the broker acknowledges
@@ -22,14 +24,16 @@ export function parseReplayArgs(argv: string[], env: Record<string, string | und
   const { values: v } = parseArgs({
     args: argv,
     options: {
-      file: { type: 'string' }, type: { type: 'string' }, device: { type: 'string' }, 'time-column': { type: 'string' },
+      file: { type: 'string' }, type: { type: 'string' }, device: { type: 'string' }, 'time-column': { type: 'string' }, interval: { type: 'string' },
       separator: { type: 'string' }, map: { type: 'string' }, speed: { type: 'string' }, 'utc-offset': { type: 'string' }, start: { type: 'string' }, 'no-wait': { type: 'boolean' },
       api: { type: 'string' }, mqtt: { type: 'string' }, 'api-key': { type: 'string' }, help: { type: 'boolean' },
     },
     strict: true,
   });
   if (v.help) throw new UsageError(USAGE);
-  for (const k of ['file', 'type', 'device', 'time-column'] as const) if (!v[k]) throw new UsageError(`--${k} is required\n${USAGE}`);
+  for (const k of ['file', 'type', 'device'] as const) if (!v[k]) throw new UsageError(`--${k} is required\n${USAGE}`);
+  if ((v['time-column'] === undefined) === (v.interval === undefined)) throw new UsageError(`give --time-column or, for a recording without times, --interval\n${USAGE}`);
+  const intervalMs = v.interval === undefined ? undefined : requireDuration('--interval', v.interval);
   const map: Record<string, string> = {};
   for (const part of (v.map ?? '').split(',').filter((p) => p.trim())) {
     const eq = part.lastIndexOf('=');
@@ -51,7 +55,7 @@ export function parseReplayArgs(argv: string[], env: Record<string, string | und
   if (sep !== undefined && sep.length !== 1) throw new UsageError('--separator must be one character');
   return {
     ...resolveTarget(v, env),
-    file: v.file!, type: v.type!, device: v.device!, timeColumn: v['time-column']!,
+    file: v.file!, type: v.type!, device: v.device!, timeColumn: v['time-column'], intervalMs,
     separator: sep, map, speed: v.speed === undefined ? ('max' as const) : parseSpeed(v.speed), utcOffsetMin, startTs, waitForDecisions: !v['no-wait'],
   };
 }

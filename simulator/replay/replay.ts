@@ -17,7 +17,10 @@ export interface ReplayOptions {
   file: string;
   type: string;
   device: string;
-  timeColumn: string;
+  /** The column holding each row's time; without it, `intervalMs` times the rows. */
+  timeColumn?: string;
+  /** A recording without times: row i (from 0) was taken i × intervalMs after the first (which starts at startTs, else 2000-01-01). */
+  intervalMs?: number;
   separator?: string;
   /** CSV column → metric name; columns named like a metric map by themselves. */
   map?: Record<string, string>;
@@ -245,7 +248,10 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
     if (summary.badRows.length < MAX_BAD_KEPT) summary.badRows.push({ line, reason });
     o.onBadRow?.(line, reason);
   };
-  const origin = await recordingOrigin(o.file, o.separator, o.timeColumn, o.utcOffsetMin);
+  if ((o.timeColumn === undefined) === (o.intervalMs === undefined)) throw new Error('give either a time column or an interval between rows');
+  if (o.intervalMs !== undefined && !(o.intervalMs > 0)) throw new Error('the interval between rows must be positive');
+  // rows timed by the interval count from 0 (1970): the clock starts them at --start, else 2000-01-01
+  const origin = o.timeColumn === undefined ? 0 : await recordingOrigin(o.file, o.separator, o.timeColumn, o.utcOffsetMin);
   const clock = new RecordingClock({ utcOffsetMin: o.utcOffsetMin, startTs: o.startTs, origin });
   /** The earliest and latest time sent (rows may be out of order). */
   const span = { min: Infinity, max: -Infinity };
@@ -283,8 +289,10 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
       if (header) {
         header = false;
         const names = rec.fields.map((f) => f.trim());
-        timeIndex = names.indexOf(o.timeColumn);
-        if (timeIndex < 0) throw new Error(`time column ${o.timeColumn} not in the header (${names.join(', ')})`);
+        if (o.timeColumn !== undefined) {
+          timeIndex = names.indexOf(o.timeColumn);
+          if (timeIndex < 0) throw new Error(`time column ${o.timeColumn} not in the header (${names.join(', ')})`);
+        }
         separator = rec.separator;
         const mapped = new Set<string>();
         columns = names.flatMap((name, index) => {
@@ -300,7 +308,7 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
       }
       if (rec.fields.length === 1 && rec.fields[0]!.trim() === '') continue; // blank line
       summary.rows++;
-      const ts = clock.next(rec.fields[timeIndex] ?? '');
+      const ts = o.intervalMs !== undefined ? clock.at((summary.rows - 1) * o.intervalMs) : clock.next(rec.fields[timeIndex] ?? '');
       if (ts === undefined) {
         bad(rec.line, `unparsable time ${JSON.stringify(rec.fields[timeIndex] ?? '')} in column ${o.timeColumn}`);
         continue;

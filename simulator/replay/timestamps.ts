@@ -86,7 +86,11 @@ export class RecordingClock {
   /** The time this row is sent with, or undefined when its time cell cannot be read. */
   next(raw: string): number | undefined {
     const t = parseTimestamp(raw, this.o.utcOffsetMin ?? 0);
-    if (t === undefined) return undefined;
+    return t === undefined ? undefined : this.at(t);
+  }
+
+  /** The time a row recorded at t (epoch ms) is sent with. */
+  at(t: number): number {
     if (!this.started) {
       this.started = true;
       const base = this.o.origin ?? t;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { readCsv } from '../../simulator/replay/csv.ts';
+import { parseReplayArgs } from '../../simulator/replay/cli.ts';
 import { numberText, replayCsv } from '../../simulator/replay/replay.ts';
 import { RecordingClock, parseTimestamp } from '../../simulator/replay/timestamps.ts';
 import { createModelScorer } from '../../diagnosis/model/scorer.ts';
@@ -170,5 +171,47 @@ describe('replay through the real broker into storage', () => {
       [1001, { dischargePressureBar: 7.3, oilTempC: 79, loaded: true }],
       [2000, { oilTempC: 80, loaded: false }],
     ]);
+  });
+
+  it('a recording without a time column (--interval): row i is sent i intervals after 2000-01-01, or after --start', async () => {
+    const s = await useStack({});
+    const dir = await mkdtemp(join(tmpdir(), 'sim-replay-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'te.csv');
+    // a sample index is not a time: it is a column like any other, left out as no metric
+    await writeFile(file, 'sample;dischargePressureBar;oilTempC\n1;7,1;78\n\n2;7,2;79\n3;;80\n');
+    const target = { speed: 'max' as const, apiUrl: s.httpUrl, mqttUrl: s.mqttUrl, apiKey: s.adminKey, waitForDecisions: false };
+    const y2k = Date.UTC(2000, 0, 1);
+    const summary = await replayCsv({ file, type: 'air-compressor', device: 'replay-ac-3', intervalMs: 180_000, ...target });
+    expect(summary).toMatchObject({ rows: 3, published: 3, badRowCount: 0, nudged: 0, firstTs: new Date(y2k).toISOString(), lastTs: new Date(y2k + 360_000).toISOString() });
+    const read = async (id: string) =>
+      (await s.http<{ rows: { ts: string; values: Record<string, unknown> }[] }>('GET', `/api/v1/devices/${id}/telemetry?metrics=dischargePressureBar,oilTempC`)).body.rows.map((r) => [
+        r.ts,
+        Object.fromEntries(Object.entries(r.values).filter(([, v]) => v !== null)),
+      ]);
+    await expect.poll(async () => (await read('replay-ac-3')).length, { timeout: 5000 }).toBe(3);
+    expect(await read('replay-ac-3')).toEqual([
+      [new Date(y2k).toISOString(), { dischargePressureBar: 7.1, oilTempC: 78 }],
+      [new Date(y2k + 180_000).toISOString(), { dischargePressureBar: 7.2, oilTempC: 79 }],
+      [new Date(y2k + 360_000).toISOString(), { oilTempC: 80 }],
+    ]);
+    const start = Date.parse('2024-05-06T07:00:00Z');
+    await replayCsv({ file, type: 'air-compressor', device: 'replay-ac-4', intervalMs: 1000, startTs: start, ...target });
+    await expect.poll(async () => (await read('replay-ac-4')).map(([ts]) => ts), { timeout: 5000 }).toEqual([0, 1000, 2000].map((d) => new Date(start + d).toISOString()));
+    await expect(replayCsv({ file, type: 'air-compressor', device: 'replay-ac-5', ...target })).rejects.toThrow('either a time column or an interval');
+    await expect(replayCsv({ file, type: 'air-compressor', device: 'replay-ac-5', timeColumn: 'sample', intervalMs: 1000, ...target })).rejects.toThrow('either a time column or an interval');
+  });
+});
+
+describe('replay command line', () => {
+  const base = ['--file', 'x.csv', '--type', 'air-compressor', '--device', 'd1', '--api-key', 'k'];
+  it('takes --time-column or --interval, not both and not neither', () => {
+    expect(parseReplayArgs([...base, '--time-column', 'ts'], {})).toMatchObject({ timeColumn: 'ts', intervalMs: undefined });
+    expect(parseReplayArgs([...base, '--interval', '3m'], {})).toMatchObject({ timeColumn: undefined, intervalMs: 180_000 });
+    expect(parseReplayArgs([...base, '--interval', '250ms'], {}).intervalMs).toBe(250);
+    expect(() => parseReplayArgs(base, {})).toThrow('give --time-column or, for a recording without times, --interval');
+    expect(() => parseReplayArgs([...base, '--time-column', 'ts', '--interval', '1s'], {})).toThrow('give --time-column or');
+    expect(() => parseReplayArgs([...base, '--interval', 'often'], {})).toThrow('--interval must be a duration');
+    expect(() => parseReplayArgs([...base, '--interval', '0s'], {})).toThrow('--interval must be a duration');
   });
 });

@@ -132,3 +132,22 @@ describe('per-event scoring', () => {
     });
   });
 });
+
+describe("SKAB's T²+Q pipeline as a reference", () => {
+  it('learns its limits from the first samples, alarms on a shift after them, drops a constant column and stays quiet until its median window fills', () => {
+    const [normal, shifted, first, limits] = python([
+      'from byom_eval import SkabT2Q',
+      'rng = np.random.default_rng(3)',
+      'a = rng.normal(size=(1000, 1)); x = np.hstack([a, a + 0.3 * rng.normal(size=(1000, 1)), rng.normal(size=(1000, 1)), np.full((1000, 1), 5.0)])',
+      'x[800:, 2] += 8.0',
+      'm = SkabT2Q(x[:400])',
+      'al = m.alarm(x)',
+      'print(json.dumps([float(al[400:800].mean()), float(al[800:].mean()), bool(al[:4].any()), [bool(np.isfinite(m.t2l)), bool(np.isfinite(m.ql)), int(m.keep.sum())]]))',
+    ]) as [number, number, boolean, [boolean, boolean, number]];
+    // p = 0.999 limits on a trailing median of 5: next to no normal sample alarms, nearly every shifted one does
+    expect(normal).toBeLessThan(0.01);
+    expect(shifted).toBeGreaterThan(0.95);
+    expect(first).toBe(false);
+    expect(limits).toEqual([true, true, 3]);
+  });
+});
