@@ -13,7 +13,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 
 const WEB = join(dirname(fileURLToPath(import.meta.url)), '..', 'web');
 
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' blob: data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 async function bundle(): Promise<string> {
   const out = await build({ entryPoints: [join(WEB, 'console.ts')], bundle: true, write: false, format: 'esm', target: 'es2022', logLevel: 'silent', legalComments: 'none' });

@@ -7,19 +7,11 @@ import type { MetricValue, TelemetryRow } from '../core/domain/telemetry.ts';
 
 /**
  * The columns after `ts`: the metrics asked for, in that order; without a
- * list, every metric the rows carry — the type's in its declared order, then
- * the engine's (anomalyScore, anomaly), then any other by name.
+ * list, all of the type's in its declared order, then the engine's
+ * (anomalyScore, anomaly) — the same on every page, whatever rows it holds.
  */
-export function csvColumns(rows: readonly TelemetryRow[], typeMetrics: readonly string[], asked?: readonly string[]): string[] {
-  if (asked) return [...asked];
-  const seen = new Set<string>();
-  for (const r of rows) for (const k of Object.keys(r.values)) seen.add(k);
-  const order = [...typeMetrics, ...DERIVED_METRICS];
-  const rank = (m: string) => {
-    const i = order.indexOf(m);
-    return i < 0 ? order.length : i;
-  };
-  return [...seen].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+export function csvColumns(typeMetrics: readonly string[], asked?: readonly string[]): string[] {
+  return asked ? [...asked] : [...typeMetrics, ...DERIVED_METRICS];
 }
 
 /**
@@ -32,7 +24,8 @@ export function csvCell(v: MetricValue | null | undefined): string {
   if (typeof v === 'number') return Number.isFinite(v) ? String(v) : '';
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   const s = /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
-  return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+  // `;` and tab too: spreadsheets in many locales split on them
+  return /[",;\t\r\n]|^\s|\s$/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
 export function telemetryCsv(rows: readonly TelemetryRow[], columns: readonly string[]): string {

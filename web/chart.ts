@@ -96,9 +96,10 @@ export function decimate(s: Series, t0: number, t1: number, width: number, maxGa
 
 /**
  * Pixel spans [x0, x1) where `flag` is 1: a flagged sample covers the time
- * until the next sample. Spans that touch or overlap at pixel resolution merge.
+ * until the next sample, at most `maxGapMs` (a gap in the data is not
+ * shaded). Spans that touch or overlap at pixel resolution merge.
  */
-export function flaggedSpans(s: Series, t0: number, t1: number, width: number): Array<[number, number]> {
+export function flaggedSpans(s: Series, t0: number, t1: number, width: number, maxGapMs = Infinity): Array<[number, number]> {
   const span = t1 - t0;
   if (span <= 0) return [];
   const px = (t: number) => Math.max(0, Math.min(width, ((t - t0) / span) * width));
@@ -106,7 +107,7 @@ export function flaggedSpans(s: Series, t0: number, t1: number, width: number): 
   for (let i = 0; i < s.t.length; i++) {
     if (s.v[i] !== 1) continue;
     const a = s.t[i]!;
-    const b = i + 1 < s.t.length ? s.t[i + 1]! : a + 1;
+    const b = Math.min(i + 1 < s.t.length ? s.t[i + 1]! : a + 1, a + maxGapMs);
     if (b <= t0 || a >= t1) continue;
     const x0 = Math.floor(px(a));
     const x1 = Math.max(x0 + 1, Math.ceil(px(b)));
@@ -126,14 +127,15 @@ export function typicalInterval(t: Float64Array): number {
 
 /** About `n` round values (1, 2 or 5 × 10^k apart) within [lo, hi]. */
 export function niceTicks(lo: number, hi: number, n = 4): number[] {
-  if (!(hi > lo)) return [lo];
+  // values a few floating-point steps apart (0.3 and 0.1 + 0.2) make a step that adds nothing: one tick
+  if (!(hi - lo > Math.max(Math.abs(lo), Math.abs(hi)) * 1e-9)) return [lo];
   // the 1-2-5 step nearest the raw one on a log scale (as d3's ticks choose)
   const raw = (hi - lo) / n;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const err = raw / mag;
   const step = mag * (err >= Math.sqrt(50) ? 10 : err >= Math.sqrt(10) ? 5 : err >= Math.sqrt(2) ? 2 : 1);
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  for (let i = Math.ceil(lo / step); i * step <= hi + step * 1e-9 && out.length < 50; i++) out.push(Number((i * step).toPrecision(12)));
   return out;
 }
 

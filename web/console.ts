@@ -13,6 +13,7 @@ const SVG = 'http://www.w3.org/2000/svg';
 /** Rows a chart loads at most (two full pages of the telemetry API); narrow the range for more detail. */
 const MAX_ROWS = 200_000;
 const DERIVED = ['anomalyScore', 'anomaly'];
+const DIAGNOSES_SHOWN = 1000;
 
 interface MetricDef {
   name: string;
@@ -138,16 +139,27 @@ function rangeQuery(v: View): string {
   return q.toString();
 }
 
-async function loadRows(id: string, v: View): Promise<{ rows: Row[]; truncated: boolean }> {
+interface Loaded {
+  rows: Row[];
+  truncated: boolean;
+  /** The range as the API read it (epoch ms): a time typed without a zone is the server's reading, not the browser's. */
+  from: number;
+  to: number;
+}
+
+async function loadRows(id: string, v: View): Promise<Loaded> {
   const rows: Row[] = [];
   let from = v.from;
+  let range: { from: number; to: number } | null = null;
   for (;;) {
     const q = new URLSearchParams(rangeQuery({ ...v, from }));
+    if (range) q.set('to', String(range.to)); // later pages end where the first did
     q.set('limit', String(Math.min(100_000, MAX_ROWS - rows.length)));
-    const page = await getJson<{ rows: Row[]; next: string | null }>(`/devices/${encodeURIComponent(id)}/telemetry?${q}`);
+    const page = await getJson<{ rows: Row[]; next: string | null; from: string; to: string }>(`/devices/${encodeURIComponent(id)}/telemetry?${q}`);
+    range ??= { from: Date.parse(page.from), to: Date.parse(page.to) };
     rows.push(...page.rows);
-    if (page.next === null) return { rows, truncated: false };
-    if (rows.length >= MAX_ROWS) return { rows, truncated: true };
+    if (page.next === null) return { rows, truncated: false, ...range };
+    if (rows.length >= MAX_ROWS) return { rows, truncated: true, ...range };
     from = page.next;
   }
 }
@@ -166,10 +178,12 @@ async function downloadCsv(id: string, metrics: string[], v: View): Promise<void
     const next = /^<([^>]+)>; rel="next"$/.exec(res.headers.get('link') ?? '');
     url = next ? next[1]!.slice(API.length) : null;
   }
-  const a = el('a', { href: URL.createObjectURL(new Blob(parts, { type: 'text/csv' })), download: `${id}-telemetry.csv` });
+  const href = URL.createObjectURL(new Blob(parts, { type: 'text/csv' }));
+  const a = el('a', { href, download: `${id}-telemetry.csv` });
   document.body.append(a);
   a.click();
   a.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 60_000);
 }
 
 const PANEL_H = 110;
@@ -183,6 +197,7 @@ interface Panel {
 }
 
 function drawPanel(metric: string, unit: string, s: Series, t0: number, t1: number, width: number, flags: Series | null, marks: Diagnosis[], gapMs: number): Panel {
+  // gapMs: a line breaks, and a flagged sample's shading ends, where samples are further apart than this
   const w = width - M.left - M.right;
   const h = PANEL_H - M.top - M.bottom;
   const root = svg('svg', { width, height: PANEL_H, class: 'panel', 'data-metric': metric, role: 'img', 'aria-label': `${metric} over time` });
@@ -192,9 +207,11 @@ function drawPanel(metric: string, unit: string, s: Series, t0: number, t1: numb
   const plot = svg('g', { transform: `translate(${M.left},${M.top})` });
   root.append(plot);
   plot.append(svg('rect', { x: 0, y: 0, width: w, height: h, class: 'frame' }));
-  if (flags) for (const [a, b] of flaggedSpans(flags, t0, t1, w)) plot.append(svg('rect', { x: a, y: 0, width: b - a, height: h, class: 'anomaly-span' }));
+  if (flags) for (const [a, b] of flaggedSpans(flags, t0, t1, w, gapMs)) plot.append(svg('rect', { x: a, y: 0, width: b - a, height: h, class: 'anomaly-span' }));
   const ext = extent(s) ?? [0, 1];
-  const pad = ext[1] > ext[0] ? (ext[1] - ext[0]) * 0.05 : Math.abs(ext[0]) * 0.05 || 0.5;
+  // a flat line (or one a few floating-point steps from flat) gets a band around its value
+  const flat = !(ext[1] - ext[0] > Math.max(Math.abs(ext[0]), Math.abs(ext[1])) * 1e-9);
+  const pad = flat ? Math.abs(ext[0]) * 0.05 || 0.5 : (ext[1] - ext[0]) * 0.05;
   const lo = ext[0] - pad;
   const hi = ext[1] + pad;
   const y = (v: number) => h - ((v - lo) / (hi - lo)) * h;
@@ -262,6 +279,8 @@ async function showDevice(main: HTMLElement, id: string): Promise<void> {
 
   let rows: Row[] = [];
   let marks: Diagnosis[] = [];
+  /** The range the charts show, as the API read it. */
+  let shown = { from: 0, to: 0 };
   const checked = () => [...boxes.querySelectorAll<HTMLInputElement>('input:checked')].map((b) => b.value);
 
   const render = () => {
@@ -278,8 +297,8 @@ async function showDevice(main: HTMLElement, id: string): Promise<void> {
     const width = Math.max(600, charts.clientWidth || 900);
     const all = seriesOf(rows, '');
     const step = typicalInterval(all.t);
-    const t0 = view.from ? Date.parse(view.from) || all.t[0]! : all.t[0]!;
-    const t1 = view.to ? Date.parse(view.to) || all.t[all.t.length - 1]! + Math.max(1, step) : all.t[all.t.length - 1]! + Math.max(1, step);
+    const t0 = view.from ? shown.from : all.t[0]!;
+    const t1 = view.to ? shown.to : all.t[all.t.length - 1]! + Math.max(1, step);
     const flags = rows.some((r) => r.values.anomaly !== undefined) ? seriesOf(rows, 'anomaly') : null;
     const panels = metrics.map((m) => drawPanel(m, units.get(m) ?? '', seriesOf(rows, m), t0, t1, width, flags, marks, step > 0 ? step * 5 : Infinity));
     charts.append(...panels.map((p) => p.svg), timeAxis(t0, t1, width));
@@ -307,9 +326,10 @@ async function showDevice(main: HTMLElement, id: string): Promise<void> {
     status('loading…');
     const [loaded, diag] = await Promise.all([
       loadRows(device.id, view),
-      getJson<Diagnosis[]>(`/devices/${encodeURIComponent(device.id)}/diagnoses?limit=1000${view.from ? `&from=${encodeURIComponent(view.from)}` : ''}${view.to ? `&to=${encodeURIComponent(view.to)}` : ''}`),
+      getJson<Diagnosis[]>(`/devices/${encodeURIComponent(device.id)}/diagnoses?limit=${DIAGNOSES_SHOWN}${view.from ? `&from=${encodeURIComponent(view.from)}` : ''}${view.to ? `&to=${encodeURIComponent(view.to)}` : ''}`),
     ]);
     rows = loaded.rows;
+    shown = { from: loaded.from, to: loaded.to };
     marks = diag;
     const present = new Set(rows.flatMap((r) => Object.keys(r.values)));
     const wanted = view.metrics ?? chartable.filter((m) => present.has(m));
@@ -324,9 +344,9 @@ async function showDevice(main: HTMLElement, id: string): Promise<void> {
     showDiagnoses(diagnoses, marks);
     const flagged = rows.filter((r) => r.values.anomaly === 1).length;
     status(
-      `${rows.length} samples${loaded.truncated ? ` (the first ${MAX_ROWS}: narrow the range to see the rest)` : ''}` +
+      `${rows.length} samples${loaded.truncated ? ` (loading stopped at ${MAX_ROWS}: narrow the range to see any after them)` : ''}` +
         (rows.some((r) => r.values.anomaly !== undefined) ? `, ${flagged} flagged anomalous` : '') +
-        `, ${marks.length} diagnoses`,
+        `, ${marks.length === DIAGNOSES_SHOWN ? `the newest ${DIAGNOSES_SHOWN}` : marks.length} diagnoses`,
     );
   };
 
@@ -336,8 +356,14 @@ async function showDevice(main: HTMLElement, id: string): Promise<void> {
     load().catch(fail);
   });
   download.addEventListener('click', () => {
+    const metrics = checked();
+    if (!metrics.length) {
+      status('Tick the metrics to download.', true);
+      return;
+    }
     status('preparing CSV…');
-    downloadCsv(device.id, checked(), { ...view, from: from.value.trim(), to: to.value.trim() })
+    // what the charts show: the range they were loaded with, as the API read it
+    downloadCsv(device.id, metrics, { ...view, from: String(shown.from), to: String(shown.to) })
       .then(() => status('CSV downloaded'))
       .catch(fail);
   });

@@ -21,7 +21,7 @@ const TelemetryQueryString = z.object({
     .enum(['json', 'csv'])
     .optional()
     .describe(
-      'csv: `ts` then one column per metric (those asked for, in that order; else all the rows carry), as a download; the next page, when there is one, in a `Link: <…>; rel="next"` header. Default json, or csv when the Accept header asks for text/csv and not JSON',
+      'csv: `ts` then one column per metric (those asked for, in that order; else every metric of the type, then anomalyScore and anomaly), as a download; the next page, when there is one, in a `Link: <…>; rel="next"` header. Default json, or csv when the Accept header asks for text/csv and not JSON',
     ),
 });
 
@@ -53,10 +53,12 @@ function nextFrom(rows: readonly TelemetryRow[], limit: number, every: number | 
   return after < to ? iso(after) : null;
 }
 
-/** This request's path and query with `from` set to the next page's start. */
-function pageUrl(url: string, from: string): string {
+/** This request's path and query for the next CSV page: `from` its start, `to` the end this page resolved, format=csv. */
+function pageUrl(url: string, from: string, to: number): string {
   const u = new URL(url, 'http://x');
   u.searchParams.set('from', from);
+  u.searchParams.set('to', iso(to));
+  u.searchParams.set('format', 'csv');
   return u.pathname + u.search;
 }
 
@@ -79,6 +81,7 @@ export function telemetryRoutes({ opsStore, telemetryStore, clock }: RouteDeps):
         if (from >= to) throw errors.validation(`from (${iso(from)}) must be before to (${iso(to)})`);
         if (q.fn !== undefined && q.every === undefined) throw errors.validation('fn needs every, e.g. every=5m');
 
+        void reply.header('vary', 'Accept');
         const accept = req.headers.accept ?? '';
         const csv = (q.format ?? (accept.includes('text/csv') && !accept.includes('json') ? 'csv' : 'json')) === 'csv';
         const device = await requireDevice(opsStore, req.params.id);
@@ -108,8 +111,8 @@ export function telemetryRoutes({ opsStore, telemetryStore, clock }: RouteDeps):
         }
         const next = nextFrom(rows, q.limit, query.every, to);
         if (csv) {
-          const columns = csvColumns(rows, type?.metrics.map((m) => m.name) ?? [], q.metrics);
-          if (next !== null) void reply.header('link', `<${pageUrl(req.url, next)}>; rel="next"`);
+          const columns = csvColumns(type?.metrics.map((m) => m.name) ?? [], q.metrics);
+          if (next !== null) void reply.header('link', `<${pageUrl(req.url, next, to)}>; rel="next"`);
           // the response schema describes the JSON; this body is text, sent as it is
           return (reply as unknown as FastifyReply)
             .type('text/csv; charset=utf-8')

@@ -7,6 +7,7 @@ import { startTestApi, T0, type TestApi } from './helpers.ts';
 
 let t: TestApi;
 const MIN = 60_000;
+const COMPRESSOR = 'dischargePressureBar,dischargeTempC,oilTempC,ambientTempC,motorCurrentA,vibrationRmsMmS,airFilterDpMbar,separatorDpBar,loaded,loadCycles,runHours';
 const iso = (ms: number) => new Date(ms).toISOString();
 
 beforeAll(async () => {
@@ -144,17 +145,19 @@ describe('telemetry', () => {
     expect(res.headers['content-type']).toBe('text/csv; charset=utf-8');
     expect(res.headers['content-disposition']).toBe('attachment; filename="tc-1-telemetry.csv"');
     expect(res.headers.link).toBeUndefined();
+    expect(res.headers.vary).toBe('Accept');
     const lines = res.body.split('\r\n');
-    // air-compressor.json declares motorCurrentA after dischargePressureBar and loaded after both
-    expect(lines[0]).toBe('ts,dischargePressureBar,motorCurrentA,loaded');
-    expect(lines[1]).toBe(`${iso(T0 - 10 * MIN)},7,40,true`);
-    expect(lines[10]).toBe(`${iso(T0 - MIN)},7.9,49,false`);
+    // every metric of the type in its declared order, then the engine's, whether the rows carry them or not
+    expect(lines[0]).toBe(`ts,${COMPRESSOR},anomalyScore,anomaly`);
+    const cells = (line: string) => Object.fromEntries(line.split(',').map((c, i) => [lines[0]!.split(',')[i], c]).filter(([, c]) => c !== ''));
+    expect(cells(lines[1]!)).toEqual({ ts: iso(T0 - 10 * MIN), dischargePressureBar: '7', motorCurrentA: '40', loaded: 'true' });
+    expect(cells(lines[10]!)).toEqual({ ts: iso(T0 - MIN), dischargePressureBar: '7.9', motorCurrentA: '49', loaded: 'false' });
     expect(lines.slice(11)).toEqual(['']);
     // the file is what `npm run replay` reads: same rows, same values
     const records: string[][] = [];
     for await (const r of readCsv(Readable.from([res.body]))) records.push(r.fields);
     expect(records).toHaveLength(11);
-    expect(records[5]).toEqual([iso(T0 - 6 * MIN), '7.4', '44', 'true']);
+    expect(records[5]!.filter((c) => c !== '')).toEqual([iso(T0 - 6 * MIN), '7.4', '44', 'true']);
   });
 
   it('exports the metrics asked for in that order, empty cells for missing values, and aggregates', async () => {
@@ -165,9 +168,15 @@ describe('telemetry', () => {
   });
 
   it('answers CSV to Accept: text/csv, JSON when the client also accepts JSON, and errors as JSON', async () => {
-    const asCsv = await t.call('viewer', { method: 'GET', url: '/api/v1/devices/tc-1/telemetry?limit=1', headers: { accept: 'text/csv' } });
+    const asCsv = await t.call('viewer', { method: 'GET', url: '/api/v1/devices/tc-1/telemetry?limit=1&metrics=motorCurrentA', headers: { accept: 'text/csv' } });
     expect(asCsv.headers['content-type']).toBe('text/csv; charset=utf-8');
-    expect(asCsv.body).toBe(`ts,dischargePressureBar,motorCurrentA,loaded\r\n${iso(T0 - 10 * MIN)},7,40,true\r\n`);
+    expect(asCsv.body).toBe(`ts,motorCurrentA\r\n${iso(T0 - 10 * MIN)},40\r\n`);
+    // the next page's address asks for CSV itself and keeps the end this page resolved
+    const link = /^<([^>]+)>; rel="next"$/.exec(asCsv.headers.link as string)![1]!;
+    const u = new URL(link, 'http://x');
+    expect([u.searchParams.get('format'), u.searchParams.get('to'), u.searchParams.get('from')]).toEqual(['csv', iso(T0), iso(T0 - 10 * MIN + 1)]);
+    const second = await t.call('viewer', { method: 'GET', url: link });
+    expect(second.body).toBe(`ts,motorCurrentA\r\n${iso(T0 - 9 * MIN)},41\r\n`);
     const both = await t.call('viewer', { method: 'GET', url: '/api/v1/devices/tc-1/telemetry?limit=1', headers: { accept: 'application/json, text/csv' } });
     expect(both.headers['content-type']).toBe('application/json; charset=utf-8');
     const forced = await t.call('viewer', { method: 'GET', url: '/api/v1/devices/tc-1/telemetry?limit=1&format=json', headers: { accept: 'text/csv' } });
@@ -180,22 +189,33 @@ describe('telemetry', () => {
     expect((await t.call(null, { method: 'GET', url: '/api/v1/devices/tc-1/telemetry?format=csv' })).statusCode).toBe(401);
   });
 
-  it('pages a CSV export through its Link header, every row once', async () => {
-    let url: string | null = `/api/v1/devices/tc-1/telemetry?format=csv&metrics=motorCurrentA&limit=4&to=${T0}`;
+  it('pages a CSV export through its Link header, every row once, every page with the same columns', async () => {
+    // without a metrics list the columns are the type's, so a metric that only later rows carry keeps its place
+    await t.opsStore.registerDevices([{ type: 'air-compressor', id: 'tc-late' }]);
+    await t.telemetryStore.write(
+      Array.from({ length: 10 }, (_, i) => ({
+        deviceId: 'tc-late', type: 'air-compressor', model: null, site: null, ts: T0 - (10 - i) * MIN,
+        metrics: i < 5 ? { motorCurrentA: 40 + i } : { oilTempC: 80 + i, motorCurrentA: 40 + i },
+      })),
+    );
+    let url: string | null = `/api/v1/devices/tc-late/telemetry?format=csv&limit=4`;
     const seen: string[] = [];
     let pages = 0;
     while (url !== null && pages < 10) {
       const res = await t.call('viewer', { method: 'GET', url });
       expect(res.statusCode).toBe(200);
       const [header, ...rest] = res.body.trimEnd().split('\r\n');
-      expect(header).toBe('ts,motorCurrentA');
-      seen.push(...rest.map((l) => l.split(',')[1]!));
+      expect(header).toBe(`ts,${COMPRESSOR},anomalyScore,anomaly`);
+      const at = header!.split(',').indexOf('motorCurrentA');
+      const oil = header!.split(',').indexOf('oilTempC');
+      for (const l of rest) expect(l.split(',')).toHaveLength(header!.split(',').length);
+      seen.push(...rest.map((l) => `${l.split(',')[at]}/${l.split(',')[oil]}`));
       const link = res.headers.link as string | undefined;
       url = link ? /^<([^>]+)>; rel="next"$/.exec(link)![1]! : null;
       pages++;
     }
     expect(pages).toBe(3);
-    expect(seen).toEqual(['40', '41', '42', '43', '44', '45', '46', '47', '48', '49']);
+    expect(seen).toEqual(['40/', '41/', '42/', '43/', '44/', '45/85', '46/86', '47/87', '48/88', '49/89']);
   });
 
   it.each([
@@ -246,6 +266,9 @@ describe('csv cells', () => {
   it('quotes what needs quoting and defuses spreadsheet formulas in strings, not in numbers', () => {
     expect(csvCell('plain')).toBe('plain');
     expect(csvCell('a,b')).toBe('"a,b"');
+    // a spreadsheet that splits on ; or tab must not find a formula after one either
+    expect(csvCell("x;=cmd|' /C calc'!A0")).toBe(`"x;=cmd|' /C calc'!A0"`);
+    expect(csvCell('x\t=1')).toBe('"x\t=1"');
     expect(csvCell('say "hi"')).toBe('"say ""hi"""');
     expect(csvCell('two\nlines')).toBe('"two\nlines"');
     expect(csvCell(' padded')).toBe('" padded"');

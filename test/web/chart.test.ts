@@ -67,6 +67,9 @@ describe('console chart arithmetic', () => {
       [9, 10],
     ]);
     expect(flaggedSpans(series(t, flags), 300, 600, 30)).toEqual([[20, 21]]);
+    // a flagged sample before a gap in the data shades no more than the gap allowed, not the gap
+    expect(flaggedSpans(series([0, 10, 1000], [0, 1, 0]), 0, 1000, 100)).toEqual([[1, 100]]);
+    expect(flaggedSpans(series([0, 10, 1000], [0, 1, 0]), 0, 1000, 100, 50)).toEqual([[1, 6]]);
   });
 
   it('finds the nearest sample, the usual interval, round ticks and short labels', () => {
@@ -78,6 +81,10 @@ describe('console chart arithmetic', () => {
     expect(niceTicks(6.1, 7.9, 3)).toEqual([6.5, 7, 7.5]);
     expect(niceTicks(-0.05, 1.05, 3)).toEqual([0, 0.5, 1]);
     expect(niceTicks(3, 3)).toEqual([3]);
+    // values a few floating-point steps apart: one tick, not an endless loop
+    expect(niceTicks(0.3, 0.1 + 0.2)).toEqual([0.3]);
+    expect(niceTicks(1e15, 1e15 + 0.25)).toEqual([1e15]);
+    expect(niceTicks(0, 1e300, 4).length).toBeLessThanOrEqual(50);
     expect([0, 1234.5678, 0.5, -2, 1e-5, 2.5e7, NaN].map(formatValue)).toEqual(['0', '1235', '0.5', '-2', '1.00e-5', '2.50e+7', '–']);
   });
 });

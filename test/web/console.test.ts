@@ -14,6 +14,7 @@ import { startTestApi, T0, type TestApi } from '../api/helpers.ts';
 const CHROMIUM = '/usr/bin/chromium';
 const MIN = 60_000;
 const N = 600;
+const BIG = 150_000;
 const START = T0 - N * MIN;
 const RUNS: Array<[number, number]> = [
   [100, 120],
@@ -44,6 +45,17 @@ beforeAll(async () => {
     metrics: { dischargePressureBar: 7 + Math.sin(i / 20), motorCurrentA: 40 + (i % 50), loaded: i % 2 === 0, anomalyScore: i / N, anomaly: flagged(i) ? 1 : 0 },
   }));
   await t.telemetryStore.write(points);
+  // a long history whose oil temperature only begins in its last third (the CSV's second page)
+  await t.opsStore.registerDevices([{ type: 'air-compressor', id: 'web-big' }]);
+  const BIG_START = T0 - BIG * 1000;
+  for (let k = 0; k < BIG; k += 10_000) {
+    await t.telemetryStore.write(
+      Array.from({ length: 10_000 }, (_, j) => ({
+        deviceId: 'web-big', type: 'air-compressor', model: null, site: null, ts: BIG_START + (k + j) * 1000,
+        metrics: k + j >= 100_000 ? { motorCurrentA: 40, oilTempC: 80 } : { motorCurrentA: 40 },
+      })),
+    );
+  }
   const raisedAt = iso(START + 310 * MIN);
   await t.opsStore.addDiagnoses([
     {
@@ -97,12 +109,13 @@ describe('console', () => {
     expect(ids).toEqual([
       ['web-1', '/console/devices/web-1'],
       ['web-2', '/console/devices/web-2'],
+      ['web-big', '/console/devices/web-big'],
     ]);
-    // a site name with markup stays text: no element made from it, no script run
+    // a site name with markup stays text: no element made from it (the policy would block its script anyway)
     expect(await page.$$eval('#devices tbody tr', (trs) => trs[1]!.children[2]!.textContent)).toBe('<img src=x onerror="window.pwned=1">');
     expect(await page.$$('#devices img')).toHaveLength(0);
     expect(await page.evaluate(() => (globalThis as unknown as { pwned?: number }).pwned)).toBeUndefined();
-    expect(await page.textContent('#status')).toBe('2 devices');
+    expect(await page.textContent('#status')).toBe('3 devices');
     await page.close();
   });
 
@@ -173,6 +186,42 @@ describe('console', () => {
     expect((await readFile((await narrow.path())!, 'utf8')).split('\r\n')).toHaveLength(60 + 2);
     await page.close();
   });
+
+  it('reads a range typed without a zone as the API does, whatever the browser’s zone', async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 1000 }, timezoneId: 'Europe/Berlin' });
+    await page.goto(`${base}/console/devices/web-1?metrics=motorCurrentA`);
+    await useKey(page, t.keys.viewer);
+    await expect.poll(() => page.textContent('#status'), { timeout: 15_000 }).toContain(`${N} samples`);
+    // 05:00-06:00 UTC, the server's reading: samples 180-239 of START (02:00 UTC)
+    await page.fill('#from', '2025-06-01T05:00');
+    await page.fill('#to', '2025-06-01T06:00');
+    await page.click('#show');
+    await expect.poll(() => page.textContent('#status')).toBe('60 samples, 0 flagged anomalous, 0 diagnoses');
+    expect(await page.$eval('svg.panel path.series', (p) => Number(p.getAttribute('data-points')))).toBe(60);
+    expect(await page.$eval('svg.time-axis text', (x) => x.textContent)).toBe('2025-06-01 05:00:00');
+    await page.close();
+  });
+
+  it('downloads a history of more than one API page as one file with one header and the same columns throughout', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/console/devices/web-big?metrics=motorCurrentA,oilTempC`);
+    await useKey(page, t.keys.viewer);
+    await expect.poll(() => page.textContent('#status'), { timeout: 60_000 }).toBe(`${BIG} samples, 0 diagnoses`);
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click('#download-csv')]);
+    const lines = (await readFile((await download.path())!, 'utf8')).split('\r\n');
+    expect(lines).toHaveLength(BIG + 2);
+    // the ticked metrics in the type's order
+    expect(lines[0]).toBe('ts,oilTempC,motorCurrentA');
+    expect(lines.filter((l) => l.startsWith('ts,'))).toHaveLength(1);
+    expect(lines[100_000]!.split(',').slice(1)).toEqual(['', '40']);
+    expect(lines[100_001]!.split(',').slice(1)).toEqual(['80', '40']);
+    // nothing ticked: nothing to download, and it says so
+    await page.uncheck('#m-motorCurrentA');
+    await page.uncheck('#m-oilTempC');
+    await page.click('#download-csv');
+    expect(await page.textContent('#status')).toBe('Tick the metrics to download.');
+    await page.close();
+  }, 120_000);
 
   it('says so when the key is refused or the device is unknown', async () => {
     const page = await newPage();
