@@ -195,7 +195,7 @@ describe('telemetry', () => {
     await t.telemetryStore.write(
       Array.from({ length: 10 }, (_, i) => ({
         deviceId: 'tc-late', type: 'air-compressor', model: null, site: null, ts: T0 - (10 - i) * MIN,
-        metrics: i < 5 ? { motorCurrentA: 40 + i } : { oilTempC: 80 + i, motorCurrentA: 40 + i },
+        metrics: (i < 5 ? { motorCurrentA: 40 + i } : { oilTempC: 80 + i, motorCurrentA: 40 + i }) as Point['metrics'],
       })),
     );
     let url: string | null = `/api/v1/devices/tc-late/telemetry?format=csv&limit=4`;

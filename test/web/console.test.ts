@@ -52,7 +52,7 @@ beforeAll(async () => {
     await t.telemetryStore.write(
       Array.from({ length: 10_000 }, (_, j) => ({
         deviceId: 'web-big', type: 'air-compressor', model: null, site: null, ts: BIG_START + (k + j) * 1000,
-        metrics: k + j >= 100_000 ? { motorCurrentA: 40, oilTempC: 80 } : { motorCurrentA: 40 },
+        metrics: (k + j >= 100_000 ? { motorCurrentA: 40, oilTempC: 80 } : { motorCurrentA: 40 }) as Point['metrics'],
       })),
     );
   }
