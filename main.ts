@@ -26,6 +26,7 @@ async function main(): Promise<void> {
     'fleetdoc is running',
     `  MQTT      mqtt://localhost:${mqtt}${ws ? `   ws://localhost:${ws}` : ''}${tls ? `   mqtts://localhost:${tls}` : ''}`,
     `  HTTP API  http://localhost:${http}/api/v1   docs: http://localhost:${http}/docs`,
+    `  console   http://localhost:${http}/console/`,
     `  storage   telemetry: ${stack.telemetryStore.kind}, operational: ${stack.opsStore.kind} (DATA_DIR=${config.dataDir})`,
   ];
   if (stack.generatedAdminKey) {
