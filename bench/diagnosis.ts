@@ -52,6 +52,13 @@ const { values: o } = parseArgs({
 });
 
 const gc = (globalThis as { gc?: () => void }).gc;
+/** A settled heap: two full collections (the second takes what the first's finalizers released) after pending callbacks ran. */
+async function settle(): Promise<NodeJS.MemoryUsage> {
+  await new Promise((r) => setTimeout(r, 100));
+  gc?.();
+  gc?.();
+  return process.memoryUsage();
+}
 const CAL = 20;
 
 /** A compressor-like sample: each device its own offsets, load-driven correlation, noise. */
@@ -136,13 +143,11 @@ async function memory(devices: number) {
   const scorer = createModelScorer({ logger: nullLogger(), calibrationSamples: CAL });
   await scorer.scoreBatch(inputs(1, 0, o.type)); // models loaded before the baseline reading
   scorer.resetDevice('dev-0');
-  gc?.();
-  const before = process.memoryUsage();
+  const before = await settle();
   await calibrate(scorer, devices, o.type);
   // one scored round so every device holds its final state (baseline + EWMA)
   for (let d0 = 0; d0 < devices; d0 += 10_000) await scorer.scoreBatch(inputs(Math.min(10_000, devices - d0), CAL, o.type).map((x, k) => ({ ...x, deviceId: `dev-${d0 + k}` })));
-  gc?.();
-  const after = process.memoryUsage();
+  const after = await settle();
   const perDevice = (after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers) / devices;
   console.log(
     JSON.stringify({

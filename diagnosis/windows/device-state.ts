@@ -57,10 +57,17 @@ export class DeviceState {
     this.layout = layout;
     this.model = model;
     this.site = site;
-    this.f64 = new Float64Array(layout.f64.size).fill(NaN);
-    this.f32 = new Float32Array(layout.f32.size).fill(NaN);
-    this.u32 = new Uint32Array(layout.u32.size);
-    this.u8 = new Uint8Array(layout.u8.size);
+    // one buffer, four views (f64 first, so every view is aligned): a device costs one allocation, and its bytes are
+    // the checkpoint's layout as they stand
+    const buf = new ArrayBuffer(DeviceState.bytes(layout));
+    let at = 0;
+    this.f64 = new Float64Array(buf, at, layout.f64.size).fill(NaN);
+    at += layout.f64.size * 8;
+    this.f32 = new Float32Array(buf, at, layout.f32.size).fill(NaN);
+    at += layout.f32.size * 4;
+    this.u32 = new Uint32Array(buf, at, layout.u32.size);
+    at += layout.u32.size * 4;
+    this.u8 = new Uint8Array(buf, at, layout.u8.size);
     const { f32 } = layout;
     this.f32.fill(0, f32.baseMean, f32.bucketMean);
   }
@@ -77,25 +84,15 @@ export class DeviceState {
 
   /** The four typed arrays as one byte string (a checkpoint): f64, f32, u32 then u8, each at an aligned offset. */
   toBytes(): Uint8Array {
-    const out = new Uint8Array(DeviceState.bytes(this.layout));
-    let at = 0;
-    for (const a of [this.f64, this.f32, this.u32, this.u8]) {
-      out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
-      at += a.byteLength;
-    }
-    return out;
+    return new Uint8Array(this.f64.buffer.slice(0));
   }
 
   /** A device resumed from toBytes() under the same layout; null when the bytes do not fit it. */
   static fromBytes(id: string, layout: Layout, model: string | null, site: string | null, bytes: Uint8Array): DeviceState | null {
     if (bytes.byteLength !== DeviceState.bytes(layout)) return null;
     const s = new DeviceState(id, layout, model, site);
-    // copied into the state's own (aligned) arrays: the bytes may sit at any offset of a larger buffer
-    let at = 0;
-    for (const a of [s.f64, s.f32, s.u32, s.u8]) {
-      new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(bytes.subarray(at, at + a.byteLength));
-      at += a.byteLength;
-    }
+    // copied into the state's own (aligned) buffer: the bytes may sit at any offset of a larger one
+    new Uint8Array(s.f64.buffer).set(bytes);
     return s;
   }
 

@@ -10,6 +10,8 @@ import { Engine } from '../../diagnosis/engine.ts';
 import { compileRuleSet } from '../../diagnosis/rules/compile.ts';
 import { loadShippedRuleSets } from '../../diagnosis/rules/shipped.ts';
 import { DeviceState } from '../../diagnosis/windows/device-state.ts';
+import { createModelScorer } from '../../diagnosis/model/scorer.ts';
+import { nullLogger } from '../../core/logger.ts';
 import { T0, TYPES, point } from './helpers.ts';
 
 const N = 10_000;
@@ -31,8 +33,37 @@ function heap(): number {
   return m.heapUsed + m.arrayBuffers;
 }
 
+/** The anomaly model's state per calibrated device (feature state, baseline), measured on the heap over N devices. */
+async function modelBytesPerDevice(type: string): Promise<number> {
+  const scorer = createModelScorer({ logger: nullLogger(), calibrationSamples: 20 });
+  // 20 calibration samples, then one scored: every device holds its final state (baseline + smoothed score)
+  const run = async (ids: string[]) => {
+    for (let k = 0; k <= 20; k++) {
+      const metrics = { ...sample[type]! };
+      for (const [m, v] of Object.entries(metrics)) if (typeof v === 'number') metrics[m] = v * (1 + 0.01 * Math.sin(k));
+      const out = await scorer.scoreBatch(ids.map((deviceId) => ({ deviceId, type, ts: T0 + k * 60_000, metrics })));
+      if (k === 20) expect(out.every((o) => o.status === 'scored')).toBe(true);
+    }
+  };
+  // a first fleet, forgotten again, leaves the model's session and its buffers for N rows allocated: what
+  // follows is the cost of each device, not of the process
+  const warm = Array.from({ length: N }, (_, i) => `warm-${i}`);
+  await run(warm);
+  for (const id of warm) scorer.resetDevice(id);
+  const ids = Array.from({ length: N }, (_, i) => `${type}-${i}`);
+  await new Promise((r) => setTimeout(r, 50));
+  const before = heap();
+  await run(ids);
+  await new Promise((r) => setTimeout(r, 50));
+  const perDevice = (heap() - before) / N;
+  expect(scorer.deviceCount()).toBe(N);
+  await scorer.close();
+  return perDevice;
+}
+
 describe('memory per device', () => {
   const sets = loadShippedRuleSets();
+  const rulesBytes = new Map<string, number>();
   for (const [type, rs] of sets) {
     it(`${type}: ≤ 4 KB per device (typed arrays and measured heap over ${N} devices)`, () => {
       const layout = compileRuleSet(rs, TYPES.get(type)!);
@@ -50,6 +81,17 @@ describe('memory per device', () => {
       console.log(JSON.stringify({ type, typedArrayBytes: typed, measuredBytesPerDevice: Math.round(perDevice) }));
       expect(perDevice).toBeGreaterThan(typed); // the measurement saw the allocation
       expect(perDevice).toBeLessThanOrEqual(BUDGET);
+      rulesBytes.set(type, perDevice);
+    });
+  }
+  for (const type of sets.keys()) {
+    it(`${type}: the rules' and the anomaly model's state together ≤ 4 KB per device`, async () => {
+      const rules = rulesBytes.get(type);
+      expect(rules, 'the rules test of this type ran first').toBeDefined();
+      const model = await modelBytesPerDevice(type);
+      console.log(JSON.stringify({ type, rulesBytesPerDevice: Math.round(rules!), modelBytesPerDevice: Math.round(model), total: Math.round(rules! + model) }));
+      expect(model).toBeGreaterThan(8 * 2 * 9); // at least its baseline (mean and scale of 9+ features) was seen
+      expect(rules! + model).toBeLessThanOrEqual(BUDGET);
     });
   }
 });
