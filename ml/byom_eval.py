@@ -184,9 +184,12 @@ class SkabT2Q:
     """
     The SKAB benchmark's own T²+Q pipeline (its core/t2.py, T2(scaling=True, using_pca=True) with the notebook's
     predict(window_size=5)): fitted on an experiment's first samples (constant columns dropped, standardised, PCA to
-    85 % of the variance), upper control limits at p = 0.999 (T² from the F distribution, Q by Jackson-Mudholkar),
-    both statistics through a trailing median of 5 samples, alarm when either exceeds its limit. Like the
-    benchmark's notebook it judges every sample, its training samples included.
+    85 % of the variance), upper control limits at p = 0.999 (T² from the F distribution; Q by the benchmark's
+    version of Jackson-Mudholkar, whose theta_i is (sum of the residual eigenvalues)^i, not the sum of their i-th
+    powers, which gives h0 = 1/3 and a looser limit; kept as the benchmark has it, with the eigenvalues taken
+    largest first where it takes numpy.linalg.eig's order), both statistics through a trailing median of 5
+    samples, alarm when either exceeds its limit. Like the benchmark's notebook it judges every sample, its
+    training samples included.
     """
 
     def __init__(self, x: np.ndarray, var: float = 0.85, p: float = 0.999, window: int = 5):

@@ -12,8 +12,8 @@ const UNIT: Record<string, number> = { ms: 1, s: SECOND, m: MINUTE, h: HOUR, d: 
 export function parseDuration(text: string): number | undefined {
   const m = DURATION_RE.exec(text.trim());
   if (!m) return undefined;
-  const ms = Number(m[1]) * (UNIT[m[2] as string] as number);
-  return Number.isFinite(ms) && ms > 0 ? Math.round(ms) : undefined;
+  const ms = Math.round(Number(m[1]) * (UNIT[m[2] as string] as number));
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
 
 /** Local solar hour of day (0–24) for a site at the given UTC offset in hours. */

@@ -34,6 +34,7 @@ export function parseReplayArgs(argv: string[], env: Record<string, string | und
   for (const k of ['file', 'type', 'device'] as const) if (!v[k]) throw new UsageError(`--${k} is required\n${USAGE}`);
   if ((v['time-column'] === undefined) === (v.interval === undefined)) throw new UsageError(`give --time-column or, for a recording without times, --interval\n${USAGE}`);
   const intervalMs = v.interval === undefined ? undefined : requireDuration('--interval', v.interval);
+  if (intervalMs !== undefined && v['utc-offset'] !== undefined) throw new UsageError('--utc-offset reads the zone of times in the file; with --interval it has none');
   const map: Record<string, string> = {};
   for (const part of (v.map ?? '').split(',').filter((p) => p.trim())) {
     const eq = part.lastIndexOf('=');
@@ -82,7 +83,8 @@ export async function runReplayCli(): Promise<void> {
   for (const [col, u] of Object.entries(s.unreadable)) {
     process.stderr.write(`column ${col}: ${u.count} cells not readable as its metric (first ${JSON.stringify(u.example)}, line ${u.line}); left out of their rows\n`);
   }
-  if (s.shiftMs !== 0) process.stderr.write(`times shifted by ${(s.shiftMs / 1000).toFixed(3)} s so that the recording starts at ${s.firstTs}${o.startTs === undefined ? ' (they were before 2000-01-01, which the platform refuses; --start chooses)' : ''}\n`);
+  if (o.intervalMs !== undefined) process.stderr.write(`rows ${o.intervalMs} ms apart from ${s.firstTs ?? '-'}${o.startTs === undefined ? ' (2000-01-01 unless --start)' : ''}\n`);
+  else if (s.shiftMs !== 0) process.stderr.write(`times shifted by ${(s.shiftMs / 1000).toFixed(3)} s so that the recording starts at ${s.firstTs}${o.startTs === undefined ? ' (they were before 2000-01-01, which the platform refuses; --start chooses)' : ''}\n`);
   if (s.decided !== null && s.decided < s.published) {
     process.stderr.write(`only ${s.decided} of ${s.published} samples have an anomaly decision after waiting 60 s without progress: see GET /api/v1/dead-letters?deviceId=${o.device}, and fleetdoc_diagnosis_dropped_samples_total on /metrics\n`);
   }

@@ -221,6 +221,9 @@ async function refusedAfter(platform: PlatformClient, device: string, after: str
 }
 
 export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
+  // before anything is registered
+  if ((o.timeColumn === undefined) === (o.intervalMs === undefined)) throw new Error('give either a time column or an interval between rows');
+  if (o.intervalMs !== undefined && !(Number.isInteger(o.intervalMs) && o.intervalMs > 0)) throw new Error('the interval between rows must be a whole number of milliseconds, at least 1');
   const platform = createPlatformClient({ apiUrl: o.apiUrl, apiKey: o.apiKey });
   const type = await platform.call<{ metrics: MetricInfo[] }>('GET', `/device-types/${encodeURIComponent(o.type)}`);
   const metrics = new Map(type.metrics.map((m) => [m.name, m]));
@@ -248,8 +251,6 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
     if (summary.badRows.length < MAX_BAD_KEPT) summary.badRows.push({ line, reason });
     o.onBadRow?.(line, reason);
   };
-  if ((o.timeColumn === undefined) === (o.intervalMs === undefined)) throw new Error('give either a time column or an interval between rows');
-  if (o.intervalMs !== undefined && !(o.intervalMs > 0)) throw new Error('the interval between rows must be positive');
   // rows timed by the interval count from 0 (1970): the clock starts them at --start, else 2000-01-01
   const origin = o.timeColumn === undefined ? 0 : await recordingOrigin(o.file, o.separator, o.timeColumn, o.utcOffsetMin);
   const clock = new RecordingClock({ utcOffsetMin: o.utcOffsetMin, startTs: o.startTs, origin });

@@ -200,6 +200,9 @@ describe('replay through the real broker into storage', () => {
     await expect.poll(async () => (await read('replay-ac-4')).map(([ts]) => ts), { timeout: 5000 }).toEqual([0, 1000, 2000].map((d) => new Date(start + d).toISOString()));
     await expect(replayCsv({ file, type: 'air-compressor', device: 'replay-ac-5', ...target })).rejects.toThrow('either a time column or an interval');
     await expect(replayCsv({ file, type: 'air-compressor', device: 'replay-ac-5', timeColumn: 'sample', intervalMs: 1000, ...target })).rejects.toThrow('either a time column or an interval');
+    await expect(replayCsv({ file, type: 'air-compressor', device: 'replay-ac-5', intervalMs: 0.5, ...target })).rejects.toThrow('whole number of milliseconds');
+    // refused before the device was registered
+    expect((await s.http('GET', '/api/v1/devices/replay-ac-5')).status).toBe(404);
   });
 });
 
@@ -213,5 +216,8 @@ describe('replay command line', () => {
     expect(() => parseReplayArgs([...base, '--time-column', 'ts', '--interval', '1s'], {})).toThrow('give --time-column or');
     expect(() => parseReplayArgs([...base, '--interval', 'often'], {})).toThrow('--interval must be a duration');
     expect(() => parseReplayArgs([...base, '--interval', '0s'], {})).toThrow('--interval must be a duration');
+    // what rounds to no time at all is no interval either
+    expect(() => parseReplayArgs([...base, '--interval', '0.4ms'], {})).toThrow('--interval must be a duration');
+    expect(() => parseReplayArgs([...base, '--interval', '1s', '--utc-offset', '+02:00'], {})).toThrow('with --interval it has none');
   });
 });

@@ -135,19 +135,32 @@ describe('per-event scoring', () => {
 
 describe("SKAB's T²+Q pipeline as a reference", () => {
   it('learns its limits from the first samples, alarms on a shift after them, drops a constant column and stays quiet until its median window fills', () => {
-    const [normal, shifted, first, limits] = python([
+    const out = python([
       'from byom_eval import SkabT2Q',
       'rng = np.random.default_rng(3)',
       'a = rng.normal(size=(1000, 1)); x = np.hstack([a, a + 0.3 * rng.normal(size=(1000, 1)), rng.normal(size=(1000, 1)), np.full((1000, 1), 5.0)])',
       'x[800:, 2] += 8.0',
+      // single-sample spikes among normal samples: a median of 5 passes none of them
+      'x[[500, 520, 540, 560], 2] += 50.0',
       'm = SkabT2Q(x[:400])',
       'al = m.alarm(x)',
-      'print(json.dumps([float(al[400:800].mean()), float(al[800:].mean()), bool(al[:4].any()), [bool(np.isfinite(m.t2l)), bool(np.isfinite(m.ql)), int(m.keep.sum())]]))',
-    ]) as [number, number, boolean, [boolean, boolean, number]];
+      'raw = SkabT2Q(x[:400], window=1).alarm(x)',
+      // the T² limit against the F distribution's quantile itself (the benchmark reads it off a grid of 10,000 steps to 15)
+      'from scipy import stats',
+      'k = m.p.shape[1]; n = 400',
+      'exact = k * (n - 1) * (n + 1) / (n * (n - k)) * stats.f.ppf(0.999, k, n - k)',
+      'print(json.dumps([float(al[400:800].mean()), float(al[800:].mean()), bool(al[:4].any()), [bool(np.isfinite(m.t2l)), bool(np.isfinite(m.ql)), int(m.keep.sum())],',
+      '  [bool(al[i]) for i in (500, 520, 540, 560)], [bool(raw[i]) for i in (500, 520, 540, 560)], m.t2l / exact]))',
+    ]) as [number, number, boolean, [boolean, boolean, number], boolean[], boolean[], number];
+    const [normal, shifted, first, limits, spikes, rawSpikes, t2Ratio] = out;
     // p = 0.999 limits on a trailing median of 5: next to no normal sample alarms, nearly every shifted one does
     expect(normal).toBeLessThan(0.01);
     expect(shifted).toBeGreaterThan(0.95);
     expect(first).toBe(false);
     expect(limits).toEqual([true, true, 3]);
+    expect(rawSpikes).toEqual([true, true, true, true]);
+    expect(spikes).toEqual([false, false, false, false]);
+    expect(t2Ratio).toBeGreaterThan(0.998);
+    expect(t2Ratio).toBeLessThanOrEqual(1);
   });
 });
