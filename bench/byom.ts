@@ -5,7 +5,7 @@
  *   [--time-column datetime] [--separator ';'] [--label-column anomaly] [--skip-column changepoint]
  *   (recordings you bring instead of the simulated bench: ground truth in the label column)
  * Either way [--target-far 0.01] [--threshold-margin 1] [--smoothing-alpha 0.3] [--wander-floor 0.25]
- * [--device-threshold-margin 2] go to model:train and to the offline scorer alike; [--far-limit 0.1] bounds the hindsight threshold's false alarms.
+ * [--device-threshold-margin 2] [--alarm-clear-ratio 0.8] go to model:train and to the offline scorer alike; [--far-limit 0.1] bounds the hindsight threshold's false alarms.
  *
  * "Bring your own machine" as a user (or a held-back evaluation) runs it,
  * through the product's own commands against a running platform:
@@ -178,15 +178,16 @@ async function main(): Promise<void> {
       'smoothing-alpha': { type: 'string' },
       'wander-floor': { type: 'string' },
       'device-threshold-margin': { type: 'string' },
+      'alarm-clear-ratio': { type: 'string' },
       // the offline scorer's hindsight threshold keeps its false alarms under this
       'far-limit': { type: 'string' },
     },
     strict: true,
   });
   /** The given options, passed on as they came. */
-  const passOn = (keys: ReadonlyArray<'target-far' | 'threshold-margin' | 'smoothing-alpha' | 'wander-floor' | 'device-threshold-margin' | 'far-limit'>) =>
+  const passOn = (keys: ReadonlyArray<'target-far' | 'threshold-margin' | 'smoothing-alpha' | 'wander-floor' | 'device-threshold-margin' | 'alarm-clear-ratio' | 'far-limit'>) =>
     keys.flatMap((k) => (v[k] === undefined ? [] : [`--${k}`, v[k]]));
-  const trainArgs = passOn(['target-far', 'threshold-margin', 'smoothing-alpha', 'wander-floor', 'device-threshold-margin']);
+  const trainArgs = passOn(['target-far', 'threshold-margin', 'smoothing-alpha', 'wander-floor', 'device-threshold-margin', 'alarm-clear-ratio']);
   const own = v['normal-csv'] !== undefined;
   if (own && !v['experiment-csv']?.length) throw new Error('--normal-csv needs at least one --experiment-csv');
   if (!own && v['experiment-csv']) throw new Error('--experiment-csv needs --normal-csv (the normal recording to train on)');

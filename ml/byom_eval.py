@@ -31,10 +31,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleetdoc_ml import model as M  # noqa: E402
 from fleetdoc_ml import testbed  # noqa: E402
-from fleetdoc_ml.features import NUMBER_RE, alarms, score_device, to_number  # noqa: E402
+from fleetdoc_ml.features import NUMBER_RE, alarms, clear_ratio, score_device, to_number  # noqa: E402
 from fleetdoc_ml.train import Device, rates  # noqa: E402
 from train_anomaly import (  # noqa: E402
-    DEVICE_THRESHOLD_MARGIN, FALSE_WORDS, MISSING_WORDS, SMOOTHING_ALPHA, TRUE_WORDS, WANDER_FLOOR, fail, number_text, open_csv, read_csv, separator_of, train,
+    ALARM_CLEAR_RATIO, DEVICE_THRESHOLD_MARGIN, FALSE_WORDS, MISSING_WORDS, SMOOTHING_ALPHA, TRUE_WORDS, WANDER_FLOOR, fail, number_text, open_csv, read_csv, separator_of, train,
 )
 
 
@@ -311,6 +311,7 @@ def main() -> None:
     ap.add_argument("--smoothing-alpha", type=float, default=SMOOTHING_ALPHA)
     ap.add_argument("--wander-floor", type=float, default=WANDER_FLOOR)
     ap.add_argument("--device-threshold-margin", type=float, default=DEVICE_THRESHOLD_MARGIN)
+    ap.add_argument("--alarm-clear-ratio", type=float, default=ALARM_CLEAR_RATIO)
     ap.add_argument("--far-limit", type=float, default=0.10, help="false-alarm limit for the hindsight threshold")
     ap.add_argument("--json", help="write the results here too")
     ap.add_argument("--normal-csv", action="append", help="judge recordings you bring instead of the simulated bench: "
@@ -345,7 +346,7 @@ def main() -> None:
 
     card, blob, held = train(type_def, [Device(n.name, n.samples) for n in normals], n_cal, args.target_far, args.threshold_margin,
                              wander_floor=args.wander_floor, smoothing_alpha=args.smoothing_alpha,
-                             device_threshold_margin=args.device_threshold_margin)
+                             device_threshold_margin=args.device_threshold_margin, alarm_clear_ratio=args.alarm_clear_ratio)
     run = M.ort_run(blob)
     ours = np.zeros(4, dtype=np.int64)
     after = np.zeros(4, dtype=np.int64)  # the same, leaving each device's calibration samples out
@@ -354,7 +355,7 @@ def main() -> None:
     for e in exps:
         st = score_device(e.samples, card, run, n_cal)
         pred = np.zeros(len(e.samples), dtype=bool)
-        pred[st.scored_from:] = alarms(st.smoothed, st.threshold(card["threshold"], card))
+        pred[st.scored_from:] = alarms(st.smoothed, st.threshold(card["threshold"], card), clear_ratio(card))
         c = counts(pred, e.label)
         ours += c
         after += counts(pred[st.scored_from:], e.label[st.scored_from:])

@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleetdoc_ml import model as M  # noqa: E402
-from fleetdoc_ml.features import NAN, NUMBER_RE, alarms, device_threshold, score_device, to_number  # noqa: E402
+from fleetdoc_ml.features import NAN, NUMBER_RE, alarms, clear_ratio, device_threshold, score_device, to_number  # noqa: E402
 from fleetdoc_ml.train import Device, evaluate, finish_card, fit_type  # noqa: E402
 
 MIN_AFTER_CALIBRATION = 200
@@ -51,6 +51,11 @@ SMOOTHING_ALPHA = 0.3
 DEVICE_THRESHOLD_MARGIN = 2.0
 # ... with at most this many held-back samples, and at most a quarter of the calibration
 DEVICE_HELD_BACK = 100
+# An alarm, once raised, holds until the smoothed score falls to this x the threshold (alarmClearRatio; 1 turns it
+# off): a score hovering at the threshold does not flap. On SKAB's 33 experiments it moved per-sample F1 from 0.449
+# to 0.459 (false alarms 7.5 -> 8.3 %) and the alarms begun in normal time from 48 to 20; on simulated bench seeds
+# 1-3, F1 +0.003 to +0.007 with 17 -> 8 alarms begun in normal time on seed 2.
+ALARM_CLEAR_RATIO = 0.8
 
 
 def fail(msg: str) -> None:
@@ -391,7 +396,7 @@ def plan_cuts(parts: list[tuple[int, int]], n_cal: int, stride: int, budget: int
 def train(type_def: dict, devices: list[Device], n_cal: int, target_far: float = 0.01, threshold_margin: float = 1.0,
           holdout: float = 0.25, wander_floor: float = WANDER_FLOOR, smoothing_alpha: float = SMOOTHING_ALPHA,
           budget_cells: tuple[int, int] = (FIT_BUDGET_CELLS, HELD_BUDGET_CELLS),
-          device_threshold_margin: float = DEVICE_THRESHOLD_MARGIN) -> tuple[dict, bytes, dict]:
+          device_threshold_margin: float = DEVICE_THRESHOLD_MARGIN, alarm_clear_ratio: float = ALARM_CLEAR_RATIO) -> tuple[dict, bytes, dict]:
     """
     Fits, thresholds and checks a type's anomaly model: (card, ONNX bytes, held-out metrics). budget_cells bounds
     the samples x metrics that the fit's and the held-back check's pseudo-devices hold (see plan_cuts).
@@ -415,6 +420,8 @@ def train(type_def: dict, devices: list[Device], n_cal: int, target_far: float =
     held_back = min(DEVICE_HELD_BACK, n_cal // 4)
     if device_threshold_margin > 0 and held_back >= 10:
         card["deviceThreshold"] = {"heldBackSamples": held_back, "margin": device_threshold_margin}
+    if alarm_clear_ratio < 1:
+        card["alarmClearRatio"] = alarm_clear_ratio
     blob = M.build_graph(params, len(card["features"]), card["clip"], card["smoothingAlpha"], f"{name}-anomaly").SerializeToString()
     run = M.ort_run(blob)
 
@@ -440,7 +447,7 @@ def train(type_def: dict, devices: list[Device], n_cal: int, target_far: float =
     threshold = float(np.quantile(held_scores, 1 - target_far)) * threshold_margin
     card = finish_card(card, params, name, threshold)
     # how often normal operation alarms, each pseudo-device at its own threshold
-    far_normal = float(np.concatenate([alarms(h, device_threshold(threshold, card.get("deviceThreshold"), m)) for h, m in held]).mean())
+    far_normal = float(np.concatenate([alarms(h, device_threshold(threshold, card.get("deviceThreshold"), m), clear_ratio(card)) for h, m in held]).mean())
 
     # held-out check: generic faults injected into the held-back tail
     rng = np.random.default_rng(0)
@@ -491,6 +498,8 @@ def main() -> None:
     ap.add_argument("--wander-floor", type=float, default=WANDER_FLOOR)
     ap.add_argument("--device-threshold-margin", type=float, default=DEVICE_THRESHOLD_MARGIN,
                     help="lower a device's threshold to this x the highest score of its calibration's last samples (0: off)")
+    ap.add_argument("--alarm-clear-ratio", type=float, default=ALARM_CLEAR_RATIO,
+                    help="an alarm holds until the smoothed score falls to this x the threshold (1: off)")
     args = ap.parse_args()
 
     with open(args.type_json) as f:
@@ -511,12 +520,15 @@ def main() -> None:
         fail("--wander-floor must be >= 0")
     if args.device_threshold_margin < 0:
         fail("--device-threshold-margin must be >= 0")
+    if not 0 < args.alarm_clear_ratio <= 1:
+        fail("--alarm-clear-ratio must be in (0, 1]")
     card, blob, held_out = train(type_def, devices, n_cal, args.target_far, args.threshold_margin, args.holdout,
-                                 args.wander_floor, args.smoothing_alpha, device_threshold_margin=args.device_threshold_margin)
+                                 args.wander_floor, args.smoothing_alpha, device_threshold_margin=args.device_threshold_margin,
+                                 alarm_clear_ratio=args.alarm_clear_ratio)
     # the same data trained with other options is another model: its id says so
     options = {"calibrationSamples": n_cal, "targetFar": args.target_far, "thresholdMargin": args.threshold_margin,
                "holdout": args.holdout, "smoothingAlpha": args.smoothing_alpha, "wanderFloor": args.wander_floor,
-               "deviceThresholdMargin": args.device_threshold_margin,
+               "deviceThresholdMargin": args.device_threshold_margin, "alarmClearRatio": args.alarm_clear_ratio,
                "timeColumn": args.time_column, "deviceColumn": args.device_column, "map": args.map,
                "separator": args.separator,
                "typeSha256": hashlib.sha256(json.dumps(type_def, sort_keys=True).encode()).hexdigest()}

@@ -23,7 +23,7 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const TRAIN = join(ROOT, 'ml/train_anomaly.py');
 const USAGE = `usage: npm run model:train -- --type <type> (--csv <file> [--csv <file>…] | --from-store --device <id> --from <time> --to <time>)
   [--time-column <col>] [--separator ';'] [--device-column <col>] [--map col=metric,…] [--calibration-samples N] [--target-far 0.01]
-  [--threshold-margin 1.0] [--smoothing-alpha 0.3] [--wander-floor 0.25] [--device-threshold-margin 2 (0: off)] [--out-dir <dir>]
+  [--threshold-margin 1.0] [--smoothing-alpha 0.3] [--wander-floor 0.25] [--device-threshold-margin 2 (0: off)] [--alarm-clear-ratio 0.8 (1: off)] [--out-dir <dir>]
   [--api <url> --api-key <key>] [--python python3]`;
 
 export class CliError extends Error {}
@@ -41,6 +41,7 @@ const OPTIONS = {
   'smoothing-alpha': { type: 'string' },
   'wander-floor': { type: 'string' },
   'device-threshold-margin': { type: 'string' },
+  'alarm-clear-ratio': { type: 'string' },
   'from-store': { type: 'boolean' },
   device: { type: 'string' },
   from: { type: 'string' },
@@ -187,7 +188,7 @@ async function trainIn(o: Options, work: string, python: string, log: (line: str
     if (o['device-column']) args.push('--device-column', o['device-column']);
     if (o.map) args.push('--map', o.map);
   }
-  for (const k of ['calibration-samples', 'target-far', 'threshold-margin', 'smoothing-alpha', 'wander-floor', 'device-threshold-margin'] as const) if (o[k] !== undefined) args.push(`--${k}`, o[k]);
+  for (const k of ['calibration-samples', 'target-far', 'threshold-margin', 'smoothing-alpha', 'wander-floor', 'device-threshold-margin', 'alarm-clear-ratio'] as const) if (o[k] !== undefined) args.push(`--${k}`, o[k]);
 
   const stdout = await runPython(python, args);
   const summary = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as TrainResult;

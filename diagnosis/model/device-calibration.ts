@@ -26,15 +26,20 @@ export interface ModelDeviceState {
   heldMax: number;
   /** This device's alarm threshold once calibrated (the card's, or lower: see deviceThreshold). */
   threshold: number;
+  /** Whether its last scored sample was an alarm (with the card's alarmClearRatio, an alarm holds below the threshold). */
+  alarmOn: boolean;
   /** Event time of the sample that completed the calibration in this process (undefined: before it, or resumed calibrated). */
   calibratedTs?: number;
 }
 
 /** What the bytes of encodeState mean: raise it when that changes, so old checkpoints are not misread. */
-export const STATE_FORMAT = 2;
-/** Numbers before the feature state in an encoded state: seen, smoothed, calibrating (0/1), heldMax, threshold (format 1: the first three). */
-const STATE_HEAD = 5;
-const LEGACY_HEAD = 3;
+export const STATE_FORMAT = 3;
+/**
+ * Numbers before the feature state in an encoded state: seen, smoothed, calibrating (0/1), heldMax, threshold,
+ * alarmOn (0/1); formats 1 and 2 (before device thresholds, before alarm hysteresis) had the first three, five.
+ */
+const STATE_HEAD = 6;
+const HEAD_OF_FORMAT: Record<string, number> = { '1': 3, '2': 5, '3': STATE_HEAD };
 
 /** A device's buffer for model m: feature state (last value and slope per metric), then the baseline at `at`. */
 function bufferOf(m: LoadedModel): { at: number; length: number } {
@@ -52,7 +57,7 @@ export function newDeviceState(m: LoadedModel, needed: number): ModelDeviceState
   const { at, length } = bufferOf(m);
   const buf = new Float64Array(length);
   buf.set(newFeatureState(m.plan));
-  const st: ModelDeviceState = { key: m.key, seen: 0, buf, at, cal: needed > 0 ? newCalibration(m.plan.size) : null, smoothed: 0, heldMax: NaN, threshold: m.card.threshold };
+  const st: ModelDeviceState = { key: m.key, seen: 0, buf, at, cal: needed > 0 ? newCalibration(m.plan.size) : null, smoothed: 0, heldMax: NaN, threshold: m.card.threshold, alarmOn: false };
   if (needed === 0) setBaseline(st, finishCalibration(null, m.card));
   return st;
 }
@@ -78,6 +83,7 @@ export function finish(st: ModelDeviceState, m: LoadedModel): void {
   setBaseline(st, finishCalibration(st.cal, m.card));
   st.cal = null;
   st.smoothed = 0;
+  st.alarmOn = false;
   const dt = m.card.deviceThreshold;
   st.threshold = dt && st.heldMax > 0 ? Math.min(m.card.threshold, dt.margin * st.heldMax) : m.card.threshold;
 }
@@ -112,6 +118,16 @@ export function afterHeldBack(st: ModelDeviceState, m: LoadedModel, role: Sample
   if (role === HELD_BACK_LAST) finish(st, m);
 }
 
+/**
+ * A scored sample's decision (ml features.alarms): an alarm is raised when the smoothed score exceeds the
+ * device's threshold and, with the card's alarmClearRatio, holds while it exceeds that ratio × the threshold.
+ */
+export function decide(st: ModelDeviceState, m: LoadedModel): boolean {
+  const clear = m.card.alarmClearRatio ?? 1;
+  st.alarmOn = st.alarmOn && clear < 1 ? st.smoothed > clear * st.threshold : st.smoothed > st.threshold;
+  return st.alarmOn;
+}
+
 /** The device as bytes (with its key) for a checkpoint: STATE_HEAD numbers, the feature state + baseline, then the calibration moments. */
 export function encodeState(st: ModelDeviceState): { key: string; state: Uint8Array } {
   const cal = st.cal?.moments;
@@ -121,6 +137,7 @@ export function encodeState(st: ModelDeviceState): { key: string; state: Uint8Ar
   out[2] = cal ? 1 : 0;
   out[3] = st.heldMax;
   out[4] = st.threshold;
+  out[5] = st.alarmOn ? 1 : 0;
   out.set(st.buf, STATE_HEAD);
   if (cal) out.set(cal, STATE_HEAD + st.buf.length);
   return { key: `${STATE_FORMAT}/${st.key}`, state: new Uint8Array(out.buffer) };
@@ -131,13 +148,16 @@ export function encodeState(st: ModelDeviceState): { key: string; state: Uint8Ar
  * calibration of `needed` samples now; null when the bytes are not of this model or do not fit it.
  */
 export function decodeState(m: LoadedModel, key: string, state: Uint8Array, needed: number): ModelDeviceState | null {
-  // format 1 (before device thresholds): three numbers ahead of the feature state, no held-back score
-  const legacy = key === `1/${m.key}`;
-  if ((`${STATE_FORMAT}/${m.key}` !== key && !legacy) || state.byteLength % 8 !== 0) return null;
+  // format 1 (before device thresholds): three numbers ahead of the feature state, no held-back score;
+  // format 2 (before alarm hysteresis): five, no alarm state
+  const slash = key.indexOf('/');
+  const format = key.slice(0, slash);
+  const head = HEAD_OF_FORMAT[format];
+  if (head === undefined || key.slice(slash + 1) !== m.key || state.byteLength % 8 !== 0) return null;
+  const legacy = format === '1';
   const v = new Float64Array(state.byteLength / 8);
   new Uint8Array(v.buffer).set(state);
   const { at, length: bufLen } = bufferOf(m);
-  const head = legacy ? LEGACY_HEAD : STATE_HEAD;
   const calibrating = v[2] === 1;
   if (v.length !== head + bufLen + (calibrating ? 3 * m.plan.size : 0)) return null;
   const st: ModelDeviceState = {
@@ -149,7 +169,10 @@ export function decodeState(m: LoadedModel, key: string, state: Uint8Array, need
     buf: v.slice(head, head + bufLen),
     at,
     cal: calibrating ? { moments: v.slice(head + bufLen) } : null,
+    alarmOn: false,
   };
+  // before format 3 the alarm was the score above the threshold, with no hysteresis to remember
+  st.alarmOn = !calibrating && (head > 5 ? v[5] === 1 : st.smoothed > st.threshold);
   // the calibration length may have been configured otherwise since: a finished one stays finished
   const k = heldBackOf(m, needed);
   if (!st.cal) st.seen = Math.max(st.seen, needed);

@@ -12,6 +12,7 @@ import {
   SCORED,
   afterHeldBack,
   calibrate,
+  decide,
   decodeState,
   encodeState,
   finish,
@@ -173,7 +174,7 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
       const threshold = st.threshold;
       const result: AnomalyResult = {
         anomalyScore: st.smoothed,
-        anomaly: st.smoothed > threshold,
+        anomaly: decide(st, m),
         threshold,
         topFeatures: topFeatures(m, contrib, r, score[r] as number),
       };

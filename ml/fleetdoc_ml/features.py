@@ -134,9 +134,26 @@ def device_threshold(card_threshold: float, dt: dict | None, held_max: float) ->
     return min(card_threshold, float(dt["margin"]) * held_max)
 
 
-def alarms(smoothed: np.ndarray, threshold: float) -> np.ndarray:
-    """Decisions as the runtime takes them: its float32 smoothed score compared in float64 with the threshold."""
-    return smoothed.astype(np.float64) > threshold
+def clear_ratio(card: dict | None) -> float:
+    """The card's alarmClearRatio: an alarm, once on, holds until the smoothed score falls to this x the threshold (1: no hysteresis)."""
+    return float(card.get("alarmClearRatio", 1.0)) if card else 1.0
+
+
+def alarms(smoothed: np.ndarray, threshold: float, clear: float = 1.0) -> np.ndarray:
+    """
+    Decisions as the runtime takes them, from the end of calibration (alarm off): its float32 smoothed score compared
+    in float64 with the threshold to raise an alarm, and, once raised, with clear x threshold (float64) to hold it.
+    """
+    s = smoothed.astype(np.float64)
+    if clear >= 1.0:
+        return s > threshold
+    hold = clear * threshold
+    out = np.zeros(s.shape[0], dtype=bool)
+    on = False
+    for i in range(s.shape[0]):
+        on = bool(s[i] > hold) if on else bool(s[i] > threshold)
+        out[i] = on
+    return out
 
 
 def smooth(score: np.ndarray, alpha: float) -> np.ndarray:

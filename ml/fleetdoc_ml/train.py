@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import model as M
-from .features import alarms, calibrate, compute_features, model_inputs, score_device, to_number
+from .features import alarms, calibrate, clear_ratio, compute_features, model_inputs, score_device, to_number
 
 SLOPE_ALPHA = 0.2
 SMOOTHING_ALPHA = 0.3
@@ -148,7 +148,7 @@ def evaluate(devices: list[Device], streams: list, threshold: float, card: dict 
         if st.smoothed.size == 0:
             continue
         y = d.label[st.scored_from:] if d.label is not None else np.zeros(st.smoothed.size, dtype=np.int8)
-        p = alarms(st.smoothed, st.threshold(threshold, card) if card else threshold)
+        p = alarms(st.smoothed, st.threshold(threshold, card) if card else threshold, clear_ratio(card))
         tp += int((p & (y == 1)).sum())
         fp += int((p & (y == 0)).sum())
         fn += int((~p & (y == 1)).sum())

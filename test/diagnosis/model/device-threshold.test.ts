@@ -32,25 +32,27 @@ const fx = JSON.parse(readFileSync(new URL('parity-air-compressor.json', FIXTURE
 
 const card = JSON.parse(readFileSync(join(SHIPPED_MODELS_DIR, `${TYPE}.card.json`), 'utf8')) as Record<string, unknown> & { threshold: number };
 const dirs: string[] = [];
-/** The shipped compressor model with a device threshold, in a folder of its own. */
-function modelDir(margin: number): string {
+/** The shipped compressor model with a device threshold (and alarm hysteresis, when given), in a folder of its own. */
+function modelDir(margin: number, alarmClearRatio?: number): string {
   const d = mkdtempSync(join(tmpdir(), 'fleetdoc-devthr-'));
   dirs.push(d);
   for (const f of [`${TYPE}.anomaly.onnx`, `${TYPE}.classifier.onnx`]) copyFileSync(join(SHIPPED_MODELS_DIR, f), join(d, f));
-  writeFileSync(join(d, `${TYPE}.card.json`), JSON.stringify({ ...card, deviceThreshold: { heldBackSamples: HELD, margin } }));
+  writeFileSync(join(d, `${TYPE}.card.json`), JSON.stringify({ ...card, deviceThreshold: { heldBackSamples: HELD, margin }, ...(alarmClearRatio ? { alarmClearRatio } : {}) }));
   return d;
 }
 // a margin that lowers some devices' thresholds on this fixture and not others
 const dir = modelDir(3);
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-/** What the Python pipeline makes of each fixture device: its threshold and smoothed scores. */
-function python(cal = CAL, from = dir): Record<string, { threshold: number; smoothed: number[] }> {
+type Want = Record<string, { threshold: number; smoothed: number[]; anomaly: boolean[] }>;
+
+/** What the Python pipeline makes of each fixture device: its threshold, smoothed scores and decisions. */
+function python(cal = CAL, from = dir): Want {
   const script = [
     'import json, sys',
     "sys.path.insert(0, 'ml')",
     'from fleetdoc_ml import model as M',
-    'from fleetdoc_ml.features import score_device',
+    'from fleetdoc_ml.features import alarms, clear_ratio, score_device',
     `d = ${JSON.stringify(from)}`,
     `card = json.load(open(d + '/${TYPE}.card.json'))`,
     `run = M.ort_run(open(d + '/${TYPE}.anomaly.onnx', 'rb').read())`,
@@ -58,12 +60,13 @@ function python(cal = CAL, from = dir): Record<string, { threshold: number; smoo
     'out = {}',
     'for dev in fx["devices"]:',
     `    st = score_device([s["metrics"] for s in dev["samples"]], card, run, ${cal})`,
-    '    out[dev["deviceId"]] = {"threshold": st.threshold(card["threshold"], card), "smoothed": [float(v) for v in st.smoothed]}',
+    '    thr = st.threshold(card["threshold"], card)',
+    '    out[dev["deviceId"]] = {"threshold": thr, "smoothed": [float(v) for v in st.smoothed], "anomaly": [bool(a) for a in alarms(st.smoothed, thr, clear_ratio(card))]}',
     'print(json.dumps(out))',
   ].join('\n');
   const r = spawnSync('python3', ['-c', script], { cwd: ROOT, encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as Record<string, { threshold: number; smoothed: number[] }>;
+  return JSON.parse(r.stdout) as Want;
 }
 
 const inputs: ScoreInput[] = interleave(fx.devices.flatMap((d) => d.samples.map((s) => ({ deviceId: d.deviceId, type: TYPE, ts: s.ts, metrics: s.metrics }))));
@@ -96,7 +99,7 @@ async function scoreAll(restartAt = Infinity, cal = CAL, from = dir): Promise<Ar
 }
 
 /** The scored outputs of the device against Python's: the same scores, threshold and decisions; the calibration decided nothing. */
-function expectPython(got: Array<{ id: string; out: ScoreOutput }>, want: Record<string, { threshold: number; smoothed: number[] }>, cal: number): void {
+function expectPython(got: Array<{ id: string; out: ScoreOutput }>, want: Want, cal: number): void {
   for (const d of fx.devices) {
     const mine = got.filter((g) => g.id === d.deviceId);
     // the held-back samples are part of the calibration: no decision of their own
@@ -108,7 +111,7 @@ function expectPython(got: Array<{ id: string; out: ScoreOutput }>, want: Record
       expect(r, `${d.deviceId} t=${t}`).not.toBeNull();
       expect(Math.abs(r!.anomalyScore - w.smoothed[t]!)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(w.smoothed[t]!)));
       expect(Math.abs(r!.threshold - w.threshold)).toBeLessThanOrEqual(1e-6 * w.threshold);
-      expect(r!.anomaly).toBe(w.smoothed[t]! > w.threshold);
+      expect(r!.anomaly, `${d.deviceId} t=${t}`).toBe(w.anomaly[t]);
     });
   }
 }
@@ -166,10 +169,10 @@ describe('a device threshold learnt from the end of its calibration', () => {
     // format 1 while calibrating: no held-back score or threshold, and no baseline yet (zeros)
     const features = (card.features as Array<{ metric: string }>).length;
     const metrics = new Set((card.features as Array<{ metric: string }>).map((f) => f.metric)).size;
-    const buf = saved.v.slice(5, saved.v.length - 3 * features);
+    const buf = saved.v.slice(6, saved.v.length - 3 * features);
     buf.fill(0, 2 * metrics);
     const legacy = new Float64Array([...saved.v.slice(0, 3), ...buf, ...saved.v.slice(saved.v.length - 3 * features)]);
-    await withImported(d.deviceId, saved.key.replace(/^2\//, '1/'), legacy, async (scorer) => {
+    await withImported(d.deviceId, saved.key.replace(/^3\//, '1/'), legacy, async (scorer) => {
       const out = await scorer.scoreBatch(mine.slice(CAL - 5, CAL + 5));
       expect(out.slice(0, 5).every((o) => o.status === 'calibrating')).toBe(true);
       for (const o of out.slice(5)) expect(o.status === 'scored' && o.result.threshold).toBe(card.threshold);
@@ -181,8 +184,8 @@ describe('a device threshold learnt from the end of its calibration', () => {
     const mine = inputs.filter((i) => i.deviceId === d.deviceId);
     const saved = await savedAfter(mine, CAL + 5);
     // format 1: `1/<model key>`, and seen, smoothed, calibrating ahead of the feature state (no held-back score, no threshold)
-    const legacy = new Float64Array([...saved.v.slice(0, 3), ...saved.v.slice(5)]);
-    await withImported(d.deviceId, saved.key.replace(/^2\//, '1/'), legacy, async (scorer) => {
+    const legacy = new Float64Array([...saved.v.slice(0, 3), ...saved.v.slice(6)]);
+    await withImported(d.deviceId, saved.key.replace(/^3\//, '1/'), legacy, async (scorer) => {
       const [out] = await scorer.scoreBatch([mine[CAL + 5]!]);
       expect(out?.status).toBe('scored');
       if (out?.status === 'scored') expect(out.result.threshold).toBe(card.threshold);
@@ -218,6 +221,61 @@ describe('a device threshold learnt from the end of its calibration', () => {
     } finally {
       await straight.close();
       await failing.close();
+    }
+  });
+});
+
+describe('alarm hysteresis (the card’s alarmClearRatio)', () => {
+  // a ratio that holds alarms on this fixture where the plain threshold would drop them
+  const held = modelDir(3, 0.5);
+
+  it('matches the Python pipeline’s decisions, and holds alarms the plain threshold drops', async () => {
+    const want = python(CAL, held);
+    const got = await scoreAll(Infinity, CAL, held);
+    expectPython(got, want, CAL);
+    const heldOn = Object.values(want).reduce((n, w) => n + w.anomaly.filter((a, t) => a && !(w.smoothed[t]! > w.threshold)).length, 0);
+    expect(heldOn).toBeGreaterThan(0);
+  });
+
+  it('resumes a checkpoint taken while an alarm is held below the threshold to the same decisions', async () => {
+    const want = python(CAL, held);
+    const straight = (await scoreAll(Infinity, CAL, held)).map((g) => g.out);
+    // where a device's alarm is held (score under its threshold) for four samples running: a checkpoint there must
+    // carry the alarm, or the next samples would be decided normal
+    const points: number[] = [];
+    for (const d of fx.devices) {
+      const w = want[d.deviceId]!;
+      const heldAt = (t: number) => w.anomaly[t] === true && !(w.smoothed[t]! > w.threshold);
+      const t = w.anomaly.findIndex((_, k) => [0, 1, 2, 3].every((j) => heldAt(k + j)));
+      if (t < 0) continue;
+      let seen = 0;
+      points.push(inputs.findIndex((i) => i.deviceId === d.deviceId && seen++ === CAL + t));
+    }
+    expect(points.length).toBeGreaterThan(0);
+    // the restart comes at the next batch boundary, within the device's next three samples
+    for (const at of points) expect((await scoreAll(at, CAL, held)).map((g) => g.out), `restart after input ${at}`).toEqual(straight);
+  });
+
+  it('resumes a checkpoint of the format before hysteresis: the alarm is whether the score is above the threshold', async () => {
+    const d = fx.devices[0]!;
+    const mine = inputs.filter((i) => i.deviceId === d.deviceId);
+    const saved = await savedAfter(mine, CAL + 5);
+    expect(saved.key.startsWith('3/')).toBe(true);
+    // format 2: seen, smoothed, calibrating, heldMax, threshold ahead of the feature state
+    const v2 = new Float64Array([...saved.v.slice(0, 5), ...saved.v.slice(6)]);
+    for (const [smoothed, on] of [[0.1, false], [saved.v[4]! * 2, true]] as const) {
+      const v = v2.slice();
+      v[1] = smoothed;
+      const scorer = make(CAL, held);
+      try {
+        await scorer.scoreBatch([]);
+        expect(scorer.importState!(d.deviceId, TYPE, saved.key.replace(/^3\//, '2/'), new Uint8Array(v.buffer))).toBe(true);
+        const back = scorer.exportState!(d.deviceId)!;
+        expect(back.key.startsWith('3/')).toBe(true);
+        expect(new Float64Array(back.state.buffer.slice(back.state.byteOffset, back.state.byteOffset + back.state.byteLength))[5]).toBe(on ? 1 : 0);
+      } finally {
+        await scorer.close();
+      }
     }
   });
 });
