@@ -105,7 +105,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
   const logger = deps.logger.child({ service: 'diagnosis' });
   const o: DiagnosisOptions = { tickMs: 20, presenceCheckMs: 5000, rulesPollMs: 5000, liveLagMs: 5 * 60_000, maxQueue: 500_000, checkpointMs: 60_000, ...deps.options };
   const bus = createDiagnosisBus(logger);
-  const engine = new Engine({ liveLagMs: o.liveLagMs, replayIdleMs: o.replayIdleMs });
+  const engine = new Engine({ liveLagMs: o.liveLagMs, replayIdleMs: o.replayIdleMs, onModelRelease: (id) => scorer?.clearAlarm?.(id) });
   const counts = { samples: 0, events: 0, dropped: 0, raised: 0, cleared: 0, writeBacks: 0, writeBackErrors: 0, outOfRange: 0 };
   let shipped = new Map<string, RuleSet>();
   let versions = new Map<string, string>();

@@ -29,6 +29,8 @@ export interface EngineOptions {
    * a minute or more.
    */
   replayIdleMs?: number;
+  /** Called when a repair releases a device's model slot (its model diagnosis resolved): the scorer drops a held alarm. */
+  onModelRelease?: (deviceId: string) => void;
 }
 
 export interface SampleInput {
@@ -178,7 +180,10 @@ export class Engine {
     }
     // the model's slot stops holding once no fault left is the model's (also when it held none: its flag was
     // swallowed while another fault was active)
-    if (faults && state && cleared.length && !all.some((af) => af.model && !cleared.includes(af))) releaseModelSlot(state);
+    if (faults && state && cleared.length && !all.some((af) => af.model && !cleared.includes(af))) {
+      releaseModelSlot(state);
+      this.opts.onModelRelease?.(deviceId);
+    }
     return cleared.map((af) => af.id);
   }
 
@@ -222,7 +227,8 @@ export class Engine {
       this.observe(state, L.slots - 1, true, anomaly.anomaly);
       state.f32[L.f32.score] = anomaly.anomalyScore;
       state.f32[L.f32.score + 1] = anomaly.threshold;
-      if (anomaly.anomaly) state.lastAnomaly = anomaly;
+      // evidence from samples above the threshold, not from an alarm held below it
+      if (anomaly.anomaly && anomaly.anomalyScore > anomaly.threshold) state.lastAnomaly = anomaly;
     }
     this.evaluate(state, p.ts);
   }

@@ -439,15 +439,18 @@ def train(type_def: dict, devices: list[Device], n_cal: int, target_far: float =
             continue  # thinned out: other recordings' tails stand for it
         if tail:
             # fresh calibrations whose judged samples all lie in the held-back tail
-            held += [(st.smoothed, st.held_max) for st in (score_device(w.samples, card, run) for w in tail)]
+            held += [(st.smoothed, st.held_max, 0) for st in (score_device(w.samples, card, run) for w in tail)]
         else:
+            # judged from the tail on: the first fit_len - n_cal scores are the fit part's
             st = score_device(d.samples, card, run)
-            held.append((st.smoothed[fit_len - n_cal:], st.held_max))
-    held_scores = np.concatenate([h for h, _ in held])
+            held.append((st.smoothed, st.held_max, fit_len - n_cal))
+    held_scores = np.concatenate([h[cut:] for h, _, cut in held])
     threshold = float(np.quantile(held_scores, 1 - target_far)) * threshold_margin
     card = finish_card(card, params, name, threshold)
     # how often normal operation alarms, each pseudo-device at its own threshold
-    far_normal = float(np.concatenate([alarms(h, device_threshold(threshold, card.get("deviceThreshold"), m), clear_ratio(card)) for h, m in held]).mean())
+    # (decided over the whole stream, as the runtime decides, and counted from the tail on: a held alarm carries over)
+    far_normal = float(np.concatenate([alarms(h, device_threshold(threshold, card.get("deviceThreshold"), m), clear_ratio(card))[cut:]
+                                       for h, m, cut in held]).mean())
 
     # held-out check: generic faults injected into the held-back tail
     rng = np.random.default_rng(0)
@@ -471,11 +474,8 @@ def train(type_def: dict, devices: list[Device], n_cal: int, target_far: float =
             tests.append(Device(f"{d.id}+{kind}:{metric}", samples, label, kind))
             tails.append(fit_len - a)
     streams = [score_device(t.samples, card, run) for t in tests]
-    for tail_from, st in zip(tails, streams):
-        # judge only the held-back tail, which the model never saw
-        st.smoothed = st.smoothed[tail_from - st.scored_from:]
-        st.scored_from = tail_from
-    held_out = evaluate(tests, streams, threshold, card) if tests else {}
+    # judge only the held-back tail, which the model never saw (decided over the whole stream)
+    held_out = evaluate(tests, streams, threshold, card, [tail_from - st.scored_from for tail_from, st in zip(tails, streams)]) if tests else {}
 
     card["pseudoDevices"] = plan
     return card, blob, {**held_out, "heldBackNormalFalseAlarmRate": round(far_normal, 4)}
@@ -520,8 +520,8 @@ def main() -> None:
         fail("--wander-floor must be >= 0")
     if args.device_threshold_margin < 0:
         fail("--device-threshold-margin must be >= 0")
-    if not 0 < args.alarm_clear_ratio <= 1:
-        fail("--alarm-clear-ratio must be in (0, 1]")
+    if not 0.5 <= args.alarm_clear_ratio <= 1:
+        fail("--alarm-clear-ratio must be in [0.5, 1] (a lower one would latch alarms long after the score fell)")
     card, blob, held_out = train(type_def, devices, n_cal, args.target_far, args.threshold_margin, args.holdout,
                                  args.wander_floor, args.smoothing_alpha, device_threshold_margin=args.device_threshold_margin,
                                  alarm_clear_ratio=args.alarm_clear_ratio)

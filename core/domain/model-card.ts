@@ -40,10 +40,10 @@ export const ModelCard = z
       .describe(
         'Each device’s own threshold: its calibration’s last heldBackSamples are judged against a baseline of the samples before them, and the threshold is lowered to margin × the highest smoothed score they reach when that is below `threshold` (needs a calibration of at least twice heldBackSamples)',
       ),
-    alarmClearRatio: Finite.gt(0)
+    alarmClearRatio: Finite.gte(0.5)
       .lte(1)
       .optional()
-      .describe('An alarm, once raised, holds until the smoothed score falls to alarmClearRatio × the threshold (hysteresis, so a score hovering at the threshold does not flap); absent: 1, none'),
+      .describe('An alarm, once raised, holds until the smoothed score falls to alarmClearRatio × the threshold (hysteresis, so a score hovering at the threshold does not flap); 0.5 to 1 (a lower one would latch alarms long after the score fell); absent: 1, none'),
     classifier: z.looseObject({ classes: z.array(z.string().max(64)).min(1).max(100) }).optional(),
   })
   .superRefine((c, ctx) => {

@@ -179,7 +179,8 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
         topFeatures: topFeatures(m, contrib, r, score[r] as number),
       };
       out[idx[r] as number] = { status: 'scored', result };
-      if (result.anomaly && m.classifier) flagged.push(r);
+      // a held alarm (score under the threshold) is no new evidence: the classifier names faults from those above it
+      if (result.anomaly && st.smoothed > threshold && m.classifier) flagged.push(r);
     }
     if (flagged.length) await classify(m, flagged, x, mu, sigma, idx, out);
   }
@@ -319,6 +320,11 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
 
     resetDevice(deviceId: string): void {
       devices.delete(deviceId);
+    },
+
+    clearAlarm(deviceId: string): void {
+      const st = devices.get(deviceId);
+      if (st) st.alarmOn = false;
     },
 
     async reload(): Promise<void> {

@@ -64,6 +64,8 @@ export interface ModelScorer {
   calibrating?(deviceId: string, type: string, ts: number): boolean;
   /** Forgets a device's baseline (e.g. after a repair, so it recalibrates). */
   resetDevice(deviceId: string): void;
+  /** Drops a device's held alarm (its model diagnosis was resolved): the next alarm needs the threshold again. */
+  clearAlarm?(deviceId: string): void;
   /** Loads or replaces models (after `npm run model:train` registered one) without restart. */
   reload(): Promise<void>;
   close(): Promise<void>;

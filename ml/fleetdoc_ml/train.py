@@ -141,14 +141,18 @@ def rates(tp: int, fp: int, fn: int, tn: int) -> tuple[float, float, float, floa
     return prec, rec, f1, fp / (fp + tn) if fp + tn else 0.0
 
 
-def evaluate(devices: list[Device], streams: list, threshold: float, card: dict | None = None) -> dict:
-    """Per-sample figures at the threshold (each device's own, see device_threshold, when the card sets deviceThreshold)."""
+def evaluate(devices: list[Device], streams: list, threshold: float, card: dict | None = None, skip: list[int] | None = None) -> dict:
+    """
+    Per-sample figures at the threshold (each device's own, see device_threshold, when the card sets deviceThreshold).
+    skip: per device, how many of its first scored samples are decided but not counted.
+    """
     tp = fp = fn = tn = 0
-    for d, st in zip(devices, streams):
+    for k, (d, st) in enumerate(zip(devices, streams)):
         if st.smoothed.size == 0:
             continue
-        y = d.label[st.scored_from:] if d.label is not None else np.zeros(st.smoothed.size, dtype=np.int8)
-        p = alarms(st.smoothed, st.threshold(threshold, card) if card else threshold, clear_ratio(card))
+        cut = skip[k] if skip else 0
+        y = d.label[st.scored_from + cut:] if d.label is not None else np.zeros(st.smoothed.size - cut, dtype=np.int8)
+        p = alarms(st.smoothed, st.threshold(threshold, card) if card else threshold, clear_ratio(card))[cut:]
         tp += int((p & (y == 1)).sum())
         fp += int((p & (y == 0)).sum())
         fn += int((~p & (y == 1)).sum())

@@ -23,8 +23,8 @@ export function ruleSet(input: Omit<RuleSetInput, 'type'> & { type?: string }): 
 }
 
 /** An engine with one type's rules, wall clock far ahead (replay) unless told otherwise. */
-export function engineWith(rs: RuleSet, opts: { liveLagMs?: number } = {}): Engine {
-  const e = new Engine({ liveLagMs: opts.liveLagMs ?? 5 * MIN });
+export function engineWith(rs: RuleSet, opts: { liveLagMs?: number; onModelRelease?: (deviceId: string) => void } = {}): Engine {
+  const e = new Engine({ liveLagMs: opts.liveLagMs ?? 5 * MIN, onModelRelease: opts.onModelRelease });
   e.setLayout(rs.type, compileRuleSet(rs, TYPES.get(rs.type)!), 0);
   return e;
 }

@@ -122,7 +122,8 @@ describe('Engine.forget narrowed to faults, with shared averages and the model',
   });
 
   it('a cleared fault the model held is raised again by the model while another fault stays active', () => {
-    const e = engineWith(RULES);
+    const released: string[] = [];
+    const e = engineWith(RULES, { onModelRelease: (id) => released.push(id) });
     // the model flags every sample from minute 35 and its classifier names a fault no rule covers
     const anomalous = (a: boolean) => ({
       anomalyScore: a ? 5 : 0.1,
@@ -136,6 +137,8 @@ describe('Engine.forget narrowed to faults, with shared averages and the model',
     // the model's diagnosis is resolved, the rule's is kept; the model still flags the device, so it raises again
     e.forget('ac-1', { resolve: true, faults: new Set(['ac-bearing-wear']) }, 0);
     expect(e.drainIntents().map((i) => (i.kind === 'clear' ? i.fault : i.kind))).toEqual(['ac-bearing-wear']);
+    // the scorer is told, so that an alarm it holds below the threshold stops (the repair must be seen again)
+    expect(released).toEqual(['ac-1']);
     const more = series('ac-1', T0 + 45 * MIN, 10, MIN, (i) => compressorSample(65, 45 + i)).map((p) => ({ point: p, anomaly: anomalous(true) }));
     expect(feed(e, more).raised().map((r) => r.fault)).toEqual(['ac-bearing-wear']);
     expect(e.activeCount()).toBe(2);

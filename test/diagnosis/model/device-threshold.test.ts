@@ -279,3 +279,28 @@ describe('alarm hysteresis (the card’s alarmClearRatio)', () => {
     }
   });
 });
+
+describe('alarm hysteresis: the card and the scorer', () => {
+  it('refuses a clear ratio that would latch alarms, and the scorer drops a held alarm when told', async () => {
+    const { parseCard } = await import('../../../diagnosis/model/registry.ts');
+    for (const bad of [0, 0.3, 1.2]) expect(() => parseCard({ ...card, alarmClearRatio: bad }, 'test')).toThrow('alarmClearRatio');
+    expect(parseCard({ ...card, alarmClearRatio: 0.5 }, 'test').alarmClearRatio).toBe(0.5);
+    // a device whose alarm is held below its threshold: cleared, its next sample below the threshold is normal
+    const held = modelDir(3, 0.5);
+    const want = python(CAL, held);
+    const d = fx.devices.find((x) => want[x.deviceId]!.anomaly.some((a, t) => a && !(want[x.deviceId]!.smoothed[t]! > want[x.deviceId]!.threshold)))!;
+    const w = want[d.deviceId]!;
+    const t = w.anomaly.findIndex((a, k) => a && !(w.smoothed[k]! > w.threshold) && k > 0 && w.anomaly[k - 1] && !(w.smoothed[k + 1]! > w.threshold));
+    expect(t).toBeGreaterThan(0);
+    const mine = inputs.filter((i) => i.deviceId === d.deviceId);
+    const scorer = make(CAL, held);
+    try {
+      await scorer.scoreBatch(mine.slice(0, CAL + t));
+      scorer.clearAlarm!(d.deviceId);
+      const [next] = await scorer.scoreBatch([mine[CAL + t]!]);
+      expect(next?.status === 'scored' && next.result.anomaly).toBe(false);
+    } finally {
+      await scorer.close();
+    }
+  });
+});
