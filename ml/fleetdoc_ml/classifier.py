@@ -5,7 +5,7 @@ import numpy as np
 from skl2onnx import to_onnx
 from sklearn.ensemble import RandomForestClassifier
 
-from .features import model_inputs
+from .features import alarms, model_inputs
 from .metrics import confusion
 
 N_TREES = 40
@@ -36,7 +36,7 @@ def dataset(devices, streams, card, threshold):
         sel = np.array([c is not None for c in cls])
         xs.append(z_rows(st, card)[sel])
         ys.append(cls[sel].astype(str))
-        fl.append((st.smoothed > threshold)[sel])
+        fl.append(alarms(st.smoothed, threshold)[sel])
     if not xs:  # every device still calibrating
         return np.zeros((0, len(card["features"])), dtype=np.float32), np.array([], dtype=str), np.array([], dtype=bool)
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(fl)

@@ -5,6 +5,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from .features import alarms
 from .train import evaluate
 
 
@@ -22,7 +23,7 @@ def anomaly_metrics(devices, streams, threshold: float) -> dict:
     for d, st in zip(devices, streams):
         if st.smoothed.size == 0:
             continue
-        p = st.smoothed > threshold
+        p = alarms(st.smoothed, threshold)
         cls = d.cls[st.scored_from:]
         if not d.faults:
             healthy_fp += int(p.sum())
