@@ -65,6 +65,11 @@ export interface FaultScore {
   leadTimeP10Hours: number | null;
   /** Missed faults that reached functional failure before their fix or the run's end: failures nobody was warned of. */
   missedFailed: number;
+  /**
+   * Recall over the faults whose outcome the run saw: caught, or reached functional failure unseen. A fault still
+   * developing, not yet caught, when scoring stopped is left out (a secondary figure; `recall` counts it as missed).
+   */
+  recallCaughtOrFailed: number | null;
 }
 
 /** A fault no diagnosis matched, and how far it had gone from onset to functional failure when it stopped being scored. */
@@ -153,6 +158,7 @@ function score(ivs: Interval[], diagnoses: number, trueDiagnoses: number, device
     leadTimeMedianHours: quantile(leads, 0.5),
     leadTimeP10Hours: quantile(leads, 0.1),
     missedFailed: ivs.filter((i) => i.firstDetection === null && failedBy(i)).length,
+    recallCaughtOrFailed: ratio(detected.length, ivs.filter((i) => i.firstDetection !== null || failedBy(i)).length),
   };
 }
 

@@ -11,6 +11,7 @@ const COLS: Array<[string, (s: FaultScore) => string]> = [
   ['false', (s) => String(s.falseDiagnoses)],
   ['prec', (s) => num(s.precision, 3)],
   ['recall', (s) => num(s.recall, 3)],
+  ['recall caught|failed', (s) => num(s.recallCaughtOrFailed, 3)],
   ['F1', (s) => num(s.f1, 3)],
   ['false/1kdd', (s) => num(s.falsePer1000DeviceDays, 2)],
   ['delay med h', (s) => num(s.detectionDelayMedianHours, 1)],

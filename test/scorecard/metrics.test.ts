@@ -87,6 +87,11 @@ describe('scorecard metrics', () => {
     // a's oil failed at 30, unseen; b's and c's were fixed (at 40 and 30) before their failures (at 80 and 40)
     expect(sc.byFault.oil).toMatchObject({ faults: 3, detected: 0, missedFailed: 1 });
     expect(sc.overall.missedFailed).toBe(1);
+    // of the faults whose outcome the run saw (caught, or failed unseen): oil 0 of 1, filter 1 of 1; the fixed ones are left out
+    expect(sc.byFault.oil!.recallCaughtOrFailed).toBe(0);
+    expect(sc.byFault.filter!.recallCaughtOrFailed).toBe(1);
+    expect(sc.overall.recallCaughtOrFailed).toBe(1 / 2);
+    expect(sc.overall.recall).toBe(1 / 4);
     expect(sc.misses.map((m) => [m.device, m.developed, m.otherFaults])).toEqual([
       ['b', 30 / 70, []],
       ['c', 20 / 30, []],
