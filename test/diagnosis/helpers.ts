@@ -73,6 +73,9 @@ export const CURRENT_UP_RULE = {
   trigger: { k: 3, n: 5, clearAfterWindows: 4 },
 } as const;
 
+/** Motor current up only (CURRENT_UP_RULE), one-minute windows: the recalibration tests' rule set. */
+export const CURRENT_UP_RULES = ruleSet({ windowMs: MIN, buckets: 30, baselineSamples: 20, rules: [CURRENT_UP_RULE] });
+
 /** A full compressor sample of minute i (every metric the anomaly model reads), motor current and vibration as given. */
 export function compressorSample(current: number, i: number, vibration = 2) {
   return {
