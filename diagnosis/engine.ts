@@ -7,7 +7,7 @@
 import type { Diagnosis } from '../core/domain/diagnosis.ts';
 import type { MetricValue } from '../core/domain/telemetry.ts';
 import { MODEL_ONLY_FAULT, modelDiagnosis, modelFault, popcount, ruleDiagnosis } from './decide.ts';
-import type { AnomalyResult } from './model/types.ts';
+import { freshAlarm, type AnomalyResult } from './model/types.ts';
 import { F64, type Layout } from './rules/compile.ts';
 import { feedEvent, reported, test } from './rules/evaluate.ts';
 import { releaseModelSlot, resetFaultRules } from './rules/reset.ts';
@@ -227,8 +227,7 @@ export class Engine {
       this.observe(state, L.slots - 1, true, anomaly.anomaly);
       state.f32[L.f32.score] = anomaly.anomalyScore;
       state.f32[L.f32.score + 1] = anomaly.threshold;
-      // evidence from samples above the threshold, not from an alarm held below it
-      if (anomaly.anomaly && anomaly.anomalyScore > anomaly.threshold) state.lastAnomaly = anomaly;
+      if (freshAlarm(anomaly)) state.lastAnomaly = anomaly;
     }
     this.evaluate(state, p.ts);
   }

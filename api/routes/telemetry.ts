@@ -85,15 +85,18 @@ export function telemetryRoutes({ opsStore, telemetryStore, clock }: RouteDeps):
         const accept = req.headers.accept ?? '';
         const csv = (q.format ?? (accept.includes('text/csv') && !accept.includes('json') ? 'csv' : 'json')) === 'csv';
         const device = await requireDevice(opsStore, req.params.id);
-        const type = q.metrics || csv ? await opsStore.getDeviceType(device.type) : undefined;
+        // the type's metrics: to check the ones asked for, and as a CSV's columns
+        let typeMetrics: string[] = [];
         if (q.metrics || csv) {
+          const type = await opsStore.getDeviceType(device.type);
           if (!type) throw errors.deviceTypeNotFound(`device type ${device.type} not found`);
+          typeMetrics = type.metrics.map((m) => m.name);
         }
-        if (q.metrics && type) {
-          const known = new Set([...type.metrics.map((m) => m.name), ...DERIVED_METRICS]);
+        if (q.metrics) {
+          const known = new Set([...typeMetrics, ...DERIVED_METRICS]);
           const unknown = q.metrics.filter((m) => !known.has(m));
           if (unknown.length) {
-            throw errors.validation(`unknown metrics for type ${type.name}: ${unknown.join(', ')}`, { details: { unknownMetrics: unknown } });
+            throw errors.validation(`unknown metrics for type ${device.type}: ${unknown.join(', ')}`, { details: { unknownMetrics: unknown } });
           }
         }
 
@@ -111,7 +114,7 @@ export function telemetryRoutes({ opsStore, telemetryStore, clock }: RouteDeps):
         }
         const next = nextFrom(rows, q.limit, query.every, to);
         if (csv) {
-          const columns = csvColumns(type?.metrics.map((m) => m.name) ?? [], q.metrics);
+          const columns = csvColumns(typeMetrics, q.metrics);
           if (next !== null) void reply.header('link', `<${pageUrl(req.url, next, to)}>; rel="next"`);
           // the response schema describes the JSON; this body is text, sent as it is
           return (reply as unknown as FastifyReply)

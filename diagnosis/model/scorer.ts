@@ -22,7 +22,7 @@ import {
 } from './device-calibration.ts';
 import { extractFeatures } from './features.ts';
 import { SHIPPED_MODELS_DIR, hasShippedModel, loadModel, readModelDir, releaseModel, type LoadedModel, type ModelFiles } from './registry.ts';
-import type { AnomalyResult, ModelScorer, ScoreInput, ScoreOutput } from './types.ts';
+import { freshAlarm, type AnomalyResult, type ModelScorer, type ScoreInput, type ScoreOutput } from './types.ts';
 
 export interface ModelScorerOptions {
   logger: Logger;
@@ -179,8 +179,7 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
         topFeatures: topFeatures(m, contrib, r, score[r] as number),
       };
       out[idx[r] as number] = { status: 'scored', result };
-      // a held alarm (score under the threshold) is no new evidence: the classifier names faults from those above it
-      if (result.anomaly && st.smoothed > threshold && m.classifier) flagged.push(r);
+      if (freshAlarm(result) && m.classifier) flagged.push(r);
     }
     if (flagged.length) await classify(m, flagged, x, mu, sigma, idx, out);
   }

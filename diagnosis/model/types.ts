@@ -27,12 +27,20 @@ export interface FeatureContribution {
 export interface AnomalyResult {
   /** How far this sample is from the device's own normal; higher = more anomalous. */
   anomalyScore: number;
-  /** 0/1 decision after smoothing against the model's threshold. */
+  /** 0/1 decision after smoothing against the device's threshold (held below it with the card's alarmClearRatio). */
   anomaly: boolean;
   threshold: number;
   topFeatures: FeatureContribution[];
   /** Known-fault classifier output when the type has one: fault code → probability. */
   faultProbabilities?: Record<string, number>;
+}
+
+/**
+ * An alarm raised or renewed by this sample: its score above the threshold, not an alarm held below it. Only these
+ * are evidence for a diagnosis and are asked which known fault they look like.
+ */
+export function freshAlarm(r: AnomalyResult): boolean {
+  return r.anomaly && r.anomalyScore > r.threshold;
 }
 
 export type ScoreOutput =
