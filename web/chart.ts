@@ -15,12 +15,16 @@ export interface Series {
   v: Float64Array;
 }
 
+/** The rows' times (epoch ms). */
+export function timesOf(rows: readonly Row[]): Float64Array {
+  return Float64Array.from(rows, (r) => Date.parse(r.ts));
+}
+
 /** A metric's values as numbers: booleans 0/1; strings and missing values NaN. */
-export function seriesOf(rows: readonly Row[], metric: string): Series {
-  const t = new Float64Array(rows.length);
+export function seriesOf(rows: readonly Row[], metric: string, t: Float64Array = timesOf(rows)): Series {
+  // (t: the rows' times, when the caller has them already; every metric of the same rows shares them)
   const v = new Float64Array(rows.length);
   rows.forEach((r, i) => {
-    t[i] = Date.parse(r.ts);
     const x = r.values[metric];
     v[i] = typeof x === 'number' ? x : typeof x === 'boolean' ? (x ? 1 : 0) : NaN;
   });
@@ -125,10 +129,21 @@ export function typicalInterval(t: Float64Array): number {
   return d[Math.floor(d.length / 2)]!;
 }
 
+/** Whether lo and hi are the same value, or a few floating-point steps apart. */
+function flat(lo: number, hi: number): boolean {
+  return !(hi - lo > Math.max(Math.abs(lo), Math.abs(hi)) * 1e-9);
+}
+
+/** The value axis for an extent: 5 % of margin either side, or a band around a flat line's value. */
+export function valueRange([lo, hi]: readonly [number, number]): [number, number] {
+  const pad = flat(lo, hi) ? Math.abs(lo) * 0.05 || 0.5 : (hi - lo) * 0.05;
+  return [lo - pad, hi + pad];
+}
+
 /** About `n` round values (1, 2 or 5 × 10^k apart) within [lo, hi]. */
 export function niceTicks(lo: number, hi: number, n = 4): number[] {
   // values a few floating-point steps apart (0.3 and 0.1 + 0.2) make a step that adds nothing: one tick
-  if (!(hi - lo > Math.max(Math.abs(lo), Math.abs(hi)) * 1e-9)) return [lo];
+  if (flat(lo, hi)) return [lo];
   // the 1-2-5 step nearest the raw one on a log scale (as d3's ticks choose)
   const raw = (hi - lo) / n;
   const mag = 10 ** Math.floor(Math.log10(raw));

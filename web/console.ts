@@ -5,11 +5,11 @@
  * of what is shown. Talks only to /api/v1 with the key the user gives (kept
  * in this tab's sessionStorage). Builds the DOM with textContent only.
  */
-import { decimate, extent, flaggedSpans, formatValue, nearest, niceTicks, seriesOf, typicalInterval, type Row, type Series } from './chart.ts';
+import { formatValue, nearest, seriesOf, timesOf, typicalInterval, type Row } from './chart.ts';
+import { M, drawPanel, timeAxis, type Mark } from './panels.ts';
 
 const API = '/api/v1';
 const KEY = 'fleetdoc.apiKey';
-const SVG = 'http://www.w3.org/2000/svg';
 /** Rows a chart loads at most (two full pages of the telemetry API); narrow the range for more detail. */
 const MAX_ROWS = 200_000;
 const DERIVED = ['anomalyScore', 'anomaly'];
@@ -20,13 +20,9 @@ interface MetricDef {
   unit: string;
   kind: 'number' | 'integer' | 'boolean' | 'string';
 }
-interface Diagnosis {
+interface Diagnosis extends Mark {
   id: string;
-  fault: string;
-  severity: string;
-  status: string;
   confidence: number;
-  raisedAt: string;
   clearedAt: string | null;
 }
 
@@ -43,12 +39,6 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string,
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   e.append(...children);
-  return e;
-}
-
-function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number> = {}): SVGElementTagNameMap[K] {
-  const e = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
   return e;
 }
 
@@ -186,73 +176,6 @@ async function downloadCsv(id: string, metrics: string[], v: View): Promise<void
   setTimeout(() => URL.revokeObjectURL(href), 60_000);
 }
 
-const PANEL_H = 110;
-const M = { left: 64, right: 12, top: 18, bottom: 6 };
-
-interface Panel {
-  metric: string;
-  series: Series;
-  svg: SVGSVGElement;
-  cross: SVGLineElement;
-}
-
-function drawPanel(metric: string, unit: string, s: Series, t0: number, t1: number, width: number, flags: Series | null, marks: Diagnosis[], gapMs: number): Panel {
-  // gapMs: a line breaks, and a flagged sample's shading ends, where samples are further apart than this
-  const w = width - M.left - M.right;
-  const h = PANEL_H - M.top - M.bottom;
-  const root = svg('svg', { width, height: PANEL_H, class: 'panel', 'data-metric': metric, role: 'img', 'aria-label': `${metric} over time` });
-  const title = svg('text', { x: M.left, y: 12, class: 'title' });
-  title.textContent = unit ? `${metric} (${unit})` : metric;
-  root.append(title);
-  const plot = svg('g', { transform: `translate(${M.left},${M.top})` });
-  root.append(plot);
-  plot.append(svg('rect', { x: 0, y: 0, width: w, height: h, class: 'frame' }));
-  if (flags) for (const [a, b] of flaggedSpans(flags, t0, t1, w, gapMs)) plot.append(svg('rect', { x: a, y: 0, width: b - a, height: h, class: 'anomaly-span' }));
-  const ext = extent(s) ?? [0, 1];
-  // a flat line (or one a few floating-point steps from flat) gets a band around its value
-  const flat = !(ext[1] - ext[0] > Math.max(Math.abs(ext[0]), Math.abs(ext[1])) * 1e-9);
-  const pad = flat ? Math.abs(ext[0]) * 0.05 || 0.5 : (ext[1] - ext[0]) * 0.05;
-  const lo = ext[0] - pad;
-  const hi = ext[1] + pad;
-  const y = (v: number) => h - ((v - lo) / (hi - lo)) * h;
-  for (const tick of niceTicks(lo, hi, 3)) {
-    plot.append(svg('line', { x1: 0, x2: w, y1: y(tick), y2: y(tick), class: 'grid' }));
-    const label = svg('text', { x: -6, y: y(tick) + 4, class: 'tick', 'text-anchor': 'end' });
-    label.textContent = formatValue(tick);
-    plot.append(label);
-  }
-  for (const d of marks) {
-    const at = Date.parse(d.raisedAt);
-    if (at < t0 || at >= t1) continue;
-    const x = ((at - t0) / (t1 - t0)) * w;
-    const line = svg('line', { x1: x, x2: x, y1: 0, y2: h, class: 'diagnosis-marker', 'data-fault': d.fault });
-    const tip = svg('title');
-    tip.textContent = `${d.fault} (${d.severity}, ${d.status}) raised ${d.raisedAt}`;
-    line.append(tip);
-    plot.append(line);
-  }
-  for (const seg of decimate(s, t0, t1, w, gapMs)) {
-    const d = seg.map(([x, v], i) => `${i ? 'L' : 'M'}${x.toFixed(1)},${y(v).toFixed(1)}`).join('');
-    plot.append(svg('path', { d: seg.length === 1 ? `${d}h1` : d, class: 'series', 'data-points': seg.length }));
-  }
-  const cross = svg('line', { x1: 0, x2: 0, y1: 0, y2: h, class: 'crosshair', visibility: 'hidden' });
-  plot.append(cross);
-  return { metric, series: s, svg: root, cross };
-}
-
-function timeAxis(t0: number, t1: number, width: number): SVGSVGElement {
-  const w = width - M.left - M.right;
-  const root = svg('svg', { width, height: 22, class: 'time-axis' });
-  const n = Math.max(2, Math.floor(w / 180));
-  for (let i = 0; i <= n; i++) {
-    const t = t0 + ((t1 - t0) * i) / n;
-    const label = svg('text', { x: M.left + (w * i) / n, y: 14, class: 'tick', 'text-anchor': i === 0 ? 'start' : i === n ? 'end' : 'middle' });
-    label.textContent = new Date(t).toISOString().replace('T', ' ').replace(/\.000Z$|Z$/, '');
-    root.append(label);
-  }
-  return root;
-}
-
 async function showDevice(main: HTMLElement, id: string): Promise<void> {
   status('loading…');
   const device = await getJson<{ id: string; type: string; status: string; online: boolean; site: string | null; lastSeenAt: string | null }>(`/devices/${encodeURIComponent(id)}`);
@@ -295,21 +218,21 @@ async function showDevice(main: HTMLElement, id: string): Promise<void> {
       return;
     }
     const width = Math.max(600, charts.clientWidth || 900);
-    const all = seriesOf(rows, '');
-    const step = typicalInterval(all.t);
-    const t0 = view.from ? shown.from : all.t[0]!;
-    const t1 = view.to ? shown.to : all.t[all.t.length - 1]! + Math.max(1, step);
-    const flags = rows.some((r) => r.values.anomaly !== undefined) ? seriesOf(rows, 'anomaly') : null;
-    const panels = metrics.map((m) => drawPanel(m, units.get(m) ?? '', seriesOf(rows, m), t0, t1, width, flags, marks, step > 0 ? step * 5 : Infinity));
+    const times = timesOf(rows);
+    const step = typicalInterval(times);
+    const t0 = view.from ? shown.from : times[0]!;
+    const t1 = view.to ? shown.to : times[times.length - 1]! + Math.max(1, step);
+    const flags = rows.some((r) => r.values.anomaly !== undefined) ? seriesOf(rows, 'anomaly', times) : null;
+    const panels = metrics.map((m) => drawPanel(m, units.get(m) ?? '', seriesOf(rows, m, times), t0, t1, width, flags, marks, step > 0 ? step * 5 : Infinity));
     charts.append(...panels.map((p) => p.svg), timeAxis(t0, t1, width));
     const plotW = width - M.left - M.right;
     const onMove = (ev: MouseEvent) => {
       const box = (ev.currentTarget as SVGSVGElement).getBoundingClientRect();
       const x = ev.clientX - box.left - M.left;
       if (x < 0 || x > plotW) return;
-      const i = nearest(all.t, t0 + (x / plotW) * (t1 - t0));
+      const i = nearest(times, t0 + (x / plotW) * (t1 - t0));
       if (i < 0) return;
-      const xi = ((all.t[i]! - t0) / (t1 - t0)) * plotW;
+      const xi = ((times[i]! - t0) / (t1 - t0)) * plotW;
       for (const p of panels) {
         p.cross.setAttribute('x1', String(xi));
         p.cross.setAttribute('x2', String(xi));
