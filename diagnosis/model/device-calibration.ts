@@ -39,7 +39,7 @@ export const STATE_FORMAT = 3;
  * alarmOn (0/1); formats 1 and 2 (before device thresholds, before alarm hysteresis) had the first three, five.
  */
 const STATE_HEAD = 6;
-const HEAD_OF_FORMAT: Record<string, number> = { '1': 3, '2': 5, '3': STATE_HEAD };
+const HEAD_OF_FORMAT = new Map<string, number>([['1', 3], ['2', 5], [String(STATE_FORMAT), STATE_HEAD]]);
 
 /** A device's buffer for model m: feature state (last value and slope per metric), then the baseline at `at`. */
 function bufferOf(m: LoadedModel): { at: number; length: number } {
@@ -152,7 +152,7 @@ export function decodeState(m: LoadedModel, key: string, state: Uint8Array, need
   // format 2 (before alarm hysteresis): five, no alarm state
   const slash = key.indexOf('/');
   const format = key.slice(0, slash);
-  const head = HEAD_OF_FORMAT[format];
+  const head = HEAD_OF_FORMAT.get(format);
   if (head === undefined || key.slice(slash + 1) !== m.key || state.byteLength % 8 !== 0) return null;
   const legacy = format === '1';
   const v = new Float64Array(state.byteLength / 8);
