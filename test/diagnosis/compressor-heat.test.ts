@@ -55,3 +55,52 @@ describe('oil loss before the machine trips', () => {
     expect(raisedFaults(coldRoom({ oilRise: 1, compressionRise: 4 }))).toEqual([]);
   });
 });
+
+/**
+ * The same cold room with the compression heat 6.8 °C up, judged with what
+ * else moved. A clogged intake filter heats the compression; long load
+ * periods (a leak, a sticking inlet valve) leave fewer of the first minutes
+ * after loading, before the discharge has climbed, in its loaded mean. Neither
+ * is oil loss, whether or not the machine trips.
+ */
+function heatedBy(opts: { filterRise?: number; dutyRise?: number; tripAtDay?: number }) {
+  const base = coldRoom({ oilRise: 2, compressionRise: 6.8 });
+  const points = base.map((p, i) => {
+    const f = ramp(p.ts, 6, 12);
+    // loaded on a fixed pattern: 45 % of the samples, plus dutyRise of them as the fault develops
+    const loaded = ((i * 0.618034) % 1) < 0.45 + (opts.dutyRise ?? 0) * f;
+    const m = p.metrics as Record<string, number | boolean>;
+    const metrics = loaded
+      ? { ...m, airFilterDpMbar: (m.airFilterDpMbar as number) * (1 + (opts.filterRise ?? 0) * f) }
+      : { ...m, loaded: false, motorCurrentA: 40, dischargeTempC: (m.oilTempC as number) + 5, airFilterDpMbar: 2 };
+    return { ...p, metrics };
+  });
+  const e = engineWith(shipped);
+  const trip = opts.tripAtDay === undefined ? Infinity : T0 + opts.tripAtDay * DAY;
+  const f = feed(e, points.filter((p) => p.ts < trip));
+  if (Number.isFinite(trip)) {
+    e.event({ deviceId: 'c', type: 'air-compressor', ts: trip, kind: 'error', code: 'E-HIGH-DISCHARGE-TEMP' }, trip + 365 * DAY);
+    feed(e, points.filter((p) => p.ts >= trip), 365 * DAY, f);
+  }
+  return f.raised().map((r) => r.fault);
+}
+
+describe('compression heat up for another reason', () => {
+  it('on a unit cycling 45 % loaded as before, 6.8 °C more compression heat is still oil loss', () => {
+    expect(heatedBy({})).toContain('ac-oil-loss');
+  });
+
+  it('with the intake filter’s pressure drop 60 % up, it is not oil loss, tripped or not', () => {
+    expect(heatedBy({ filterRise: 0.6 })).not.toContain('ac-oil-loss');
+    const tripped = heatedBy({ filterRise: 0.6, tripAtDay: 17 });
+    expect(tripped).toContain('ac-overheat-trip');
+    expect(tripped).not.toContain('ac-oil-loss');
+  });
+
+  it('with the unit loaded 30 points more of the time than in its first week, it is not oil loss, tripped or not', () => {
+    expect(heatedBy({ dutyRise: 0.3 })).not.toContain('ac-oil-loss');
+    const tripped = heatedBy({ dutyRise: 0.3, tripAtDay: 17 });
+    expect(tripped).toContain('ac-overheat-trip');
+    expect(tripped).not.toContain('ac-oil-loss');
+  });
+});
