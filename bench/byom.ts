@@ -206,7 +206,7 @@ async function main(): Promise<void> {
         '--write-csv', dir];
     const offline = JSON.parse(await run('python3', ['ml/byom_eval.py', '--calibration-samples', v['calibration-samples']!, ...trainArgs, ...passOn(['far-limit']), ...evalArgs])) as {
       fleetdoc: ReturnType<typeof summary>; references: Record<string, ReturnType<typeof summary>>; bestReferenceF1: number; samples: number;
-      perExperiment: unknown[]; events: unknown; hindsightThreshold: unknown;
+      perExperiment: unknown[]; events: unknown; hindsightThreshold: unknown; labelSeparability: unknown;
     };
     log(`offline reference${own ? '' : ' and CSVs'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const { type, map } = own
@@ -285,6 +285,8 @@ async function main(): Promise<void> {
       // the same decisions per anomaly: how many were caught, how soon, and how many alarm runs touched none
       events: offline.events,
       hindsightThreshold: offline.hindsightThreshold,
+      // how well any one sensor splits the labels at all (an oracle's choice of metric per experiment): a ceiling on one-sensor evidence
+      labelSeparability: offline.labelSeparability,
     };
     console.log(JSON.stringify(out, null, 2));
   } finally {

@@ -141,6 +141,42 @@ def hindsight(scores: list[np.ndarray], labels: list[np.ndarray], far_limit: flo
     return best
 
 
+def separability(exps: list, names: list[str], n_cal: int, window: int = 30) -> dict:
+    """
+    How far the labels can be told from any one sensor at all, whatever the detector: per experiment and metric,
+    the ROC AUC of the metric (standardised on the experiment's own calibration, raw and as a trailing mean of
+    `window` samples) for anomalous against normal samples after calibration, in whichever direction separates
+    better (0.5 = no better than chance, 1 = a clean split). Choosing the best metric and direction per experiment
+    with the labels in hand is an oracle no detector has, so its median is a ceiling on one-sensor evidence, not a
+    score to reach.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    def best(z: np.ndarray, y: np.ndarray) -> tuple[str, float]:
+        aucs = [roc_auc_score(y, z[:, j]) for j in range(z.shape[1])]
+        j = int(np.argmax([max(a, 1 - a) for a in aucs]))
+        return names[j], round(max(aucs[j], 1 - aucs[j]), 3)
+
+    rows = []
+    for e in exps:
+        x = matrix(e.samples, names)
+        y = e.label[n_cal:].astype(bool)
+        if len(y) == 0 or y.all() or not y.any():
+            continue  # nothing to tell apart after calibration
+        cal = x[:n_cal]
+        z = (x - cal.mean(0)) / (cal.std(0) + 1e-9)
+        c = np.cumsum(np.vstack([np.zeros((1, z.shape[1])), z]), axis=0)
+        t = np.arange(len(z))
+        lo = np.maximum(0, t - window + 1)
+        mean = (c[t + 1] - c[lo]) / (t + 1 - lo)[:, None]
+        (m_raw, a_raw), (m_mean, a_mean) = best(z[n_cal:], y), best(mean[n_cal:], y)
+        rows.append({"experiment": e.name, "raw": {"metric": m_raw, "auc": a_raw}, f"mean{window}": {"metric": m_mean, "auc": a_mean}})
+    if not rows:
+        return {"experiments": 0}
+    med = lambda k: round(float(np.median([r[k]["auc"] for r in rows])), 3)  # noqa: E731
+    return {"experiments": len(rows), "bestMetricAucMedian": {"raw": med("raw"), f"mean{window}": med(f"mean{window}")}, "perExperiment": rows}
+
+
 def matrix(samples: list[dict], names: list[str]) -> np.ndarray:
     """
     Samples as rows for the classic references, which need every value: a metric missing from a sample keeps its
@@ -326,6 +362,7 @@ def main() -> None:
         "perExperiment": per_exp,
         "events": events_summary(per_exp),
         "hindsightThreshold": hindsight(scores, [e.label for e in exps], args.far_limit),
+        "labelSeparability": separability(exps, names, n_cal),
         "references": {k: summary(c) for k, c in refs.items()},
         "cardHeldOut": held,
         "seconds": round(time.time() - t0, 1),

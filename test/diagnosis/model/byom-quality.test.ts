@@ -164,3 +164,35 @@ describe("SKAB's T²+Q pipeline as a reference", () => {
     expect(t2Ratio).toBeLessThanOrEqual(1);
   });
 });
+
+describe('label separability', () => {
+  it('reports, per experiment, the one metric whose calibration-standardised values best split its labels, raw and as a trailing mean', () => {
+    const out = python([
+      'from byom_eval import separability',
+      'from fleetdoc_ml.testbed import Recording',
+      'rng = np.random.default_rng(5)',
+      'n, cal = 600, 200',
+      'label = np.zeros(n, dtype=np.int64); label[400:500] = 1',
+      // "shift" falls by 3 noise widths inside the label; "noise" never moves; the second experiment labels noise only
+      'rows = lambda shift: [{"noise": float(rng.normal()), "shift": float(rng.normal() - shift * label[i])} for i in range(n)]',
+      'a = Recording("a", rows(3.0), label, None)',
+      'b = Recording("b", rows(0.0), label, None)',
+      'c = Recording("c", rows(3.0), np.zeros(n, dtype=np.int64), None)',
+      'print(json.dumps(separability([a, b, c], ["noise", "shift"], cal)))',
+    ]) as {
+      experiments: number;
+      bestMetricAucMedian: { raw: number; mean30: number };
+      perExperiment: Array<{ experiment: string; raw: { metric: string; auc: number }; mean30: { metric: string; auc: number } }>;
+    };
+    // the experiment without an anomalous sample after calibration is left out
+    expect(out.experiments).toBe(2);
+    const [a, b] = out.perExperiment as [(typeof out.perExperiment)[0], (typeof out.perExperiment)[0]];
+    expect(a.experiment).toBe('a');
+    // a fall separates as well as a rise: the direction is the one that splits better
+    expect(a.raw).toEqual({ metric: 'shift', auc: expect.closeTo(0.98, 1) });
+    expect(a.mean30.auc).toBeGreaterThan(a.raw.auc - 0.02);
+    // labels no sensor follows stay near chance, even for the best of two metrics
+    expect(b.raw.auc).toBeLessThan(0.6);
+    expect(out.bestMetricAucMedian.raw).toBeCloseTo((a.raw.auc + b.raw.auc) / 2, 3);
+  });
+});
