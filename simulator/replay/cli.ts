@@ -84,7 +84,7 @@ export async function runReplayCli(): Promise<void> {
     process.stderr.write(`column ${col}: ${u.count} cells not readable as its metric (first ${JSON.stringify(u.example)}, line ${u.line}); left out of their rows\n`);
   }
   if (o.intervalMs !== undefined) process.stderr.write(`rows ${o.intervalMs} ms apart from ${s.firstTs ?? '-'}${o.startTs === undefined ? ' (2000-01-01 unless --start)' : ''}\n`);
-  else if (s.shiftMs !== 0) process.stderr.write(`times shifted by ${(s.shiftMs / 1000).toFixed(3)} s so that the recording starts at ${s.firstTs}${o.startTs === undefined ? ' (they were before 2000-01-01, which the platform refuses; --start chooses)' : ''}\n`);
+  else if (s.shiftMs !== 0) process.stderr.write(`times shifted by ${(s.shiftMs / 1000).toFixed(3)} s so that the recording starts at ${s.earliestTs}${o.startTs === undefined ? ' (they were before 2000-01-01, which the platform refuses; --start chooses)' : ''}\n`);
   if (s.decided !== null && s.decided < s.published) {
     process.stderr.write(`only ${s.decided} of ${s.published} samples have an anomaly decision after waiting 60 s without progress: see GET /api/v1/dead-letters?deviceId=${o.device}, and fleetdoc_diagnosis_dropped_samples_total on /metrics\n`);
   }
@@ -95,6 +95,6 @@ export async function runReplayCli(): Promise<void> {
   }
   if (s.nudged > 0) process.stderr.write(`${s.nudged} rows repeated the previous row's time: each sent 1 ms after the one before\n`);
   process.stdout.write(
-    `${o.device} (${o.type}${s.registered ? ', registered' : ''}): ${s.rows} rows, ${s.published} samples published, ${s.badRowCount} bad rows skipped; ${s.firstTs ?? '-'} → ${s.lastTs ?? '-'}${s.decided === null ? '' : `; ${s.decided} anomaly decisions readable`}\n`,
+    `${o.device} (${o.type}${s.registered ? ', registered' : ''}): ${s.rows} rows, ${s.published} samples published, ${s.badRowCount} bad rows skipped; ${s.earliestTs ?? '-'} → ${s.latestTs ?? '-'}${s.outOfOrder > 0 ? ` (rows out of time order: ${s.outOfOrder} earlier than the row before them)` : ''}${s.decided === null ? '' : `; ${s.decided} anomaly decisions readable`}\n`,
   );
 }

@@ -60,8 +60,14 @@ export interface ReplaySummary {
   decided: number | null;
   /** What ingest refused from this replay (the device's dead letters newer than its newest before), by reason, with the first few details. */
   refused: { count: number; byReason: Record<string, number>; examples: string[]; capped: boolean };
+  /** The first and the last published row's time, in the file's order (lastTs is the sample sent last). */
   firstTs: string | null;
   lastTs: string | null;
+  /** The recording's span: the earliest and the latest time published, wherever their rows are in the file. */
+  earliestTs: string | null;
+  latestTs: string | null;
+  /** Published rows whose time is before the previous published row's (0: the file is in time order). */
+  outOfOrder: number;
   registered: boolean;
 }
 
@@ -114,14 +120,22 @@ export function parseValue(raw: string, m: MetricInfo, separator: string): { ok:
   return { ok: true, value: n };
 }
 
-/** The earliest readable time in a recording's time column (RecordingClock's origin); undefined without one. */
+function timeColumnMissing(timeColumn: string, names: string[]): Error {
+  return new Error(`time column ${timeColumn} not in the header (${names.join(', ')})`);
+}
+
+/**
+ * The earliest readable time in a recording's time column (RecordingClock's origin); undefined when no row has
+ * one. Throws when the header has no such column.
+ */
 export async function recordingOrigin(file: string, separator: string | undefined, timeColumn: string, utcOffsetMin = 0): Promise<number | undefined> {
   let at = -1;
   let min = Infinity;
   for await (const rec of readCsv(createReadStream(file), separator)) {
     if (at < 0) {
-      at = rec.fields.map((f) => f.trim()).indexOf(timeColumn);
-      if (at < 0) return undefined;
+      const names = rec.fields.map((f) => f.trim());
+      at = names.indexOf(timeColumn);
+      if (at < 0) throw timeColumnMissing(timeColumn, names);
       continue;
     }
     const t = parseTimestamp(rec.fields[at] ?? '', utcOffsetMin);
@@ -220,6 +234,37 @@ async function refusedAfter(platform: PlatformClient, device: string, after: str
   return { count: rows.length, byReason, examples, capped: rows.length >= MAX_REFUSED_READ };
 }
 
+interface Layout {
+  separator: string;
+  /** -1 for a recording timed by the interval. */
+  timeIndex: number;
+  columns: { index: number; name: string; metric: MetricInfo }[];
+}
+
+/** The file's header checked against the options and the type's metrics: where the time is, which columns are sent as what. */
+async function readLayout(o: ReplayOptions, metrics: Map<string, MetricInfo>): Promise<Layout> {
+  for await (const rec of readCsv(createReadStream(o.file), o.separator)) {
+    const names = rec.fields.map((f) => f.trim());
+    let timeIndex = -1;
+    if (o.timeColumn !== undefined) {
+      timeIndex = names.indexOf(o.timeColumn);
+      if (timeIndex < 0) throw timeColumnMissing(o.timeColumn, names);
+    }
+    const mapped = new Set<string>();
+    const columns = names.flatMap((name, index) => {
+      if (index === timeIndex) return [];
+      const metric = metrics.get(o.map?.[name] ?? name);
+      if (!metric || (o.map?.[name] === undefined && Object.values(o.map ?? {}).includes(name))) return [];
+      mapped.add(name);
+      return [{ index, name, metric }];
+    });
+    for (const col of Object.keys(o.map ?? {})) if (!mapped.has(col)) throw new Error(`--map: no column ${col} in the header`);
+    if (columns.length === 0) throw new Error(`no column maps to a metric of ${o.type}; use --map column=metric`);
+    return { separator: rec.separator, timeIndex, columns };
+  }
+  throw new Error(`${o.file} has no header`);
+}
+
 export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
   // before anything is registered
   if ((o.timeColumn === undefined) === (o.intervalMs === undefined)) throw new Error('give either a time column or an interval between rows');
@@ -230,6 +275,10 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
   for (const [col, metric] of Object.entries(o.map ?? {})) {
     if (!metrics.has(metric)) throw new Error(`--map ${col}=${metric}: ${o.type} has no metric ${metric}`);
   }
+  // the file too (it exists, its header has the columns asked for, its times), so that a bad invocation changes nothing on the platform
+  const { separator, timeIndex, columns } = await readLayout(o, metrics);
+  // rows timed by the interval count from 0 (1970): the clock starts them at --start, else 2000-01-01
+  const origin = o.timeColumn === undefined ? 0 : await recordingOrigin(o.file, separator, o.timeColumn, o.utcOffsetMin);
 
   // the device: register it, or take over an existing one with a fresh secret
   let secret: string;
@@ -245,14 +294,12 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
   }
 
   const refusedBefore = registered ? undefined : await newestRefusal(platform, o.device);
-  const summary: ReplaySummary = { rows: 0, published: 0, badRows: [], badRowCount: 0, unreadable: {}, shiftMs: 0, nudged: 0, decided: null, refused: { count: 0, byReason: {}, examples: [], capped: false }, firstTs: null, lastTs: null, registered };
+  const summary: ReplaySummary = { rows: 0, published: 0, badRows: [], badRowCount: 0, unreadable: {}, shiftMs: 0, nudged: 0, decided: null, refused: { count: 0, byReason: {}, examples: [], capped: false }, firstTs: null, lastTs: null, earliestTs: null, latestTs: null, outOfOrder: 0, registered };
   const bad = (line: number, reason: string) => {
     summary.badRowCount++;
     if (summary.badRows.length < MAX_BAD_KEPT) summary.badRows.push({ line, reason });
     o.onBadRow?.(line, reason);
   };
-  // rows timed by the interval count from 0 (1970): the clock starts them at --start, else 2000-01-01
-  const origin = o.timeColumn === undefined ? 0 : await recordingOrigin(o.file, o.separator, o.timeColumn, o.utcOffsetMin);
   const clock = new RecordingClock({ utcOffsetMin: o.utcOffsetMin, startTs: o.startTs, origin });
   /** The earliest and latest time sent (rows may be out of order). */
   const span = { min: Infinity, max: -Infinity };
@@ -277,34 +324,16 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
     }
   };
 
-  let columns: { index: number; name: string; metric: MetricInfo }[] = [];
-  let timeIndex = -1;
-  let separator = ',';
   let header = true;
   let seq = 0;
   let prevTs: number | undefined;
+  let prevSent: number | undefined;
   let wall0 = 0;
   let ts0 = 0;
   try {
-    for await (const rec of readCsv(createReadStream(o.file), o.separator)) {
+    for await (const rec of readCsv(createReadStream(o.file), separator)) {
       if (header) {
-        header = false;
-        const names = rec.fields.map((f) => f.trim());
-        if (o.timeColumn !== undefined) {
-          timeIndex = names.indexOf(o.timeColumn);
-          if (timeIndex < 0) throw new Error(`time column ${o.timeColumn} not in the header (${names.join(', ')})`);
-        }
-        separator = rec.separator;
-        const mapped = new Set<string>();
-        columns = names.flatMap((name, index) => {
-          if (index === timeIndex) return [];
-          const metric = metrics.get(o.map?.[name] ?? name);
-          if (!metric || (o.map?.[name] === undefined && Object.values(o.map ?? {}).includes(name))) return [];
-          mapped.add(name);
-          return [{ index, name, metric }];
-        });
-        for (const col of Object.keys(o.map ?? {})) if (!mapped.has(col)) throw new Error(`--map: no column ${col} in the header`);
-        if (columns.length === 0) throw new Error(`no column maps to a metric of ${o.type}; use --map column=metric`);
+        header = false; // read by readLayout
         continue;
       }
       if (rec.fields.length === 1 && rec.fields[0]!.trim() === '') continue; // blank line
@@ -345,6 +374,8 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
       bytes += sample.length + 1;
       if (ts < span.min) span.min = ts;
       if (ts > span.max) span.max = ts;
+      if (prevSent !== undefined && ts < prevSent) summary.outOfOrder++;
+      prevSent = ts;
       summary.firstTs ??= new Date(ts).toISOString();
       summary.lastTs = new Date(ts).toISOString();
       if (batch.length >= maxBatch) await flush();
@@ -355,6 +386,10 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
   }
   summary.shiftMs = clock.shiftMs;
   summary.nudged = clock.nudged;
+  if (summary.published > 0) {
+    summary.earliestTs = new Date(span.min).toISOString();
+    summary.latestTs = new Date(span.max).toISOString();
+  }
   if (o.waitForDecisions !== false && summary.published > 0 && (await hasModel(platform, o.type))) {
     summary.decided = await awaitDecisions(platform, o.device, span.min, span.max, Date.parse(summary.lastTs!), summary.published);
   }
