@@ -83,7 +83,11 @@ class Baseline:
 
 
 def calibrate(rows: np.ndarray, card: dict) -> Baseline:
-    """Per-feature mean and population std over the calibration rows (NaN skipped), with the card's floors."""
+    """
+    Per-feature mean and population std over the calibration rows (NaN skipped), with the card's floors; a feature
+    the device never showed in them gets an infinite scale (standardised to 0: judged without it), as
+    diagnosis/model/baseline.ts finishCalibration does. No calibration rows at all: the type's mean and scale.
+    """
     type_mean = np.asarray(card["typeMean"], dtype=np.float64)
     type_scale = np.asarray(card["typeScale"], dtype=np.float64)
     min_scale = np.asarray(card["minScale"], dtype=np.float64)
@@ -94,6 +98,8 @@ def calibrate(rows: np.ndarray, card: dict) -> Baseline:
     for j in range(rows.shape[1]):
         col = rows[:, j]
         col = col[~np.isnan(col)]
+        if col.size == 0:
+            scale[j] = math.inf
         if col.size >= 1:
             mean[j] = col.mean()
         if col.size >= 2:

@@ -2,6 +2,8 @@
  * Each device is judged against its own normal: two compressors whose
  * normals differ see the same absolute readings differently.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { nullLogger } from '../../../core/logger.ts';
 import type { MetricValue } from '../../../core/domain/telemetry.ts';
@@ -68,6 +70,30 @@ describe('per-device baseline', () => {
     }
   });
 
+  it('judges a device without a metric it never reported during calibration, instead of against the type’s level', async () => {
+    const scorer = createModelScorer({ logger: nullLogger() });
+    try {
+      const without = (m: Readonly<Record<string, MetricValue>>) => {
+        const out: Record<string, MetricValue> = { ...m };
+        delete out.oilTempC;
+        return out;
+      };
+      await scorer.scoreBatch(healthy.slice(0, CAL).map((s) => ({ deviceId: 'late', type: s.type, ts: s.ts, metrics: without(s.metrics) })));
+      // the oil sensor joins after calibration, reading 25 °C above any level the type was trained on
+      const outs = await scorer.scoreBatch(
+        healthy.slice(CAL, CAL + 400).map((s) => ({ deviceId: 'late', type: s.type, ts: s.ts, metrics: { ...s.metrics, oilTempC: (s.metrics.oilTempC as number) + 25 } })),
+      );
+      expect(flaggedShare(outs)).toBeLessThan(0.1);
+      // the device's other metrics still count: site B's pressure and current on it alarm
+      const shifted = await scorer.scoreBatch(
+        healthy.slice(CAL + 400, CAL + 600).map((s) => ({ deviceId: 'late', type: s.type, ts: s.ts, metrics: atSiteB(s.metrics) })),
+      );
+      expect(flaggedShare(shifted)).toBeGreaterThan(0.9);
+    } finally {
+      await scorer.close();
+    }
+  });
+
   it('carries missing metrics forward, treats a metric constant in calibration with the floor, and says no-model for unknown types', async () => {
     const scorer = createModelScorer({ logger: nullLogger(), calibrationSamples: 50 });
     try {
@@ -90,5 +116,20 @@ describe('per-device baseline', () => {
     } finally {
       await scorer.close();
     }
+  });
+
+  it('the Python reference calibrates the same way: infinite scale for a feature with no calibration reading, the type’s with no calibration', () => {
+    const script = [
+      'import json, sys, numpy as np',
+      "sys.path.insert(0, 'ml')",
+      'from fleetdoc_ml.features import calibrate',
+      'card = {"typeMean": [5.0, 7.0], "typeScale": [2.0, 3.0], "minScale": [0.1, 0.1]}',
+      'b = calibrate(np.array([[1.0, np.nan], [3.0, np.nan]]), card)',
+      'n = calibrate(np.zeros((0, 2)), card)',
+      'print(json.dumps([list(b.mean), [str(v) for v in b.scale], list(n.mean), list(n.scale)]))',
+    ].join('\n');
+    const r = spawnSync('python3', ['-c', script], { cwd: fileURLToPath(new URL('../../../', import.meta.url)), encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([[2, 7], ['1.0', 'inf'], [5, 7], [2, 3]]);
   });
 });
