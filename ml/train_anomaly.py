@@ -231,6 +231,19 @@ def open_csv(path: str, sep: str | None) -> tuple[str, str, list[str], Iterator[
     return raw, file_sep, [c.strip() for c in next(rows, [])], rows
 
 
+def out_of_range(m: dict, x) -> bool:
+    """Whether ingest refuses this value of metric m (ingest/validate.ts checkValue: min/max, a string's values)."""
+    if isinstance(x, str):
+        return bool(m.get("values")) and x not in m["values"]
+    return (m.get("min") is not None and x < m["min"]) or (m.get("max") is not None and x > m["max"])
+
+
+def range_text(m: dict) -> str:
+    if m.get("kind") == "string":
+        return "one of " + ", ".join(m.get("values") or [])
+    return f"[{m.get('min', '-inf')}, {m.get('max', 'inf')}]"
+
+
 def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | None, device_col: str | None,
              mapping: dict[str, str] | None = None) -> tuple[list[Device], list[str], str]:
     """
@@ -238,6 +251,7 @@ def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | 
     unless given, header names trimmed, decimal commas, a row without a readable time skipped (and counted).
     """
     kinds = {m["name"]: m.get("kind", "number") for m in type_def["metrics"]}
+    defs = {m["name"]: m for m in type_def["metrics"]}
     by_device: dict[str, list[tuple[float, dict]]] = {}
     ignored: set[str] = set()
     h = hashlib.sha256()
@@ -260,6 +274,7 @@ def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | 
         if not metric_cols:
             fail(f"{path}: no column matches a metric of type {type_def['name']} ({', '.join(kinds)})")
         no_time: list[tuple[int, str]] = []
+        refused: dict[str, int] = {}
         for i, row in enumerate(reader):
             s: dict = {}
             for c in metric_cols:
@@ -277,8 +292,18 @@ def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | 
             if t is None or math.isnan(t):
                 no_time.append((i + 2, row.get(time_col) or ""))
                 continue
+            out = next((m for m, x in s.items() if out_of_range(defs[m], x)), None)
+            if out is not None:
+                # ingest refuses the whole sample (dead letter out_of_range): the runtime never sees this row
+                refused[out] = refused.get(out, 0) + 1
+                continue
             dev = (row.get(device_col) or "") if device_col else path  # one recording per file, even where two share a name
             by_device.setdefault(dev, []).append((t, s))
+        if refused:
+            what = "; ".join(f"{m} {n} ({range_text(defs[m])})" for m, n in sorted(refused.items(), key=lambda kv: -kv[1]))
+            n = sum(refused.values())
+            print(f"warning: {path}: {n} row{'s' if n != 1 else ''} left out, as ingest would refuse them for a value outside "
+                  f"the type's declared range: {what}. Widen the type's min/max if these readings are real.", file=sys.stderr)
         if no_time:
             line, cell = no_time[0]
             print(f"warning: {path}: {len(no_time)} rows without a readable time in column {time_col!r} skipped "

@@ -12,13 +12,13 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-/** read_csv on one file of a type with metrics a (number) and b (number); prints the samples and times. */
-function read(file: string, timeColumn = 'time') {
+/** read_csv on one file of a type with metrics a (number) and b (number, or as `b` gives it); prints the samples and times. */
+function read(file: string, timeColumn = 'time', b: Record<string, unknown> = { name: 'b', kind: 'number' }) {
   const script = [
     'import json, sys',
     "sys.path.insert(0, 'ml')",
     'from train_anomaly import read_csv',
-    "t = {'name': 'x', 'metrics': [{'name': 'a', 'kind': 'number'}, {'name': 'b', 'kind': 'number'}]}",
+    `t = {'name': 'x', 'metrics': [{'name': 'a', 'kind': 'number'}, json.loads(${JSON.stringify(JSON.stringify(b))})]}`,
     `devices, ignored, _ = read_csv([${JSON.stringify(file)}], t, None, ${JSON.stringify(timeColumn)}, None)`,
     'print(json.dumps({"samples": devices[0].samples, "ignored": ignored}))',
   ].join('\n');
@@ -46,6 +46,26 @@ describe('model:train reads CSVs as replay does', () => {
     const bad = read(words);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/no number could be read in the metric columns/);
+  });
+});
+
+describe('model:train leaves out what ingest would refuse', () => {
+  it('a row with a value outside the type’s declared range is not trained on, and the warning counts them per metric', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fleetdoc-csv-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'range.csv');
+    await writeFile(file, 'time,a,b\n2025-01-01T00:00:00Z,1,-0.5\n2025-01-01T00:00:01Z,2,0\n2025-01-01T00:00:02Z,3,1.5\n2025-01-01T00:00:03Z,4,\n');
+    const r = read(file, 'time', { name: 'b', kind: 'number', min: -0.2, max: 1, unit: 'kPa' });
+    expect(r.status, r.stderr).toBe(0);
+    // ingest refuses the whole sample, so the row's a goes too; a missing b is no refusal
+    expect(r.out!.samples).toEqual([{ a: 2, b: 0 }, { a: 4 }]);
+    expect(r.stderr).toMatch(/2 rows left out, as ingest would refuse them for a value outside the type's declared range: b 2 \(\[-0\.2, 1\]\)/);
+    // a string outside its declared values is refused the same way
+    const words = join(dir, 'words.csv');
+    await writeFile(words, 'time,a,b\n2025-01-01T00:00:00Z,1,run\n2025-01-01T00:00:01Z,2,jump\n');
+    const w = read(words, 'time', { name: 'b', kind: 'string', values: ['run', 'stop'] });
+    expect(w.out!.samples).toEqual([{ a: 1, b: 'run' }]);
+    expect(w.stderr).toMatch(/1 row left out.*b 1 \(one of run, stop\)/);
   });
 });
 
