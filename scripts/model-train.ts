@@ -23,7 +23,7 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const TRAIN = join(ROOT, 'ml/train_anomaly.py');
 const USAGE = `usage: npm run model:train -- --type <type> (--csv <file> [--csv <file>…] | --from-store --device <id> --from <time> --to <time>)
   [--time-column <col>] [--separator ';'] [--device-column <col>] [--map col=metric,…] [--calibration-samples N] [--target-far 0.01]
-  [--threshold-margin 1.0] [--smoothing-alpha 0.3] [--wander-floor 0.25] [--device-threshold-margin 2 (0: off)] [--alarm-clear-ratio 0.8 (1: off)] [--out-dir <dir>]
+  [--threshold-margin 1.0] [--smoothing-alpha 0.3] [--wander-floor 0.25] [--device-threshold-margin 2 (0: off)] [--alarm-clear-ratio 0.8 (1: off)] [--holdout 0.25] [--out-dir <dir>]
   [--api <url> --api-key <key>] [--python python3]`;
 
 export class CliError extends Error {}
@@ -42,6 +42,7 @@ const OPTIONS = {
   'wander-floor': { type: 'string' },
   'device-threshold-margin': { type: 'string' },
   'alarm-clear-ratio': { type: 'string' },
+  holdout: { type: 'string' },
   'from-store': { type: 'boolean' },
   device: { type: 'string' },
   from: { type: 'string' },
@@ -67,15 +68,47 @@ export interface TrainResult {
 
 /** Below this share of the injected steps, drifts and noise caught, training warns that the threshold is blind. */
 const WEAK_HELD_OUT_RECALL = 0.5;
+/** Above this share of held-back normal samples in alarm (each pseudo-device at its own threshold), training warns. */
+const HIGH_HELD_BACK_FAR = 0.1;
+
+/** The numeric options and what each accepts, checked before Python runs. */
+const NUMERIC: Record<string, { test: (x: number) => boolean; says: string }> = {
+  'calibration-samples': { test: (x) => Number.isInteger(x) && x >= 10, says: 'a whole number of samples, at least 10' },
+  'target-far': { test: (x) => x > 0 && x <= 0.5, says: 'a share of normal samples above 0 and at most 0.5 (0.01 = 1 %)' },
+  'threshold-margin': { test: (x) => x > 0, says: 'a factor above 0' },
+  'smoothing-alpha': { test: (x) => x > 0 && x <= 1, says: 'above 0 and at most 1 (1: no smoothing)' },
+  'wander-floor': { test: (x) => x >= 0, says: '0 or more' },
+  'device-threshold-margin': { test: (x) => x >= 0, says: '0 (off) or more' },
+  'alarm-clear-ratio': { test: (x) => x >= 0.5 && x <= 1, says: 'from 0.5 to 1 (1: no hysteresis)' },
+  holdout: { test: (x) => x > 0 && x < 0.9, says: 'the share of each recording held back to check the threshold, above 0 and below 0.9' },
+};
+
+function numericArgs(o: Options): string[] {
+  const out: string[] = [];
+  for (const [k, rule] of Object.entries(NUMERIC)) {
+    const raw = o[k as keyof Options];
+    if (raw === undefined) continue;
+    const x = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+    if (!Number.isFinite(x) || !rule.test(x)) throw new CliError(`--${k} ${String(raw)}: expected ${rule.says}`);
+    out.push(`--${k}`, String(raw));
+  }
+  return out;
+}
 
 /**
  * What to tell the user when the card's held-out check (faults injected into held-back normal data) shows a
  * threshold blind to most of them: normal operation strays from a calibration as far as faults do.
  */
 export function heldOutWarning(r: Pick<TrainResult, 'heldOut' | 'calibrationSamples'>): string | undefined {
+  const far = r.heldOut.heldBackNormalFalseAlarmRate;
+  const noisy = typeof far === 'number' && far > HIGH_HELD_BACK_FAR
+    ? `${(far * 100).toFixed(1)} % of the held-back normal samples alarm at each pseudo-device's own threshold: expect devices to ` +
+      `alarm that often in normal operation. A longer calibration period (README: choosing the calibration period), ` +
+      '--device-threshold-margin 0 (the card\'s threshold for every device) or a higher --threshold-margin trade some faults for fewer false alarms.'
+    : undefined;
   const recall = r.heldOut.recall;
-  if (typeof recall !== 'number' || recall >= WEAK_HELD_OUT_RECALL) return undefined;
-  return `the threshold catches only ${(recall * 100).toFixed(0)} % of the 4-5 std steps, drifts and noise injected into the held-back ` +
+  if (typeof recall !== 'number' || recall >= WEAK_HELD_OUT_RECALL) return noisy;
+  return `${noisy ? noisy + ' Also, ' : ''}the threshold catches only ${(recall * 100).toFixed(0)} % of the 4-5 std steps, drifts and noise injected into the held-back ` +
     `normal data: normal operation strays as far from a ${r.calibrationSamples}-sample calibration as those faults do, so expect ` +
     'small faults to go unseen. A calibration period that covers the slow changes of normal operation (README: choosing the ' +
     'calibration period), or normal data recorded the way the devices will run, may help.';
@@ -94,7 +127,8 @@ async function api<T>(base: string, key: string | undefined, method: string, pat
   const headers: Record<string, string> = {};
   if (key) headers.authorization = `Bearer ${key}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(new URL(path, base), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  // the path goes after the base's own path (a platform behind a proxy at /fleetdoc), not in place of it
+  const res = await fetch(new URL(base.replace(/\/+$/, '') + path), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
   if (!res.ok) throw new CliError(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 500)}`);
   return JSON.parse(text) as T;
@@ -141,8 +175,15 @@ function runPython(python: string, args: string[]): Promise<string> {
 type Options = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; strict: true }>>['values'];
 
 export async function modelTrain(argv: string[], log: (line: string) => void = console.error): Promise<TrainResult> {
-  const { values: o } = parseArgs({ args: argv, options: OPTIONS, strict: true });
+  let o: Options;
+  try {
+    o = parseArgs({ args: argv, options: OPTIONS, strict: true }).values;
+  } catch (err) {
+    // an unknown option, or a value starting with '-' (give it as --threshold-margin=-1)
+    throw new CliError(`${(err as Error).message}\n${USAGE}`);
+  }
   if (o.help) throw new CliError(USAGE);
+  numericArgs(o);
   if (!o.type) throw new CliError(`--type is required\n${USAGE}`);
   if (!o.csv?.length && !o['from-store']) throw new CliError(`give --csv <file> or --from-store\n${USAGE}`);
   if (o['from-store'] && (!o.api || !o.device || !o.from || !o.to)) throw new CliError('--from-store needs --api, --device, --from and --to');
@@ -188,13 +229,15 @@ async function trainIn(o: Options, work: string, python: string, log: (line: str
     if (o['device-column']) args.push('--device-column', o['device-column']);
     if (o.map) args.push('--map', o.map);
   }
-  for (const k of ['calibration-samples', 'target-far', 'threshold-margin', 'smoothing-alpha', 'wander-floor', 'device-threshold-margin', 'alarm-clear-ratio'] as const) if (o[k] !== undefined) args.push(`--${k}`, o[k]);
+  args.push(...numericArgs(o));
 
   const stdout = await runPython(python, args);
   const summary = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as TrainResult;
   log(`trained ${summary.modelId}: threshold ${summary.threshold.toFixed(3)}, held-out ${JSON.stringify(summary.heldOut)}`);
   summary.warning = heldOutWarning(summary);
   if (summary.warning) log(`warning: ${summary.warning}`);
+  const { dropped } = JSON.parse(await readFile(join(outDir, `${o.type}.card.json`), 'utf8')) as { dropped?: Array<{ feature: string; reason: string }> };
+  if (dropped?.length) log(`left out of the model: ${dropped.map((d) => `${d.feature} (${d.reason})`).join(', ')}; a fault that shows only there goes unseen`);
   done.trained = true;
   if (o['out-dir'] !== undefined || !o.api) log(`wrote ${join(outDir, `${o.type}.anomaly.onnx`)} and ${join(outDir, `${o.type}.card.json`)}`);
 

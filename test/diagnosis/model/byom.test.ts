@@ -65,6 +65,27 @@ describe('model:train warns of a threshold blind to the held-out faults', () => 
     // no injected check (no numeric metric to inject into): nothing to judge
     expect(heldOutWarning({ heldOut: {}, calibrationSamples: 200 })).toBeUndefined();
   });
+
+  it('warns when held-back normal data alarm on more than 10 % of samples, alone or with a blind threshold', () => {
+    expect(heldOutWarning({ heldOut: { recall: 0.9, heldBackNormalFalseAlarmRate: 0.19 }, calibrationSamples: 720 })).toMatch(/^19\.0 % of the held-back normal samples alarm/);
+    expect(heldOutWarning({ heldOut: { recall: 0.9, heldBackNormalFalseAlarmRate: 0.1 }, calibrationSamples: 720 })).toBeUndefined();
+    expect(heldOutWarning({ heldOut: { recall: 0.2, heldBackNormalFalseAlarmRate: 0.3 }, calibrationSamples: 720 })).toMatch(/^30\.0 % .* Also, the threshold catches only 20 %/);
+  });
+});
+
+describe('model:train refuses bad options before anything runs', () => {
+  it.each([
+    [['--target-far', '1.5'], /--target-far 1\.5: expected a share of normal samples above 0 and at most 0\.5/],
+    [['--calibration-samples', '0'], /--calibration-samples 0: expected a whole number of samples, at least 10/],
+    [['--calibration-samples', '12.5'], /--calibration-samples 12\.5: expected a whole number/],
+    [['--threshold-margin=-1'], /--threshold-margin -1: expected a factor above 0/],
+    [['--threshold-margin', '-1'], /Option '--threshold-margin' argument is ambiguous[\s\S]*usage: npm run model:train/],
+    [['--alarm-clear-ratio', '0.2'], /--alarm-clear-ratio 0\.2: expected from 0\.5 to 1/],
+    [['--holdout', '0.95'], /--holdout 0\.95: expected the share of each recording held back/],
+    [['--no-such-option'], /Unknown option '--no-such-option'[\s\S]*usage:/],
+  ])('%j', async (args, message) => {
+    await expect(modelTrain(['--type', 'air-compressor', '--csv', 'no-such.csv', ...args], () => {})).rejects.toThrow(message);
+  });
 });
 
 describe('bring your own machine', () => {
