@@ -58,14 +58,26 @@ def choose_features(type_def: dict, devices: list[Device]) -> list[dict]:
 
 
 def _monotonic(devices: list[Device], metric: str) -> bool:
+    """
+    A counter: it (almost) never steps down, or — a meter whose reading carries noise — it steps down often but
+    never falls back more than 2 % of what it rose over the recording (its deepest fall below an earlier reading,
+    against its rise from first to last), on every device that shows it rising. A level wanders back and forth.
+    """
     ups = downs = 0
+    rising = noisy_counter = 0
     for d in devices:
         v = np.array([to_number(s.get(metric)) for s in d.samples])
         v = v[~np.isnan(v)]
         dv = np.diff(v)
         ups += int((dv > 0).sum())
         downs += int((dv < 0).sum())
-    return ups > 0 and downs <= 0.01 * (ups + downs)
+        if v.size >= 3 and v[-1] > v[0]:
+            rising += 1
+            fall = float((np.maximum.accumulate(v) - v).max())
+            noisy_counter += fall <= 0.02 * (v[-1] - v[0])
+    if ups > 0 and downs <= 0.01 * (ups + downs):
+        return True
+    return rising > 0 and noisy_counter == rising == sum(1 for d in devices if any(metric in s for s in d.samples))
 
 
 def data_hash(devices: list[Device], features: list[dict]) -> str:

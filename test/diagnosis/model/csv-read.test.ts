@@ -107,3 +107,25 @@ describe('training reads cells exactly as replay does', () => {
     }
   });
 });
+
+describe('model:train tells a counter from a level', () => {
+  it('a meter whose readings carry noise is still a counter (its increments are the feature); a level that rises and falls is not', () => {
+    const script = [
+      'import json, sys, numpy as np',
+      "sys.path.insert(0, 'ml')",
+      'from fleetdoc_ml.train import Device, choose_features',
+      'rng = np.random.default_rng(0)',
+      'n = 3000',
+      'meter = np.cumsum(rng.uniform(0, 2, n)) + rng.normal(0, 3, n)',
+      'hours = np.arange(n) / 360.0',
+      'temp = 50 + 5 * np.sin(np.arange(n) / 200) + rng.normal(0, 1, n)',
+      'climb = np.linspace(0, 10, n) + rng.normal(0, 1, n)',
+      "t = {'name': 'x', 'metrics': [{'name': m, 'kind': 'number', 'min': 0} for m in ('energyWh', 'runHours', 'tempC', 'levelMm')]}",
+      "d = Device('d', [{'energyWh': float(a), 'runHours': float(b), 'tempC': float(c), 'levelMm': float(e)} for a, b, c, e in zip(meter, hours, temp, climb)])",
+      'print(json.dumps(sorted(f["name"] for f in choose_features(t, [d]))))',
+    ].join('\n');
+    const r = spawnSync('python3', ['-c', script], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(['energyWh.delta', 'levelMm.level', 'levelMm.slope', 'runHours.delta', 'tempC.level', 'tempC.slope']);
+  });
+});
