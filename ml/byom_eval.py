@@ -319,16 +319,20 @@ def main() -> None:
     per_fault: dict[str, np.ndarray] = {}
     per_exp, scores = [], []
     for e in exps:
-        st = score_device(e.samples, card, run, n_cal)
+        # a row with nothing measured but its label is never sent by replay: no decision there, counted as 0
+        sent = np.flatnonzero([bool(s) for s in e.samples])
+        st = score_device([e.samples[i] for i in sent], card, run, n_cal)
+        judged = sent[st.scored_from:]  # the rows decided after calibration
+        scored_from = int(judged[0]) if judged.size else len(e.samples)
         pred = np.zeros(len(e.samples), dtype=bool)
-        pred[st.scored_from:] = alarms(st.smoothed, st.threshold(card["threshold"], card), clear_ratio(card))
+        pred[judged] = alarms(st.smoothed, st.threshold(card["threshold"], card), clear_ratio(card))
         c = counts(pred, e.label)
         ours += c
-        after += counts(pred[st.scored_from:], e.label[st.scored_from:])
+        after += counts(pred[scored_from:], e.label[scored_from:])
         per_fault[e.fault] = per_fault.get(e.fault, np.zeros(4, dtype=np.int64)) + c
-        per_exp.append(where_alarms(e, pred, st.scored_from))
+        per_exp.append(where_alarms(e, pred, scored_from))
         score = np.full(len(e.samples), -np.inf)
-        score[st.scored_from:] = st.smoothed
+        score[judged] = st.smoothed
         scores.append(score)
 
     # references, same data, same run

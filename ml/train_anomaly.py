@@ -254,6 +254,7 @@ def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | 
     defs = {m["name"]: m for m in type_def["metrics"]}
     by_device: dict[str, list[tuple[float, dict]]] = {}
     ignored: set[str] = set()
+    empties = 0
     h = hashlib.sha256()
     for path in paths:
         raw, file_sep, cols, rows_in = open_csv(path, sep)
@@ -275,6 +276,7 @@ def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | 
             fail(f"{path}: no column matches a metric of type {type_def['name']} ({', '.join(kinds)})")
         no_time: list[tuple[int, str]] = []
         refused: dict[str, int] = {}
+        empty = 0
         for i, row in enumerate(reader):
             s: dict = {}
             for c in metric_cols:
@@ -292,6 +294,9 @@ def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | 
             if t is None or math.isnan(t):
                 no_time.append((i + 2, row.get(time_col) or ""))
                 continue
+            if not s:
+                empty += 1  # nothing measured: replay sends no sample for such a row
+                continue
             out = next((m for m, x in s.items() if out_of_range(defs[m], x)), None)
             if out is not None:
                 # ingest refuses the whole sample (dead letter out_of_range): the runtime never sees this row
@@ -299,6 +304,10 @@ def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | 
                 continue
             dev = (row.get(device_col) or "") if device_col else path  # one recording per file, even where two share a name
             by_device.setdefault(dev, []).append((t, s))
+        empties += empty
+        if empty:
+            print(f"warning: {path}: {empty} row{'s' if empty != 1 else ''} with a time but no readable metric value left out "
+                  "(replay sends nothing for them)", file=sys.stderr)
         if refused:
             what = "; ".join(f"{m} {n} ({range_text(defs[m])})" for m, n in sorted(refused.items(), key=lambda kv: -kv[1]))
             n = sum(refused.values())
@@ -308,7 +317,7 @@ def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | 
             line, cell = no_time[0]
             print(f"warning: {path}: {len(no_time)} rows without a readable time in column {time_col!r} skipped "
                   f"(first: line {line}, {cell!r})", file=sys.stderr)
-    if not by_device:
+    if not by_device and not empties:
         fail(f"no row with a readable time in column {time_col!r} (ISO 8601, DD.MM.YYYY, MM/DD/YYYY, YYYY/MM/DD or "
              "epoch s/ms/µs/ns)")
     numeric = {m for rows in by_device.values() for _, smp in rows for m, x in smp.items() if not isinstance(x, str)}

@@ -60,6 +60,12 @@ describe('model:train leaves out what ingest would refuse', () => {
     // ingest refuses the whole sample, so the row's a goes too; a missing b is no refusal
     expect(r.out!.samples).toEqual([{ a: 2, b: 0 }, { a: 4 }]);
     expect(r.stderr).toMatch(/2 rows left out, as ingest would refuse them for a value outside the type's declared range: b 2 \(\[-0\.2, 1\]\)/);
+    // a row with a time but nothing measured is not a sample (replay sends none)
+    const empty = join(dir, 'empty.csv');
+    await writeFile(empty, 'time,a,b\n2025-01-01T00:00:00Z,1,0\n2025-01-01T00:00:01Z,,\n2025-01-01T00:00:02Z,NA,\n2025-01-01T00:00:03Z,4,0.5\n');
+    const e = read(empty);
+    expect(e.out!.samples).toEqual([{ a: 1, b: 0 }, { a: 4, b: 0.5 }]);
+    expect(e.stderr).toMatch(/2 rows with a time but no readable metric value left out/);
     // a string outside its declared values is refused the same way
     const words = join(dir, 'words.csv');
     await writeFile(words, 'time,a,b\n2025-01-01T00:00:00Z,1,run\n2025-01-01T00:00:01Z,2,jump\n');
