@@ -15,6 +15,8 @@ SLOPE_ALPHA = 0.2
 SMOOTHING_ALPHA = 0.3
 CLIP = 50.0
 MIN_SCALE_FRACTION = 0.2
+# the scale of a boolean that never changed in normal operation: its other state is 1 / 0.5 = 2 scales off
+BOOLEAN_STEP_SCALE = 0.5
 
 
 @dataclass
@@ -111,7 +113,13 @@ def fit_type(type_def: dict, train: list[Device], calibration_samples: int, var_
     # A feature constant while the devices calibrated carries no information when scales come from calibration
     # alone; with a wander floor it keeps a scale, and only what never moves in normal operation is left out.
     tiny = 1e-9 * (1 + np.abs(type_mean))
-    keep = [j for j in range(len(feats)) if type_scale[j] > tiny[j] and (med[j] > tiny[j] or (wander_floor > 0 and wander[j] > tiny[j]))]
+    # A boolean that never changed in normal operation (an alarm bit, a low-oil switch) is kept: its other state is
+    # what normal operation never showed. Its scale is half a step, so that state stands 2 scales off.
+    kinds = {m["name"]: m.get("kind", "number") for m in type_def["metrics"]}
+    never_flips = {j for j, f in enumerate(feats) if kinds.get(f["metric"]) == "boolean" and type_scale[j] <= tiny[j]}
+    for j in never_flips:
+        type_scale[j] = BOOLEAN_STEP_SCALE
+    keep = [j for j in range(len(feats)) if j in never_flips or (type_scale[j] > tiny[j] and (med[j] > tiny[j] or (wander_floor > 0 and wander[j] > tiny[j])))]
     dropped = [{"feature": feats[j]["name"], "reason": "constant in normal operation"} for j in range(len(feats)) if j not in keep]
     feats = [feats[j] for j in keep]
     card = {
@@ -122,7 +130,8 @@ def fit_type(type_def: dict, train: list[Device], calibration_samples: int, var_
         "calibrationSamples": calibration_samples,
         "typeMean": [float(v) for v in type_mean[keep]],
         "typeScale": [float(max(v, 1e-9)) for v in type_scale[keep]],
-        "minScale": [float(max(MIN_SCALE_FRACTION * v, wander_floor * w, 1e-9)) for v, w in zip(med[keep], wander[keep])],
+        "minScale": [float(BOOLEAN_STEP_SCALE if j in never_flips else max(MIN_SCALE_FRACTION * med[j], wander_floor * wander[j], 1e-9))
+                     for j in keep],
         "wanderFloor": wander_floor,
         "dropped": dropped,
     }

@@ -196,3 +196,32 @@ describe('label separability', () => {
     expect(out.bestMetricAucMedian.raw).toBeCloseTo((a.raw.auc + b.raw.auc) / 2, 3);
   });
 });
+
+describe('a boolean that never changed in normal operation', () => {
+  it('is kept, and its other state alarms, where the rest of the machine looks normal', { timeout: 120_000 }, () => {
+    const out = python([
+      'from train_anomaly import train',
+      'from fleetdoc_ml.train import Device',
+      'from fleetdoc_ml import model as M',
+      'from fleetdoc_ml.features import score_device, alarms, clear_ratio',
+      'rng = np.random.default_rng(1)',
+      'def gen(n, bit=range(0)):',
+      '    out, load = [], 0.5',
+      '    for i in range(n):',
+      '        load = min(1, max(0, load + 0.05 * rng.normal() + 0.02 * (0.5 - load)))',
+      '        out.append({"p": 7 + 2 * load + 0.1 * rng.normal(), "t": 60 + 10 * load + 0.5 * rng.normal(), "lowOil": i in bit})',
+      '    return out',
+      't = {"name": "x", "calibrationSamples": 300, "metrics": [{"name": "p"}, {"name": "t"}, {"name": "lowOil", "kind": "boolean"}]}',
+      'card, blob, _ = train(t, [Device("n", gen(4000))], 300)',
+      'smp = gen(2500, range(2000, 2200))',
+      'st = score_device(smp, card, M.ort_run(blob), 300)',
+      'pred = np.zeros(len(smp), dtype=bool)',
+      'pred[st.scored_from:] = alarms(st.smoothed, st.threshold(card["threshold"], card), clear_ratio(card))',
+      'print(json.dumps({"features": [f["name"] for f in card["features"]], "dropped": card["dropped"], "flipped": float(pred[2000:2200].mean()), "normal": float(np.r_[pred[300:2000], pred[2300:]].mean())}))',
+    ]) as { features: string[]; dropped: unknown[]; flipped: number; normal: number };
+    expect(out.features).toContain('lowOil.level');
+    expect(out.dropped).toEqual([]);
+    expect(out.flipped).toBeGreaterThan(0.95);
+    expect(out.normal).toBeLessThan(0.02);
+  });
+});
