@@ -450,7 +450,7 @@ def train(type_def: dict, devices: list[Device], n_cal: int, target_far: float =
     plan = {"fitStride": stride, "fitHorizon": horizon}
     fit_devs = thin([w for d in fit_devs for w in windows(d, n_cal, 0, len(d.samples), stride, horizon)], fit_budget) or fit_devs
     plan["fitSamples"] = sum(len(d.samples) for d in fit_devs)
-    card, params = fit_type(type_def, fit_devs, n_cal, wander_floor=wander_floor, smoothing_alpha=smoothing_alpha)
+    card, params = fit_type(type_def, fit_devs, n_cal, wander_floor=wander_floor, smoothing_alpha=smoothing_alpha, recordings=devices)
     held_back = min(DEVICE_HELD_BACK, n_cal // 4)
     if device_threshold_margin > 0 and held_back >= 10:
         card["deviceThreshold"] = {"heldBackSamples": held_back, "margin": device_threshold_margin}

@@ -42,7 +42,7 @@ def is_counter(m: dict) -> bool:
 
 def choose_features(type_def: dict, devices: list[Device]) -> list[dict]:
     """level (+ slope) for measurements, level for booleans, per-sample increment for counters; strings are left out."""
-    present = {k for d in devices for s in d.samples[:5000] for k in s}
+    present = {k for d in devices for s in d.samples for k in s}
     feats: list[dict] = []
     for m in type_def["metrics"]:
         kind = m.get("kind", "number")
@@ -92,13 +92,16 @@ def data_hash(devices: list[Device], features: list[dict]) -> str:
 
 
 def fit_type(type_def: dict, train: list[Device], calibration_samples: int, var_explained: float = 0.95,
-             wander_floor: float = 0.0, smoothing_alpha: float = SMOOTHING_ALPHA) -> tuple[dict, dict]:
+             wander_floor: float = 0.0, smoothing_alpha: float = SMOOTHING_ALPHA,
+             recordings: list[Device] | None = None) -> tuple[dict, dict]:
     """
     Returns (card without threshold/metrics, model params). Fits on post-calibration normal data of each device.
+    recordings: the whole recordings `train` was cut from, where a counter shows itself (a noisy meter rises by
+    less than its noise within one pseudo-device); `train` itself by default.
     wander_floor: floor each feature's per-device scale at this fraction of how far the training devices'
     normal operation wandered from their calibration means (0 = floor at MIN_SCALE_FRACTION of the calibration std only).
     """
-    feats = choose_features(type_def, train)
+    feats = choose_features(type_def, recordings or train)
     rows = [compute_features(d.samples, feats, SLOPE_ALPHA) for d in train]
     pooled = np.concatenate(rows)
     type_mean = np.nanmean(pooled, axis=0)

@@ -134,4 +134,24 @@ describe('model:train tells a counter from a level', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual(['energyWh.delta', 'levelMm.level', 'levelMm.slope', 'runHours.delta', 'tempC.level', 'tempC.slope']);
   });
+
+  it('training judges that on the whole recording, not on the pseudo-devices cut from it (a short one rises by less than the noise)', { timeout: 120_000 }, () => {
+    const script = [
+      'import json, sys, numpy as np',
+      "sys.path.insert(0, 'ml')",
+      'from train_anomaly import train',
+      'from fleetdoc_ml.train import Device',
+      'rng = np.random.default_rng(2)',
+      'n = 20000',
+      'meter = 1e6 + np.cumsum(rng.uniform(0, 0.03, n)) + rng.normal(0, 0.5, n)',
+      'load = 0.5 + 0.3 * np.sin(np.arange(n) / 50)',
+      "t = {'name': 'x', 'metrics': [{'name': 'energyWh', 'kind': 'number', 'min': 0}, {'name': 'currentA', 'kind': 'number'}]}",
+      "d = Device('d', [{'energyWh': float(a), 'currentA': float(10 * b + rng.normal())} for a, b in zip(meter, load)])",
+      'card, _, _ = train(t, [d], 200)',
+      'print(json.dumps([f["name"] for f in card["features"]]))',
+    ].join('\n');
+    const r = spawnSync('python3', ['-c', script], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(['energyWh.delta', 'currentA.level', 'currentA.slope']);
+  });
 });
