@@ -20,6 +20,12 @@ export const MetricDef = z
       .describe(
         'The device repeats this number exactly by design: a value measured once per cycle and reported until the next (the last drain’s duration). Diagnosis then takes an exact repeat for a reading, not for a stuck sensor, and does not median-filter it',
       ),
+    counter: z
+      .boolean()
+      .optional()
+      .describe(
+        'A cumulative count or meter that only rises (run hours, load cycles, an energy meter): the anomaly model judges its increments, not its level. Unset: model:train decides from the normal recording; true also for a meter whose noise hides its rise',
+      ),
     description: z.string().max(500).optional(),
   })
   .strict()
@@ -29,6 +35,10 @@ export const MetricDef = z
   .refine((m) => m.held !== true || m.kind === 'number' || m.kind === 'integer', {
     message: 'held applies to number and integer metrics',
     path: ['held'],
+  })
+  .refine((m) => m.counter === undefined || m.kind === 'number' || m.kind === 'integer', {
+    message: 'counter applies to number and integer metrics',
+    path: ['counter'],
   });
 
 export const DeviceType = z

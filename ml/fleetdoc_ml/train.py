@@ -41,7 +41,10 @@ def is_counter(m: dict) -> bool:
 
 
 def choose_features(type_def: dict, devices: list[Device]) -> list[dict]:
-    """level (+ slope) for measurements, level for booleans, per-sample increment for counters; strings are left out."""
+    """
+    level (+ slope) for measurements, level for booleans, per-sample increment for counters (declared `counter`, or
+    found so in the data when undeclared); strings are left out.
+    """
     present = {k for d in devices for s in d.samples for k in s}
     feats: list[dict] = []
     for m in type_def["metrics"]:
@@ -51,7 +54,7 @@ def choose_features(type_def: dict, devices: list[Device]) -> list[dict]:
             continue
         if kind == "boolean":
             feats.append({"name": f"{name}.level", "metric": name, "transform": "level"})
-        elif is_counter(m) and _monotonic(devices, name):
+        elif m.get("counter") is True or (m.get("counter") is None and is_counter(m) and _monotonic(devices, name)):
             feats.append({"name": f"{name}.delta", "metric": name, "transform": "delta"})
         else:
             feats.append({"name": f"{name}.level", "metric": name, "transform": "level"})

@@ -216,6 +216,7 @@ describe('device types', () => {
     ['an unknown field', { ...pump, name: 'p5', colour: 'red' }],
     ['an unknown metric kind', { ...pump, name: 'p6', metrics: [{ name: 'a', kind: 'float' }] }],
     ['a metric the engine writes (anomaly)', { ...pump, name: 'p7', metrics: [{ name: 'a' }, { name: 'anomaly' }] }],
+    ['a boolean declared a counter', { ...pump, name: 'p8', metrics: [{ name: 'a', kind: 'boolean', counter: true }] }],
   ])('refuses a type file with %s (400, with issues)', async (_what, body) => {
     const res = await t.call('service', { method: 'POST', url: '/api/v1/device-types', payload: body });
     expect(res.statusCode).toBe(400);

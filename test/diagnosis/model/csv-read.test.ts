@@ -135,6 +135,30 @@ describe('model:train tells a counter from a level', () => {
     expect(JSON.parse(r.stdout)).toEqual(['energyWh.delta', 'levelMm.level', 'levelMm.slope', 'runHours.delta', 'tempC.level', 'tempC.slope']);
   });
 
+  it('a type may declare it: counter true for a meter whose noise hides its rise, false for a level that only rises', () => {
+    const script = [
+      'import json, sys, numpy as np',
+      "sys.path.insert(0, 'ml')",
+      'from fleetdoc_ml.train import Device, choose_features',
+      'rng = np.random.default_rng(0)',
+      'n = 2000',
+      // a rise of 3 against a noise of 0.5: no data rule tells it from a level; a warming-up temperature, rising steadily
+      'meter = np.cumsum(rng.uniform(0, 0.003, n)) + rng.normal(0, 0.5, n)',
+      'warm = 20 + 30 * (1 - np.exp(-np.arange(n) / 500.0))',
+      "m = lambda name, **kw: {'name': name, 'kind': 'number', 'min': 0, **kw}",
+      "d = Device('d', [{'energyWh': float(a), 'waterC': float(b)} for a, b in zip(meter, warm)])",
+      "auto = choose_features({'name': 'x', 'metrics': [m('energyWh'), m('waterC')]}, [d])",
+      "said = choose_features({'name': 'x', 'metrics': [m('energyWh', counter=True), m('waterC', counter=False)]}, [d])",
+      'print(json.dumps([sorted(f["name"] for f in auto), sorted(f["name"] for f in said)]))',
+    ].join('\n');
+    const r = spawnSync('python3', ['-c', script], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([
+      ['energyWh.level', 'energyWh.slope', 'waterC.delta'],
+      ['energyWh.delta', 'waterC.level', 'waterC.slope'],
+    ]);
+  });
+
   it('training judges that on the whole recording, not on the pseudo-devices cut from it (a short one rises by less than the noise)', { timeout: 120_000 }, () => {
     const script = [
       'import json, sys, numpy as np',
