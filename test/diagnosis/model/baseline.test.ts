@@ -2,14 +2,12 @@
  * Each device is judged against its own normal: two compressors whose
  * normals differ see the same absolute readings differently.
  */
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { nullLogger } from '../../../core/logger.ts';
 import type { MetricValue } from '../../../core/domain/telemetry.ts';
 import { createModelScorer } from '../../../diagnosis/model/scorer.ts';
 import type { ScoreInput, ScoreOutput } from '../../../diagnosis/model/types.ts';
-import { readBenchmark } from './helpers.ts';
+import { python, readBenchmark } from './helpers.ts';
 
 const CAL = 720;
 // A healthy benchmark device's stream: site A as recorded; site B runs hotter and at higher pressure.
@@ -119,17 +117,14 @@ describe('per-device baseline', () => {
   });
 
   it('the Python reference calibrates the same way: infinite scale for a feature with no calibration reading, the type’s with no calibration', () => {
-    const script = [
-      'import json, sys, numpy as np',
-      "sys.path.insert(0, 'ml')",
-      'from fleetdoc_ml.features import calibrate',
-      'card = {"typeMean": [5.0, 7.0], "typeScale": [2.0, 3.0], "minScale": [0.1, 0.1]}',
-      'b = calibrate(np.array([[1.0, np.nan], [3.0, np.nan]]), card)',
-      'n = calibrate(np.zeros((0, 2)), card)',
-      'print(json.dumps([list(b.mean), [str(v) for v in b.scale], list(n.mean), list(n.scale)]))',
-    ].join('\n');
-    const r = spawnSync('python3', ['-c', script], { cwd: fileURLToPath(new URL('../../../', import.meta.url)), encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual([[2, 7], ['1.0', 'inf'], [5, 7], [2, 3]]);
+    expect(
+      python([
+        'from fleetdoc_ml.features import calibrate',
+        'card = {"typeMean": [5.0, 7.0], "typeScale": [2.0, 3.0], "minScale": [0.1, 0.1]}',
+        'b = calibrate(np.array([[1.0, np.nan], [3.0, np.nan]]), card)',
+        'n = calibrate(np.zeros((0, 2)), card)',
+        'print(json.dumps([list(b.mean), [str(v) for v in b.scale], list(n.mean), list(n.scale)]))',
+      ]),
+    ).toEqual([[2, 7], ['1.0', 'inf'], [5, 7], [2, 3]]);
   });
 });

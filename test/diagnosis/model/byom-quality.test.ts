@@ -12,6 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { python } from './helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -66,14 +67,6 @@ describe('bring your own machine on a simulated pump bench', () => {
     expect(out.hindsightThreshold!.f1).toBeGreaterThan(out.fleetdoc.f1 - 0.01);
   });
 });
-
-/** Runs Python lines with ml/byom_eval importable; the last one prints JSON, returned parsed. */
-function python(lines: string[]): unknown {
-  const script = ['import json, sys, numpy as np', "sys.path.insert(0, 'ml')", ...lines].join('\n');
-  const r = spawnSync('python3', ['-c', script], { cwd: ROOT, encoding: 'utf8' });
-  expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout);
-}
 
 describe('the hindsight threshold', () => {
   it('tries every distinct score and an alarm on every scored sample; no score is no alarm', () => {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { python } from './helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -116,66 +117,57 @@ describe('training reads cells exactly as replay does', () => {
 
 describe('model:train tells a counter from a level', () => {
   it('a meter whose readings carry noise is still a counter (its increments are the feature); a level that rises and falls is not', () => {
-    const script = [
-      'import json, sys, numpy as np',
-      "sys.path.insert(0, 'ml')",
-      'from fleetdoc_ml.train import Device, choose_features',
-      'rng = np.random.default_rng(0)',
-      'n = 3000',
-      'meter = np.cumsum(rng.uniform(0, 2, n)) + rng.normal(0, 3, n)',
-      'hours = np.arange(n) / 360.0',
-      'temp = 50 + 5 * np.sin(np.arange(n) / 200) + rng.normal(0, 1, n)',
-      'climb = np.linspace(0, 10, n) + rng.normal(0, 1, n)',
-      "t = {'name': 'x', 'metrics': [{'name': m, 'kind': 'number', 'min': 0} for m in ('energyWh', 'runHours', 'tempC', 'levelMm')]}",
-      "d = Device('d', [{'energyWh': float(a), 'runHours': float(b), 'tempC': float(c), 'levelMm': float(e)} for a, b, c, e in zip(meter, hours, temp, climb)])",
-      'print(json.dumps(sorted(f["name"] for f in choose_features(t, [d]))))',
-    ].join('\n');
-    const r = spawnSync('python3', ['-c', script], { cwd: ROOT, encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual(['energyWh.delta', 'levelMm.level', 'levelMm.slope', 'runHours.delta', 'tempC.level', 'tempC.slope']);
+    expect(
+      python([
+        'from fleetdoc_ml.train import Device, choose_features',
+        'rng = np.random.default_rng(0)',
+        'n = 3000',
+        'meter = np.cumsum(rng.uniform(0, 2, n)) + rng.normal(0, 3, n)',
+        'hours = np.arange(n) / 360.0',
+        'temp = 50 + 5 * np.sin(np.arange(n) / 200) + rng.normal(0, 1, n)',
+        'climb = np.linspace(0, 10, n) + rng.normal(0, 1, n)',
+        "t = {'name': 'x', 'metrics': [{'name': m, 'kind': 'number', 'min': 0} for m in ('energyWh', 'runHours', 'tempC', 'levelMm')]}",
+        "d = Device('d', [{'energyWh': float(a), 'runHours': float(b), 'tempC': float(c), 'levelMm': float(e)} for a, b, c, e in zip(meter, hours, temp, climb)])",
+        'print(json.dumps(sorted(f["name"] for f in choose_features(t, [d]))))',
+      ]),
+    ).toEqual(['energyWh.delta', 'levelMm.level', 'levelMm.slope', 'runHours.delta', 'tempC.level', 'tempC.slope']);
   });
 
   it('a type may declare it: counter true for a meter whose noise hides its rise, false for a level that only rises', () => {
-    const script = [
-      'import json, sys, numpy as np',
-      "sys.path.insert(0, 'ml')",
-      'from fleetdoc_ml.train import Device, choose_features',
-      'rng = np.random.default_rng(0)',
-      'n = 2000',
-      // a rise of 3 against a noise of 0.5: no data rule tells it from a level; a warming-up temperature, rising steadily
-      'meter = np.cumsum(rng.uniform(0, 0.003, n)) + rng.normal(0, 0.5, n)',
-      'warm = 20 + 30 * (1 - np.exp(-np.arange(n) / 500.0))',
-      "m = lambda name, **kw: {'name': name, 'kind': 'number', 'min': 0, **kw}",
-      "d = Device('d', [{'energyWh': float(a), 'waterC': float(b)} for a, b in zip(meter, warm)])",
-      "auto = choose_features({'name': 'x', 'metrics': [m('energyWh'), m('waterC')]}, [d])",
-      "said = choose_features({'name': 'x', 'metrics': [m('energyWh', counter=True), m('waterC', counter=False)]}, [d])",
-      'print(json.dumps([sorted(f["name"] for f in auto), sorted(f["name"] for f in said)]))',
-    ].join('\n');
-    const r = spawnSync('python3', ['-c', script], { cwd: ROOT, encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual([
+    expect(
+      python([
+        'from fleetdoc_ml.train import Device, choose_features',
+        'rng = np.random.default_rng(0)',
+        'n = 2000',
+        // a rise of 3 against a noise of 0.5: no data rule tells it from a level; a warming-up temperature, rising steadily
+        'meter = np.cumsum(rng.uniform(0, 0.003, n)) + rng.normal(0, 0.5, n)',
+        'warm = 20 + 30 * (1 - np.exp(-np.arange(n) / 500.0))',
+        "m = lambda name, **kw: {'name': name, 'kind': 'number', 'min': 0, **kw}",
+        "d = Device('d', [{'energyWh': float(a), 'waterC': float(b)} for a, b in zip(meter, warm)])",
+        "auto = choose_features({'name': 'x', 'metrics': [m('energyWh'), m('waterC')]}, [d])",
+        "said = choose_features({'name': 'x', 'metrics': [m('energyWh', counter=True), m('waterC', counter=False)]}, [d])",
+        'print(json.dumps([sorted(f["name"] for f in auto), sorted(f["name"] for f in said)]))',
+      ]),
+    ).toEqual([
       ['energyWh.level', 'energyWh.slope', 'waterC.delta'],
       ['energyWh.delta', 'waterC.level', 'waterC.slope'],
     ]);
   });
 
   it('training judges that on the whole recording, not on the pseudo-devices cut from it (a short one rises by less than the noise)', { timeout: 120_000 }, () => {
-    const script = [
-      'import json, sys, numpy as np',
-      "sys.path.insert(0, 'ml')",
-      'from train_anomaly import train',
-      'from fleetdoc_ml.train import Device',
-      'rng = np.random.default_rng(2)',
-      'n = 20000',
-      'meter = 1e6 + np.cumsum(rng.uniform(0, 0.03, n)) + rng.normal(0, 0.5, n)',
-      'load = 0.5 + 0.3 * np.sin(np.arange(n) / 50)',
-      "t = {'name': 'x', 'metrics': [{'name': 'energyWh', 'kind': 'number', 'min': 0}, {'name': 'currentA', 'kind': 'number'}]}",
-      "d = Device('d', [{'energyWh': float(a), 'currentA': float(10 * b + rng.normal())} for a, b in zip(meter, load)])",
-      'card, _, _ = train(t, [d], 200)',
-      'print(json.dumps([f["name"] for f in card["features"]]))',
-    ].join('\n');
-    const r = spawnSync('python3', ['-c', script], { cwd: ROOT, encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual(['energyWh.delta', 'currentA.level', 'currentA.slope']);
+    expect(
+      python([
+        'from train_anomaly import train',
+        'from fleetdoc_ml.train import Device',
+        'rng = np.random.default_rng(2)',
+        'n = 20000',
+        'meter = 1e6 + np.cumsum(rng.uniform(0, 0.03, n)) + rng.normal(0, 0.5, n)',
+        'load = 0.5 + 0.3 * np.sin(np.arange(n) / 50)',
+        "t = {'name': 'x', 'metrics': [{'name': 'energyWh', 'kind': 'number', 'min': 0}, {'name': 'currentA', 'kind': 'number'}]}",
+        "d = Device('d', [{'energyWh': float(a), 'currentA': float(10 * b + rng.normal())} for a, b in zip(meter, load)])",
+        'card, _, _ = train(t, [d], 200)',
+        'print(json.dumps([f["name"] for f in card["features"]]))',
+      ]),
+    ).toEqual(['energyWh.delta', 'currentA.level', 'currentA.slope']);
   });
 });

@@ -1,9 +1,21 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 import { gunzipSync } from 'node:zlib';
 import type { MetricValue } from '../../../core/domain/telemetry.ts';
 import type { ScoreInput } from '../../../diagnosis/model/types.ts';
 
 export const FIXTURES = new URL('./fixtures/', import.meta.url);
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** Runs Python lines from the repository root with ml/ importable (json, sys and numpy as np imported); the last prints JSON, returned parsed. */
+export function python(lines: string[]): unknown {
+  const script = ['import json, sys, numpy as np', "sys.path.insert(0, 'ml')", ...lines].join('\n');
+  const r = spawnSync('python3', ['-c', script], { cwd: ROOT, encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+}
 
 export interface LabelledSample extends ScoreInput {
   /** 1: the device's fault is well developed; 0: before any fault; null: early stage, not judged. */
