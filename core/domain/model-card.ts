@@ -11,6 +11,12 @@ export const ModelFeature = z
     name: z.string().min(1).max(140),
     metric: MetricName,
     transform: z.enum(['level', 'slope', 'delta']).describe('level: last value; slope: EWMA of first differences; delta: increment of a counter'),
+    typeNormal: z
+      .literal(true)
+      .optional()
+      .describe(
+        "A device that never reports this feature during its calibration is judged on it against the type's mean and scale (a boolean's states mean the same on every machine) instead of without it",
+      ),
   })
   .strict();
 

@@ -34,7 +34,7 @@ export interface Baseline {
   scale: Float32Array;
 }
 
-type Floors = Pick<ModelCard, 'typeMean' | 'typeScale' | 'minScale'>;
+type Floors = Pick<ModelCard, 'typeMean' | 'typeScale' | 'minScale' | 'features'>;
 
 /**
  * Mean and population std per feature, with the type's floor where it barely
@@ -42,7 +42,9 @@ type Floors = Pick<ModelCard, 'typeMean' | 'typeScale' | 'minScale'>;
  * A feature the device never showed during its calibration has no normal of
  * its own: its scale is infinite, so it standardises to 0 and the device is
  * judged without it (the type's mean would alarm for good on a machine whose
- * level differs) until it recalibrates. With no calibration at all
+ * level differs) until it recalibrates — unless the card marks the feature
+ * `typeNormal` (a boolean, reported perhaps only when it changes), which
+ * keeps the type's mean and scale. With no calibration at all
  * (`cal` null) every feature takes the type's mean and scale.
  */
 export function finishCalibration(cal: Calibration | null, card: Floors): Baseline {
@@ -53,7 +55,7 @@ export function finishCalibration(cal: Calibration | null, card: Floors): Baseli
   const w = cal.moments;
   for (let j = 0; j < f; j++) {
     const n = w[3 * j] as number;
-    if (n === 0) scale[j] = Infinity;
+    if (n === 0 && card.features[j]?.typeNormal !== true) scale[j] = Infinity;
     if (n >= 1) mean[j] = w[3 * j + 1] as number;
     if (n >= 2) scale[j] = Math.max(Math.sqrt((w[3 * j + 2] as number) / n), card.minScale[j] as number);
   }

@@ -146,9 +146,11 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
       for (let j = 0; j < f; j++) {
         const mean = buf[at + j] as number;
         const v = row[j] as number;
+        const scale = buf[at + f + j] as number;
         mu[r * f + j] = mean;
-        sigma[r * f + j] = buf[at + f + j] as number;
-        x[r * f + j] = Number.isNaN(v) ? mean : v;
+        sigma[r * f + j] = scale;
+        // a feature left out of this device's score (infinite scale) sits at its mean: an infinite reading over it would be NaN for good
+        x[r * f + j] = Number.isNaN(v) || scale === Infinity ? mean : v;
       }
       prev[r] = st.smoothed;
     }

@@ -85,8 +85,9 @@ class Baseline:
 def calibrate(rows: np.ndarray, card: dict) -> Baseline:
     """
     Per-feature mean and population std over the calibration rows (NaN skipped), with the card's floors; a feature
-    the device never showed in them gets an infinite scale (standardised to 0: judged without it), as
-    diagnosis/model/baseline.ts finishCalibration does. No calibration rows at all: the type's mean and scale.
+    the device never showed in them gets an infinite scale (standardised to 0: judged without it) unless the card
+    marks it typeNormal (then the type's mean and scale), as diagnosis/model/baseline.ts finishCalibration does. No
+    calibration rows at all: the type's mean and scale.
     """
     type_mean = np.asarray(card["typeMean"], dtype=np.float64)
     type_scale = np.asarray(card["typeScale"], dtype=np.float64)
@@ -98,7 +99,7 @@ def calibrate(rows: np.ndarray, card: dict) -> Baseline:
     for j in range(rows.shape[1]):
         col = rows[:, j]
         col = col[~np.isnan(col)]
-        if col.size == 0:
+        if col.size == 0 and not card["features"][j].get("typeNormal"):
             scale[j] = math.inf
         if col.size >= 1:
             mean[j] = col.mean()
@@ -175,7 +176,8 @@ def smooth(score: np.ndarray, alpha: float) -> np.ndarray:
 
 def model_inputs(rows: np.ndarray, base: Baseline) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x, mu, sigma as the scorer feeds them: unknown features sit at the device mean (z = 0)."""
-    x = np.where(np.isnan(rows), base.mean[None, :], rows)
+    # unknown features, and those left out of the device's score (infinite scale), sit at the device mean
+    x = np.where(np.isnan(rows) | np.isinf(base.scale)[None, :], base.mean[None, :], rows)
     mu = np.broadcast_to(base.mean, rows.shape)
     sigma = np.broadcast_to(base.scale, rows.shape)
     return x.astype(np.float32), np.ascontiguousarray(mu, dtype=np.float32), np.ascontiguousarray(sigma, dtype=np.float32)

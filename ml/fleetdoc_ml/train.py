@@ -53,7 +53,8 @@ def choose_features(type_def: dict, devices: list[Device]) -> list[dict]:
         if kind == "string" or name not in present:
             continue
         if kind == "boolean":
-            feats.append({"name": f"{name}.level", "metric": name, "transform": "level"})
+            # its states mean the same on every machine: a device that sends it only on a change is judged by the type's
+            feats.append({"name": f"{name}.level", "metric": name, "transform": "level", "typeNormal": True})
         elif m.get("counter") is True or (m.get("counter") is None and is_counter(m) and _monotonic(devices, name)):
             feats.append({"name": f"{name}.delta", "metric": name, "transform": "delta"})
         else:

@@ -82,9 +82,14 @@ describe('per-device baseline', () => {
         healthy.slice(CAL, CAL + 400).map((s) => ({ deviceId: 'late', type: s.type, ts: s.ts, metrics: { ...s.metrics, oilTempC: (s.metrics.oilTempC as number) + 25 } })),
       );
       expect(flaggedShare(outs)).toBeLessThan(0.1);
+      // a reading beyond float32 on the left-out metric changes nothing (over an infinite scale it would be NaN for good)
+      const glitch = await scorer.scoreBatch(
+        healthy.slice(CAL + 400, CAL + 410).map((s, i) => ({ deviceId: 'late', type: s.type, ts: s.ts, metrics: { ...s.metrics, ...(i === 0 ? { oilTempC: 1e39 } : {}) } })),
+      );
+      for (const o of glitch) expect(o.status === 'scored' && Number.isFinite(o.result.anomalyScore)).toBe(true);
       // the device's other metrics still count: site B's pressure and current on it alarm
       const shifted = await scorer.scoreBatch(
-        healthy.slice(CAL + 400, CAL + 600).map((s) => ({ deviceId: 'late', type: s.type, ts: s.ts, metrics: atSiteB(s.metrics) })),
+        healthy.slice(CAL + 410, CAL + 610).map((s) => ({ deviceId: 'late', type: s.type, ts: s.ts, metrics: atSiteB(s.metrics) })),
       );
       expect(flaggedShare(shifted)).toBeGreaterThan(0.9);
     } finally {
@@ -120,11 +125,12 @@ describe('per-device baseline', () => {
     expect(
       python([
         'from fleetdoc_ml.features import calibrate',
-        'card = {"typeMean": [5.0, 7.0], "typeScale": [2.0, 3.0], "minScale": [0.1, 0.1]}',
-        'b = calibrate(np.array([[1.0, np.nan], [3.0, np.nan]]), card)',
-        'n = calibrate(np.zeros((0, 2)), card)',
+        'f = lambda m, **kw: {"name": m + ".level", "metric": m, "transform": "level", **kw}',
+        'card = {"typeMean": [5.0, 7.0, 0.2], "typeScale": [2.0, 3.0, 0.4], "minScale": [0.1, 0.1, 0.1], "features": [f("a"), f("b"), f("bit", typeNormal=True)]}',
+        'b = calibrate(np.array([[1.0, np.nan, np.nan], [3.0, np.nan, np.nan]]), card)',
+        'n = calibrate(np.zeros((0, 3)), card)',
         'print(json.dumps([list(b.mean), [str(v) for v in b.scale], list(n.mean), list(n.scale)]))',
       ]),
-    ).toEqual([[2, 7], ['1.0', 'inf'], [5, 7], [2, 3]]);
+    ).toEqual([[2, 7, 0.2], ['1.0', 'inf', '0.4'], [5, 7, 0.2], [2, 3, 0.4]]);
   });
 });

@@ -206,15 +206,22 @@ describe('a boolean that never changed in normal operation', () => {
       '    return out',
       't = {"name": "x", "calibrationSamples": 300, "metrics": [{"name": "p"}, {"name": "t"}, {"name": "lowOil", "kind": "boolean"}]}',
       'card, blob, _ = train(t, [Device("n", gen(4000))], 300)',
-      'smp = gen(2500, range(2000, 2200))',
-      'st = score_device(smp, card, M.ort_run(blob), 300)',
-      'pred = np.zeros(len(smp), dtype=bool)',
-      'pred[st.scored_from:] = alarms(st.smoothed, st.threshold(card["threshold"], card), clear_ratio(card))',
-      'print(json.dumps({"features": [f["name"] for f in card["features"]], "dropped": card["dropped"], "flipped": float(pred[2000:2200].mean()), "normal": float(np.r_[pred[300:2000], pred[2300:]].mean())}))',
-    ]) as { features: string[]; dropped: unknown[]; flipped: number; normal: number };
+      'run = M.ort_run(blob)',
+      'def decide(smp):',
+      '    st = score_device(smp, card, run, 300)',
+      '    pred = np.zeros(len(smp), dtype=bool)',
+      '    pred[st.scored_from:] = alarms(st.smoothed, st.threshold(card["threshold"], card), clear_ratio(card))',
+      '    return {"flipped": float(pred[2000:2200].mean()), "normal": float(np.r_[pred[300:2000], pred[2300:]].mean())}',
+      'every = gen(2500, range(2000, 2200))',
+      // a device that sends the bit only when it changes: absent through calibration, judged by the type's normal
+      'on_change = [{k: v for k, v in s.items() if k != "lowOil" or i in (2000, 2200)} for i, s in enumerate(gen(2500, range(2000, 2200)))]',
+      'print(json.dumps({"features": [f["name"] for f in card["features"]], "dropped": card["dropped"], "every": decide(every), "onChange": decide(on_change)}))',
+    ]) as { features: string[]; dropped: unknown[]; every: { flipped: number; normal: number }; onChange: { flipped: number; normal: number } };
     expect(out.features).toContain('lowOil.level');
     expect(out.dropped).toEqual([]);
-    expect(out.flipped).toBeGreaterThan(0.95);
-    expect(out.normal).toBeLessThan(0.02);
+    for (const d of [out.every, out.onChange]) {
+      expect(d.flipped).toBeGreaterThan(0.95);
+      expect(d.normal).toBeLessThan(0.02);
+    }
   });
 });
