@@ -232,9 +232,14 @@ def open_csv(path: str, sep: str | None) -> tuple[str, str, list[str], Iterator[
 
 
 def out_of_range(m: dict, x) -> bool:
-    """Whether ingest refuses this value of metric m (ingest/validate.ts checkValue: min/max, a string's values)."""
+    """
+    Whether ingest refuses this value of metric m (ingest/validate.ts checkValue: min/max for numbers, a string's
+    declared values — an empty list allows none — and its 256-character limit; booleans have no range).
+    """
     if isinstance(x, str):
-        return bool(m.get("values")) and x not in m["values"]
+        return len(x) > 256 or (m.get("values") is not None and x not in m["values"])
+    if m.get("kind") == "boolean":
+        return False
     return (m.get("min") is not None and x < m["min"]) or (m.get("max") is not None and x > m["max"])
 
 
@@ -254,7 +259,7 @@ def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | 
     defs = {m["name"]: m for m in type_def["metrics"]}
     by_device: dict[str, list[tuple[float, dict]]] = {}
     ignored: set[str] = set()
-    empties = 0
+    empties = refused_total = 0
     h = hashlib.sha256()
     for path in paths:
         raw, file_sep, cols, rows_in = open_csv(path, sep)
@@ -285,7 +290,8 @@ def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | 
                 if v == "":
                     continue
                 if kinds[m] == "string":
-                    s[m] = v
+                    if v.lower() not in MISSING_WORDS:  # replay sends no value for a missing-value word
+                        s[m] = v
                     continue
                 x = cell_value(v, kinds[m], file_sep)
                 if not math.isnan(x):
@@ -305,6 +311,7 @@ def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | 
             dev = (row.get(device_col) or "") if device_col else path  # one recording per file, even where two share a name
             by_device.setdefault(dev, []).append((t, s))
         empties += empty
+        refused_total += sum(refused.values())
         if empty:
             print(f"warning: {path}: {empty} row{'s' if empty != 1 else ''} with a time but no readable metric value left out "
                   "(replay sends nothing for them)", file=sys.stderr)
@@ -312,12 +319,15 @@ def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | 
             what = "; ".join(f"{m} {n} ({range_text(defs[m])})" for m, n in sorted(refused.items(), key=lambda kv: -kv[1]))
             n = sum(refused.values())
             print(f"warning: {path}: {n} row{'s' if n != 1 else ''} left out, as ingest would refuse them for a value outside "
-                  f"the type's declared range: {what}. Widen the type's min/max if these readings are real.", file=sys.stderr)
+                  f"the type's declared range: {what}. Widen the type's range (min/max, values) if these readings are real.", file=sys.stderr)
         if no_time:
             line, cell = no_time[0]
             print(f"warning: {path}: {len(no_time)} rows without a readable time in column {time_col!r} skipped "
                   f"(first: line {line}, {cell!r})", file=sys.stderr)
-    if not by_device and not empties:
+    if not by_device and refused_total:
+        fail(f"every row was left out: {empties} with nothing measured, {refused_total} with a value ingest would refuse "
+             "(see the warnings above)")
+    if not by_device and not empties:  # (nothing measured anywhere: the check below says why)
         fail(f"no row with a readable time in column {time_col!r} (ISO 8601, DD.MM.YYYY, MM/DD/YYYY, YYYY/MM/DD or "
              "epoch s/ms/µs/ns)")
     numeric = {m for rows in by_device.values() for _, smp in rows for m, x in smp.items() if not isinstance(x, str)}

@@ -83,14 +83,15 @@ const NUMERIC: Record<string, { test: (x: number) => boolean; says: string }> = 
   holdout: { test: (x) => x > 0 && x < 0.9, says: 'the share of each recording held back to check the threshold, above 0 and below 0.9' },
 };
 
-function numericArgs(o: Options): string[] {
+/** The numeric options for ml/train_anomaly.py, each checked and passed on as the number read (4e2 as 400). */
+export function numericArgs(o: Readonly<Record<string, unknown>>): string[] {
   const out: string[] = [];
   for (const [k, rule] of Object.entries(NUMERIC)) {
-    const raw = o[k as keyof Options];
+    const raw = o[k];
     if (raw === undefined) continue;
     const x = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
     if (!Number.isFinite(x) || !rule.test(x)) throw new CliError(`--${k} ${String(raw)}: expected ${rule.says}`);
-    out.push(`--${k}`, String(raw));
+    out.push(`--${k}`, String(x)); // as read here: 4e2 or 400.0 reach Python as 400
   }
   return out;
 }

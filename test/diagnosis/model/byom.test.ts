@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createModelScorer } from '../../../diagnosis/model/scorer.ts';
 import type { ModelScorer } from '../../../diagnosis/model/types.ts';
-import { heldOutWarning, modelTrain } from '../../../scripts/model-train.ts';
+import { heldOutWarning, modelTrain, numericArgs } from '../../../scripts/model-train.ts';
 import { useStack } from '../../helpers/stack.ts';
 
 const TYPE = {
@@ -74,6 +74,12 @@ describe('model:train warns of a threshold blind to the held-out faults', () => 
 });
 
 describe('model:train refuses bad options before anything runs', () => {
+  it('passes a number on as the number it read, which Python parses whatever way it was written', () => {
+    expect(numericArgs({ 'calibration-samples': '4e2', 'target-far': '1e-2', 'alarm-clear-ratio': '1.0' })).toEqual([
+      '--calibration-samples', '400', '--target-far', '0.01', '--alarm-clear-ratio', '1',
+    ]);
+  });
+
   it.each([
     [['--target-far', '1.5'], /--target-far 1\.5: expected a share of normal samples above 0 and at most 0\.5/],
     [['--calibration-samples', '0'], /--calibration-samples 0: expected a whole number of samples, at least 10/],

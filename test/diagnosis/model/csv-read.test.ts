@@ -69,10 +69,19 @@ describe('model:train leaves out what ingest would refuse', () => {
     expect(e.stderr).toMatch(/2 rows with a time but no readable metric value left out/);
     // a string outside its declared values is refused the same way
     const words = join(dir, 'words.csv');
-    await writeFile(words, 'time,a,b\n2025-01-01T00:00:00Z,1,run\n2025-01-01T00:00:01Z,2,jump\n');
+    await writeFile(words, 'time,a,b\n2025-01-01T00:00:00Z,1,run\n2025-01-01T00:00:01Z,2,jump\n2025-01-01T00:00:02Z,3,NA\n');
     const w = read(words, 'time', { name: 'b', kind: 'string', values: ['run', 'stop'] });
-    expect(w.out!.samples).toEqual([{ a: 1, b: 'run' }]);
+    // a missing-value word is no value, as replay reads it: the row stays
+    expect(w.out!.samples).toEqual([{ a: 1, b: 'run' }, { a: 3 }]);
     expect(w.stderr).toMatch(/1 row left out.*b 1 \(one of run, stop\)/);
+    // a boolean has no range at ingest, whatever its declaration says
+    const bits = join(dir, 'bits.csv');
+    await writeFile(bits, 'time,a,b\n2025-01-01T00:00:00Z,1,true\n2025-01-01T00:00:01Z,2,false\n');
+    expect(read(bits, 'time', { name: 'b', kind: 'boolean', min: 0.5, max: 0.5 }).out!.samples).toEqual([{ a: 1, b: 1 }, { a: 2, b: 0 }]);
+    // when nothing is left, the error says why
+    const none = read(bits, 'time', { name: 'b', kind: 'string', values: [] });
+    expect(none.status).toBe(2);
+    expect(none.stderr).toMatch(/every row was left out: 0 with nothing measured, 2 with a value ingest would refuse/);
   });
 });
 
