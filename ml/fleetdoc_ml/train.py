@@ -65,25 +65,26 @@ def choose_features(type_def: dict, devices: list[Device]) -> list[dict]:
 
 def _monotonic(devices: list[Device], metric: str) -> bool:
     """
-    A counter: it (almost) never steps down, or — a meter whose reading carries noise — it steps down often but
-    never falls back more than 2 % of what it rose over the recording (its deepest fall below an earlier reading,
-    against its rise from first to last), on every device that shows it rising. A level wanders back and forth.
+    A counter: it (almost) never steps down, or — a meter whose reading carries noise — it steps down often but no
+    device's reading ever falls back more than 2 % of the most any device rose over its recording (a device's
+    deepest fall below an earlier reading of its own, against the largest rise from first to last reading): an
+    idle meter only jitters. A level wanders back and forth. Devices with fewer than 3 readings say nothing.
     """
     ups = downs = 0
-    rising = noisy_counter = 0
+    rises, falls = [], []
     for d in devices:
         v = np.array([to_number(s.get(metric)) for s in d.samples])
         v = v[~np.isnan(v)]
         dv = np.diff(v)
         ups += int((dv > 0).sum())
         downs += int((dv < 0).sum())
-        if v.size >= 3 and v[-1] > v[0]:
-            rising += 1
-            fall = float((np.maximum.accumulate(v) - v).max())
-            noisy_counter += fall <= 0.02 * (v[-1] - v[0])
+        if v.size >= 3:
+            rises.append(float(v[-1] - v[0]))
+            falls.append(float((np.maximum.accumulate(v) - v).max()))
     if ups > 0 and downs <= 0.01 * (ups + downs):
         return True
-    return rising > 0 and noisy_counter == rising == sum(1 for d in devices if any(metric in s for s in d.samples))
+    top = max(rises, default=0.0)
+    return top > 0 and max(falls) <= 0.02 * top
 
 
 def data_hash(devices: list[Device], features: list[dict]) -> str:

@@ -142,6 +142,23 @@ describe('model:train tells a counter from a level', () => {
     ).toEqual(['energyWh.delta', 'levelMm.level', 'levelMm.slope', 'runHours.delta', 'tempC.level', 'tempC.slope']);
   });
 
+  it('an idle meter, or one with two readings, beside a running one does not turn the meter into a level; a reset does', () => {
+    expect(
+      python([
+        'from fleetdoc_ml.train import Device, choose_features',
+        'rng = np.random.default_rng(0)',
+        'n = 3000',
+        "t = {'name': 'x', 'metrics': [{'name': 'energyWh', 'kind': 'number', 'min': 0}]}",
+        "dev = lambda a: Device('d', [{'energyWh': float(x)} for x in a])",
+        'running = np.cumsum(rng.uniform(0, 2, n)) + rng.normal(0, 3, n)',
+        'idle = 5000 + rng.normal(0, 3, n)',
+        'reset = np.r_[running[: n // 2], running[: n // 2]]',
+        'names = lambda devs: sorted(f["name"] for f in choose_features(t, devs))',
+        'print(json.dumps([names([dev(running), dev(idle)]), names([dev(running), dev(np.array([7.0, 8.0]))]), names([dev(reset)])]))',
+      ]),
+    ).toEqual([['energyWh.delta'], ['energyWh.delta'], ['energyWh.level', 'energyWh.slope']]);
+  });
+
   it('a type may declare it: counter true for a meter whose noise hides its rise, false for a level that only rises', () => {
     expect(
       python([
