@@ -128,8 +128,9 @@ async function api<T>(base: string, key: string | undefined, method: string, pat
   const headers: Record<string, string> = {};
   if (key) headers.authorization = `Bearer ${key}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  // the path goes after the base's own path (a platform behind a proxy at /fleetdoc), not in place of it
-  const res = await fetch(new URL(base.replace(/\/+$/, '') + path), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  // the path goes after the base's own path (a platform behind a proxy at /fleetdoc), not in place of it;
+  // a base given with the API's own prefix (…/api/v1) is taken without it
+  const res = await fetch(new URL(base.replace(/\/+$/, '').replace(/\/api\/v1$/, '') + path), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
   if (!res.ok) throw new CliError(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 500)}`);
   return JSON.parse(text) as T;

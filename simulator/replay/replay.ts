@@ -275,10 +275,11 @@ export async function replayCsv(o: ReplayOptions): Promise<ReplaySummary> {
   for (const [col, metric] of Object.entries(o.map ?? {})) {
     if (!metrics.has(metric)) throw new Error(`--map ${col}=${metric}: ${o.type} has no metric ${metric}`);
   }
-  // the file too (it exists, its header has the columns asked for, its times), so that a bad invocation changes nothing on the platform
+  // the file too (it exists, its header has the columns asked for, some row has a readable time), so that a bad invocation changes nothing on the platform
   const { separator, timeIndex, columns } = await readLayout(o, metrics);
   // rows timed by the interval count from 0 (1970): the clock starts them at --start, else 2000-01-01
   const origin = o.timeColumn === undefined ? 0 : await recordingOrigin(o.file, separator, o.timeColumn, o.utcOffsetMin);
+  if (origin === undefined) throw new Error(`no row has a readable time in column ${o.timeColumn}`);
 
   // the device: register it, or take over an existing one with a fresh secret
   let secret: string;

@@ -32,10 +32,12 @@ describe('replay checks its inputs before it touches the platform', () => {
     { what: 'a missing file', o: { file: 'nonexist.csv', timeColumn: 'ts' }, error: /ENOENT: no such file or directory, open '.*nonexist\.csv'/ },
     { what: 'a time column not in the header', o: { file: 'data.csv', timeColumn: 'Ts' }, error: `time column Ts not in the header (${HEADER.split(',').join(', ')})` },
     { what: 'a --map column not in the header', o: { file: 'data.csv', timeColumn: 'ts', map: { 'Oil temp': 'oilTempC' } }, error: '--map: no column Oil temp in the header' },
+    { what: 'a time column without one readable time', o: { file: 'no-times.csv', timeColumn: 'ts' }, error: 'no row has a readable time in column ts' },
   ])('$what: a clear error, and no device registered, rotated or connected', async ({ o, error }) => {
     const s = await useStack();
     const dir = await tempDir();
     await writeFile(join(dir, 'data.csv'), `${HEADER}\n2025-06-01T06:00:00Z,7.1,78\n2025-06-01T06:01:00Z,7.2,79\n`);
+    await writeFile(join(dir, 'no-times.csv'), `${HEADER}\nsoon,7.1,78\nlater,7.2,79\n`);
     const options = { ...o, file: join(dir, o.file), type: 'air-compressor', speed: 'max' as const, apiUrl: s.httpUrl, mqttUrl: s.mqttUrl, apiKey: s.adminKey, waitForDecisions: false };
     await expect(replayCsv({ ...options, device: 'replay-in-new' })).rejects.toThrow(error);
     expect((await s.http('GET', '/api/v1/devices/replay-in-new')).status).toBe(404);

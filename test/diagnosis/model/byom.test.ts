@@ -188,8 +188,9 @@ describe('bring your own machine', () => {
     expect(letters.body[0]!.detail).toContain('exhaustTempC: 250 is above 200');
 
     // 5. retraining from what the store holds for a device registers the next version
+    // the API's base given with its own prefix, as a user copying it from the docs might
     const fromStore = await modelTrain(
-      ['--type', 'vacuum-pump', '--from-store', '--device', id, '--from', String(start), '--to', String(start + 600_000), '--api', t.httpUrl, '--api-key', t.adminKey],
+      ['--type', 'vacuum-pump', '--from-store', '--device', id, '--from', String(start), '--to', String(start + 600_000), '--api', `${t.httpUrl}/api/v1/`, '--api-key', t.adminKey],
       () => {},
     );
     expect(fromStore.registered?.version).toBe(2);
