@@ -257,7 +257,8 @@ def labelled(normal_paths: list[str], exp_paths: list[str], sep: str | None, tim
     out: tuple[list, list] = ([], [])
     for k, paths in enumerate((normal_paths, exp_paths)):
         for path in paths:
-            samples = read_csv([path], with_label, sep, time_col, None)[0][0].samples
+            # an experiment is judged as replay sends it, row by row in file order; normal data train in time order
+            samples = read_csv([path], with_label, sep, time_col, None, in_time_order=not k)[0][0].samples
             if k and not any(label_col in s for s in samples):
                 fail(f"{path}: no ground truth in column {label_col!r}")
             label = np.array([label_of(s.pop(label_col, None), path, i) for i, s in enumerate(samples)], dtype=np.int8)

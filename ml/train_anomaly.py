@@ -250,7 +250,7 @@ def range_text(m: dict) -> str:
 
 
 def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | None, device_col: str | None,
-             mapping: dict[str, str] | None = None) -> tuple[list[Device], list[str], str]:
+             mapping: dict[str, str] | None = None, in_time_order: bool = True) -> tuple[list[Device], list[str], str]:
     """
     The recordings as devices' samples, read as `npm run replay` reads them: the separator detected from the header
     unless given, header names trimmed, decimal commas, a row without a readable time skipped (and counted).
@@ -336,7 +336,8 @@ def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | 
              "than ',') and that the columns hold numbers")
     devices = []
     for dev, rows in by_device.items():
-        rows.sort(key=lambda r: r[0])  # stable: equal times keep file order
+        if in_time_order:  # training learns the machine in time order; replay sends (and the runtime scores) file order
+            rows.sort(key=lambda r: r[0])  # stable: equal times keep file order
         devices.append(Device(dev, [s for _, s in rows]))
     return devices, sorted(ignored), h.hexdigest()
 

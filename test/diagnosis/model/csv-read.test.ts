@@ -50,6 +50,26 @@ describe('model:train reads CSVs as replay does', () => {
   });
 });
 
+describe('row order', () => {
+  it('training reads a recording in time order; an experiment judged offline keeps the file order replay sends it in', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fleetdoc-csv-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'shuffled.csv');
+    await writeFile(file, 'time,a\n2025-01-01T00:00:02Z,3\n2025-01-01T00:00:00Z,1\n2025-01-01T00:00:01Z,2\n');
+    expect(
+      python([
+        'from train_anomaly import read_csv',
+        "t = {'name': 'x', 'metrics': [{'name': 'a', 'kind': 'number'}]}",
+        `args = ([${JSON.stringify(file)}], t, None, 'time', None)`,
+        'print(json.dumps([[s["a"] for s in read_csv(*args)[0][0].samples], [s["a"] for s in read_csv(*args, in_time_order=False)[0][0].samples]]))',
+      ]),
+    ).toEqual([
+      [1, 2, 3],
+      [3, 1, 2],
+    ]);
+  });
+});
+
 describe('model:train leaves out what ingest would refuse', () => {
   it('a row with a value outside the type’s declared range is not trained on, and the warning counts them per metric', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fleetdoc-csv-'));
