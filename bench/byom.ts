@@ -75,12 +75,12 @@ async function typeFromHeader(file: string, sep: string | undefined, skip: Set<s
   const map: string[] = [];
   header.forEach((col, k) => {
     if (skip.has(col) || col === '') return;
-    if (/[,=]/.test(col)) throw new Error(`column ${JSON.stringify(col)}: --map cannot name a column with a comma or an =; rename it or --skip-column it`);
     const base = col.replace(/[^A-Za-z0-9_]/g, '').replace(/^(?![A-Za-z])/, 'm').slice(0, 64);
     let name = base;
     for (let n = 2; metrics.some((m) => m.name === name) || RESERVED.has(name); n++) name = `${base.slice(0, 64 - String(n).length - 1)}_${n}`;
     metrics.push({ name, kind: seen[k]!.number ? 'number' : seen[k]!.boolean ? 'boolean' : 'string' });
-    if (name !== col) map.push(`${col}=${name}`);
+    // a name with a comma or a quote goes in quotes (simulator/replay/csv.ts parseColumnMap); the metric follows the last =
+    if (name !== col) map.push(/[,"]/.test(col) ? `"${col.replaceAll('"', '""')}"=${name}` : `${col}=${name}`);
   });
   return { type: { name: 'recorded-machine', displayName: `Recorded machine (${basename(file)})`, calibrationSamples, metrics }, map: map.join(',') };
 }

@@ -202,19 +202,46 @@ def separator_of(arg: str) -> str:
     return "\t" if arg in ("\\t", "tab") else arg
 
 
+def split_map(text: str) -> list[str]:
+    """--map's entries: split at commas outside double quotes (simulator/replay/csv.ts parseColumnMap)."""
+    parts, cur, quoted, i = [], "", False, 0
+    while i < len(text):
+        ch = text[i]
+        if ch == '"':
+            if quoted and text[i + 1:i + 2] == '"':
+                cur += '""'
+                i += 1
+            else:
+                quoted = not quoted
+                cur += ch
+        elif ch == "," and not quoted:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+        i += 1
+    return parts + [cur]
+
+
 def parse_map(text: str | None, type_def: dict) -> dict[str, str]:
-    """--map col=metric,… as `npm run replay` takes it: CSV column -> metric of the type."""
+    """
+    --map col=metric,… as `npm run replay` takes it: CSV column -> metric of the type; a column whose name holds a
+    comma or a quote in double quotes, a quote in it doubled (`"Pressure [bar, g]"=pressureBar`).
+    """
     names = {m["name"] for m in type_def["metrics"]}
     out: dict[str, str] = {}
-    for part in (text or "").split(","):
+    for part in split_map(text or ""):
         if not part.strip():
             continue
         col, eq, metric = part.rpartition("=")
-        if not eq or not col.strip():
+        col = col.strip()
+        if len(col) >= 2 and col.startswith('"') and col.endswith('"'):
+            col = col[1:-1].replace('""', '"')
+        if not eq or not col:
             fail(f"--map expects column=metric, got {part!r}")
         if metric.strip() not in names:
             fail(f"--map {part.strip()}: {type_def['name']} has no metric {metric.strip()!r}")
-        out[col.strip()] = metric.strip()
+        out[col] = metric.strip()
     return out
 
 

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { parseSpeed, requireDuration, resolveTarget, UsageError } from '../args.ts';
 import { EARLIEST_TS } from '../../core/domain/telemetry.ts';
+import { parseColumnMap } from './csv.ts';
 import { replayCsv } from './replay.ts';
 import { parseTimestamp } from './timestamps.ts';
 
@@ -36,10 +37,10 @@ export function parseReplayArgs(argv: string[], env: Record<string, string | und
   const intervalMs = v.interval === undefined ? undefined : requireDuration('--interval', v.interval);
   if (intervalMs !== undefined && v['utc-offset'] !== undefined) throw new UsageError('--utc-offset reads the zone of times in the file; with --interval it has none');
   const map: Record<string, string> = {};
-  for (const part of (v.map ?? '').split(',').filter((p) => p.trim())) {
-    const eq = part.lastIndexOf('=');
-    if (eq <= 0) throw new UsageError(`--map expects column=metric, got ${part}`);
-    map[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  try {
+    for (const [col, metric] of parseColumnMap(v.map ?? '')) map[col] = metric;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
   let utcOffsetMin = 0;
   if (v['utc-offset']) {

@@ -121,3 +121,40 @@ async function* readCsvText(text: string, sep: string): AsyncGenerator<CsvRecord
   const { Readable: R } = await import('node:stream');
   yield* readCsv(R.from([text + '\n']), sep);
 }
+
+/**
+ * `--map col=metric,…` as column → metric pairs. A column whose name holds a comma or a quote is written in
+ * double quotes, a quote in it doubled, as in a CSV header: `"Pressure [bar, g]"=pressureBar`. The metric is what
+ * follows the last `=`. ml/train_anomaly.py parse_map reads it the same way.
+ */
+export function parseColumnMap(text: string): Array<[string, string]> {
+  const parts: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i] as string;
+    if (ch === '"') {
+      if (quoted && text[i + 1] === '"') {
+        cur += '""';
+        i++;
+      } else {
+        quoted = !quoted;
+        cur += ch;
+      }
+    } else if (ch === ',' && !quoted) {
+      parts.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  parts.push(cur);
+  const out: Array<[string, string]> = [];
+  for (const part of parts) {
+    if (!part.trim()) continue;
+    const eq = part.lastIndexOf('=');
+    let col = eq > 0 ? part.slice(0, eq).trim() : '';
+    if (col.length >= 2 && col.startsWith('"') && col.endsWith('"')) col = col.slice(1, -1).replaceAll('""', '"');
+    if (!col) throw new Error(`--map expects column=metric, got ${part}`);
+    out.push([col, part.slice(eq + 1).trim()]);
+  }
+  return out;
+}

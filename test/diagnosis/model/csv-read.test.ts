@@ -50,6 +50,30 @@ describe('model:train reads CSVs as replay does', () => {
   });
 });
 
+describe('--map', () => {
+  it('model:train and replay split it alike: a column with a comma or a quote in double quotes, the metric after the last =', async () => {
+    const { parseColumnMap } = await import('../../../simulator/replay/csv.ts');
+    const maps = [
+      'Oil temp=oilTempC,Druck bar=pressureBar',
+      '"Pressure [bar, g]"=pressureBar, Flow=flowRate',
+      '"Say ""hi"", then"=oilTempC',
+      'a=b=oilTempC,,',
+      '"x,y"=pressureBar,"z"=flowRate',
+    ];
+    const ts = maps.map((m) => Object.fromEntries(parseColumnMap(m)));
+    const py = python([
+      'from train_anomaly import parse_map',
+      "t = {'name': 'x', 'metrics': [{'name': n} for n in ('oilTempC', 'pressureBar', 'flowRate')]}",
+      `print(json.dumps([parse_map(m, t) for m in ${JSON.stringify(maps)}]))`,
+    ]);
+    expect(py).toEqual(ts);
+    expect(ts[1]).toEqual({ 'Pressure [bar, g]': 'pressureBar', Flow: 'flowRate' });
+    expect(ts[2]).toEqual({ 'Say "hi", then': 'oilTempC' });
+    expect(ts[3]).toEqual({ 'a=b': 'oilTempC' });
+    expect(() => parseColumnMap('=oilTempC')).toThrow('--map expects column=metric, got =oilTempC');
+  });
+});
+
 describe('row order', () => {
   it('training reads a recording in time order; an experiment judged offline keeps the file order replay sends it in', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fleetdoc-csv-'));
