@@ -37,7 +37,7 @@ import { DERIVED_METRICS } from '../core/domain/device-type.ts';
 import { drainDiagnosis, ownStack } from '../scorecard/run.ts';
 import { createPlatformClient } from '../simulator/platform.ts';
 import { separatorOf } from '../simulator/replay/cli.ts';
-import { readCsv } from '../simulator/replay/csv.ts';
+import { columnMapEntry, readCsv } from '../simulator/replay/csv.ts';
 import { cellKind, recordingOrigin } from '../simulator/replay/replay.ts';
 import { RecordingClock } from '../simulator/replay/timestamps.ts';
 
@@ -79,8 +79,7 @@ async function typeFromHeader(file: string, sep: string | undefined, skip: Set<s
     let name = base;
     for (let n = 2; metrics.some((m) => m.name === name) || RESERVED.has(name); n++) name = `${base.slice(0, 64 - String(n).length - 1)}_${n}`;
     metrics.push({ name, kind: seen[k]!.number ? 'number' : seen[k]!.boolean ? 'boolean' : 'string' });
-    // a name with a comma or a quote goes in quotes (simulator/replay/csv.ts parseColumnMap); the metric follows the last =
-    if (name !== col) map.push(/[,"]/.test(col) ? `"${col.replaceAll('"', '""')}"=${name}` : `${col}=${name}`);
+    if (name !== col) map.push(columnMapEntry(col, name));
   });
   return { type: { name: 'recorded-machine', displayName: `Recorded machine (${basename(file)})`, calibrationSamples, metrics }, map: map.join(',') };
 }

@@ -141,14 +141,14 @@ def hindsight(scores: list[np.ndarray], labels: list[np.ndarray], far_limit: flo
     return best
 
 
-def separability(exps: list, names: list[str], n_cal: int, window: int = 30) -> dict:
+def separability(exps: list, names: list[str], n_cal: int, window: int = 30, xs: list[np.ndarray] | None = None) -> dict:
     """
     How far the labels can be told from any one sensor at all, whatever the detector: per experiment and metric,
     the ROC AUC of the metric (standardised on the experiment's own calibration, raw and as a trailing mean of
     `window` samples) for anomalous against normal samples after calibration, in whichever direction separates
     better (0.5 = no better than chance, 1 = a clean split). Choosing the best metric and direction per experiment
     with the labels in hand is an oracle no detector has, so its median is a ceiling on one-sensor evidence, not a
-    score to reach.
+    score to reach. xs: the experiments' matrix() rows when the caller has them already.
     """
     from sklearn.metrics import roc_auc_score
 
@@ -158,8 +158,7 @@ def separability(exps: list, names: list[str], n_cal: int, window: int = 30) -> 
         return names[j], round(max(aucs[j], 1 - aucs[j]), 3)
 
     rows = []
-    for e in exps:
-        x = matrix(e.samples, names)
+    for e, x in zip(exps, xs or (matrix(e.samples, names) for e in exps)):
         y = e.label[n_cal:].astype(bool)
         if len(y) == 0 or y.all() or not y.any():
             continue  # nothing to tell apart after calibration
@@ -346,8 +345,8 @@ def main() -> None:
     refs = {"pca-t2q-global": np.zeros(4, dtype=np.int64), "iforest-global": np.zeros(4, dtype=np.int64),
             "pca-t2q-per-experiment": np.zeros(4, dtype=np.int64), "skab-t2q-per-experiment": np.zeros(4, dtype=np.int64),
             "alarm-whenever-calibrated": np.zeros(4, dtype=np.int64)}
-    for e in exps:
-        x = matrix(e.samples, names)
+    xs = [matrix(e.samples, names) for e in exps]  # the references' and the separability's rows
+    for e, x in zip(exps, xs):
         refs["pca-t2q-global"] += counts(glob.alarm(x), e.label)
         refs["iforest-global"] += counts(iso.predict((x - mu) / sd) == -1, e.label)
         local = PcaT2Q(x[:n_cal])
@@ -367,7 +366,7 @@ def main() -> None:
         "perExperiment": per_exp,
         "events": events_summary(per_exp),
         "hindsightThreshold": hindsight(scores, [e.label for e in exps], args.far_limit),
-        "labelSeparability": separability(exps, names, n_cal),
+        "labelSeparability": separability(exps, names, n_cal, xs=xs),
         "references": {k: summary(c) for k, c in refs.items()},
         "cardHeldOut": held,
         "seconds": round(time.time() - t0, 1),

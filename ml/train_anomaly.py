@@ -282,8 +282,8 @@ def read_csv(paths: list[str], type_def: dict, sep: str | None, time_col: str | 
     The recordings as devices' samples, read as `npm run replay` reads them: the separator detected from the header
     unless given, header names trimmed, decimal commas, a row without a readable time skipped (and counted).
     """
-    kinds = {m["name"]: m.get("kind", "number") for m in type_def["metrics"]}
     defs = {m["name"]: m for m in type_def["metrics"]}
+    kinds = {n: m.get("kind", "number") for n, m in defs.items()}
     by_device: dict[str, list[tuple[float, dict]]] = {}
     ignored: set[str] = set()
     empties = refused_total = 0

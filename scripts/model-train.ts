@@ -238,13 +238,14 @@ async function trainIn(o: Options, work: string, python: string, log: (line: str
   log(`trained ${summary.modelId}: threshold ${summary.threshold.toFixed(3)}, held-out ${JSON.stringify(summary.heldOut)}`);
   summary.warning = heldOutWarning(summary);
   if (summary.warning) log(`warning: ${summary.warning}`);
-  const { dropped } = JSON.parse(await readFile(join(outDir, `${o.type}.card.json`), 'utf8')) as { dropped?: Array<{ feature: string; reason: string }> };
+  // read once: for what it left out, and to register
+  const card = JSON.parse(await readFile(join(outDir, `${o.type}.card.json`), 'utf8')) as { dropped?: Array<{ feature: string; reason: string }> };
+  const { dropped } = card;
   if (dropped?.length) log(`left out of the model: ${dropped.map((d) => `${d.feature} (${d.reason})`).join(', ')}; a fault that shows only there goes unseen`);
   done.trained = true;
   if (o['out-dir'] !== undefined || !o.api) log(`wrote ${join(outDir, `${o.type}.anomaly.onnx`)} and ${join(outDir, `${o.type}.card.json`)}`);
 
   if (o.api) {
-    const card = JSON.parse(await readFile(join(outDir, `${o.type}.card.json`), 'utf8')) as unknown;
     const anomalyOnnx = (await readFile(join(outDir, `${o.type}.anomaly.onnx`))).toString('base64');
     const reg = await api<{ version: number }>(o.api, o['api-key'], 'POST', `/api/v1/models/${encodeURIComponent(o.type)}`, { card, anomalyOnnx });
     summary.registered = { version: reg.version };

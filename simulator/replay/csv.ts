@@ -158,3 +158,8 @@ export function parseColumnMap(text: string): Array<[string, string]> {
   }
   return out;
 }
+
+/** One `--map` entry as parseColumnMap reads it back: the column quoted when its name holds a comma or a quote. */
+export function columnMapEntry(column: string, metric: string): string {
+  return `${/[,"]/.test(column) ? `"${column.replaceAll('"', '""')}"` : column}=${metric}`;
+}

@@ -27,10 +27,16 @@ function read(file: string, timeColumn = 'time', b: Record<string, unknown> = { 
   return { status: r.status, stderr: r.stderr, out: r.status === 0 ? (JSON.parse(r.stdout) as { samples: Array<Record<string, number>>; ignored: string[] }) : undefined };
 }
 
+/** A folder for one test's files, removed when it ends. */
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'fleetdoc-csv-'));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 describe('model:train reads CSVs as replay does', () => {
   it('", "-separated headers, tab-separated decimal commas, rows without a time, epoch µs', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'fleetdoc-csv-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir();
     const spaced = join(dir, 'spaced.csv');
     await writeFile(spaced, 'time, a, b, note\n2025-01-01T00:00:00Z, 1.5, 2, x\n2025-01-01T00:00:01Z, 1.75, 3, y\n');
     expect(read(spaced).out).toEqual({ samples: [{ a: 1.5, b: 2 }, { a: 1.75, b: 3 }], ignored: ['note'] });
@@ -76,8 +82,7 @@ describe('--map', () => {
 
 describe('row order', () => {
   it('training reads a recording in time order; an experiment judged offline keeps the file order replay sends it in', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'fleetdoc-csv-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir();
     const file = join(dir, 'shuffled.csv');
     await writeFile(file, 'time,a\n2025-01-01T00:00:02Z,3\n2025-01-01T00:00:00Z,1\n2025-01-01T00:00:01Z,2\n');
     expect(
@@ -96,8 +101,7 @@ describe('row order', () => {
 
 describe('model:train leaves out what ingest would refuse', () => {
   it('a row with a value outside the type’s declared range is not trained on, and the warning counts them per metric', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'fleetdoc-csv-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir();
     const file = join(dir, 'range.csv');
     await writeFile(file, 'time,a,b\n2025-01-01T00:00:00Z,1,-0.5\n2025-01-01T00:00:01Z,2,0\n2025-01-01T00:00:02Z,3,1.5\n2025-01-01T00:00:03Z,4,\n');
     const r = read(file, 'time', { name: 'b', kind: 'number', min: -0.2, max: 1, unit: 'kPa' });
