@@ -114,6 +114,7 @@ type MeanFields = {
   relativeTo?: 'zero' | 'baseline' | 'ratio';
   overMs?: number;
   overSamples?: number;
+  overDays?: number;
   clearOverSamples?: number;
   risePerHour?: boolean;
   firstInGate?: boolean;
@@ -155,7 +156,8 @@ const PerLoad = z
 
 /**
  * Mean: a slow, sustained shift. An event-time moving average (time constant
- * overMs, or over about overSamples counted samples) of the operand over the samples where `where` holds (e.g. only
+ * overMs, or over about overSamples counted samples, or a plain average of the
+ * last overDays whole days) of the operand over the samples where `where` holds (e.g. only
  * while loaded), judged against the device's own mean of the same operand
  * over its first baselineSamples such samples: `baseline` subtracts it,
  * `ratio` divides by it (mean / baseline − 1, for metrics whose scale differs
@@ -177,6 +179,15 @@ const MeanCondition = z
       .max(100_000)
       .optional()
       .describe('Or: an N-sample exponential average (each counted sample weighs 2 / (N + 1)) whatever their spacing, for readings that come in bursts (a spin once a day)'),
+    overDays: z
+      .number()
+      .int()
+      .min(2)
+      .max(14)
+      .optional()
+      .describe(
+        'Or: a plain average over the last N whole days of event time (UTC days), which moves once a day. N = 7 takes every hour of the week once, so a weekly rhythm (shifts, weekends) cancels out and a small steady shift shows: a leak that adds a little duty day and night. It starts N whole days after the baseline is learnt; until then, and over N days without a counted sample, the condition says what it says while learning',
+      ),
     clearOverSamples: z
       .number()
       .int()
@@ -226,7 +237,8 @@ const MeanCondition = z
     if (c.above === undefined && c.below === undefined) issue('mean needs above or below');
     if (c.firstInGate && c.where === undefined) issue('firstInGate needs where');
     if (c.firstInGate && c.risePerHour) issue('firstInGate and risePerHour do not go together: a skipped repeat breaks the pair a rise needs');
-    if ((c.overMs === undefined) === (c.overSamples === undefined)) issue('mean needs overMs or overSamples (one of them)');
+    if ([c.overMs, c.overSamples, c.overDays].filter((x) => x !== undefined).length !== 1) issue('mean needs overMs, overSamples or overDays (one of them)');
+    if (c.overDays !== undefined && c.clearOverSamples !== undefined) issue('overDays and clearOverSamples do not go together: a whole-day average lets go a day at a time');
     if (c.clearOverSamples !== undefined && c.overSamples !== undefined && c.clearOverSamples >= c.overSamples) issue('clearOverSamples must be below overSamples: it is the shorter, recent average');
     if (c.baselineMs !== undefined && c.baselineSamples !== undefined) issue('give baselineSamples or baselineMs, not both');
     if (c.clearAbove !== undefined && (c.above === undefined || c.clearAbove > c.above)) issue('clearAbove needs above and must be ≤ above');

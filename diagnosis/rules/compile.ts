@@ -47,6 +47,8 @@ export type CNode =
       overSamples: number;
       /** The recent average's length in counted samples, which must agree before the condition holds (NaN: none). */
       clearOverSamples: number;
+      /** A plain average over this many whole days instead (0: none; DAY_SLOTS(n) more slots, see mean.ts). */
+      overDays: number;
       baselineSamples: number;
       /** Baseline span in event time (NaN: by samples). */
       baselineMs: number;
@@ -60,7 +62,7 @@ export type CNode =
       risePerHour: boolean;
       /** Count a held value once per cycle: the first sample each time `where` opens, or one whose value moved. */
       firstInGate: boolean;
-      /** MEAN_SLOTS f64 node slots from here (+ GATE_SLOTS with firstInGate, + RECENT_SLOTS with clearOverSamples; see mean.ts). */
+      /** meanSlots(node) f64 node slots from here (see mean.ts). */
       slot: number;
       /**
        * Its key prefix in the rule's evidence: the operand's name for the rule's first average of it, then
@@ -118,6 +120,14 @@ export const MEAN_SLOTS = 13;
 export const GATE_SLOTS = 2;
 /** One more for a mean with clearOverSamples (its recent average). */
 export const RECENT_SLOTS = 1;
+/** A whole-day mean's own: the current day, the days stored, the current day's sum and count, then a sum and a count per day. */
+export const daySlots = (days: number): number => (days > 0 ? 4 + 2 * days : 0);
+
+/** The f64 slots a mean node keeps (its average and baseline, and what its options add). */
+export function meanSlots(n: { firstInGate?: boolean; clearOverSamples?: number; overDays?: number }): number {
+  const recent = n.clearOverSamples !== undefined && !Number.isNaN(n.clearOverSamples);
+  return MEAN_SLOTS + (n.firstInGate ? GATE_SLOTS : 0) + (recent ? RECENT_SLOTS : 0) + daySlots(n.overDays ?? 0);
+}
 
 /** Whether a compiled tree holds a node of this kind. */
 function hasNode(n: CNode, kind: CNode['kind']): boolean {
@@ -135,7 +145,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
   const defs = new Map(type.metrics.map((m) => [m.name, m]));
   let nodeSlots = 0;
   let latches = 0;
-  const meanSlots = new Map<string, number>();
+  const sharedMeans = new Map<string, number>();
 
   const metric = (name: string, bucketed: boolean): number => {
     const def = defs.get(name);
@@ -241,11 +251,11 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
         // fault, so that a repair of one fault (POST /devices/:id/recalibrate with faults) restarts its
         // averages without teaching another fault's rules its current readings as normal.
         const key = JSON.stringify({ ...c, fault: ruleFault, above: undefined, below: undefined, clearAbove: undefined, clearBelow: undefined, whileLearning: undefined });
-        let slot = meanSlots.get(key);
+        let slot = sharedMeans.get(key);
         if (slot === undefined) {
           slot = nodeSlots;
-          nodeSlots += MEAN_SLOTS + (c.firstInGate ? GATE_SLOTS : 0) + (c.clearOverSamples !== undefined ? RECENT_SLOTS : 0);
-          meanSlots.set(key, slot);
+          nodeSlots += meanSlots(c);
+          sharedMeans.set(key, slot);
         }
         const operand = c.minus ? `${c.metric}-${c.minus}` : c.metric;
         const averages = ruleAverages.get(operand) ?? ruleAverages.set(operand, []).get(operand)!;
@@ -267,6 +277,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
           overMs: c.overMs ?? NaN,
           overSamples: c.overSamples ?? NaN,
           clearOverSamples: c.clearOverSamples ?? NaN,
+          overDays: c.overDays ?? 0,
           baselineSamples: c.baselineMs !== undefined ? MIN_BASELINE_SAMPLES : (c.baselineSamples ?? ruleSet.baselineSamples),
           baselineMs: c.baselineMs ?? NaN,
           above: c.above ?? Infinity,

@@ -6,7 +6,7 @@
  * that adds a little duty every day, a valve that passes less air — move a
  * mean long before any single sample looks wrong.
  */
-import { GATE_SLOTS, MEAN_SLOTS, type CNode } from './compile.ts';
+import { GATE_SLOTS, MEAN_SLOTS, RECENT_SLOTS, type CNode } from './compile.ts';
 import { num, type EvalContext, type Values } from './context.ts';
 
 type Mean = Extract<CNode, { kind: 'mean' }>;
@@ -34,6 +34,70 @@ const GATE_X = 14;
 /** With clearOverSamples: where its recent average lives (after the gate's slots when it has them). */
 function recentAt(node: Mean, at: number): number {
   return at + MEAN_SLOTS + (node.firstInGate ? GATE_SLOTS : 0);
+}
+
+const DAY_MS = 86_400_000;
+/** With overDays (daySlots after the recent average's, if any): the UTC day being summed (NaN until the baseline is learnt). */
+const DAY = 0;
+/** Whole days stored, up to overDays (-1 while the first, partial day is summed: it is left out; so is the day a silence ends). */
+const DAYS_STORED = 1;
+const DAY_SUM = 2;
+const DAY_N = 3;
+/** Then per day (ring by day number): its sum, then (overDays further on) its count. */
+const DAY_RING = 4;
+
+function daysAt(node: Mean, at: number): number {
+  return recentAt(node, at) + (Number.isNaN(node.clearOverSamples) ? 0 : RECENT_SLOTS);
+}
+
+/**
+ * Called with every sample once the baseline is learnt: on a new day, stores the day before in the ring, then counts
+ * x (NaN: the sample does not count) into today's. A whole day without any sample starts the window again from the
+ * next whole day, as at first: the days around a silence would not take every hour of the week once.
+ */
+function countDay(node: Mean, f64: Float64Array, at: number, ts: number, x: number): void {
+  const d = daysAt(node, at);
+  const N = node.overDays;
+  const today = Math.floor(ts / DAY_MS);
+  const day = f64[d + DAY]!;
+  if (Number.isNaN(day) || today > day + 1) {
+    f64.fill(0, d + DAY_SUM, d + DAY_RING + 2 * N);
+    f64[d + DAYS_STORED] = -1;
+  } else if (today === day + 1) {
+    const stored = f64[d + DAYS_STORED]!;
+    if (stored >= 0) {
+      const slot = d + DAY_RING + (day % N);
+      f64[slot] = f64[d + DAY_SUM]!;
+      f64[slot + N] = f64[d + DAY_N]!;
+    }
+    f64[d + DAYS_STORED] = Math.min(N, stored + 1);
+    f64[d + DAY_SUM] = 0;
+    f64[d + DAY_N] = 0;
+  }
+  f64[d + DAY] = today;
+  if (Number.isFinite(x)) {
+    f64[d + DAY_SUM] = f64[d + DAY_SUM]! + x;
+    f64[d + DAY_N] = f64[d + DAY_N]! + 1;
+  }
+}
+
+/** The average of the last overDays whole days (NaN until that many are stored, or when none of them counted a sample: a gate that stayed shut). */
+function dayMean(node: Mean, f64: Float64Array, at: number): number {
+  const d = daysAt(node, at);
+  const N = node.overDays;
+  if (f64[d + DAYS_STORED]! < N) return NaN;
+  let sum = 0;
+  let n = 0;
+  for (let i = 0; i < N; i++) {
+    sum += f64[d + DAY_RING + i]!;
+    n += f64[d + DAY_RING + N + i]!;
+  }
+  return n > 0 ? sum / n : NaN;
+}
+
+/** The average the rule judges: the moving average, or the whole-day one. */
+function average(node: Mean, f64: Float64Array, at: number): number {
+  return node.overDays > 0 ? dayMean(node, f64, at) : f64[at + AVG]!;
 }
 
 /** Metric i as this very sample reported it; NaN when the sample lacks it or its sensor is stuck. */
@@ -103,7 +167,7 @@ function relative(node: Mean, avg: number, base: number): number {
 
 /** The judged value: the moving average, raw or against the baseline; NaN while the baseline is being learnt. */
 function judged(node: Mean, f64: Float64Array, at: number): number {
-  return Number.isNaN(f64[at + AVG_TS]!) ? NaN : relative(node, f64[at + AVG]!, f64[at + BASE]!);
+  return Number.isNaN(f64[at + AVG_TS]!) ? NaN : relative(node, average(node, f64, at), f64[at + BASE]!);
 }
 
 /**
@@ -131,6 +195,8 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean, gateKno
   }
   if (node.risePerHour && fresh) x = rise(f64, at, x, ts);
   const cov = node.c >= 0 ? state.last(node.c) : 0;
+  // the whole-day average starts once the baseline is learnt, and days pass whether or not this sample counts
+  const dayCounting = node.overDays > 0 && fresh && !Number.isNaN(f64[at + AVG_TS]!);
   if (Number.isFinite(x) && Number.isFinite(cov)) {
     const n = Number.isNaN(f64[at + BASE_N]!) ? 0 : f64[at + BASE_N]!;
     if (node.despike) x = despike(f64, at, x);
@@ -160,17 +226,19 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean, gateKno
       }
     } else {
       if (node.c >= 0) x -= slope(f64, at) * (cov - f64[at + COV_MEAN]!);
-      f64[at + AVG] = f64[at + AVG]! + alphaOf(node, ts - f64[at + AVG_TS]!) * (x - f64[at + AVG]!);
+      if (dayCounting) countDay(node, f64, at, ts, x);
+      else f64[at + AVG] = f64[at + AVG]! + alphaOf(node, ts - f64[at + AVG_TS]!) * (x - f64[at + AVG]!);
       f64[at + AVG_TS] = ts;
       if (!Number.isNaN(node.clearOverSamples)) {
         const r = recentAt(node, at);
         f64[r] = f64[r]! + (2 / (node.clearOverSamples + 1)) * (x - f64[r]!);
       }
     }
-  }
+  } else if (dayCounting) countDay(node, f64, at, ts, NaN);
   const v = judged(node, f64, at);
   const latchAt = state.layout.u8.latch + node.latch;
-  if (Number.isNaN(v)) return Number.isNaN(f64[at + AVG_TS]!) && node.whileLearning;
+  // unknown: the baseline (or the first whole days after it) still being learnt, or no day in the window counted a sample
+  if (Number.isNaN(v)) return node.whileLearning && (Number.isNaN(f64[at + AVG_TS]!) || node.overDays > 0);
   const latched = state.u8[latchAt] === 1;
   // the recent readings, when kept, must agree: back on the normal side of the clear level, they let go (NaN: no say)
   const r = Number.isNaN(node.clearOverSamples) ? NaN : relative(node, f64[recentAt(node, at)]!, f64[at + BASE]!);
@@ -191,7 +259,7 @@ export function readNow(node: CNode, ctx: EvalContext): boolean {
 export function meanEvidence(node: Mean, { state }: EvalContext, out: Values): void {
   const at = state.layout.f64.nodes + node.slot;
   const name = node.evidenceName;
-  out[`${name}:mean`] = num(state.f64[at + AVG]!);
+  out[`${name}:mean`] = num(average(node, state.f64, at));
   out[`${name}:baseline`] = num(state.f64[at + BASE]!);
   if (node.c >= 0) out[`${name}:per-${state.layout.metrics[node.c]!.name}`] = num(slope(state.f64, at));
   if (node.relativeTo !== 'zero') out[`${name}:${node.relativeTo === 'ratio' ? 'ratio' : 'deviation'}`] = num(judged(node, state.f64, at));

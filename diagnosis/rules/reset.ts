@@ -8,7 +8,7 @@
  * faults start over, and the k-of-n windows of their slots with them.
  */
 import type { DeviceState } from '../windows/device-state.ts';
-import { GATE_SLOTS, MEAN_SLOTS, RECENT_SLOTS, type CNode } from './compile.ts';
+import { meanSlots, type CNode } from './compile.ts';
 
 /**
  * The rules of `faults` back to a new device's: their conditions' own state, k-of-n masks, streaks and
@@ -43,7 +43,7 @@ function resetNode(state: DeviceState, n: CNode): void {
       state.u8[state.layout.u8.latch + n.latch] = 0;
       return;
     case 'mean':
-      state.f64.fill(NaN, at + n.slot, at + n.slot + MEAN_SLOTS + (n.firstInGate ? GATE_SLOTS : 0) + (Number.isNaN(n.clearOverSamples) ? 0 : RECENT_SLOTS));
+      state.f64.fill(NaN, at + n.slot, at + n.slot + meanSlots(n));
       state.u8[state.layout.u8.latch + n.latch] = 0;
       if (n.where) resetNode(state, n.where);
       return;

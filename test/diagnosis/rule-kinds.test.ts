@@ -277,6 +277,42 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     expect(same.raised()).toEqual([]);
   });
 
+  it('overDays: whole days take every hour of the week once, so weekends cancel out and a small steady leak shows', () => {
+    // loaded 12 minutes in 20 on weekdays, 2 in 20 at weekends (T0 is a Monday); a leak adds 3 in 20 (+0.15) from day 17
+    const loadedAt = (i: number, leakFrom: number) => {
+      const day = Math.floor(i / (24 * 60));
+      const weekend = day % 7 >= 5;
+      return i % 20 < (weekend ? 2 : 12) + (day >= leakFrom ? 3 : 0);
+    };
+    const week = (extra: Record<string, unknown>) => ({ kind: 'mean', metric: 'loaded', relativeTo: 'baseline', baselineMs: 7 * DAY, above: 0.08, clearAbove: 0.05, ...extra });
+    const days = 35;
+    // starting at 13:00, so the first whole day begins at the next midnight
+    const run = (rule: unknown, leakFrom: number) => feed(engineWith(oneRule(rule)), series('d', T0 + 13 * 60 * MIN, days * 24 * 60, MIN, (i) => ({ loaded: loadedAt(i + 13 * 60, leakFrom) })));
+    expect(run(week({ overDays: 7 }), Infinity).raised()).toEqual([]);
+    // a moving average of half a week swings with the weekly rhythm alone past the same limit
+    expect(run(week({ overMs: 3.5 * DAY }), Infinity).raised().length).toBeGreaterThan(0);
+    const leak = run(week({ overDays: 7 }), 17);
+    const raised = leak.raised();
+    expect(raised).toHaveLength(1);
+    // the whole-day average moves at midnight: past +0.08 once more than half of the last 7 days leaked (day 21)
+    expect(Date.parse(raised[0]!.at)).toBeGreaterThanOrEqual(T0 + 21 * DAY);
+    expect(Date.parse(raised[0]!.at)).toBeLessThan(T0 + 21 * DAY + 10 * MIN);
+    const values = (leak.intents[0] as { diagnosis: { evidence: { rules: Array<{ values: Record<string, number> }> } } }).diagnosis.evidence.rules[0]!.values;
+    expect(values['loaded:baseline']).toBeCloseTo((5 * 0.6 + 2 * 0.1) / 7, 2);
+    expect(values['loaded:deviation']).toBeCloseTo((4 * 0.15) / 7, 3);
+  });
+
+  it('overDays after a silence: unknown until the window holds whole days again', () => {
+    // steady duty 0.3, then the device is silent for 10 days (days 9–18) and comes back leaking (+0.2)
+    const rule = { kind: 'mean', metric: 'loaded', overDays: 7, relativeTo: 'baseline', baselineMs: 7 * DAY, above: 0.08 };
+    const pts = series('d', T0, 30 * 24 * 60, MIN, (i) => ({ loaded: i % 10 < (i >= 19 * 24 * 60 ? 5 : 3) })).filter((p) => p.ts < T0 + 9 * DAY || p.ts >= T0 + 19 * DAY);
+    const raised = feed(engineWith(oneRule(rule)), pts).raised();
+    expect(raised).toHaveLength(1);
+    // the day the silence ends is left out like a first day: days 20–26 are the first 7 whole days after it,
+    // judged from the first sample of day 27 (k = 3 of n = 5 one-minute windows)
+    expect(raised[0]!.at).toBe(iso(T0 + 27 * DAY + 3 * MIN));
+  });
+
   it('adjustFor takes out a covariate learnt over the baseline: a warmer room is not a fault, extra duty at the same room is', () => {
     // a compressor's duty follows the room (+2 points per °C) around a daily cycle; from hour 30 the room runs 6 °C warmer
     const room = (i: number) => 20 + 3 * Math.sin((2 * Math.PI * i) / (24 * 60)) + (i >= 30 * 60 ? 6 : 0);
@@ -377,8 +413,11 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
   it('rejects a mean without limits, or with both baseline forms', () => {
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN })).toThrow(/above or below/);
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN, above: 1, baselineMs: MIN, baselineSamples: 3 })).toThrow(/not both/);
-    expect(() => oneRule({ kind: 'mean', metric: 'loaded', above: 1 })).toThrow(/overMs or overSamples/);
-    expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN, overSamples: 3, above: 1 })).toThrow(/overMs or overSamples/);
+    expect(() => oneRule({ kind: 'mean', metric: 'loaded', above: 1 })).toThrow(/overMs, overSamples or overDays/);
+    expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN, overSamples: 3, above: 1 })).toThrow(/overMs, overSamples or overDays/);
+    expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN, overDays: 7, above: 1 })).toThrow(/overMs, overSamples or overDays/);
+    expect(() => oneRule({ kind: 'mean', metric: 'loaded', overDays: 1, above: 1 })).toThrow(/>=2|greater than or equal to 2/);
+    expect(() => oneRule({ kind: 'mean', metric: 'loaded', overDays: 7, clearOverSamples: 3, above: 1 })).toThrow(/overDays and clearOverSamples/);
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overSamples: 3, clearOverSamples: 3, above: 1 })).toThrow(/clearOverSamples must be below overSamples/);
   });
 });
