@@ -186,7 +186,7 @@ const MeanCondition = z
       .max(14)
       .optional()
       .describe(
-        'Or: a plain average over the last N whole days of event time (UTC days), which moves once a day. N = 7 takes every hour of the week once, so a weekly rhythm (shifts, weekends) cancels out and a small steady shift shows: a leak that adds a little duty day and night. It starts N whole days after the baseline is learnt; until then, and over N days without a counted sample, the condition says what it says while learning',
+        'Or: a plain average over the last N whole days of event time (UTC days), which moves once a day. N = 7 takes every hour of the week once, so a weekly rhythm (shifts, weekends) cancels out and a small steady shift shows: a leak that adds a little duty day and night. It starts after the first N whole days once the baseline is learnt (until then the condition says what it says while learning); a whole day without any sample starts the window again, the last full window’s average standing meanwhile',
       ),
     clearOverSamples: z
       .number()

@@ -120,8 +120,8 @@ export const MEAN_SLOTS = 13;
 export const GATE_SLOTS = 2;
 /** One more for a mean with clearOverSamples (its recent average). */
 export const RECENT_SLOTS = 1;
-/** A whole-day mean's own: the current day, the days stored, the current day's sum and count, then a sum and a count per day. */
-export const daySlots = (days: number): number => (days > 0 ? 4 + 2 * days : 0);
+/** A whole-day mean's own: the current day, the days stored, the current day's sum and count, the last full window's mean, then a sum and a count per day. */
+export const daySlots = (days: number): number => (days > 0 ? 5 + 2 * days : 0);
 
 /** The f64 slots a mean node keeps (its average and baseline, and what its options add). */
 export function meanSlots(n: { firstInGate?: boolean; clearOverSamples?: number; overDays?: number }): number {

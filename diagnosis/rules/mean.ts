@@ -43,27 +43,37 @@ const DAY = 0;
 const DAYS_STORED = 1;
 const DAY_SUM = 2;
 const DAY_N = 3;
+/** The average of the last overDays whole days as of the last full window (NaN before the first); a silence keeps it. */
+const DAYS_MEAN = 4;
 /** Then per day (ring by day number): its sum, then (overDays further on) its count. */
-const DAY_RING = 4;
+const DAY_RING = 5;
 
 function daysAt(node: Mean, at: number): number {
   return recentAt(node, at) + (Number.isNaN(node.clearOverSamples) ? 0 : RECENT_SLOTS);
 }
 
+/** The whole-day average starts afresh: today is partial and left out, the ring is empty; the last full window's mean stays. */
+function restartDays(node: Mean, f64: Float64Array, at: number, today: number): void {
+  const d = daysAt(node, at);
+  f64.fill(0, d + DAY_SUM, d + DAY_N + 1);
+  f64.fill(0, d + DAY_RING, d + DAY_RING + 2 * node.overDays);
+  f64[d + DAY] = today;
+  f64[d + DAYS_STORED] = -1;
+}
+
 /**
- * Called with every sample once the baseline is learnt: on a new day, stores the day before in the ring, then counts
- * x (NaN: the sample does not count) into today's. A whole day without any sample starts the window again from the
- * next whole day, as at first: the days around a silence would not take every hour of the week once.
+ * Called with every sample once the baseline is learnt: on a new day, stores the day before in the ring (and, the
+ * window full, its mean), then counts x (NaN: the sample does not count) into today's. A whole day without any
+ * sample starts the window again from the next whole day — the days around a silence would not take every hour
+ * of the week once — while the last full window's mean stands, as a moving average carries across a gap.
  */
 function countDay(node: Mean, f64: Float64Array, at: number, ts: number, x: number): void {
   const d = daysAt(node, at);
   const N = node.overDays;
   const today = Math.floor(ts / DAY_MS);
   const day = f64[d + DAY]!;
-  if (Number.isNaN(day) || today > day + 1) {
-    f64.fill(0, d + DAY_SUM, d + DAY_RING + 2 * N);
-    f64[d + DAYS_STORED] = -1;
-  } else if (today === day + 1) {
+  if (Number.isNaN(day) || today > day + 1) restartDays(node, f64, at, today);
+  else if (today === day + 1) {
     const stored = f64[d + DAYS_STORED]!;
     if (stored >= 0) {
       const slot = d + DAY_RING + (day % N);
@@ -73,26 +83,27 @@ function countDay(node: Mean, f64: Float64Array, at: number, ts: number, x: numb
     f64[d + DAYS_STORED] = Math.min(N, stored + 1);
     f64[d + DAY_SUM] = 0;
     f64[d + DAY_N] = 0;
-  }
-  f64[d + DAY] = today;
+    f64[d + DAY] = today;
+    if (f64[d + DAYS_STORED] === N) {
+      let sum = 0;
+      let n = 0;
+      for (let i = 0; i < N; i++) {
+        sum += f64[d + DAY_RING + i]!;
+        n += f64[d + DAY_RING + N + i]!;
+      }
+      // a window whose gate never opened has nothing to say: the last mean stands
+      if (n > 0) f64[d + DAYS_MEAN] = sum / n;
+    }
+  } else if (today < day) return; // event time never runs back here (the engine drops older samples)
   if (Number.isFinite(x)) {
     f64[d + DAY_SUM] = f64[d + DAY_SUM]! + x;
     f64[d + DAY_N] = f64[d + DAY_N]! + 1;
   }
 }
 
-/** The average of the last overDays whole days (NaN until that many are stored, or when none of them counted a sample: a gate that stayed shut). */
+/** The average of the last overDays whole days as of the last full window (NaN before the first). */
 function dayMean(node: Mean, f64: Float64Array, at: number): number {
-  const d = daysAt(node, at);
-  const N = node.overDays;
-  if (f64[d + DAYS_STORED]! < N) return NaN;
-  let sum = 0;
-  let n = 0;
-  for (let i = 0; i < N; i++) {
-    sum += f64[d + DAY_RING + i]!;
-    n += f64[d + DAY_RING + N + i]!;
-  }
-  return n > 0 ? sum / n : NaN;
+  return f64[daysAt(node, at) + DAYS_MEAN]!;
 }
 
 /** The average the rule judges: the moving average, or the whole-day one. */
@@ -223,6 +234,7 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean, gateKno
         f64[at + AVG] = base;
         f64[at + AVG_TS] = ts;
         if (!Number.isNaN(node.clearOverSamples)) f64[recentAt(node, at)] = base;
+        if (node.overDays > 0) restartDays(node, f64, at, Math.floor(ts / DAY_MS));
       }
     } else {
       if (node.c >= 0) x -= slope(f64, at) * (cov - f64[at + COV_MEAN]!);
@@ -237,8 +249,8 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean, gateKno
   } else if (dayCounting) countDay(node, f64, at, ts, NaN);
   const v = judged(node, f64, at);
   const latchAt = state.layout.u8.latch + node.latch;
-  // unknown: the baseline (or the first whole days after it) still being learnt, or no day in the window counted a sample
-  if (Number.isNaN(v)) return node.whileLearning && (Number.isNaN(f64[at + AVG_TS]!) || node.overDays > 0);
+  // unknown while the baseline, or the first whole-day window after it, is being learnt
+  if (Number.isNaN(v)) return node.whileLearning && (Number.isNaN(f64[at + AVG_TS]!) || (node.overDays > 0 && Number.isNaN(dayMean(node, f64, at))));
   const latched = state.u8[latchAt] === 1;
   // the recent readings, when kept, must agree: back on the normal side of the clear level, they let go (NaN: no say)
   const r = Number.isNaN(node.clearOverSamples) ? NaN : relative(node, f64[recentAt(node, at)]!, f64[at + BASE]!);

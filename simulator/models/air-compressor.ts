@@ -25,13 +25,13 @@ const FAULTS = [
 const [F_FILTER, F_COOLER, F_BEARING, F_LEAK, F_OIL, F_SEP, F_INLET] = [0, 1, 2, 3, 4, 5, 6] as const;
 const [C_SURGE, C_HOT, C_COLD_ROOM] = [0, 1, 2] as const;
 
-const V = { pressure: 0, discharge: 1, oil: 2, ambient: 3, current: 4, vibration: 5, filterDp: 6, sepDp: 7, loaded: 8, cycles: 9, hours: 10 } as const;
+const V = { pressure: 0, discharge: 1, oil: 2, ambient: 3, current: 4, vibration: 5, filterDp: 6, sepDp: 7, loaded: 8, cycles: 9, hours: 10, loadedHours: 11 } as const;
 
 const TRIP_MS = 30 * 60 * 1000;
 const EVENT_REPEAT_MS = 6 * 3600 * 1000;
 
 class AirCompressor implements ModelInstance {
-  readonly values: SimValue[] = [0, 0, 0, 0, 0, 0, 0, 0, false, 0, 0];
+  readonly values: SimValue[] = [0, 0, 0, 0, 0, 0, 0, 0, false, 0, 0, 0];
   readonly modelName: string;
   // device tolerances
   private readonly ratedA: number;
@@ -62,6 +62,7 @@ class AirCompressor implements ModelInstance {
   private tripUntil = 0;
   private cycles: number;
   private hours: number;
+  private loadedHours: number;
   private oilT: number;
   private dischT: number;
   private loadEma = 0.5;
@@ -92,6 +93,8 @@ class AirCompressor implements ModelInstance {
     this.nightDemand = params.uniform(0.03, 0.18);
     this.cycles = params.int(10_000, 400_000);
     this.hours = Math.round(params.uniform(500, 40_000));
+    // no draw of its own, so that every other tolerance of the fleet stays as it was
+    this.loadedHours = Math.round(this.hours * 0.6);
     this.p = this.pLoad + 0.3;
     this.oilT = this.thermostat;
     this.dischT = this.thermostat + this.compDT;
@@ -124,6 +127,7 @@ class AirCompressor implements ModelInstance {
       this.p = clamp(this.p + this.k * (flow - demand) * h, 0, this.pUnload + 0.4);
       if (this.motorOn) {
         this.hours += h / 3600;
+        if (this.loaded) this.loadedHours += h / 3600;
         if (this.loaded && this.p >= this.pUnload) {
           this.loaded = false;
           this.unloadedS = 0;
@@ -177,6 +181,7 @@ class AirCompressor implements ModelInstance {
     v[V.loaded] = this.motorOn && this.loaded;
     v[V.cycles] = this.cycles;
     v[V.hours] = this.hours;
+    v[V.loadedHours] = this.loadedHours;
   }
 
   private checkProtection(ts: number, ctx: StepContext): void {
@@ -239,6 +244,7 @@ export const airCompressor: ModelSpec = {
     { name: 'loaded', kind: 'boolean', min: 0, max: 1, decimals: 0 },
     { name: 'loadCycles', kind: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER, decimals: 0 },
     { name: 'runHours', kind: 'number', min: 0, max: Number.MAX_SAFE_INTEGER, decimals: 2 },
+    { name: 'loadedHours', kind: 'number', min: 0, max: Number.MAX_SAFE_INTEGER, decimals: 3 },
   ],
   faults: FAULTS,
   confounders: [

@@ -7,7 +7,7 @@ import { startTestApi, T0, type TestApi } from './helpers.ts';
 
 let t: TestApi;
 const MIN = 60_000;
-const COMPRESSOR = 'dischargePressureBar,dischargeTempC,oilTempC,ambientTempC,motorCurrentA,vibrationRmsMmS,airFilterDpMbar,separatorDpBar,loaded,loadCycles,runHours';
+const COMPRESSOR = 'dischargePressureBar,dischargeTempC,oilTempC,ambientTempC,motorCurrentA,vibrationRmsMmS,airFilterDpMbar,separatorDpBar,loaded,loadCycles,runHours,loadedHours';
 const iso = (ms: number) => new Date(ms).toISOString();
 
 beforeAll(async () => {

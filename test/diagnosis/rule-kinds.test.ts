@@ -313,6 +313,15 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     expect(raised[0]!.at).toBe(iso(T0 + 27 * DAY + 3 * MIN));
   });
 
+  it('overDays across a silence: a leak diagnosed before it stays diagnosed (the last whole-week average stands)', () => {
+    // duty 0.3, +0.2 from day 9, never repaired; the device is silent on days 28 and 29
+    const rule = { kind: 'mean', metric: 'loaded', overDays: 7, relativeTo: 'baseline', baselineMs: 7 * DAY, above: 0.08, clearAbove: 0.05 };
+    const pts = series('d', T0, 45 * 24 * 60, MIN, (i) => ({ loaded: i % 10 < (i >= 9 * 24 * 60 ? 5 : 3) })).filter((p) => p.ts < T0 + 28 * DAY || p.ts >= T0 + 30 * DAY);
+    const f = feed(engineWith(oneRule(rule)), pts);
+    expect(f.raised()).toHaveLength(1);
+    expect(f.cleared()).toEqual([]);
+  });
+
   it('adjustFor takes out a covariate learnt over the baseline: a warmer room is not a fault, extra duty at the same room is', () => {
     // a compressor's duty follows the room (+2 points per °C) around a daily cycle; from hour 30 the room runs 6 °C warmer
     const room = (i: number) => 20 + 3 * Math.sin((2 * Math.PI * i) / (24 * 60)) + (i >= 30 * 60 ? 6 : 0);
