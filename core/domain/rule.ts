@@ -115,6 +115,7 @@ type MeanFields = {
   overMs?: number;
   overSamples?: number;
   overDays?: number;
+  clearByWeekday?: boolean;
   clearOverSamples?: number;
   risePerHour?: boolean;
   firstInGate?: boolean;
@@ -188,6 +189,12 @@ const MeanCondition = z
       .describe(
         'Or: a plain average over the last N whole days of event time (UTC days), which moves once a day. N = 7 takes every hour of the week once, so a weekly rhythm (shifts, weekends) cancels out and a small steady shift shows: a leak that adds a little duty day and night. It starts after the first N whole days once the baseline is learnt (until then the condition says what it says while learning); a whole day without any sample starts the window again, the last full window’s average standing meanwhile',
       ),
+    clearByWeekday: z
+      .boolean()
+      .optional()
+      .describe(
+        'With overDays (7 or more) and a baselineMs of whole weeks: also judge the last whole day against the baseline’s same weekday (UTC), and hold the condition only while that day too is past the clear level. A repaired leak lets go after a day or two of normal duty instead of when the whole-week average has caught up',
+      ),
     clearOverSamples: z
       .number()
       .int()
@@ -238,6 +245,7 @@ const MeanCondition = z
     if (c.firstInGate && c.where === undefined) issue('firstInGate needs where');
     if (c.firstInGate && c.risePerHour) issue('firstInGate and risePerHour do not go together: a skipped repeat breaks the pair a rise needs');
     if ([c.overMs, c.overSamples, c.overDays].filter((x) => x !== undefined).length !== 1) issue('mean needs overMs, overSamples or overDays (one of them)');
+    if (c.clearByWeekday && (c.overDays === undefined || c.overDays < 7 || c.baselineMs === undefined || c.baselineMs % (7 * 86_400_000) !== 0)) issue('clearByWeekday needs overDays of 7 or more and a baselineMs of whole weeks (each weekday learnt whole)');
     if (c.overDays !== undefined && c.clearOverSamples !== undefined) issue('overDays and clearOverSamples do not go together: a whole-day average lets go a day at a time');
     if (c.clearOverSamples !== undefined && c.overSamples !== undefined && c.clearOverSamples >= c.overSamples) issue('clearOverSamples must be below overSamples: it is the shorter, recent average');
     if (c.baselineMs !== undefined && c.baselineSamples !== undefined) issue('give baselineSamples or baselineMs, not both');

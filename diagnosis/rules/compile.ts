@@ -47,8 +47,10 @@ export type CNode =
       overSamples: number;
       /** The recent average's length in counted samples, which must agree before the condition holds (NaN: none). */
       clearOverSamples: number;
-      /** A plain average over this many whole days instead (0: none; DAY_SLOTS(n) more slots, see mean.ts). */
+      /** A plain average over this many whole days instead (0: none; daySlots more slots, see mean.ts). */
       overDays: number;
+      /** With overDays: the last whole day, against the baseline's same weekday, must agree before the condition holds. */
+      clearByWeekday: boolean;
       baselineSamples: number;
       /** Baseline span in event time (NaN: by samples). */
       baselineMs: number;
@@ -120,13 +122,17 @@ export const MEAN_SLOTS = 13;
 export const GATE_SLOTS = 2;
 /** One more for a mean with clearOverSamples (its recent average). */
 export const RECENT_SLOTS = 1;
-/** A whole-day mean's own: the current day, the days stored, the current day's sum and count, the last full window's mean, then a sum and a count per day. */
-export const daySlots = (days: number): number => (days > 0 ? 5 + 2 * days : 0);
+/**
+ * A whole-day mean's own: the current day, the days stored, the current day's sum and count, the last full
+ * window's mean, a sum and a count per day; with clearByWeekday, the baseline's mean per weekday and the last
+ * whole day's deviation from its weekday's.
+ */
+export const daySlots = (days: number, byWeekday = false): number => (days > 0 ? 5 + 2 * days + (byWeekday ? 8 : 0) : 0);
 
 /** The f64 slots a mean node keeps (its average and baseline, and what its options add). */
-export function meanSlots(n: { firstInGate?: boolean; clearOverSamples?: number; overDays?: number }): number {
+export function meanSlots(n: { firstInGate?: boolean; clearOverSamples?: number; overDays?: number; clearByWeekday?: boolean }): number {
   const recent = n.clearOverSamples !== undefined && !Number.isNaN(n.clearOverSamples);
-  return MEAN_SLOTS + (n.firstInGate ? GATE_SLOTS : 0) + (recent ? RECENT_SLOTS : 0) + daySlots(n.overDays ?? 0);
+  return MEAN_SLOTS + (n.firstInGate ? GATE_SLOTS : 0) + (recent ? RECENT_SLOTS : 0) + daySlots(n.overDays ?? 0, n.clearByWeekday ?? false);
 }
 
 /** Whether a compiled tree holds a node of this kind. */
@@ -278,6 +284,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
           overSamples: c.overSamples ?? NaN,
           clearOverSamples: c.clearOverSamples ?? NaN,
           overDays: c.overDays ?? 0,
+          clearByWeekday: c.clearByWeekday ?? false,
           baselineSamples: c.baselineMs !== undefined ? MIN_BASELINE_SAMPLES : (c.baselineSamples ?? ruleSet.baselineSamples),
           baselineMs: c.baselineMs ?? NaN,
           above: c.above ?? Infinity,

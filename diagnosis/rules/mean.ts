@@ -45,8 +45,11 @@ const DAY_SUM = 2;
 const DAY_N = 3;
 /** The average of the last overDays whole days as of the last full window (NaN before the first); a silence keeps it. */
 const DAYS_MEAN = 4;
-/** Then per day (ring by day number): its sum, then (overDays further on) its count. */
+/** Then per day (ring by day number): its sum, then (overDays further on) its count. While the baseline is learnt, with clearByWeekday, the ring sums each weekday instead (day number mod 7). */
 const DAY_RING = 5;
+/** With clearByWeekday, after the ring: the baseline's mean per weekday (7), then the last whole day's deviation from its weekday's (NaN: no say). */
+const weekdayAt = (d: number, N: number) => d + DAY_RING + 2 * N;
+const WEEKDAYS = 7;
 
 function daysAt(node: Mean, at: number): number {
   return recentAt(node, at) + (Number.isNaN(node.clearOverSamples) ? 0 : RECENT_SLOTS);
@@ -59,6 +62,28 @@ function restartDays(node: Mean, f64: Float64Array, at: number, today: number): 
   f64.fill(0, d + DAY_RING, d + DAY_RING + 2 * node.overDays);
   f64[d + DAY] = today;
   f64[d + DAYS_STORED] = -1;
+  if (node.clearByWeekday) f64[weekdayAt(d, node.overDays) + WEEKDAYS] = NaN;
+}
+
+/** While the baseline is learnt (clearByWeekday): the ring sums the counted operand per weekday. */
+function countWeekday(node: Mean, f64: Float64Array, at: number, ts: number, x: number, first: boolean): void {
+  const d = daysAt(node, at);
+  const N = node.overDays;
+  if (first) f64.fill(0, d + DAY_RING, d + DAY_RING + 2 * N);
+  const wd = Math.floor(ts / DAY_MS) % WEEKDAYS;
+  f64[d + DAY_RING + wd] = f64[d + DAY_RING + wd]! + x;
+  f64[d + DAY_RING + N + wd] = f64[d + DAY_RING + N + wd]! + 1;
+}
+
+/** The baseline is learnt: each weekday's mean from the ring (NaN for a weekday it never counted). */
+function finishWeekdays(node: Mean, f64: Float64Array, at: number): void {
+  const d = daysAt(node, at);
+  const N = node.overDays;
+  const w = weekdayAt(d, N);
+  for (let i = 0; i < WEEKDAYS; i++) {
+    const n = f64[d + DAY_RING + N + i]!;
+    f64[w + i] = n > 0 ? f64[d + DAY_RING + i]! / n : NaN;
+  }
 }
 
 /**
@@ -80,6 +105,12 @@ function countDay(node: Mean, f64: Float64Array, at: number, ts: number, x: numb
       f64[slot] = f64[d + DAY_SUM]!;
       f64[slot + N] = f64[d + DAY_N]!;
     }
+    if (node.clearByWeekday) {
+      // the day just closed against its weekday's baseline (a partial one, or one without a counted sample, has no say)
+      const w = weekdayAt(d, N);
+      const n = f64[d + DAY_N]!;
+      f64[w + WEEKDAYS] = stored >= 0 && n > 0 ? relative(node, f64[d + DAY_SUM]! / n, f64[w + (day % WEEKDAYS)]!) : NaN;
+    }
     f64[d + DAYS_STORED] = Math.min(N, stored + 1);
     f64[d + DAY_SUM] = 0;
     f64[d + DAY_N] = 0;
@@ -99,6 +130,11 @@ function countDay(node: Mean, f64: Float64Array, at: number, ts: number, x: numb
     f64[d + DAY_SUM] = f64[d + DAY_SUM]! + x;
     f64[d + DAY_N] = f64[d + DAY_N]! + 1;
   }
+}
+
+/** With clearByWeekday: the last whole day against the baseline's same weekday (NaN: no say). */
+function lastDay(node: Mean, f64: Float64Array, at: number): number {
+  return f64[weekdayAt(daysAt(node, at), node.overDays) + WEEKDAYS]!;
 }
 
 /** The average of the last overDays whole days as of the last full window (NaN before the first). */
@@ -229,11 +265,13 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean, gateKno
       }
       f64[at + BASE] = base;
       f64[at + BASE_N] = n + 1;
+      if (node.clearByWeekday) countWeekday(node, f64, at, ts, x, n === 0);
       // the average starts from the learnt normal, so a fault has to move it
       if (learnt(node, f64, at, n + 1, ts)) {
         f64[at + AVG] = base;
         f64[at + AVG_TS] = ts;
         if (!Number.isNaN(node.clearOverSamples)) f64[recentAt(node, at)] = base;
+        if (node.clearByWeekday) finishWeekdays(node, f64, at);
         if (node.overDays > 0) restartDays(node, f64, at, Math.floor(ts / DAY_MS));
       }
     } else {
@@ -253,7 +291,7 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean, gateKno
   if (Number.isNaN(v)) return node.whileLearning && (Number.isNaN(f64[at + AVG_TS]!) || (node.overDays > 0 && Number.isNaN(dayMean(node, f64, at))));
   const latched = state.u8[latchAt] === 1;
   // the recent readings, when kept, must agree: back on the normal side of the clear level, they let go (NaN: no say)
-  const r = Number.isNaN(node.clearOverSamples) ? NaN : relative(node, f64[recentAt(node, at)]!, f64[at + BASE]!);
+  const r = node.clearByWeekday ? lastDay(node, f64, at) : Number.isNaN(node.clearOverSamples) ? NaN : relative(node, f64[recentAt(node, at)]!, f64[at + BASE]!);
   const up = (latched ? v > node.clearAbove : v > node.above) && !(r <= node.clearAbove);
   const down = (latched ? v < node.clearBelow : v < node.below) && !(r >= node.clearBelow);
   const on = up || down;
@@ -275,5 +313,6 @@ export function meanEvidence(node: Mean, { state }: EvalContext, out: Values): v
   out[`${name}:baseline`] = num(state.f64[at + BASE]!);
   if (node.c >= 0) out[`${name}:per-${state.layout.metrics[node.c]!.name}`] = num(slope(state.f64, at));
   if (node.relativeTo !== 'zero') out[`${name}:${node.relativeTo === 'ratio' ? 'ratio' : 'deviation'}`] = num(judged(node, state.f64, at));
+  if (node.clearByWeekday) out[`${name}:lastDay`] = num(lastDay(node, state.f64, at));
   if (!Number.isNaN(node.clearOverSamples) && !Number.isNaN(state.f64[at + AVG_TS]!)) out[`${name}:recent`] = num(relative(node, state.f64[recentAt(node, at)]!, state.f64[at + BASE]!));
 }

@@ -302,6 +302,25 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     expect(values['loaded:deviation']).toBeCloseTo((4 * 0.15) / 7, 3);
   });
 
+  it('clearByWeekday: a repaired leak lets go after its first whole healthy day, not when the week has caught up', () => {
+    // weekdays loaded 12 minutes in 20, weekends 2 in 20 (T0 is a Monday), from 13:00; +3 in 20 from day 17, repaired at day 28
+    const day = (i: number) => Math.floor((i + 13 * 60) / (24 * 60));
+    const loaded = (i: number) => (i + 13 * 60) % 20 < (day(i) % 7 >= 5 ? 2 : 12) + (day(i) >= 17 && day(i) < 28 ? 3 : 0);
+    const rule = (byWeekday: boolean) => ({ kind: 'mean', metric: 'loaded', overDays: 7, relativeTo: 'baseline', baselineMs: 7 * DAY, above: 0.08, clearAbove: 0.05, ...(byWeekday ? { clearByWeekday: true } : {}) });
+    const run = (byWeekday: boolean) => feed(engineWith(oneRule(rule(byWeekday))), series('d', T0 + 13 * 60 * MIN, 40 * 24 * 60, MIN, (i) => ({ loaded: loaded(i) })));
+    const by = run(true);
+    expect(by.raised()).toEqual([{ fault: 'test-fault', at: iso(T0 + 21 * DAY + 3 * MIN) }]);
+    // day 28, the first healthy one, closes at day 29: the condition lets go, and four normal windows clear it
+    expect(by.cleared()).toEqual([{ fault: 'test-fault', at: iso(T0 + 29 * DAY + 4 * MIN) }]);
+    const values = (by.intents[0] as { diagnosis: { evidence: { rules: Array<{ values: Record<string, number> }> } } }).diagnosis.evidence.rules[0]!.values;
+    // day 20 (a Sunday) against the baseline's Sunday: the leak's 0.15 exactly
+    expect(values['loaded:lastDay']).toBeCloseTo(0.15, 6);
+    // without it, the whole-week average must fall under 0.05 first: two leaky days of seven left, at day 33
+    const week = run(false);
+    expect(week.raised()).toEqual(by.raised());
+    expect(week.cleared()).toEqual([{ fault: 'test-fault', at: iso(T0 + 33 * DAY + 4 * MIN) }]);
+  });
+
   it('overDays after a silence: unknown until the window holds whole days again', () => {
     // steady duty 0.3, then the device is silent for 10 days (days 9–18) and comes back leaking (+0.2)
     const rule = { kind: 'mean', metric: 'loaded', overDays: 7, relativeTo: 'baseline', baselineMs: 7 * DAY, above: 0.08 };
@@ -427,6 +446,8 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: MIN, overDays: 7, above: 1 })).toThrow(/overMs, overSamples or overDays/);
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overDays: 1, above: 1 })).toThrow(/>=2|greater than or equal to 2/);
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overDays: 7, clearOverSamples: 3, above: 1 })).toThrow(/overDays and clearOverSamples/);
+    expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: DAY, baselineMs: 7 * DAY, clearByWeekday: true, above: 1 })).toThrow(/clearByWeekday needs/);
+    expect(() => oneRule({ kind: 'mean', metric: 'loaded', overDays: 7, baselineMs: 3 * DAY, clearByWeekday: true, above: 1 })).toThrow(/clearByWeekday needs/);
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overSamples: 3, clearOverSamples: 3, above: 1 })).toThrow(/clearOverSamples must be below overSamples/);
   });
 });
