@@ -62,6 +62,8 @@ export type CNode =
       despike: boolean;
       /** Average the operand's rise per hour between consecutive counted samples instead of its level. */
       risePerHour: boolean;
+      /** The operand is a metric the type declares a counter: with risePerHour, a fall is a reset and counts nothing. */
+      counter: boolean;
       /** Count a held value once per cycle: the first sample each time `where` opens, or one whose value moved. */
       firstInGate: boolean;
       /** meanSlots(node) f64 node slots from here (see mean.ts). */
@@ -160,7 +162,8 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
     if (i === undefined) {
       i = metrics.length;
       metricIndex.set(name, i);
-      metrics.push({ name, continuous: def.kind === 'number' && def.held !== true, bucket: -1, values: def.kind === 'string' ? (def.values ?? []) : null });
+      // a counter repeats by design (an idle machine's hours) and its rises are not spikes: not analogue for the stuck check and the spike filter
+      metrics.push({ name, continuous: def.kind === 'number' && def.held !== true && def.counter !== true, bucket: -1, values: def.kind === 'string' ? (def.values ?? []) : null });
     }
     const slot = metrics[i] as MetricSlot;
     if (bucketed && slot.bucket < 0) slot.bucket = 0; // numbered below
@@ -279,6 +282,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
           whileLearning: c.whileLearning ?? false,
           despike: c.despike ?? (metrics[a]!.continuous && (b < 0 || metrics[b]!.continuous)),
           risePerHour: c.risePerHour ?? false,
+          counter: b < 0 && defs.get(c.metric)?.counter === true,
           firstInGate: c.firstInGate ?? false,
           overMs: c.overMs ?? NaN,
           overSamples: c.overSamples ?? NaN,

@@ -240,7 +240,11 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean, gateKno
       f64[at + GATE_X] = now;
     }
   }
-  if (node.risePerHour && fresh) x = rise(f64, at, x, ts);
+  if (node.risePerHour && fresh) {
+    x = rise(f64, at, x, ts);
+    // a counter that falls was reset (a controller swapped, a meter rolled over): that step is no reading
+    if (node.counter && x < 0) x = NaN;
+  }
   const cov = node.c >= 0 ? state.last(node.c) : 0;
   // the whole-day average starts once the baseline is learnt, and days pass whether or not this sample counts
   const dayCounting = node.overDays > 0 && fresh && !Number.isNaN(f64[at + AVG_TS]!);

@@ -321,6 +321,32 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     expect(week.cleared()).toEqual([{ fault: 'test-fault', at: iso(T0 + 33 * DAY + 4 * MIN) }]);
   });
 
+  it('a counter’s rise: an idle machine’s repeats are no stuck sensor, and a reset counts nothing', () => {
+    // loaded hours every 15 minutes: 60 % loaded from 06:00 to 18:00, motor stopped at night (the counter repeats);
+    // from day 14 a leak: 70 % by day and 10 % at night (true duty 0.30 -> 0.40); optionally the counter is reset on day 24
+    const rule = { kind: 'mean', metric: 'loadedHours', risePerHour: true, overDays: 7, clearByWeekday: true, relativeTo: 'baseline', baselineMs: 7 * DAY, above: 0.05, clearAbove: 0.03 };
+    const run = (resetOnDay: number) => {
+      let h = 10_000;
+      const pts = series('d', T0, 40 * 96, 15 * MIN, (i, ts) => {
+        const day = Math.floor((ts - T0) / DAY);
+        const hour = ((ts - T0) % DAY) / 3_600_000;
+        const duty = hour >= 6 && hour < 18 ? (day >= 14 ? 0.7 : 0.6) : day >= 14 ? 0.1 : 0;
+        if (i > 0) h += duty * 0.25;
+        if (ts === T0 + resetOnDay * DAY) h = 0;
+        return { loadedHours: Math.round(h * 1000) / 1000 };
+      });
+      return feed(engineWith(oneRule(rule)), pts);
+    };
+    const f = run(Infinity);
+    expect(f.raised()).toHaveLength(1);
+    const values = (f.intents[0] as { diagnosis: { evidence: { rules: Array<{ values: Record<string, number> }> } } }).diagnosis.evidence.rules[0]!.values;
+    // the night's flat readings count as no duty: the baseline is the true 0.30
+    expect(values['loadedHours:baseline']).toBeCloseTo(0.3, 2);
+    const reset = run(24);
+    expect(reset.raised()).toEqual(f.raised());
+    expect(reset.cleared()).toEqual([]);
+  });
+
   it('overDays after a silence: unknown until the window holds whole days again', () => {
     // steady duty 0.3, then the device is silent for 10 days (days 9–18) and comes back leaking (+0.2)
     const rule = { kind: 'mean', metric: 'loaded', overDays: 7, relativeTo: 'baseline', baselineMs: 7 * DAY, above: 0.08 };
