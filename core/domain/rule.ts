@@ -245,6 +245,7 @@ const MeanCondition = z
     if (c.firstInGate && c.where === undefined) issue('firstInGate needs where');
     if (c.firstInGate && c.risePerHour) issue('firstInGate and risePerHour do not go together: a skipped repeat breaks the pair a rise needs');
     if ([c.overMs, c.overSamples, c.overDays].filter((x) => x !== undefined).length !== 1) issue('mean needs overMs, overSamples or overDays (one of them)');
+    if (c.clearByWeekday && (c.relativeTo === 'zero' || c.adjustFor !== undefined)) issue('clearByWeekday judges a day against its weekday’s baseline: it needs relativeTo baseline or ratio, and no adjustFor (its weekday means are not adjusted)');
     if (c.clearByWeekday && (c.overDays === undefined || c.overDays < 7 || c.baselineMs === undefined || c.baselineMs % (7 * 86_400_000) !== 0)) issue('clearByWeekday needs overDays of 7 or more and a baselineMs of whole weeks (each weekday learnt whole)');
     if (c.overDays !== undefined && c.clearOverSamples !== undefined) issue('overDays and clearOverSamples do not go together: a whole-day average lets go a day at a time');
     if (c.clearOverSamples !== undefined && c.overSamples !== undefined && c.clearOverSamples >= c.overSamples) issue('clearOverSamples must be below overSamples: it is the shorter, recent average');

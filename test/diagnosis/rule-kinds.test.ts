@@ -474,6 +474,8 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overDays: 7, clearOverSamples: 3, above: 1 })).toThrow(/overDays and clearOverSamples/);
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overMs: DAY, baselineMs: 7 * DAY, clearByWeekday: true, above: 1 })).toThrow(/clearByWeekday needs/);
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overDays: 7, baselineMs: 3 * DAY, clearByWeekday: true, above: 1 })).toThrow(/clearByWeekday needs/);
+    expect(() => oneRule({ kind: 'mean', metric: 'loaded', overDays: 7, baselineMs: 7 * DAY, clearByWeekday: true, relativeTo: 'zero', above: 1 })).toThrow(/clearByWeekday judges/);
+    expect(() => oneRule({ kind: 'mean', metric: 'loaded', overDays: 7, baselineMs: 7 * DAY, clearByWeekday: true, adjustFor: 'ambientTempC', above: 1 })).toThrow(/clearByWeekday judges/);
     expect(() => oneRule({ kind: 'mean', metric: 'loaded', overSamples: 3, clearOverSamples: 3, above: 1 })).toThrow(/clearOverSamples must be below overSamples/);
   });
 });
