@@ -6,7 +6,7 @@
  * that adds a little duty every day, a valve that passes less air — move a
  * mean long before any single sample looks wrong.
  */
-import { GATE_SLOTS, MEAN_SLOTS, RECENT_SLOTS, type CNode } from './compile.ts';
+import { DAY_HEAD_SLOTS, GATE_SLOTS, MEAN_SLOTS, RECENT_SLOTS, WEEKDAY_SLOTS, type CNode } from './compile.ts';
 import { num, type EvalContext, type Values } from './context.ts';
 
 type Mean = Extract<CNode, { kind: 'mean' }>;
@@ -46,10 +46,11 @@ const DAY_N = 3;
 /** The average of the last overDays whole days as of the last full window (NaN before the first); a silence keeps it. */
 const DAYS_MEAN = 4;
 /** Then per day (ring by day number): its sum, then (overDays further on) its count. While the baseline is learnt, with clearByWeekday, the ring sums each weekday instead (day number mod 7). */
-const DAY_RING = 5;
+const DAY_RING = DAY_HEAD_SLOTS;
 /** With clearByWeekday, after the ring: the baseline's mean per weekday (7), then the last whole day's deviation from its weekday's (NaN: no say). */
 const weekdayAt = (d: number, N: number) => d + DAY_RING + 2 * N;
-const WEEKDAYS = 7;
+/** The last whole day's deviation follows the weekday means. */
+const WEEKDAYS = WEEKDAY_SLOTS - 1;
 
 function daysAt(node: Mean, at: number): number {
   return recentAt(node, at) + (Number.isNaN(node.clearOverSamples) ? 0 : RECENT_SLOTS);
