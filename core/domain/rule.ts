@@ -118,6 +118,7 @@ type MeanFields = {
   clearByWeekday?: boolean;
   clearOverSamples?: number;
   risePerHour?: boolean;
+  riseAtMost?: number;
   firstInGate?: boolean;
   despike?: boolean;
   adjustFor?: string;
@@ -210,6 +211,13 @@ const MeanCondition = z
       .describe(
         'Average how fast the operand climbs instead of its level: the change per hour from the previous sample to this one, both counted and next to each other (a sample the gate shuts out breaks the pair). A heater’s warming rate while it heats cold water',
       ),
+    riseAtMost: z
+      .number()
+      .positive()
+      .optional()
+      .describe(
+        'With risePerHour: a faster rise per hour is a jump, not a reading, and counts nothing (an hours counter cannot climb more than 1 h an hour, so 2 leaves room for rounding): a controller swapped for one with more hours, a counter preset. Without it one jump would sit in the average for as long as the average lasts',
+      ),
     firstInGate: z
       .boolean()
       .optional()
@@ -243,6 +251,7 @@ const MeanCondition = z
     const issue = (message: string) => ctx.addIssue({ code: 'custom', message });
     if (c.above === undefined && c.below === undefined) issue('mean needs above or below');
     if (c.firstInGate && c.where === undefined) issue('firstInGate needs where');
+    if (c.riseAtMost !== undefined && !c.risePerHour) issue('riseAtMost needs risePerHour: it caps the rise per hour');
     if (c.firstInGate && c.risePerHour) issue('firstInGate and risePerHour do not go together: a skipped repeat breaks the pair a rise needs');
     if ([c.overMs, c.overSamples, c.overDays].filter((x) => x !== undefined).length !== 1) issue('mean needs overMs, overSamples or overDays (one of them)');
     if (c.clearByWeekday && (c.relativeTo === 'zero' || c.adjustFor !== undefined)) issue('clearByWeekday judges a day against its weekday’s baseline: it needs relativeTo baseline or ratio, and no adjustFor (its weekday means are not adjusted)');

@@ -64,6 +64,8 @@ export type CNode =
       risePerHour: boolean;
       /** The operand is a metric the type declares a counter: with risePerHour, a fall is a reset and counts nothing. */
       counter: boolean;
+      /** With risePerHour: a faster rise is a jump and counts nothing (Infinity: no cap). */
+      riseAtMost: number;
       /** Count a held value once per cycle: the first sample each time `where` opens, or one whose value moved. */
       firstInGate: boolean;
       /** meanSlots(node) f64 node slots from here (see mean.ts). */
@@ -287,6 +289,7 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
           despike: c.despike ?? (metrics[a]!.continuous && (b < 0 || metrics[b]!.continuous)),
           risePerHour: c.risePerHour ?? false,
           counter: b < 0 && defs.get(c.metric)?.counter === true,
+          riseAtMost: c.riseAtMost ?? Infinity,
           firstInGate: c.firstInGate ?? false,
           overMs: c.overMs ?? NaN,
           overSamples: c.overSamples ?? NaN,

@@ -243,8 +243,9 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean, gateKno
   }
   if (node.risePerHour && fresh) {
     x = rise(f64, at, x, ts);
-    // a counter that falls was reset (a controller swapped, a meter rolled over): that step is no reading
-    if (node.counter && x < 0) x = NaN;
+    // a counter that falls was reset (a controller swapped, a meter rolled over), one that leaps was preset or
+    // swapped for one further on: either step is no reading
+    if ((node.counter && x < 0) || x > node.riseAtMost) x = NaN;
   }
   const cov = node.c >= 0 ? state.last(node.c) : 0;
   // the whole-day average starts once the baseline is learnt, and days pass whether or not this sample counts

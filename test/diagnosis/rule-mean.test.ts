@@ -123,6 +123,30 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     expect(reset.cleared()).toEqual([]);
   });
 
+  it('riseAtMost: a counter that leaps forward (a controller swapped for one with more hours) is no week of duty', () => {
+    // a healthy unit, 60 % loaded by day and stopped at night, samples every 15 minutes; on day 20 the counter leaps by 8,000 h
+    const rule = (cap: Record<string, unknown>) => ({ kind: 'mean', metric: 'loadedHours', risePerHour: true, overDays: 7, relativeTo: 'baseline', baselineMs: 7 * DAY, above: 0.05, ...cap });
+    const pts = (leapOnDay: number) => {
+      let h = 10_000;
+      return series('d', T0, 35 * 96, 15 * MIN, (i, ts) => {
+        const hour = ((ts - T0) % DAY) / 3_600_000;
+        if (i > 0) h += (hour >= 6 && hour < 18 ? 0.6 : 0) * 0.25;
+        if (ts === T0 + leapOnDay * DAY) h += 8_000;
+        return { loadedHours: Math.round(h * 1000) / 1000 };
+      });
+    };
+    // without a cap, the one step is 32,000 h an hour in the day's average: a leak for the week it stays in the window
+    expect(feed(engineWith(oneRule(rule({}))), pts(20)).raised()).toEqual([{ fault: 'test-fault', at: iso(T0 + 21 * DAY + 31 * MIN) }]);
+    expect(feed(engineWith(oneRule(rule({ riseAtMost: 2 }))), pts(20)).raised()).toEqual([]);
+    // the cap takes nothing from a unit's true duty: the same baseline and whole-day average without the leap
+    const evidenceAt = (cap: Record<string, unknown>, leapOnDay: number) => {
+      const f = feed(engineWith(oneRule({ ...rule(cap), above: -1 })), pts(leapOnDay));
+      return (f.intents[0] as { diagnosis: { evidence: { rules: Array<{ values: Record<string, number> }> } } }).diagnosis.evidence.rules[0]!.values;
+    };
+    expect(evidenceAt({ riseAtMost: 2 }, Infinity)).toEqual(evidenceAt({}, Infinity));
+    expect(() => oneRule({ ...rule({ riseAtMost: 2 }), risePerHour: undefined })).toThrow(/riseAtMost needs risePerHour/);
+  });
+
   it('overDays after a silence: unknown until the window holds whole days again', () => {
     // steady duty 0.3, then the device is silent for 10 days (days 9–18) and comes back leaking (+0.2)
     const rule = { kind: 'mean', metric: 'loaded', overDays: 7, relativeTo: 'baseline', baselineMs: 7 * DAY, above: 0.08 };
