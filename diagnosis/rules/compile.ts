@@ -127,12 +127,12 @@ export const GATE_SLOTS = 2;
 /** One more for a mean with clearOverSamples (its recent average). */
 export const RECENT_SLOTS = 1;
 /** The whole-day mean's numbers before its ring of days (see mean.ts). */
-export const DAY_HEAD_SLOTS = 5;
+export const DAY_HEAD_SLOTS = 6;
 /** With clearByWeekday: a mean per weekday, then the last whole day's deviation. */
 export const WEEKDAY_SLOTS = 7 + 1;
 /**
  * A whole-day mean's own: the current day, the days stored, the current day's sum and count, the last full
- * window's mean, a sum and a count per day; with clearByWeekday, the baseline's mean per weekday and the last
+ * window's mean, the baseline's total weight, a sum and a count per day; with clearByWeekday, the baseline's mean per weekday and the last
  * whole day's deviation from its weekday's.
  */
 export const daySlots = (days: number, byWeekday = false): number => (days > 0 ? DAY_HEAD_SLOTS + 2 * days + (byWeekday ? WEEKDAY_SLOTS : 0) : 0);

@@ -45,6 +45,8 @@ const DAY_SUM = 2;
 const DAY_N = 3;
 /** The average of the last overDays whole days as of the last full window (NaN before the first); a silence keeps it. */
 const DAYS_MEAN = 4;
+/** A time-weighted baseline's total weight (hours; see timeWeighted). */
+const BASE_W = 5;
 /** Then per day (ring by day number): its sum, then (overDays further on) its count. While the baseline is learnt, with clearByWeekday, the ring sums each weekday instead (day number mod 7). */
 const DAY_RING = DAY_HEAD_SLOTS;
 /** With clearByWeekday, after the ring: the baseline's mean per weekday (7), then the last whole day's deviation from its weekday's (NaN: no say). */
@@ -54,6 +56,21 @@ const WEEKDAYS = WEEKDAY_SLOTS - 1;
 
 function daysAt(node: Mean, at: number): number {
   return recentAt(node, at) + (Number.isNaN(node.clearOverSamples) ? 0 : RECENT_SLOTS);
+}
+
+/**
+ * A whole-day average of a rise weighs each pair of samples by the hours between them, and so does its baseline:
+ * a day's value is then what the counter climbed over the hours the day's pairs span, whatever the reporting rate
+ * (a controller that reports every minute while loaded and every quarter hour while idle does not read as busier).
+ */
+function timeWeighted(node: Mean): boolean {
+  return node.risePerHour && node.overDays > 0;
+}
+
+/** The hours of a pair spanning wH hours up to ts that fall before ts's UTC midnight (0 for a reading at one instant). */
+function beforeMidnight(node: Mean, ts: number, wH: number): number {
+  if (!timeWeighted(node)) return 0;
+  return Math.min(wH, Math.max(0, (Math.floor(ts / DAY_MS) * DAY_MS - (ts - wH * 3_600_000)) / 3_600_000));
 }
 
 /** The whole-day average starts afresh: today is partial and left out, the ring is empty; the last full window's mean stays. */
@@ -66,14 +83,18 @@ function restartDays(node: Mean, f64: Float64Array, at: number, today: number): 
   if (node.clearByWeekday) f64[weekdayAt(d, node.overDays) + WEEKDAYS] = NaN;
 }
 
-/** While the baseline is learnt (clearByWeekday): the ring sums the counted operand per weekday. */
-function countWeekday(node: Mean, f64: Float64Array, at: number, ts: number, x: number, first: boolean): void {
+/** While the baseline is learnt (clearByWeekday): the ring sums the counted operand per weekday, with weight w. */
+function countWeekday(node: Mean, f64: Float64Array, at: number, ts: number, x: number, w: number, first: boolean): void {
   const d = daysAt(node, at);
   const N = node.overDays;
   if (first) f64.fill(0, d + DAY_RING, d + DAY_RING + 2 * N);
-  const wd = Math.floor(ts / DAY_MS) % WEEKDAYS;
-  f64[d + DAY_RING + wd] = f64[d + DAY_RING + wd]! + x;
-  f64[d + DAY_RING + N + wd] = f64[d + DAY_RING + N + wd]! + 1;
+  const today = Math.floor(ts / DAY_MS);
+  const pre = beforeMidnight(node, ts, w);
+  for (const [day, part] of [[today - 1, pre], [today, w - pre]] as const) {
+    const wd = ((day % WEEKDAYS) + WEEKDAYS) % WEEKDAYS;
+    f64[d + DAY_RING + wd] = f64[d + DAY_RING + wd]! + x * part;
+    f64[d + DAY_RING + N + wd] = f64[d + DAY_RING + N + wd]! + part;
+  }
 }
 
 /** The baseline is learnt: each weekday's mean from the ring (NaN for a weekday it never counted). */
@@ -93,13 +114,19 @@ function finishWeekdays(node: Mean, f64: Float64Array, at: number): void {
  * sample starts the window again from the next whole day — the days around a silence would not take every hour
  * of the week once — while the last full window's mean stands, as a moving average carries across a gap.
  */
-function countDay(node: Mean, f64: Float64Array, at: number, ts: number, x: number): void {
+function countDay(node: Mean, f64: Float64Array, at: number, ts: number, x: number, w: number): void {
   const d = daysAt(node, at);
   const N = node.overDays;
   const today = Math.floor(ts / DAY_MS);
   const day = f64[d + DAY]!;
+  // a time-weighted pair that spans midnight: its hours before it belong to the day it closes
+  const pre = Number.isFinite(x) ? beforeMidnight(node, ts, w) : 0;
   if (Number.isNaN(day) || today > day + 1) restartDays(node, f64, at, today);
   else if (today === day + 1) {
+    if (pre > 0) {
+      f64[d + DAY_SUM] = f64[d + DAY_SUM]! + x * pre;
+      f64[d + DAY_N] = f64[d + DAY_N]! + pre;
+    }
     const stored = f64[d + DAYS_STORED]!;
     if (stored >= 0) {
       const slot = d + DAY_RING + (day % N);
@@ -128,8 +155,8 @@ function countDay(node: Mean, f64: Float64Array, at: number, ts: number, x: numb
     }
   } else if (today < day) return; // event time never runs back here (the engine drops older samples)
   if (Number.isFinite(x)) {
-    f64[d + DAY_SUM] = f64[d + DAY_SUM]! + x;
-    f64[d + DAY_N] = f64[d + DAY_N]! + 1;
+    f64[d + DAY_SUM] = f64[d + DAY_SUM]! + x * (w - pre);
+    f64[d + DAY_N] = f64[d + DAY_N]! + (w - pre);
   }
 }
 
@@ -241,7 +268,10 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean, gateKno
       f64[at + GATE_X] = now;
     }
   }
+  // each counted reading weighs 1, except a pair of a time-weighted rise: the hours it spans
+  let w = 1;
   if (node.risePerHour && fresh) {
+    if (timeWeighted(node)) w = (ts - f64[at + RISE_TS]!) / 3_600_000;
     x = rise(f64, at, x, ts);
     // a counter that falls was reset (a controller swapped, a meter rolled over), one that leaps was preset or
     // swapped for one further on: either step is no reading
@@ -260,18 +290,22 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean, gateKno
         f64[at + COV_M2] = 0;
         f64[at + CO_MOMENT] = 0;
       }
-      const base = n === 0 ? x : f64[at + BASE]! + (x - f64[at + BASE]!) / (n + 1);
+      // weighted Welford (every weight 1 unless time-weighted): W the weights so far
+      const W = n === 0 ? 0 : timeWeighted(node) ? f64[daysAt(node, at) + BASE_W]! : n;
+      const share = w / (W + w);
+      const base = n === 0 ? x : f64[at + BASE]! + (x - f64[at + BASE]!) * share;
       if (node.c >= 0) {
         // Welford co-moment: covariance of operand and covariate, variance of the covariate
         const dc = cov - f64[at + COV_MEAN]!;
-        const covMean = f64[at + COV_MEAN]! + dc / (n + 1);
-        f64[at + COV_M2] = f64[at + COV_M2]! + dc * (cov - covMean);
-        f64[at + CO_MOMENT] = f64[at + CO_MOMENT]! + dc * (x - base);
+        const covMean = f64[at + COV_MEAN]! + dc * share;
+        f64[at + COV_M2] = f64[at + COV_M2]! + w * dc * (cov - covMean);
+        f64[at + CO_MOMENT] = f64[at + CO_MOMENT]! + w * dc * (x - base);
         f64[at + COV_MEAN] = covMean;
       }
       f64[at + BASE] = base;
       f64[at + BASE_N] = n + 1;
-      if (node.clearByWeekday) countWeekday(node, f64, at, ts, x, n === 0);
+      if (timeWeighted(node)) f64[daysAt(node, at) + BASE_W] = W + w;
+      if (node.clearByWeekday) countWeekday(node, f64, at, ts, x, w, n === 0);
       // the average starts from the learnt normal, so a fault has to move it
       if (learnt(node, f64, at, n + 1, ts)) {
         f64[at + AVG] = base;
@@ -282,7 +316,7 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean, gateKno
       }
     } else {
       if (node.c >= 0) x -= slope(f64, at) * (cov - f64[at + COV_MEAN]!);
-      if (dayCounting) countDay(node, f64, at, ts, x);
+      if (dayCounting) countDay(node, f64, at, ts, x, w);
       else f64[at + AVG] = f64[at + AVG]! + alphaOf(node, ts - f64[at + AVG_TS]!) * (x - f64[at + AVG]!);
       f64[at + AVG_TS] = ts;
       if (!Number.isNaN(node.clearOverSamples)) {
@@ -290,7 +324,7 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean, gateKno
         f64[r] = f64[r]! + (2 / (node.clearOverSamples + 1)) * (x - f64[r]!);
       }
     }
-  } else if (dayCounting) countDay(node, f64, at, ts, NaN);
+  } else if (dayCounting) countDay(node, f64, at, ts, NaN, 0);
   const v = judged(node, f64, at);
   const latchAt = state.layout.u8.latch + node.latch;
   // unknown while the baseline, or the first whole-day window after it, is being learnt

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Condition } from '../../core/domain/rule.ts';
+import { evidence } from '../../diagnosis/rules/evaluate.ts';
 import { DAY, MIN, T0, engineWith, feed, iso, oneRule, point, remedy, ruleSet, series } from './helpers.ts';
 
 describe('mean (a slow shift against the device’s own baseline)', () => {
@@ -123,6 +124,31 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     expect(reset.cleared()).toEqual([]);
   });
 
+  it('a whole-day average of a rise is the counter’s climb over the day, whatever the reporting rate', () => {
+    // a healthy unit, 60 % loaded from 06:00 to 18:00 and stopped at night (true duty 0.30); every 15 minutes for two
+    // weeks, then its controller reports every minute while it runs and every quarter hour while it is stopped
+    const rule = { kind: 'mean', metric: 'loadedHours', risePerHour: true, overDays: 7, clearByWeekday: true, relativeTo: 'baseline', baselineMs: 7 * DAY, above: 0.05, clearAbove: 0.03 };
+    const pts: ReturnType<typeof series> = [];
+    let h = 10_000;
+    for (let ts = T0; ts < T0 + 30 * DAY; ) {
+      const hour = ((ts - T0) % DAY) / 3_600_000;
+      const running = hour >= 6 && hour < 18;
+      pts.push(point('d', ts, { loadedHours: Math.round(h * 1000) / 1000 }));
+      const step = running && ts >= T0 + 14 * DAY ? MIN : 15 * MIN;
+      h += ((running ? 0.6 : 0) * step) / 3_600_000;
+      ts += step;
+    }
+    // by sample, the busy minutes would outnumber the idle quarter hours: 0.56 a day, a false leak
+    const e = engineWith(oneRule(rule));
+    expect(feed(e, pts).raised()).toEqual([]);
+    const state = e.states.get('d')!;
+    const values = evidence(state.layout.rules[0]!.condition, { state, ts: pts.at(-1)!.ts });
+    expect(values['loadedHours:baseline']).toBeCloseTo(0.3, 3);
+    // the last seven whole days, all at a minute while running: the same 0.30, and so is the last day alone
+    expect(values['loadedHours:mean']).toBeCloseTo(0.3, 3);
+    expect(values['loadedHours:lastDay']).toBeCloseTo(0, 2);
+  });
+
   it('riseAtMost: a counter that leaps forward (a controller swapped for one with more hours) is no week of duty', () => {
     // a healthy unit, 60 % loaded by day and stopped at night, samples every 15 minutes; on day 20 the counter leaps by 8,000 h
     const rule = (cap: Record<string, unknown>) => ({ kind: 'mean', metric: 'loadedHours', risePerHour: true, overDays: 7, relativeTo: 'baseline', baselineMs: 7 * DAY, above: 0.05, ...cap });
@@ -136,7 +162,7 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
       });
     };
     // without a cap, the one step is 32,000 h an hour in the day's average: a leak for the week it stays in the window
-    expect(feed(engineWith(oneRule(rule({}))), pts(20)).raised()).toEqual([{ fault: 'test-fault', at: iso(T0 + 21 * DAY + 31 * MIN) }]);
+    expect(feed(engineWith(oneRule(rule({}))), pts(20)).raised()).toEqual([{ fault: 'test-fault', at: iso(T0 + 20 * DAY + 31 * MIN) }]);
     expect(feed(engineWith(oneRule(rule({ riseAtMost: 2 }))), pts(20)).raised()).toEqual([]);
     // the cap takes nothing from a unit's true duty: the same baseline and whole-day average without the leap
     const evidenceAt = (cap: Record<string, unknown>, leapOnDay: number) => {
