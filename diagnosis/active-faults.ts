@@ -9,6 +9,8 @@ import type { DeviceState } from './windows/device-state.ts';
 export interface ActiveFault {
   id: string;
   fault: string;
+  /** The device's type (its rule set names the fault, or no longer does). */
+  type: string;
   /** Rule slots currently holding it. */
   rules: Set<number>;
   /** The model holds it (it raised it, or agrees with a rule). */
@@ -20,7 +22,7 @@ export class ActiveFaults {
 
   /** Active diagnoses from the store (on start), so a restart does not raise them again. */
   restore(items: readonly Diagnosis[]): void {
-    for (const d of items) this.forDevice(d.deviceId).set(d.fault, { id: d.id, fault: d.fault, rules: new Set(), model: d.source === 'model' });
+    for (const d of items) this.forDevice(d.deviceId).set(d.fault, { id: d.id, fault: d.fault, type: d.type, rules: new Set(), model: d.source === 'model' });
   }
 
   count(): number {
@@ -31,6 +33,13 @@ export class ActiveFaults {
 
   of(deviceId: string): Map<string, ActiveFault> | undefined {
     return this.byDevice.get(deviceId);
+  }
+
+  /** Every active fault of a type's devices, with its device (a copy: clearing while iterating is safe). */
+  ofType(type: string): Array<[string, ActiveFault]> {
+    const out: Array<[string, ActiveFault]> = [];
+    for (const [deviceId, m] of this.byDevice) for (const af of m.values()) if (af.type === type) out.push([deviceId, af]);
+    return out;
   }
 
   forDevice(deviceId: string): Map<string, ActiveFault> {

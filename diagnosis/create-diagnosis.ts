@@ -170,7 +170,11 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     if (engine.hasLayout(type)) return;
     const custom = await opsStore.getRuleSet(type);
     const layout = await loadRuleSetLayout({ type, custom: custom?.ruleSet, shipped: shipped.get(type), opsStore, hasModel: scorer?.hasModel(type) ?? false, logger });
-    if (!engine.hasLayout(type)) engine.setLayout(type, layout, clock.now());
+    if (engine.hasLayout(type)) return;
+    engine.setLayout(type, layout, clock.now());
+    // the version loaded here is not a change for the next poll to load again (which would restart these devices' rules)
+    if (custom) versions.set(type, custom.updatedAt);
+    else versions.delete(type);
   }
 
   /** Model results per point: a result once the device is calibrated, CALIBRATING while it learns its normal. */

@@ -63,19 +63,35 @@ export class Engine {
     return this.layouts.get(type);
   }
 
-  /** Installs (or replaces) a type's compiled rules; its devices restart their windows. */
+  /**
+   * Installs (or replaces) a type's compiled rules. Its devices' rules start afresh, but what says whether a
+   * device is sending (its last sample, its pacing) carries over, so one that is silent still goes offline.
+   * An active fault of the type that no rule names any more is cleared, whether or not its device has sent
+   * since the start (the model's own diagnoses stay with the model).
+   */
   setLayout(type: string, layout: Layout | null, wallNow: number): void {
     const replacing = this.layouts.has(type);
     this.layouts.set(type, layout);
-    if (!replacing) return;
-    const faults = new Set(layout?.rules.map((r) => r.rule.fault) ?? []);
-    for (const [id, state] of this.states) {
-      if (state.layout.type !== type) continue;
-      this.states.delete(id);
-      // a fault no rule names any more is cleared; the model's own diagnoses stay with the model
-      for (const af of this.active.of(id)?.values() ?? []) {
-        if (!faults.has(af.fault) && !(af.model && af.rules.size === 0)) this.clearFault(id, af, Number.isNaN(state.lastTs) ? wallNow : state.lastTs);
+    if (replacing) {
+      for (const [id, state] of this.states) {
+        if (state.layout.type !== type) continue;
+        if (!layout) {
+          this.states.delete(id);
+          continue;
+        }
+        const fresh = new DeviceState(id, layout, state.model, state.site);
+        for (const k of [F64.lastTs, F64.lastWall, F64.wallGap]) fresh.f64[k] = state.f64[k]!;
+        fresh.u8[layout.u8.flags] = state.u8[state.layout.u8.flags]! & (FLAG_LIVE | FLAG_RESTORED | FLAG_SILENCE_RESOLVED);
+        this.states.set(id, fresh);
+        this.active.bind(fresh);
+        this.dirty.add(id);
       }
+    }
+    const named = new Set(layout?.rules.map((r) => r.rule.fault) ?? []);
+    for (const [deviceId, af] of this.active.ofType(type)) {
+      if (named.has(af.fault) || (af.model && af.rules.size === 0)) continue;
+      const lastTs = this.states.get(deviceId)?.lastTs ?? NaN;
+      this.clearFault(deviceId, af, Number.isNaN(lastTs) ? wallNow : lastTs);
     }
   }
 
@@ -347,7 +363,7 @@ export class Engine {
       if (af) af.model = true;
       else if (L.ruleSet.model.raiseAlone && (fault !== MODEL_ONLY_FAULT || faults.size === 0)) {
         const d = modelDiagnosis(state, fault, at, wallNow);
-        faults.set(fault, { id: d.id, fault, rules: new Set(), model: true });
+        faults.set(fault, { id: d.id, fault, type: L.type, rules: new Set(), model: true });
         this.intents.push({ kind: 'raise', diagnosis: d });
       }
       return;
@@ -358,7 +374,7 @@ export class Engine {
       return;
     }
     const d = ruleDiagnosis(state, rule, at, wallNow, extra);
-    faults.set(d.fault, { id: d.id, fault: d.fault, rules: new Set([slot]), model: false });
+    faults.set(d.fault, { id: d.id, fault: d.fault, type: L.type, rules: new Set([slot]), model: false });
     this.intents.push({ kind: 'raise', diagnosis: d });
   }
 
