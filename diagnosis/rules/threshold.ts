@@ -13,19 +13,21 @@ export function testThreshold(node: Threshold, { state }: EvalContext): boolean 
   const at = state.layout.u8.latch + node.latch;
   if (Number.isNaN(v)) return state.u8[at] === 1;
   const latched = state.u8[at] === 1;
+  // a value within float32 rounding of a limit is at the limit: neither above nor below it, and equal to it
+  const tol = state.operandTolerance(node);
   let on: boolean;
   switch (node.op) {
     case 'above':
-      on = latched ? v > node.clear : v > node.value;
+      on = v > (latched ? node.clear : node.value) + tol;
       break;
     case 'below':
-      on = latched ? v < node.clear : v < node.value;
+      on = v < (latched ? node.clear : node.value) - tol;
       break;
     case 'outside':
-      on = latched ? v < node.clearLow || v > node.clearHigh : v < node.low || v > node.high;
+      on = latched ? v < node.clearLow - tol || v > node.clearHigh + tol : v < node.low - tol || v > node.high + tol;
       break;
     case 'equals':
-      on = v === node.value;
+      on = Math.abs(v - node.value) <= tol;
       break;
   }
   state.u8[at] = on ? 1 : 0;

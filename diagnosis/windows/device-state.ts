@@ -198,6 +198,17 @@ export class DeviceState {
     return this.metricTs(i) === ts;
   }
 
+  /**
+   * How far operand() may be from the same sum of the readings as sent: readings and baselines are kept as
+   * float32 (half a unit in the last place each, 2^-24 of the value), so a decimal limit such as 7.2 is never
+   * met exactly by a reading of 7.2. Comparisons with a limit treat values this close as equal to it.
+   */
+  operandTolerance(o: Operand): number {
+    let m = Math.abs(this.last(o.a)) + (o.b >= 0 ? Math.abs(this.last(o.b)) : 0);
+    if (o.relative) m += Math.abs(this.baseline(o.a)) + (o.b >= 0 ? Math.abs(this.baseline(o.b)) : 0);
+    return m * 2 ** -23;
+  }
+
   /** The operand's current value: a − b − (baseline of a − baseline of b); NaN when unknown. */
   operand(o: Operand): number {
     let v = this.last(o.a);

@@ -48,6 +48,22 @@ describe('threshold', () => {
     expect(str.raised()).toEqual([{ fault: 'f', at: iso(T0 + 5 * MIN) }]);
   });
 
+  it('a decimal limit is met by the same decimal reading (readings are kept as float32): equals fires, below and above do not', () => {
+    const at = (op: string, value: number, reading: number, minus?: { ambientTempC: number }) =>
+      feed(engineWith(oneRule({ kind: 'threshold', metric: 'oilTempC', ...(minus ? { minus: 'ambientTempC' } : {}), op, value })), series('d', T0, 6, MIN, () => ({ oilTempC: reading, ...minus }))).raised().length;
+    expect(at('equals', 7.2, 7.2)).toBe(1);
+    expect(at('below', 7.2, 7.2)).toBe(0);
+    expect(at('above', 7.2, 7.2)).toBe(0);
+    expect(at('below', 7.2, 7.1)).toBe(1);
+    expect(at('above', 7.2, 7.3)).toBe(1);
+    expect(at('equals', 7.2, 7.3)).toBe(0);
+    // the difference of two readings: 72.3 − 25.1 is at 47.2
+    expect(at('above', 47.2, 72.3, { ambientTempC: 25.1 })).toBe(0);
+    expect(at('below', 47.2, 72.3, { ambientTempC: 25.1 })).toBe(0);
+    expect(at('equals', 47.2, 72.3, { ambientTempC: 25.1 })).toBe(1);
+    expect(at('above', 47.2, 72.4, { ambientTempC: 25.1 })).toBe(1);
+  });
+
   it('minus another metric and relative to the device baseline', () => {
     // approach = oil − ambient; a hot room moves both and stays quiet, a rising oil temperature fires
     const approach = { kind: 'threshold', metric: 'oilTempC', minus: 'ambientTempC', relativeTo: 'baseline', op: 'above', value: 8 };
