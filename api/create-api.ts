@@ -12,6 +12,7 @@ import { consoleRoutes } from './console.ts';
 import { createCommandExpiry } from './command-expiry.ts';
 import type { ApiDeps, RouteDeps } from './deps.ts';
 import { errorHandler, frameworkErrors, notFoundHandler } from './errors.ts';
+import { jsonBodies } from './json-body.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { commandRoutes } from './routes/commands.ts';
 import { deadLetterRoutes } from './routes/dead-letters.ts';
@@ -52,6 +53,7 @@ function buildAppWith(deps: ApiDeps, routeDeps: RouteDeps): FastifyInstance {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
+  jsonBodies(app);
   app.setNotFoundHandler(notFoundHandler);
   app.decorateRequest('apiKey', null);
   app.addHook('onResponse', async (req, reply) => {
