@@ -35,7 +35,10 @@ export function parseTime(v: unknown): number | undefined {
   }
   if (typeof v !== 'string') return undefined;
   if (DIGITS_RE.test(v)) return parseTime(Number(v));
-  if (!ISO_RE.test(v)) return undefined;
-  const ms = Date.parse(v);
+  const m = ISO_RE.exec(v);
+  if (!m) return undefined;
+  // a date-time without a zone is UTC: ECMAScript reads it in the process's own zone (TZ), a space-separated one too
+  const text = m[1] !== undefined && m[4] === undefined ? `${v.replace(' ', 'T')}Z` : v.replace(' ', 'T');
+  const ms = Date.parse(text);
   return Number.isFinite(ms) ? ms : undefined;
 }

@@ -1,5 +1,7 @@
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTime } from '../../core/domain/common.ts';
+import { TimeQuery } from '../../api/schemas.ts';
 import { startTestApi, type TestApi } from './helpers.ts';
 
 let t: TestApi;
@@ -93,5 +95,26 @@ describe('bad input is a 4xx with {code, message}, never a 500', () => {
     const { items } = await t.opsStore.listDevices({ limit: 100, offset: 0 });
     expect(items.map((d) => d.id)).toEqual(['val-1']);
     expect(await t.opsStore.listCommands('val-1', 10)).toEqual([]);
+  });
+});
+
+describe('times without a zone', () => {
+  it('are UTC whatever the process’s time zone (ECMAScript would read them in local time), in queries and in device payloads', () => {
+    const tz = process.env.TZ;
+    process.env.TZ = 'Asia/Tokyo';
+    try {
+      expect(new Date(2026, 10, 27).getTimezoneOffset()).toBe(-540);
+      const at = Date.UTC(2026, 10, 27, 19, 0, 0);
+      expect(parseTime('2026-11-27T19:00:00')).toBe(at);
+      expect(parseTime('2026-11-27 19:00')).toBe(at);
+      expect(TimeQuery.parse('2026-11-27T19:00:00.000')).toBe(at);
+      expect(parseTime('2026-11-27')).toBe(Date.UTC(2026, 10, 27));
+      // an explicit zone is kept
+      expect(parseTime('2026-11-27T19:00:00+09:00')).toBe(at - 9 * 3_600_000);
+      expect(TimeQuery.parse('2026-11-27 19:00:00 01:00')).toBe(at - 3_600_000);
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
   });
 });
