@@ -203,6 +203,8 @@ export interface DiagnosisFilter {
   /** raisedAt < to. */
   to?: number;
   limit: number;
+  /** Rows of this order skipped first (paging: newest raisedAt first, then id). */
+  offset?: number;
 }
 
 /** The in-process diagnosis bus: raised and cleared diagnoses, after they are persisted. */

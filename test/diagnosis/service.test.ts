@@ -148,6 +148,18 @@ describe('diagnoses: persistence, bus and API', () => {
     expect(await q(`from=${iso(Date.parse(ac.raisedAt) + 1)}`)).toEqual(raised.filter((x) => Date.parse(x.raisedAt) > Date.parse(ac.raisedAt)).map((x) => x.deviceId));
     expect(await q(`to=${iso(from)}`)).toEqual(['ac-2']);
     expect((await t.call('viewer', { method: 'GET', url: '/api/v1/diagnoses?severity=fatal' })).statusCode).toBe(400);
+    // paged one at a time through the Link header: every diagnosis once, in the same order, the last page links none
+    const paged: string[] = [];
+    let next: string | undefined = '/api/v1/diagnoses?limit=1';
+    while (next) {
+      const page = await t.call('viewer', { method: 'GET', url: next });
+      paged.push(...page.json.map((x: DiagnosisT) => x.id));
+      next = /^<([^>]+)>; rel="next"$/.exec(String(page.headers.link ?? ''))?.[1];
+      expect(paged.length).toBeLessThanOrEqual(3);
+    }
+    expect(paged).toEqual(all.json.map((x: DiagnosisT) => x.id));
+    expect(all.headers.link).toBeUndefined();
+    expect(await q('fault=ac-cooler-fouling&limit=1&offset=1')).toEqual(['ac-2']);
     const dev = await t.call('viewer', { method: 'GET', url: '/api/v1/devices/ac-1/diagnoses' });
     expect(dev.json).toHaveLength(1);
     expect(dev.json[0]).toMatchObject({ id: ac.id, fault: 'ac-cooler-fouling', status: 'cleared' });
