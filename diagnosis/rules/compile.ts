@@ -352,7 +352,19 @@ export function compileRuleSet(ruleSet: RuleSet, type: DeviceType): Layout {
   };
 }
 
-/** Problems of a rule set against its device type (unknown metrics, wrong kinds), for the API's 400. */
+/** Bytes of rule state a device of this layout holds (its typed arrays; also its checkpoint's size). */
+export function layoutBytes(L: Pick<Layout, 'f64' | 'f32' | 'u32' | 'u8'>): number {
+  return L.f64.size * 8 + L.f32.size * 4 + L.u32.size * 4 + L.u8.size;
+}
+
+/**
+ * The most rule state a rule set may ask of each device: four times the shipped sets' target of 4 KB with the
+ * model, so 100,000 devices stay within a few GB. Averages over many whole days are what costs (a 14-day one
+ * with clearByWeekday: 440 bytes).
+ */
+export const MAX_STATE_BYTES = 16 * 1024;
+
+/** Problems of a rule set against its device type (unknown metrics, wrong kinds, too much state), for the API's 400. */
 export function ruleSetProblems(ruleSet: RuleSet, type: DeviceType): string[] {
   const problems: string[] = [];
   if (ruleSet.type !== type.name) problems.push(`rule set is for type ${ruleSet.type}, not ${type.name}`);
@@ -362,6 +374,12 @@ export function ruleSetProblems(ruleSet: RuleSet, type: DeviceType): string[] {
     } catch (err) {
       if (!(err instanceof RuleCompileError)) throw err;
       problems.push(`rule ${rule.id}: ${err.message}`);
+    }
+  }
+  if (problems.length === 0) {
+    const bytes = layoutBytes(compileRuleSet(ruleSet, type));
+    if (bytes > MAX_STATE_BYTES) {
+      problems.push(`the rule set needs ${bytes} bytes of state per device (${((bytes * 100_000) / 1e9).toFixed(1)} GB for 100,000 devices); at most ${MAX_STATE_BYTES}: share averages between rules (same metric, gate and span) or use fewer whole days`);
     }
   }
   return problems;

@@ -6,7 +6,7 @@
  */
 import type { AnomalyResult } from '../model/types.ts';
 import type { MetricValue } from '../../core/domain/telemetry.ts';
-import { F64, type Layout, type Operand } from '../rules/compile.ts';
+import { F64, layoutBytes, type Layout, type Operand } from '../rules/compile.ts';
 import { createHash } from 'node:crypto';
 
 export const FLAG_LIVE = 1;
@@ -107,7 +107,7 @@ export class DeviceState {
 
   /** Typed-array bytes this device holds (the measured figure adds object overhead). */
   static bytes(layout: Layout): number {
-    return layout.f64.size * 8 + layout.f32.size * 4 + layout.u32.size * 4 + layout.u8.size;
+    return layoutBytes(layout);
   }
 
   /** Records a sample's values: last value, per-metric time, baseline, buckets. */

@@ -62,6 +62,23 @@ describe('rules API', () => {
     const r2 = await t.call('service', { method: 'PUT', url: '/api/v1/rules/air-compressor', payload: unknownMetric });
     expect(r2.statusCode).toBe(400);
     expect(r2.json.message).toMatch(/nope/);
+    // 40 two-week averages that cannot share (each of its own metric and number of weeks learnt): 17.6 KB of state per device
+    const averaged = ['dischargePressureBar', 'dischargeTempC', 'oilTempC', 'ambientTempC', 'motorCurrentA', 'vibrationRmsMmS', 'airFilterDpMbar', 'separatorDpBar', 'loaded', 'loadedHours'];
+    const costly = {
+      type: 'air-compressor',
+      rules: Array.from({ length: 40 }, (_, i) => ({
+        id: `avg-${i}`,
+        fault: 'f',
+        severity: 'info',
+        condition: { kind: 'mean', metric: averaged[i % 10], overDays: 14, clearByWeekday: true, relativeTo: 'baseline', baselineMs: (1 + Math.floor(i / 10)) * 7 * 86_400_000, above: 0.1 },
+        remedy: { class: 'technician', summary: 's' },
+      })),
+    };
+    const tooBig = await t.call('service', { method: 'PUT', url: '/api/v1/rules/air-compressor', payload: costly });
+    expect(tooBig.statusCode).toBe(400);
+    expect(tooBig.json.message).toMatch(/needs \d+ bytes of state per device .* at most 16384/);
+    expect((await t.call('service', { method: 'PUT', url: '/api/v1/rules/air-compressor', payload: { ...costly, rules: costly.rules.slice(0, 30) } })).statusCode).toBe(200);
+    expect((await t.call('service', { method: 'DELETE', url: '/api/v1/rules/air-compressor' })).statusCode).toBe(200);
     expect((await t.call('viewer', { method: 'PUT', url: '/api/v1/rules/air-compressor', payload: shipped.json.ruleSet })).statusCode).toBe(403);
     expect((await t.call('service', { method: 'GET', url: '/api/v1/rules/no-such-type' })).statusCode).toBe(404);
     expect((await t.opsStore.getRuleSet('air-compressor'))).toBeNull();
