@@ -17,6 +17,7 @@ import { computeScorecard, type ScoredDiagnosis } from '../scorecard/metrics.ts'
 import { formatScorecard, writeScorecard } from '../scorecard/report.ts';
 import { DEFAULT_INTERVALS, parseIntervals, runSimulation } from '../scorecard/run.ts';
 import { fetchDiagnoses, readDiagnosesFile, readGroundTruth, readRunInfo, type RunInfo } from '../scorecard/sources.ts';
+import { parseTime } from '../core/domain/common.ts';
 
 
 const USAGE = `usage: npm run scorecard -- [options]
@@ -79,7 +80,7 @@ async function main(argv: string[]): Promise<void> {
     const faultRate = Number(v['fault-rate'] ?? 0.3);
     if (!(faultRate >= 0 && faultRate <= 1)) throw new UsageError('--fault-rate must be between 0 and 1');
     const intervalMs = parseIntervals(v.interval ?? DEFAULT_INTERVALS);
-    const startTs = v.start !== undefined ? Date.parse(v.start) : weekStart(Date.now() - durationMs - 60_000);
+    const startTs = v.start !== undefined ? (parseTime(v.start) ?? NaN) : weekStart(Date.now() - durationMs - 60_000);
     if (!Number.isFinite(startTs)) throw new UsageError('--start must be an ISO 8601 time');
     // nothing may be ahead of the platform clock
     if (startTs + durationMs > Date.now()) throw new UsageError('--start: the run must end in the past');

@@ -7,6 +7,7 @@ import { startControlServer } from './control.ts';
 import { MODELS } from './models/index.ts';
 import { startSimulation } from './runner.ts';
 import { parseSpeed, requireDuration, resolveTarget, UsageError } from './args.ts';
+import { parseTime } from '../core/domain/common.ts';
 
 const USAGE = `usage: npm run simulate -- [options]
   --devices N            fleet size (default 10)
@@ -47,7 +48,7 @@ export function parseSimulateArgs(argv: string[], env: Record<string, string | u
   const seedText = v.seed ?? '42';
   const seed = /^\d+$/.test(seedText) ? Number(seedText) : seedText;
   const durationMs = requireDuration('--duration', v.duration ?? '6h');
-  const startTs = v.start !== undefined ? Date.parse(v.start) : Date.now() - durationMs;
+  const startTs = v.start !== undefined ? (parseTime(v.start) ?? NaN) : Date.now() - durationMs;
   if (!Number.isFinite(startTs)) throw new UsageError(`--start must be an ISO 8601 time, got ${v.start}`);
   const intervalMs: Record<string, number> = {};
   for (const part of (v.interval ?? '').split(',').filter(Boolean)) {
