@@ -216,7 +216,7 @@ const MeanCondition = z
       .positive()
       .optional()
       .describe(
-        'With risePerHour: a faster rise per hour is a jump, not a reading, and counts nothing (an hours counter cannot climb more than 1 h an hour, so 2 leaves room for rounding): a controller swapped for one with more hours, a counter preset. Without it one jump would sit in the average for as long as the average lasts',
+        'With risePerHour: a step of more than this × the hours between the two samples (× one hour when they are closer, as a counter shown in whole hours steps by 1 between two minutes) is a jump, not a reading, and counts nothing: a controller swapped for one with more hours, a counter preset. An hours counter climbs at most 1 h an hour, so 2 leaves room for rounding. Without it one jump would sit in the average for as long as the average lasts',
       ),
     firstInGate: z
       .boolean()

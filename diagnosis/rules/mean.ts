@@ -271,11 +271,19 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean, gateKno
   // each counted reading weighs 1, except a pair of a time-weighted rise: the hours it spans
   let w = 1;
   if (node.risePerHour && fresh) {
-    if (timeWeighted(node)) w = (ts - f64[at + RISE_TS]!) / 3_600_000;
+    const prevTs = f64[at + RISE_TS]!;
+    const hours = (ts - prevTs) / 3_600_000;
     x = rise(f64, at, x, ts);
     // a counter that falls was reset (a controller swapped, a meter rolled over), one that leaps was preset or
-    // swapped for one further on: either step is no reading
-    if ((node.counter && x < 0) || x > node.riseAtMost) x = NaN;
+    // swapped for one further on: either step is no reading. A leap is a step past riseAtMost × its hours, or
+    // × one hour when the samples are closer: a counter shown in whole hours steps by 1 between two minutes.
+    if ((node.counter && x < 0) || x * hours > node.riseAtMost * Math.max(hours, 1)) x = NaN;
+    if (timeWeighted(node)) {
+      w = hours;
+      // a pair around a whole UTC day without samples is no reading either: after the baseline such a silence
+      // restarts the window (countDay), so the baseline must not count it (a unit off and silent over a weekend)
+      if (Math.floor(ts / DAY_MS) > Math.floor(prevTs / DAY_MS) + 1) x = NaN;
+    }
   }
   const cov = node.c >= 0 ? state.last(node.c) : 0;
   // the whole-day average starts once the baseline is learnt, and days pass whether or not this sample counts
@@ -292,12 +300,12 @@ export function testMean(node: Mean, ctx: EvalContext, counted: boolean, gateKno
       }
       // weighted Welford (every weight 1 unless time-weighted): W the weights so far
       const W = n === 0 ? 0 : timeWeighted(node) ? f64[daysAt(node, at) + BASE_W]! : n;
-      const share = w / (W + w);
-      const base = n === 0 ? x : f64[at + BASE]! + (x - f64[at + BASE]!) * share;
+      // written so that, every weight 1, it is the plain running mean to the last bit
+      const base = n === 0 ? x : f64[at + BASE]! + ((x - f64[at + BASE]!) * w) / (W + w);
       if (node.c >= 0) {
         // Welford co-moment: covariance of operand and covariate, variance of the covariate
         const dc = cov - f64[at + COV_MEAN]!;
-        const covMean = f64[at + COV_MEAN]! + dc * share;
+        const covMean = f64[at + COV_MEAN]! + (dc * w) / (W + w);
         f64[at + COV_M2] = f64[at + COV_M2]! + w * dc * (cov - covMean);
         f64[at + CO_MOMENT] = f64[at + CO_MOMENT]! + w * dc * (x - base);
         f64[at + COV_MEAN] = covMean;

@@ -149,6 +149,38 @@ describe('mean (a slow shift against the device’s own baseline)', () => {
     expect(values['loadedHours:lastDay']).toBeCloseTo(0, 2);
   });
 
+  it('a whole-day rise: a counter shown in whole hours still reads its duty under riseAtMost, and a silent weekend while the baseline is learnt is left out', () => {
+    // 60 % loaded from 06:00 to 18:00, stopped at night (duty 0.30); a leak adds 0.2 from day 20
+    const rule = { kind: 'mean', metric: 'loadedHours', risePerHour: true, riseAtMost: 2, overDays: 7, clearByWeekday: true, relativeTo: 'baseline', baselineMs: 7 * DAY, above: 0.05, clearAbove: 0.03 };
+    const run = (o: { decimals: number; stepMs: number; leakFromDay: number; silent?: [number, number] }) => {
+      const pts: ReturnType<typeof series> = [];
+      let h = 20_000;
+      for (let ts = T0; ts < T0 + 35 * DAY; ts += o.stepMs) {
+        const day = (ts - T0) / DAY;
+        // switched off and silent: the counter stands still
+        if (o.silent && day >= o.silent[0] && day < o.silent[1]) continue;
+        const hour = ((ts - T0) % DAY) / 3_600_000;
+        pts.push(point('d', ts, { loadedHours: Math.round(h * 10 ** o.decimals) / 10 ** o.decimals }));
+        h += (((hour >= 6 && hour < 18 ? 0.6 : 0) + (day >= o.leakFromDay ? 0.2 : 0)) * o.stepMs) / 3_600_000;
+      }
+      const e = engineWith(oneRule(rule));
+      const f = feed(e, pts);
+      const state = e.states.get('d')!;
+      return { raised: f.raised(), values: evidence(state.layout.rules[0]!.condition, { state, ts: pts.at(-1)!.ts }) };
+    };
+    // whole hours every minute: each step of 1 h reads as 60 h an hour, which is no leap
+    const coarse = run({ decimals: 0, stepMs: MIN, leakFromDay: 20 });
+    expect(coarse.raised).toEqual([{ fault: 'test-fault', at: iso(T0 + 22 * DAY + 3 * MIN) }]);
+    expect(coarse.values['loadedHours:baseline']).toBeCloseTo(0.3, 2);
+    expect(coarse.values['loadedHours:mean']).toBeCloseTo(0.5, 2);
+    // off and silent from day 4.5 to day 7: the weekend's standstill is not taken for the unit's normal
+    for (const silent of [[4.5, 7], [3.7, 5.3]] as Array<[number, number]>) {
+      const quiet = run({ decimals: 3, stepMs: 15 * MIN, leakFromDay: Infinity, silent });
+      expect(quiet.raised).toEqual([]);
+      expect(quiet.values['loadedHours:baseline']).toBeCloseTo(0.3, 1);
+    }
+  });
+
   it('riseAtMost: a counter that leaps forward (a controller swapped for one with more hours) is no week of duty', () => {
     // a healthy unit, 60 % loaded by day and stopped at night, samples every 15 minutes; on day 20 the counter leaps by 8,000 h
     const rule = (cap: Record<string, unknown>) => ({ kind: 'mean', metric: 'loadedHours', risePerHour: true, overDays: 7, relativeTo: 'baseline', baselineMs: 7 * DAY, above: 0.05, ...cap });
