@@ -65,33 +65,39 @@ export class Engine {
 
   /**
    * Installs (or replaces) a type's compiled rules. Its devices' rules start afresh, but what says whether a
-   * device is sending (its last sample, its pacing) carries over, so one that is silent still goes offline.
+   * device is sending (its last sample, its pacing, when each metric last reported) carries over, so one that
+   * is silent still goes offline and a sensor that is missing stays missing.
    * An active fault of the type that no rule names any more is cleared, whether or not its device has sent
    * since the start (the model's own diagnoses stay with the model).
    */
   setLayout(type: string, layout: Layout | null, wallNow: number): void {
     const replacing = this.layouts.has(type);
     this.layouts.set(type, layout);
-    if (replacing) {
-      for (const [id, state] of this.states) {
-        if (state.layout.type !== type) continue;
-        if (!layout) {
-          this.states.delete(id);
-          continue;
-        }
-        const fresh = new DeviceState(id, layout, state.model, state.site);
-        for (const k of [F64.lastTs, F64.lastWall, F64.wallGap]) fresh.f64[k] = state.f64[k]!;
-        fresh.u8[layout.u8.flags] = state.u8[state.layout.u8.flags]! & (FLAG_LIVE | FLAG_RESTORED | FLAG_SILENCE_RESOLVED);
-        this.states.set(id, fresh);
-        this.active.bind(fresh);
-        this.dirty.add(id);
-      }
-    }
+    // first the faults no rule names: as of the device's last sample, read before its state goes
     const named = new Set(layout?.rules.map((r) => r.rule.fault) ?? []);
     for (const [deviceId, af] of this.active.ofType(type)) {
       if (named.has(af.fault) || (af.model && af.rules.size === 0)) continue;
       const lastTs = this.states.get(deviceId)?.lastTs ?? NaN;
       this.clearFault(deviceId, af, Number.isNaN(lastTs) ? wallNow : lastTs);
+    }
+    if (!replacing) return;
+    for (const [id, state] of this.states) {
+      if (state.layout.type !== type) continue;
+      if (!layout) {
+        this.states.delete(id);
+        continue;
+      }
+      const fresh = new DeviceState(id, layout, state.model, state.site);
+      for (const k of [F64.lastTs, F64.lastWall, F64.wallGap]) fresh.f64[k] = state.f64[k]!;
+      fresh.u8[layout.u8.flags] = state.u8[state.layout.u8.flags]! & (FLAG_LIVE | FLAG_RESTORED | FLAG_SILENCE_RESOLVED);
+      // and when each metric last reported, so a sensor missing at the change is still missing after it
+      for (const [name, i] of layout.metricIndex) {
+        const was = state.layout.metricIndex.get(name);
+        if (was !== undefined) fresh.f64[layout.f64.metricTs + i] = state.metricTs(was);
+      }
+      this.states.set(id, fresh);
+      this.active.bind(fresh);
+      this.dirty.add(id);
     }
   }
 

@@ -65,4 +65,29 @@ describe('a rule set replaced while devices run', () => {
     feed(e, series('ac-1', T0 + 9 * MIN, 5, MIN, () => ({ oilTempC: 70 })), undefined, f);
     expect(f.cleared()).toEqual([{ fault: 'hot-oil', at: iso(T0 + 11 * MIN) }]);
   });
+
+  it('a sensor missing at the change is still missing after it: its diagnosis stays', () => {
+    const missingVib = { id: 'vib', fault: 'no-vibration', severity: 'warning', condition: { kind: 'missing', metric: 'vibrationRmsMmS', afterMs: 5 * MIN }, remedy, trigger: { k: 2, n: 3, clearAfterWindows: 2 } };
+    const rs = (description?: string) => ruleSet({ windowMs: MIN, description, rules: [missingVib] });
+    const e = engineWith(rs());
+    // vibration for three minutes, then samples without it
+    const f = feed(e, series('d', T0, 15, MIN, (i): Record<string, number> => (i < 3 ? { oilTempC: 70, vibrationRmsMmS: 2 } : { oilTempC: 70 })));
+    expect(f.raised()).toEqual([{ fault: 'no-vibration', at: iso(T0 + 10 * MIN) }]);
+    e.setLayout('air-compressor', compileRuleSet(rs('reworded'), TYPES.get('air-compressor')!), T0 + 15 * MIN);
+    feed(e, series('d', T0 + 15 * MIN, 30, MIN, () => ({ oilTempC: 70 })), undefined, f);
+    expect(f.cleared()).toEqual([]);
+    // and it clears once the sensor is back
+    feed(e, series('d', T0 + 45 * MIN, 5, MIN, () => ({ oilTempC: 70, vibrationRmsMmS: 2 })), undefined, f);
+    expect(f.cleared()).toHaveLength(1);
+  });
+
+  it('a type left without rules clears its replayed devices’ diagnoses as of their last sample, not the wall clock', () => {
+    const e = engineWith(set([hot, offline]));
+    // replayed: event time a year before the wall clock
+    const f = feed(e, series('ac-1', T0, 3, MIN, () => ({ oilTempC: 95 })));
+    expect(f.raised()).toHaveLength(1);
+    e.setLayout('air-compressor', null, T0 + 365 * 24 * 60 * MIN);
+    expect(e.drainIntents()).toEqual([expect.objectContaining({ kind: 'clear', fault: 'hot-oil', at: T0 + 2 * MIN })]);
+    expect(e.states.has('ac-1')).toBe(false);
+  });
 });
