@@ -203,8 +203,8 @@ export interface DiagnosisFilter {
   /** raisedAt < to. */
   to?: number;
   limit: number;
-  /** Rows of this order skipped first (paging: newest raisedAt first, then id). */
-  offset?: number;
+  /** Only rows after this one in the listing's order (newest raisedAt first, then id descending): the next page. */
+  after?: { raisedAt: number; id: string };
 }
 
 /** The in-process diagnosis bus: raised and cleared diagnoses, after they are persisted. */

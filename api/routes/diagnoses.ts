@@ -20,7 +20,11 @@ const DiagnosisQuery = z.object({
   from: TimeQuery.optional().describe('raisedAt ≥ from (event time)'),
   to: TimeQuery.optional().describe('raisedAt < to'),
   limit: queryInt({ min: 1, max: 10_000, default: 100 }),
-  offset: queryInt({ min: 0, max: 100_000_000, default: 0 }).describe('Skip this many (paging; a full page links the next one)'),
+  after: z
+    .string()
+    .regex(/^\d{1,16}_[A-Za-z0-9-]{1,64}$/, 'expected the after= of a Link rel="next"')
+    .optional()
+    .describe('The next page: copied from the `Link: <…>; rel="next"` header of a full page (the last row’s raisedAt and id)'),
 });
 
 // Diagnoses come from our own store: the response schema documents them, JSON.stringify sends them.
@@ -28,14 +32,19 @@ const DiagnosisList = z.array(Diagnosis).describe('Newest raisedAt first');
 
 function filterOf(q: z.infer<typeof DiagnosisQuery>): DiagnosisFilter {
   if (q.from !== undefined && q.to !== undefined && q.from >= q.to) throw errors.validation('from must be before to');
-  return { type: q.type, fault: q.fault, severity: q.severity, status: q.status, from: q.from, to: q.to, limit: q.limit, offset: q.offset };
+  const after = q.after === undefined ? undefined : { raisedAt: Number(q.after.slice(0, q.after.indexOf('_'))), id: q.after.slice(q.after.indexOf('_') + 1) };
+  return { type: q.type, fault: q.fault, severity: q.severity, status: q.status, from: q.from, to: q.to, limit: q.limit, after };
 }
 
-/** A full page links the next one (`Link: <…offset=…>; rel="next"`): same filters, offset moved on by the page. */
-function linkNext(reply: FastifyReply, url: string, q: z.infer<typeof DiagnosisQuery>, n: number): void {
-  if (n < q.limit) return;
+/**
+ * A full page links the next one (`Link: <…after=…>; rel="next"`): same filters, after its last row. Keyed on
+ * the row, not a count, so diagnoses raised or cleared while someone pages neither repeat nor go missing.
+ */
+function linkNext(reply: FastifyReply, url: string, limit: number, items: readonly Diagnosis[]): void {
+  const last = items.at(-1);
+  if (items.length < limit || !last) return;
   const u = new URL(url, 'http://x');
-  u.searchParams.set('offset', String(q.offset + n));
+  u.searchParams.set('after', `${Date.parse(last.raisedAt)}_${last.id}`);
   void reply.header('link', `<${u.pathname}${u.search}>; rel="next"`);
 }
 
@@ -46,7 +55,7 @@ export function diagnosisRoutes({ opsStore }: RouteDeps): FastifyPluginAsyncZod 
       schema: { tags, summary: 'Diagnoses across the fleet', querystring: DiagnosisQuery, response: { 200: DiagnosisList, ...notFoundErrors } },
       handler: async (req, reply) => {
         const items = await opsStore.listDiagnoses(filterOf(req.query));
-        linkNext(reply, req.url, req.query, items.length);
+        linkNext(reply, req.url, req.query.limit, items);
         void reply.type('application/json; charset=utf-8').serializer(JSON.stringify);
         return items;
       },
@@ -58,7 +67,7 @@ export function diagnosisRoutes({ opsStore }: RouteDeps): FastifyPluginAsyncZod 
       handler: async (req, reply) => {
         const device = await requireDevice(opsStore, req.params.id);
         const items = await opsStore.listDiagnoses({ ...filterOf(req.query), deviceId: device.id });
-        linkNext(reply, req.url, req.query, items.length);
+        linkNext(reply, req.url, req.query.limit, items);
         void reply.type('application/json; charset=utf-8').serializer(JSON.stringify);
         return items;
       },

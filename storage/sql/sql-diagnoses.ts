@@ -105,10 +105,14 @@ export function createSqlDiagnoses(client: SqlClient): DiagnosisMethods {
       add('status = ?', f.status);
       add('raised_at >= ?::timestamptz', f.from === undefined ? undefined : msToIso(f.from));
       add('raised_at < ?::timestamptz', f.to === undefined ? undefined : msToIso(f.to));
-      params.push(f.limit, f.offset ?? 0);
+      if (f.after) {
+        params.push(msToIso(f.after.raisedAt), f.after.id);
+        parts.push(`(raised_at, id) < ($${params.length - 1}::timestamptz, $${params.length})`);
+      }
+      params.push(f.limit);
       const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
       const { rows } = await client.query<DiagnosisRow>(
-        `SELECT ${DIAGNOSIS_COLUMNS} FROM diagnoses ${where} ORDER BY raised_at DESC, id DESC LIMIT $${params.length - 1} OFFSET $${params.length}`,
+        `SELECT ${DIAGNOSIS_COLUMNS} FROM diagnoses ${where} ORDER BY raised_at DESC, id DESC LIMIT $${params.length}`,
         params,
       );
       return rows.map(toDiagnosis);

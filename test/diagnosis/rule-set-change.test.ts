@@ -67,7 +67,7 @@ describe('a rule set replaced while devices run', () => {
   });
 
   it('a sensor missing at the change is still missing after it: its diagnosis stays', () => {
-    const missingVib = { id: 'vib', fault: 'no-vibration', severity: 'warning', condition: { kind: 'missing', metric: 'vibrationRmsMmS', afterMs: 5 * MIN }, remedy, trigger: { k: 2, n: 3, clearAfterWindows: 2 } };
+    const missingVib = { id: 'vib', fault: 'no-vibration', severity: 'warning', condition: { kind: 'missing', metric: 'vibrationRmsMmS', afterMs: 5 * MIN }, remedy, trigger: { k: 2, n: 3, clearAfterWindows: 2 } } as const;
     const rs = (description?: string) => ruleSet({ windowMs: MIN, description, rules: [missingVib] });
     const e = engineWith(rs());
     // vibration for three minutes, then samples without it
