@@ -34,6 +34,7 @@ export function createMetrics() {
     diagnosisDropped: new Counter({ name: 'fleetdoc_diagnosis_dropped_samples_total', help: 'Accepted samples the diagnosis engine could not queue (its backlog past twice DIAGNOSIS_MAX_QUEUE); they get no decision', registers: r }),
     diagnosisBackpressureWaits: new Counter({ name: 'fleetdoc_diagnosis_backpressure_waits_total', help: 'QoS1 telemetry messages held without PUBACK until the diagnosis engine caught up', registers: r }),
     diagnosisDevices: new Gauge({ name: 'fleetdoc_diagnosis_devices', help: 'Devices whose state the diagnosis engine holds', registers: r }),
+    diagnosisLate: new Gauge({ name: 'fleetdoc_diagnosis_late_samples', help: 'Samples the diagnosis engine skipped since start because they were older than their device’s latest (event time only moves forward)', registers: r }),
     commandsSent: new Counter({ name: 'fleetdoc_commands_sent_total', help: 'Commands published to devices', registers: r }),
   };
 }

@@ -113,6 +113,8 @@ export interface DiagnosisStateStore {
   /** Upserts checkpoints (one per device and part). */
   saveDiagnosisStates(items: readonly DiagnosisStateRecord[]): Promise<void>;
   loadDiagnosisStates(deviceIds: readonly string[]): Promise<DiagnosisStateRecord[]>;
+  /** The active devices with a rule-engine checkpoint, and their type, model and site (resumed at start, so one silent since is seen to be). */
+  listCheckpointedDevices(): Promise<Array<{ deviceId: string; type: string; model: string | null; site: string | null }>>;
   deleteDiagnosisStates(deviceIds: readonly string[]): Promise<void>;
 
   /** Records a recalibration request (pending until the diagnosis service applies it). */

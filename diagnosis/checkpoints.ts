@@ -42,6 +42,11 @@ export function deviceRecords(engine: Engine, scorer: ModelScorer | undefined, i
 export interface Checkpoints {
   /** Resumes the devices of this tick (samples, events, out-of-range notices) seen for the first time since start (or whose failed read is due again). */
   resume(batch: ReadonlyArray<{ deviceId: string } & DeviceMeta>, eventTypes: ReadonlyMap<string, string | undefined>, notices?: ReadonlyArray<{ deviceId: string } & DeviceMeta>): Promise<void>;
+  /**
+   * At start, for devices not heard from yet: resumes those that were live at their checkpoint, so that one
+   * silent since goes offline (the others resume when they send, as before). Returns how many it resumed.
+   */
+  resumeLive(devices: ReadonlyArray<{ deviceId: string } & DeviceMeta>): Promise<number>;
   /** Snapshots the devices that changed and starts writing them (run it in the serial chain). */
   take(): Promise<void>;
   /** A checkpoint of everything processed so far, written before it resolves (one queued first is waited for). */
@@ -135,6 +140,24 @@ export function createCheckpoints(deps: {
     if (failedAny) retryAt = Date.now() + RESUME_RETRY_MS;
   }
 
+  async function resumeLive(devices: ReadonlyArray<{ deviceId: string } & DeviceMeta>): Promise<number> {
+    const chunk = devices.filter((d) => !looked.has(d.deviceId) && !engine.states.has(d.deviceId));
+    if (chunk.length === 0) return 0;
+    const meta = new Map(chunk.map((d) => [d.deviceId, d]));
+    const records = await opsStore.loadDiagnosisStates(chunk.map((d) => d.deviceId));
+    const live = new Set<string>();
+    for (const r of records) {
+      const m = meta.get(r.deviceId);
+      if (r.part === 'rules' && m && engine.restore(r.deviceId, m.type, r.key, r.state, false, m, true)) live.add(r.deviceId);
+    }
+    // its model's calibration with it: once looked at, a device's checkpoint is not read again when it sends
+    if (records.some((r) => r.part === 'model' && live.has(r.deviceId))) await scorer?.refresh?.();
+    for (const r of records) if (r.part === 'model' && live.has(r.deviceId)) scorer?.importState?.(r.deviceId, meta.get(r.deviceId)!.type, r.key, r.state, false);
+    for (const id of live) looked.add(id);
+    counts.restored += live.size;
+    return live.size;
+  }
+
   async function take(): Promise<void> {
     if (saving) return;
     const ids = engine.takeDirty().filter((id) => !unresumed.has(id));
@@ -162,6 +185,7 @@ export function createCheckpoints(deps: {
 
   return {
     resume,
+    resumeLive,
     take,
     async now() {
       await serial(async () => {

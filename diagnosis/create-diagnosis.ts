@@ -14,7 +14,7 @@ import type { Metrics } from '../core/metrics.ts';
 import type { DiagnosisBus, OpsStore, Service, TelemetryStore } from '../core/ports.ts';
 import { createDiagnosisBus } from './bus.ts';
 import { createBacklog } from './backlog.ts';
-import { createCheckpoints } from './checkpoints.ts';
+import { createCheckpoints, RESUME_CHUNK } from './checkpoints.ts';
 import { Engine, type Intent } from './engine.ts';
 import { createRecalibrations } from './recalibrations.ts';
 import type { AnomalyResult, ModelScorer } from './model/types.ts';
@@ -59,7 +59,7 @@ export interface DiagnosisDeps {
     onOutOfRange?(l: (s: OutOfRangeSample) => void): () => void;
   };
   scorer?: ModelScorer | undefined;
-  metrics?: Pick<Metrics, 'diagnosesRaised' | 'diagnosesCleared' | 'diagnosisQueue' | 'diagnosisDevices' | 'diagnosisDropped' | 'diagnosisBackpressureWaits'>;
+  metrics?: Pick<Metrics, 'diagnosesRaised' | 'diagnosesCleared' | 'diagnosisQueue' | 'diagnosisDevices' | 'diagnosisLate' | 'diagnosisDropped' | 'diagnosisBackpressureWaits'>;
   options?: Partial<DiagnosisOptions>;
 }
 
@@ -247,6 +247,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     await flushWriteBack();
     metrics?.diagnosisQueue.set(backlog.queued());
     metrics?.diagnosisDevices.set(engine.states.size);
+    metrics?.diagnosisLate.set(engine.late);
   }
 
   /** Saves and publishes the engine's raises and clears; false when some could not be saved (kept for the next tick). */
@@ -315,6 +316,31 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     await persist();
   }
 
+  let resuming: Promise<void> = Promise.resolve();
+
+  /**
+   * Devices live at their checkpoint resume at start, a chunk per step of the serial chain (samples are judged
+   * in between), so one that stays silent after a restart goes offline; the others resume when they send.
+   */
+  async function resumeLive(): Promise<void> {
+    let devices;
+    try {
+      devices = await opsStore.listCheckpointedDevices();
+    } catch (err) {
+      logger.error({ err }, 'listing checkpointed devices failed; they resume when they send');
+      return;
+    }
+    let resumed = 0;
+    for (let i = 0; i < devices.length && stopping === undefined; i += RESUME_CHUNK) {
+      const chunk = devices.slice(i, i + RESUME_CHUNK);
+      await serial(async () => {
+        for (const t of new Set(chunk.map((d) => d.type))) await ensureLayout(t);
+        resumed += await checkpoints.resumeLive(chunk);
+      });
+    }
+    if (resumed) logger.info({ resumed, checkpointed: devices.length }, 'live devices resumed from their checkpoints');
+  }
+
   return {
     bus,
     async start() {
@@ -323,6 +349,8 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       shipped = o.shippedRuleSets ?? loadShippedRuleSets();
       versions = new Map((await opsStore.listRuleSetVersions()).map((v) => [v.type, v.updatedAt]));
       engine.restoreActive(await opsStore.listDiagnoses({ status: 'active', limit: 1_000_000 }));
+      engine.startedAt = clock.now();
+      resuming = resumeLive();
       unsubscribe.push(deps.source.onAccepted(backlog.accept));
       if (deps.source.onEvent) unsubscribe.push(deps.source.onEvent(backlog.event));
       if (deps.source.onOutOfRange) unsubscribe.push(deps.source.onOutOfRange(backlog.outOfRange));
@@ -353,6 +381,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
         if (tickTimer) clearTimeout(tickTimer);
         tickTimer = null;
         if (started) {
+          await resuming;
           await serial(tick);
           // samples still held back by a full backlog were acknowledged-to-be: judge them too
           while (backlog.pending()) await serial(tick);

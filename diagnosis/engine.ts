@@ -12,7 +12,7 @@ import { F64, type Layout } from './rules/compile.ts';
 import { feedEvent, reported, test } from './rules/evaluate.ts';
 import { releaseModelSlot, resetFaultRules } from './rules/reset.ts';
 import { ActiveFaults, type ActiveFault } from './active-faults.ts';
-import { notePacing, replayWatermark, silentUntil } from './presence.ts';
+import { notePacing, replayWatermark, silence } from './presence.ts';
 import { DeviceState, FLAG_LIVE, FLAG_RESTORED, FLAG_SILENCE_RESOLVED, layoutKey } from './windows/device-state.ts';
 
 export type Intent = { kind: 'raise'; diagnosis: Diagnosis } | { kind: 'clear'; id: string; deviceId: string; fault: string; at: number };
@@ -52,6 +52,8 @@ export class Engine {
   /** The latest event time of replayed traffic seen. */
   private replayHigh = -Infinity;
   late = 0;
+  /** Wall-clock time the service started (NaN: not told): a live device resumed from its checkpoint and silent since is silent from then. */
+  startedAt = NaN;
 
   constructor(private readonly opts: EngineOptions) {}
 
@@ -87,18 +89,26 @@ export class Engine {
         this.states.delete(id);
         continue;
       }
-      const fresh = new DeviceState(id, layout, state.model, state.site);
-      for (const k of [F64.lastTs, F64.lastWall, F64.wallGap]) fresh.f64[k] = state.f64[k]!;
-      fresh.u8[layout.u8.flags] = state.u8[state.layout.u8.flags]! & (FLAG_LIVE | FLAG_RESTORED | FLAG_SILENCE_RESOLVED);
-      // and when each metric last reported, so a sensor missing at the change is still missing after it
-      for (const [name, i] of layout.metricIndex) {
-        const was = state.layout.metricIndex.get(name);
-        if (was !== undefined) fresh.f64[layout.f64.metricTs + i] = state.metricTs(was);
-      }
-      this.states.set(id, fresh);
-      this.active.bind(fresh);
-      this.dirty.add(id);
+      this.afresh(state, layout);
     }
+  }
+
+  /**
+   * A device's rules start afresh (a new rule set, a whole-device recalibration), but what says whether it is
+   * sending carries over — its last sample, its pacing, when each metric last reported — so one that is silent
+   * still goes offline and a sensor that is missing stays missing.
+   */
+  private afresh(state: DeviceState, layout: Layout): void {
+    const fresh = new DeviceState(state.id, layout, state.model, state.site);
+    for (const k of [F64.lastTs, F64.lastWall, F64.wallGap]) fresh.f64[k] = state.f64[k]!;
+    fresh.u8[layout.u8.flags] = state.u8[state.layout.u8.flags]! & (FLAG_LIVE | FLAG_RESTORED | FLAG_SILENCE_RESOLVED);
+    for (const [name, i] of layout.metricIndex) {
+      const was = state.layout.metricIndex.get(name);
+      if (was !== undefined) fresh.f64[layout.f64.metricTs + i] = state.metricTs(was);
+    }
+    this.states.set(state.id, fresh);
+    this.active.bind(fresh);
+    this.dirty.add(state.id);
   }
 
   /** Active diagnoses from the store (on start), so a restart does not raise them again. */
@@ -140,14 +150,23 @@ export class Engine {
    * stays cleared. Wall-clock pacing starts afresh, and the first sample does not count the time
    * since the checkpoint as a gap in the device's data: it spans the service's own downtime.
    */
-  restore(deviceId: string, type: string, key: string, bytes: Uint8Array, replace = false, meta: { model: string | null; site: string | null } = { model: null, site: null }): boolean {
+  restore(
+    deviceId: string,
+    type: string,
+    key: string,
+    bytes: Uint8Array,
+    replace = false,
+    meta: { model: string | null; site: string | null } = { model: null, site: null },
+    liveOnly = false,
+  ): boolean {
     const layout = this.layouts.get(type);
     if ((!replace && this.states.has(deviceId)) || !layout || layoutKey(layout) !== key) return false;
     const state = DeviceState.fromBytes(deviceId, layout, meta.model, meta.site, bytes);
-    if (!state) return false;
+    if (!state || (liveOnly && !(state.u8[layout.u8.flags]! & FLAG_LIVE))) return false;
     const running = this.states.get(deviceId);
-    state.u8[layout.u8.flags] = FLAG_RESTORED | (state.u8[layout.u8.flags]! & FLAG_SILENCE_RESOLVED);
-    state.f64[F64.lastWall] = NaN;
+    // live at the checkpoint and silent since: silent from the service's start (its downtime is not the device's)
+    state.u8[layout.u8.flags] = FLAG_RESTORED | (state.u8[layout.u8.flags]! & (FLAG_SILENCE_RESOLVED | FLAG_LIVE));
+    state.f64[F64.lastWall] = this.startedAt;
     state.f64[F64.wallGap] = NaN;
     if (running) {
       // replacing a state that ran afresh since the restart: the checkpoint's learning, the running one's pacing
@@ -185,10 +204,7 @@ export class Engine {
         resetFaultRules(state, faults, opts.resolve);
         this.dirty.add(deviceId);
       }
-    } else {
-      this.states.delete(deviceId);
-      this.dirty.delete(deviceId);
-    }
+    } else if (state && !opts.resolve) this.afresh(state, state.layout);
     if (!opts.resolve) return [];
     // replayed: fed since the start and not live (a device resumed from its checkpoint and not fed yet counts as live)
     const replayed = state && !(state.u8[state.layout.u8.flags]! & (FLAG_LIVE | FLAG_RESTORED)) && !Number.isNaN(state.lastTs);
@@ -196,9 +212,12 @@ export class Engine {
     const all = [...(this.active.of(deviceId)?.values() ?? [])];
     const cleared = all.filter((af) => !faults || faults.has(af.fault));
     for (const af of cleared) this.clearFault(deviceId, af, at);
+    // the whole device afresh once its diagnoses are cleared, so its new state holds none of them
+    if (!faults && state) this.afresh(state, state.layout);
     // an offline diagnosis resolved (the device is silent) is not raised again, at a time before its clear, until it sends
-    if (faults && state && cleared.some((af) => state.layout.presenceRules.some((r) => r.rule.fault === af.fault))) {
-      state.u8[state.layout.u8.flags] = state.u8[state.layout.u8.flags]! | FLAG_SILENCE_RESOLVED;
+    const now = this.states.get(deviceId);
+    if (now && cleared.some((af) => now.layout.presenceRules.some((r) => r.rule.fault === af.fault))) {
+      now.u8[now.layout.u8.flags] = now.u8[now.layout.u8.flags]! | FLAG_SILENCE_RESOLVED;
     }
     // the model's slot stops holding once no fault left is the model's (also when it held none: its flag was
     // swallowed while another fault was active)
@@ -241,7 +260,7 @@ export class Engine {
     if (!live && p.ts > this.replayHigh) this.replayHigh = p.ts;
     notePacing(state, wallNow, live, wasLive);
     // a gap in the stream itself: judged on event time, the same live or replayed
-    if (L.presenceRules.length && !Number.isNaN(prev) && !restored && !silenceResolved) this.raiseSilences(state, prev, p.ts, wallNow);
+    if (L.presenceRules.length && !Number.isNaN(prev) && !restored && !silenceResolved) this.raiseSilences(state, prev, p.ts - prev, wallNow);
     this.advance(state, p.ts, wallNow);
     state.record(p.ts, p.metrics);
     state.f64[F64.lastTs] = p.ts;
@@ -277,16 +296,16 @@ export class Engine {
   checkPresence(wallNow: number): void {
     const watermark = replayWatermark(this.states.values(), this.replayHigh, this.opts.replayIdleMs ?? 5 * 60_000, wallNow);
     for (const state of this.states.values()) {
-      const until = silentUntil(state, watermark, wallNow);
-      if (until !== undefined) this.raiseSilences(state, state.lastTs, until, wallNow);
+      const gap = silence(state, watermark, wallNow);
+      if (gap !== undefined) this.raiseSilences(state, state.lastTs, gap, wallNow);
     }
   }
 
-  /** The offline rules a silence from one time to another trips, raised as of when each began to count (from + afterMs). */
-  private raiseSilences(state: DeviceState, from: number, to: number, wallNow: number): void {
+  /** The offline rules a silence of gapMs after the sample at `from` trips, raised as of when each began to count (from + afterMs). */
+  private raiseSilences(state: DeviceState, from: number, gapMs: number, wallNow: number): void {
     const L = state.layout;
     for (const r of L.presenceRules) {
-      if (state.u8[L.u8.active + r.index] === 0 && to - from > r.presenceAfterMs!) this.raise(state, r.index, from + r.presenceAfterMs!, wallNow, { gapMs: to - from });
+      if (state.u8[L.u8.active + r.index] === 0 && gapMs > r.presenceAfterMs!) this.raise(state, r.index, from + r.presenceAfterMs!, wallNow, { gapMs });
     }
   }
 

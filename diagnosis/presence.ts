@@ -52,12 +52,15 @@ export function replayWatermark(states: Iterable<DeviceState>, replayHigh: numbe
 }
 
 /**
- * Where the silence of a device that has stopped sending ends for now: wallNow when live, the replay
- * watermark otherwise; undefined when it has no offline rule, has not sent yet, or its silence was resolved
- * as known (FLAG_SILENCE_RESOLVED: it waits for the device to send again).
+ * How long a device that has stopped sending has been silent: a live one by the platform's clock since it last
+ * arrived (its own clock may run behind or ahead; one resumed from its checkpoint and silent since counts from
+ * the service's start), a replayed one from its last sample to the replay watermark. Undefined when it has no
+ * offline rule, has not sent yet, or its silence was resolved as known (FLAG_SILENCE_RESOLVED: it waits for the
+ * device to send again).
  */
-export function silentUntil(state: DeviceState, watermark: number, wallNow: number): number | undefined {
+export function silence(state: DeviceState, watermark: number, wallNow: number): number | undefined {
   const L = state.layout;
   if (L.presenceRules.length === 0 || Number.isNaN(state.lastTs) || state.u8[L.u8.flags]! & FLAG_SILENCE_RESOLVED) return undefined;
-  return state.u8[L.u8.flags]! & FLAG_LIVE ? wallNow : watermark;
+  const gap = state.u8[L.u8.flags]! & FLAG_LIVE ? wallNow - state.f64[F64.lastWall]! : watermark - state.lastTs;
+  return Number.isNaN(gap) ? undefined : gap;
 }

@@ -70,6 +70,14 @@ export function createSqlDiagnosisState(client: SqlClient, clock: Clock): Diagno
       return rows.map((r) => ({ deviceId: r.device_id, part: r.part, key: r.state_key, state: new Uint8Array(Buffer.from(r.state, 'base64')) }));
     },
 
+    async listCheckpointedDevices() {
+      const { rows } = await client.query<{ id: string; type: string; model: string | null; site: string | null }>(
+        `SELECT d.id, d.type, d.model, d.site FROM diagnosis_state s JOIN devices d ON d.id = s.device_id
+         WHERE s.part = 'rules' AND d.status = 'active' ORDER BY d.id`,
+      );
+      return rows.map((r) => ({ deviceId: r.id, type: r.type, model: r.model, site: r.site }));
+    },
+
     async deleteDiagnosisStates(deviceIds) {
       if (deviceIds.length === 0) return;
       await client.query('DELETE FROM diagnosis_state WHERE device_id = ANY($1::text[])', [deviceIds]);

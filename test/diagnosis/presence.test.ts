@@ -33,6 +33,31 @@ describe('missing data / offline', () => {
     expect(f.cleared()).toEqual([{ fault: 'offline', at: iso(T0 + 32 * MIN) }]);
   });
 
+  it('live: silence is timed by the platform’s clock since the device last arrived, so a device whose own clock runs behind is not offline while it sends', () => {
+    const e = engineWith(offline);
+    const raised = () => e.drainIntents().flatMap((i) => (i.kind === 'raise' ? [`${i.diagnosis.fault} ${i.diagnosis.raisedAt}`] : []));
+    // its clock is 4 minutes slow (still live: within the 5-minute live lag); a sample a minute for an hour
+    const slow = 4 * MIN;
+    for (let m = 0; m < 60; m++) {
+      e.sample(point('d', T0 + m * MIN - slow, { oilTempC: 70 }), undefined, T0 + m * MIN);
+      e.checkPresence(T0 + m * MIN + 30_000);
+    }
+    expect(raised()).toEqual([]);
+    // then it stops at minute 59: not offline 13 minutes later by its own clock's reckoning, but 15 after it last arrived
+    e.checkPresence(T0 + 59 * MIN + 14 * MIN);
+    expect(raised()).toEqual([]);
+    e.checkPresence(T0 + 59 * MIN + 16 * MIN);
+    expect(raised()).toEqual([`offline ${iso(T0 + 59 * MIN - slow + 15 * MIN)}`]);
+  });
+
+  it('a whole-device recalibration forgets what the rules learnt, not whether the device is sending: silent, it goes offline', () => {
+    const e = engineWith(offline);
+    feed(e, series('d', T0, 3, MIN, () => ({ oilTempC: 70 })), 1000);
+    e.forget('d', { resolve: true }, T0 + 3 * MIN);
+    e.checkPresence(T0 + 20 * MIN);
+    expect(e.drainIntents().flatMap((i) => (i.kind === 'raise' ? [i.diagnosis.raisedAt] : []))).toEqual([iso(T0 + 2 * MIN + 15 * MIN)]);
+  });
+
   it('one metric missing from a flowing stream', () => {
     const e = engineWith(oneRule({ kind: 'missing', metric: 'vibrationRmsMmS', afterMs: 5 * MIN }, { trigger: { k: 2, n: 3, clearAfterWindows: 2 } }));
     const f = feed(e, series('d', T0, 20, MIN, (i): Record<string, number> => (i < 3 ? { oilTempC: 70, vibrationRmsMmS: 2 } : { oilTempC: 70 })));

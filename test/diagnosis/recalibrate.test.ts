@@ -36,8 +36,10 @@ describe('Engine.forget', () => {
     const ids = e.forget('ac-1', { resolve: true }, 0);
     expect(ids).toEqual([id.kind === 'raise' ? id.diagnosis.id : '']);
     expect(e.drainIntents()).toEqual([{ kind: 'clear', id: ids[0], deviceId: 'ac-1', fault: 'ac-test-current-up', at: T0 + 39 * MIN }]);
-    expect(e.states.has('ac-1')).toBe(false);
-    expect(e.takeDirty()).toEqual([]);
+    // its rules start afresh; whether it is sending carries over (its last sample)
+    expect(e.states.get('ac-1')?.samples).toBe(0);
+    expect(e.states.get('ac-1')?.lastTs).toBe(T0 + 39 * MIN);
+    expect(e.takeDirty()).toEqual(['ac-1']);
     const after = feed(e, series('ac-1', T0 + 40 * MIN, 40, MIN, (i) => compressorSample(i < 30 ? 65 : 80, 40 + i)));
     expect(after.cleared()).toEqual([]);
     expect(after.raised()).toEqual([{ fault: 'ac-test-current-up', at: new Date(T0 + 75 * MIN).toISOString() }]);
