@@ -164,9 +164,10 @@ export class Engine {
     const state = DeviceState.fromBytes(deviceId, layout, meta.model, meta.site, bytes);
     if (!state || (liveOnly && !(state.u8[layout.u8.flags]! & FLAG_LIVE))) return false;
     const running = this.states.get(deviceId);
-    // live at the checkpoint and silent since: silent from the service's start (its downtime is not the device's)
-    state.u8[layout.u8.flags] = FLAG_RESTORED | (state.u8[layout.u8.flags]! & (FLAG_SILENCE_RESOLVED | FLAG_LIVE));
-    state.f64[F64.lastWall] = this.startedAt;
+    // resumed at start because it was live (liveOnly): silent since the service's start, whose downtime is not the
+    // device's. Resumed later (its first sample, an event, a recalibration): its pacing starts with what comes next.
+    state.u8[layout.u8.flags] = FLAG_RESTORED | (state.u8[layout.u8.flags]! & (FLAG_SILENCE_RESOLVED | (liveOnly ? FLAG_LIVE : 0)));
+    state.f64[F64.lastWall] = liveOnly ? this.startedAt : NaN;
     state.f64[F64.wallGap] = NaN;
     if (running) {
       // replacing a state that ran afresh since the restart: the checkpoint's learning, the running one's pacing
@@ -297,11 +298,15 @@ export class Engine {
     const watermark = replayWatermark(this.states.values(), this.replayHigh, this.opts.replayIdleMs ?? 5 * 60_000, wallNow);
     for (const state of this.states.values()) {
       const gap = silence(state, watermark, wallNow);
-      if (gap !== undefined) this.raiseSilences(state, state.lastTs, gap, wallNow);
+      if (gap === undefined) continue;
+      // a live device's silence is the platform's reckoning: it began at its last arrival (a device's own clock may
+      // run ahead); a replayed one's is event time from its last sample
+      const live = (state.u8[state.layout.u8.flags]! & FLAG_LIVE) !== 0;
+      this.raiseSilences(state, live ? state.f64[F64.lastWall]! : state.lastTs, gap, wallNow);
     }
   }
 
-  /** The offline rules a silence of gapMs after the sample at `from` trips, raised as of when each began to count (from + afterMs). */
+  /** The offline rules a silence of gapMs from `from` (the last sample's time, or its arrival for a live device) trips, raised as of when each began to count (from + afterMs). */
   private raiseSilences(state: DeviceState, from: number, gapMs: number, wallNow: number): void {
     const L = state.layout;
     for (const r of L.presenceRules) {

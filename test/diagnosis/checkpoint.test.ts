@@ -146,6 +146,22 @@ describe('engine snapshot and restore', () => {
     expect(running.takeDirty()).toEqual(['ac-1']);
   });
 
+  it('only the resume at start (live devices) counts silence from the start; a device resumed later by an event or a recalibration waits for its next sample', () => {
+    const e = engineWith(RULES);
+    feed(e, series('ac-1', T0, 5, MIN, (i) => compressorSample(50, i)), 1000); // live
+    const snap = e.snapshot('ac-1')!;
+    const start = T0 + 120 * MIN;
+    const atStart = engineWith(RULES);
+    atStart.startedAt = start;
+    expect(atStart.restore('ac-1', 'air-compressor', snap.key, snap.state, false, undefined, true)).toBe(true);
+    const later = engineWith(RULES);
+    later.startedAt = start;
+    expect(later.restore('ac-1', 'air-compressor', snap.key, snap.state)).toBe(true);
+    for (const x of [atStart, later]) x.checkPresence(start + 11 * MIN);
+    expect(atStart.drainIntents().flatMap((i) => (i.kind === 'raise' ? [i.diagnosis.raisedAt] : []))).toEqual([new Date(start + 10 * MIN).toISOString()]);
+    expect(later.drainIntents()).toEqual([]);
+  });
+
   it("the first sample after a restore does not count the service's downtime as the device going offline; later gaps do", () => {
     const e = engineWith(RULES);
     feed(e, series('ac-1', T0, 25, MIN, (i) => compressorSample(50, i)));
@@ -275,7 +291,8 @@ describe('the service resumes from checkpoints after a restart', () => {
     expect(offline()).toEqual([]);
     t.clock.set(now + 71 * MIN);
     await new Promise((r) => setTimeout(r, 100));
-    expect(offline()).toEqual([`ac-ck-live ${new Date(now - MIN + 10 * MIN).toISOString()}`]);
+    // as of the service's start + 10 minutes, not of its last sample before the downtime
+    expect(offline()).toEqual([`ac-ck-live ${new Date(now + 60 * MIN + 10 * MIN).toISOString()}`]);
     await b.d.stop();
     await b.scorer.close();
   });
