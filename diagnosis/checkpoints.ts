@@ -146,15 +146,21 @@ export function createCheckpoints(deps: {
     const meta = new Map(chunk.map((d) => [d.deviceId, d]));
     const records = await opsStore.loadDiagnosisStates(chunk.map((d) => d.deviceId));
     const live = new Set<string>();
+    let restored = 0;
     for (const r of records) {
       const m = meta.get(r.deviceId);
-      if (r.part === 'rules' && m && engine.restore(r.deviceId, m.type, r.key, r.state, false, m, true)) live.add(r.deviceId);
+      if (r.part !== 'rules' || !m) continue;
+      if (engine.restore(r.deviceId, m.type, r.key, r.state, false, m, true)) {
+        live.add(r.deviceId);
+        restored++;
+        // taken under other rules (changed while the service was down): afresh, but still watched for silence
+      } else if (engine.resumePresence(r.deviceId, m.type, r.state, m)) live.add(r.deviceId);
     }
     // its model's calibration with it: once looked at, a device's checkpoint is not read again when it sends
     if (records.some((r) => r.part === 'model' && live.has(r.deviceId))) await scorer?.refresh?.();
     for (const r of records) if (r.part === 'model' && live.has(r.deviceId)) scorer?.importState?.(r.deviceId, meta.get(r.deviceId)!.type, r.key, r.state, false);
     for (const id of live) looked.add(id);
-    counts.restored += live.size;
+    counts.restored += restored;
     return live.size;
   }
 

@@ -188,6 +188,29 @@ export class Engine {
   }
 
   /**
+   * A device whose checkpoint was taken under other rules (restore refuses it) still says in its fixed header
+   * when it last sent, and whether it was live then (its sample arrived within liveLagMs of its time). A live one
+   * starts its rules afresh but, as one restored at start, is silent from the service's start, so it goes offline
+   * if it does not send. False, and nothing changes, otherwise.
+   */
+  resumePresence(deviceId: string, type: string, bytes: Uint8Array, meta: { model: string | null; site: string | null }): boolean {
+    const layout = this.layouts.get(type);
+    const headBytes = (F64.wallGap + 1) * 8;
+    if (!layout || this.states.has(deviceId) || bytes.byteLength < headBytes) return false;
+    // copied: the bytes may sit at any offset of a larger buffer
+    const head = new Float64Array(bytes.slice(0, headBytes).buffer);
+    const lastTs = head[F64.lastTs]!;
+    if (!(head[F64.lastWall]! - lastTs < this.opts.liveLagMs)) return false;
+    const state = new DeviceState(deviceId, layout, meta.model, meta.site);
+    state.f64[F64.lastTs] = lastTs;
+    state.f64[F64.lastWall] = this.startedAt;
+    state.u8[layout.u8.flags] = FLAG_LIVE | FLAG_RESTORED;
+    this.states.set(deviceId, state);
+    this.active.bind(state);
+    return true;
+  }
+
+  /**
    * Forgets what the device's rules learnt (baselines, averages, windows, k-of-n evidence). The whole
    * device: its next sample starts afresh. Only `faults`: the rules of those faults relearn (their
    * averages and baselines, latches, hold timers, k-of-n masks), the others keep theirs. With `resolve`

@@ -162,6 +162,28 @@ describe('engine snapshot and restore', () => {
     expect(later.drainIntents()).toEqual([]);
   });
 
+  it('a checkpoint taken under other rules is refused, but a device live then is still watched for silence from the start', () => {
+    const e = engineWith(RULES);
+    feed(e, series('ac-1', T0, 5, MIN, (i) => compressorSample(50, i)), 1000); // live
+    feed(e, series('ac-2', T0, 5, MIN, (i) => compressorSample(50, i))); // replayed
+    // the rule set changed while the service was down (another limit of the current rule)
+    const changed = ruleSet({ ...RULES, rules: RULES.rules.map((r) => (r.id === CURRENT_UP_RULE.id ? { ...r, description: 'reworded' } : r)) });
+    const start = T0 + 120 * MIN;
+    const next = engineWith(changed);
+    next.startedAt = start;
+    for (const id of ['ac-1', 'ac-2']) {
+      const snap = e.snapshot(id)!;
+      expect(next.restore(id, 'air-compressor', snap.key, snap.state, false, undefined, true)).toBe(false);
+      // handed over at any offset of a larger buffer, as a store returns it
+      const shifted = new Uint8Array(snap.state.byteLength + 3).subarray(3);
+      shifted.set(snap.state);
+      expect(next.resumePresence(id, 'air-compressor', shifted, { model: null, site: null })).toBe(id === 'ac-1');
+    }
+    expect(next.states.get('ac-1')?.samples).toBe(0);
+    next.checkPresence(start + 11 * MIN);
+    expect(next.drainIntents().flatMap((i) => (i.kind === 'raise' ? [`${i.diagnosis.deviceId} ${i.diagnosis.raisedAt}`] : []))).toEqual([`ac-1 ${new Date(start + 10 * MIN).toISOString()}`]);
+  });
+
   it("the first sample after a restore does not count the service's downtime as the device going offline; later gaps do", () => {
     const e = engineWith(RULES);
     feed(e, series('ac-1', T0, 25, MIN, (i) => compressorSample(50, i)));
@@ -182,7 +204,7 @@ describe('the service resumes from checkpoints after a restart', () => {
   });
   afterAll(() => t?.close());
 
-  function service(opts: { checkpointMs?: number; opsStore?: OpsStore; presenceCheckMs?: number } = {}) {
+  function service(opts: { checkpointMs?: number; opsStore?: OpsStore; presenceCheckMs?: number; rules?: typeof RULES } = {}) {
     const accepted = new Set<(p: readonly Point[]) => void>();
     const scorer = createModelScorer({ logger: nullLogger(), calibrationSamples: 10 });
     const d = createDiagnosis({
@@ -192,7 +214,7 @@ describe('the service resumes from checkpoints after a restart', () => {
       telemetryStore: t.telemetryStore,
       source: { onAccepted: (l) => (accepted.add(l), () => accepted.delete(l)) },
       scorer,
-      options: { tickMs: 5, rulesPollMs: 60_000, presenceCheckMs: opts.presenceCheckMs ?? 60_000, checkpointMs: opts.checkpointMs ?? 0, shippedRuleSets: new Map([['air-compressor', RULES]]) },
+      options: { tickMs: 5, rulesPollMs: 60_000, presenceCheckMs: opts.presenceCheckMs ?? 60_000, checkpointMs: opts.checkpointMs ?? 0, shippedRuleSets: new Map([['air-compressor', opts.rules ?? RULES]]) },
     });
     const raised: DiagnosisT[] = [];
     d.bus.on('raised', (x) => raised.push(x));
@@ -295,6 +317,26 @@ describe('the service resumes from checkpoints after a restart', () => {
     expect(offline()).toEqual([`ac-ck-live ${new Date(now + 60 * MIN + 10 * MIN).toISOString()}`]);
     await b.d.stop();
     await b.scorer.close();
+
+    // again, with the rule set changed while the service was down: its checkpoint is refused, its silence still counts
+    await t.opsStore.registerDevices([{ id: 'ac-ck-live2', type: 'air-compressor' }]);
+    const c = service();
+    await c.d.start();
+    const now2 = t.clock.now();
+    c.push(series('ac-ck-live2', now2 - 5 * MIN, 5, MIN, (i) => compressorSample(50, i)));
+    await c.d.flush();
+    await c.d.stop();
+    await c.scorer.close();
+    t.clock.set(now2 + 60 * MIN);
+    const changed = ruleSet({ ...RULES, rules: RULES.rules.map((r) => (r.id === CURRENT_UP_RULE.id ? { ...r, description: 'reworded' } : r)) });
+    const d = service({ presenceCheckMs: 10, rules: changed });
+    await d.d.start();
+    t.clock.set(now2 + 71 * MIN);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(d.raised.filter((x) => x.fault === 'offline' && x.deviceId === 'ac-ck-live2').map((x) => x.raisedAt)).toEqual([new Date(now2 + 70 * MIN).toISOString()]);
+    expect(d.d.stats().restored).toBe(0);
+    await d.d.stop();
+    await d.scorer.close();
   });
 
   it('saves on its interval while running; a failed save keeps the devices for the next one', { timeout: 60_000 }, async () => {
