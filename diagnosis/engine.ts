@@ -12,7 +12,7 @@ import { F64, type Layout } from './rules/compile.ts';
 import { feedEvent, reported, test } from './rules/evaluate.ts';
 import { releaseModelSlot, resetFaultRules } from './rules/reset.ts';
 import { ActiveFaults, type ActiveFault } from './active-faults.ts';
-import { notePacing, replayWatermark, silence } from './presence.ts';
+import { DEFAULT_IDLE_MS, idleLimit, notePacing, replayWatermarks, silence } from './presence.ts';
 import { DeviceState, FLAG_LIVE, FLAG_RESTORED, FLAG_SILENCE_RESOLVED, layoutKey } from './windows/device-state.ts';
 
 export type Intent = { kind: 'raise'; diagnosis: Diagnosis } | { kind: 'clear'; id: string; deviceId: string; fault: string; at: number };
@@ -49,8 +49,15 @@ export class Engine {
   private intents: Intent[] = [];
   /** Devices whose state changed since the last takeDirty() (checkpoints). */
   private dirty = new Set<string>();
-  /** The latest event time of replayed traffic seen. */
-  private replayHigh = -Infinity;
+  /**
+   * Replays: replayed traffic that arrives once every replaying device has stopped (by its own idle limit) begins
+   * a new one, and a device is judged only against the event time of its own replay, so a finished recording is
+   * not called offline by a later, unrelated one (another recording, a never-live device's backlog).
+   */
+  private replaySession = 0;
+  private replayActiveUntil = -Infinity;
+  /** The latest event time replayed, per replay. */
+  private readonly replayHigh = new Map<number, number>();
   late = 0;
   /** Wall-clock time the service started (NaN: not told): a live device resumed from its checkpoint and silent since is silent from then. */
   startedAt = NaN;
@@ -101,6 +108,7 @@ export class Engine {
   private afresh(state: DeviceState, layout: Layout): void {
     const fresh = new DeviceState(state.id, layout, state.model, state.site);
     for (const k of [F64.lastTs, F64.lastWall, F64.wallGap]) fresh.f64[k] = state.f64[k]!;
+    fresh.replaySession = state.replaySession;
     fresh.u8[layout.u8.flags] = state.u8[state.layout.u8.flags]! & (FLAG_LIVE | FLAG_RESTORED | FLAG_SILENCE_RESOLVED);
     for (const [name, i] of layout.metricIndex) {
       const was = state.layout.metricIndex.get(name);
@@ -175,6 +183,7 @@ export class Engine {
       state.site = running.site;
       state.f64[F64.lastWall] = running.f64[F64.lastWall]!;
       state.f64[F64.wallGap] = running.f64[F64.wallGap]!;
+      state.replaySession = running.replaySession;
       state.u8[layout.u8.flags] = running.u8[running.layout.u8.flags]! & (FLAG_LIVE | FLAG_SILENCE_RESOLVED);
       if (!(running.lastTs <= state.lastTs)) state.f64[F64.lastTs] = running.lastTs;
     }
@@ -281,8 +290,8 @@ export class Engine {
     const live = wallNow - p.ts < this.opts.liveLagMs;
     const wasLive = (state.u8[L.u8.flags]! & FLAG_LIVE) !== 0;
     state.u8[L.u8.flags] = live ? FLAG_LIVE : 0;
-    if (!live && p.ts > this.replayHigh) this.replayHigh = p.ts;
     notePacing(state, wallNow, live, wasLive);
+    if (!live) this.noteReplay(state, p.ts, wallNow);
     // a gap in the stream itself: judged on event time, the same live or replayed
     if (L.presenceRules.length && !Number.isNaN(prev) && !restored && !silenceResolved) this.raiseSilences(state, prev, p.ts - prev, wallNow);
     this.advance(state, p.ts, wallNow);
@@ -316,11 +325,22 @@ export class Engine {
     void wallNow;
   }
 
-  /** Devices that went silent: against wall-clock time when live, against the replay watermark (presence.ts) when replaying. */
+  private noteReplay(state: DeviceState, ts: number, wallNow: number): void {
+    if (wallNow > this.replayActiveUntil) {
+      this.replaySession++;
+      // a replay's latest time matters only while devices of it may still be judged: keep the last few
+      for (const s of this.replayHigh.keys()) if (s < this.replaySession - 16) this.replayHigh.delete(s);
+    }
+    this.replayActiveUntil = Math.max(this.replayActiveUntil, wallNow + idleLimit(state, this.opts.replayIdleMs ?? DEFAULT_IDLE_MS));
+    state.replaySession = this.replaySession;
+    if (!(ts <= (this.replayHigh.get(this.replaySession) ?? -Infinity))) this.replayHigh.set(this.replaySession, ts);
+  }
+
+  /** Devices that went silent: against wall-clock time when live, against the watermark of their own replay (presence.ts) when replaying. */
   checkPresence(wallNow: number): void {
-    const watermark = replayWatermark(this.states.values(), this.replayHigh, this.opts.replayIdleMs ?? 5 * 60_000, wallNow);
+    const watermark = replayWatermarks(this.states.values(), this.replayHigh, this.opts.replayIdleMs ?? DEFAULT_IDLE_MS, wallNow);
     for (const state of this.states.values()) {
-      const gap = silence(state, watermark, wallNow);
+      const gap = silence(state, watermark(state), wallNow);
       if (gap === undefined) continue;
       // a live device's silence is the platform's reckoning: it began at its last arrival (a device's own clock may
       // run ahead); a replayed one's is event time from its last sample

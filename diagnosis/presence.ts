@@ -30,25 +30,30 @@ export function notePacing(state: DeviceState, wallNow: number, live: boolean, w
   state.f64[F64.lastWall] = wallNow;
 }
 
+export const DEFAULT_IDLE_MS = 5 * 60_000;
+
+/** How long (wall clock) a replaying device may be quiet and still be sending: idleMs, or four of its usual gaps between arrivals if longer (at most six idleMs). */
+export function idleLimit(state: DeviceState, idleMs: number): number {
+  const usual = state.f64[F64.wallGap]!;
+  return Number.isNaN(usual) ? idleMs : Math.min(Math.max(idleMs, IDLE_GAPS * usual), MAX_IDLE_FACTOR * idleMs);
+}
+
 /**
- * The event-time "now" of replayed traffic: the least latest sample time of
- * the replaying devices still sending. Replayed devices advance at their own
- * pace — one hands over 500 samples spanning five days, another a month of
- * sparse ones — so a device that lags is not silent; one that has stopped
- * sending (wall clock, see EngineOptions.replayIdleMs) no longer holds the
- * watermark back. When every replaying device has stopped, it is the latest
- * time replayed (replayHigh).
+ * The event-time "now" of each replay (Engine.noteReplay): the least latest sample time of its devices still
+ * sending. Replayed devices advance at their own pace — one hands over 500 samples spanning five days, another a
+ * month of sparse ones — so a device that lags is not silent; one that has stopped sending (wall clock, see
+ * EngineOptions.replayIdleMs) no longer holds the watermark back. When every device of a replay has stopped, it
+ * is the latest time that replay reached. NaN for a device not replayed since the start.
  */
-export function replayWatermark(states: Iterable<DeviceState>, replayHigh: number, idleMs: number, wallNow: number): number {
-  let low = Infinity;
+export function replayWatermarks(states: Iterable<DeviceState>, replayHigh: ReadonlyMap<number, number>, idleMs: number, wallNow: number): (state: DeviceState) => number {
+  const low = new Map<number, number>();
   for (const state of states) {
     const last = state.lastTs;
-    if (state.u8[state.layout.u8.flags]! & FLAG_LIVE || Number.isNaN(last) || last >= low) continue;
-    const usual = state.f64[F64.wallGap]!;
-    const limit = Number.isNaN(usual) ? idleMs : Math.min(Math.max(idleMs, IDLE_GAPS * usual), MAX_IDLE_FACTOR * idleMs);
-    if (wallNow - state.f64[F64.lastWall]! <= limit) low = last;
+    const s = state.replaySession;
+    if (s < 0 || state.u8[state.layout.u8.flags]! & FLAG_LIVE || Number.isNaN(last) || last >= (low.get(s) ?? Infinity)) continue;
+    if (wallNow - state.f64[F64.lastWall]! <= idleLimit(state, idleMs)) low.set(s, last);
   }
-  return low === Infinity ? replayHigh : low;
+  return (state) => (state.replaySession < 0 ? NaN : (low.get(state.replaySession) ?? replayHigh.get(state.replaySession) ?? NaN));
 }
 
 /**

@@ -51,6 +51,8 @@ export class DeviceState {
   readonly u8: Uint8Array;
   /** The last anomalous model result (kept only while it matters for evidence). */
   lastAnomaly: AnomalyResult | undefined;
+  /** The replay this device's latest replayed sample belongs to (-1: none since the start; not checkpointed): see Engine.sample. */
+  replaySession = -1;
 
   constructor(id: string, layout: Layout, model: string | null, site: string | null) {
     this.id = id;

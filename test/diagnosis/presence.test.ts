@@ -98,6 +98,25 @@ describe('the replay watermark', () => {
     expect(raised(e)).toEqual([]); // every replay has stopped: the latest time replayed, where 'lagging' and 'ahead' ended together
   });
 
+  it('a finished replay is not judged against a later, unrelated one: replayed traffic after every replay had stopped is another replay', () => {
+    const e = engineWith(offline);
+    // a recording of two hours replayed at once, then nothing for ten minutes
+    send(e, 'recording', 0, 120, W);
+    e.checkPresence(W + 600 * S);
+    expect(raised(e)).toEqual([]);
+    // another device hands over a backlog of 200 days later (another recording, a store-and-forward upload)
+    const later = 200 * 24 * 60;
+    send(e, 'backlog', later, 60, W + 600 * S);
+    e.checkPresence(W + 1200 * S);
+    expect(raised(e)).toEqual([]);
+    // within one replay it still counts: a device of the later one that stops while the other goes on
+    send(e, 'backlog', later + 60, 60, W + 1300 * S);
+    send(e, 'partner', later, 10, W + 1300 * S);
+    send(e, 'backlog', later + 120, 60, W + 1700 * S);
+    e.checkPresence(W + 1700 * S + 1);
+    expect(raised(e)).toEqual([`partner ${iso(T0 + (later + 9) * MIN + 15 * MIN)}`]);
+  });
+
   it('a device that usually sends every ten minutes (wall clock) is not idle after twenty minutes of quiet', () => {
     const e = engineWith(offline);
     for (let k = 0; k < 4; k++) {
