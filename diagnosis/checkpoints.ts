@@ -20,8 +20,8 @@ import type { ModelScorer } from './model/types.ts';
 const SNAPSHOT_SLICE = 5000;
 /** Devices whose checkpoints one query reads. */
 export const RESUME_CHUNK = 2000;
-const RESUME_RETRY_MS = 2000;
-const RESUME_ATTEMPTS = 5;
+export const RESUME_RETRY_MS = 2000;
+export const RESUME_ATTEMPTS = 5;
 
 interface DeviceMeta {
   type: string;

@@ -14,7 +14,7 @@ import type { Metrics } from '../core/metrics.ts';
 import type { DiagnosisBus, OpsStore, Service, TelemetryStore } from '../core/ports.ts';
 import { createDiagnosisBus } from './bus.ts';
 import { createBacklog } from './backlog.ts';
-import { createCheckpoints, RESUME_CHUNK } from './checkpoints.ts';
+import { createCheckpoints, RESUME_ATTEMPTS, RESUME_CHUNK, RESUME_RETRY_MS } from './checkpoints.ts';
 import { Engine, type Intent } from './engine.ts';
 import { createRecalibrations } from './recalibrations.ts';
 import type { AnomalyResult, ModelScorer } from './model/types.ts';
@@ -333,10 +333,21 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     let resumed = 0;
     for (let i = 0; i < devices.length && stopping === undefined; i += RESUME_CHUNK) {
       const chunk = devices.slice(i, i + RESUME_CHUNK);
-      await serial(async () => {
-        for (const t of new Set(chunk.map((d) => d.type))) await ensureLayout(t);
-        resumed += await checkpoints.resumeLive(chunk);
-      });
+      // a failed read is tried again (RESUME_ATTEMPTS in all, RESUME_RETRY_MS apart); devices it never reads resume when they send
+      for (let attempt = 1; stopping === undefined; attempt++) {
+        let failed = false;
+        await serial(async () => {
+          try {
+            for (const t of new Set(chunk.map((d) => d.type))) await ensureLayout(t);
+            resumed += await checkpoints.resumeLive(chunk);
+          } catch (err) {
+            failed = true;
+            logger.warn({ err, devices: chunk.length, attempt }, 'reading checkpoints at start failed');
+          }
+        });
+        if (!failed || attempt >= RESUME_ATTEMPTS) break;
+        await new Promise((r) => setTimeout(r, RESUME_RETRY_MS));
+      }
     }
     if (resumed) logger.info({ resumed, checkpointed: devices.length }, 'live devices resumed from their checkpoints');
   }

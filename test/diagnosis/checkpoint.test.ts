@@ -339,6 +339,36 @@ describe('the service resumes from checkpoints after a restart', () => {
     await d.scorer.close();
   });
 
+  it('a failed read of the checkpoints at start is tried again: a live device silent since still goes offline', { timeout: 60_000 }, async () => {
+    await t.opsStore.registerDevices([{ id: 'ac-ck-live3', type: 'air-compressor' }]);
+    const a = service();
+    await a.d.start();
+    const now = t.clock.now();
+    a.push(series('ac-ck-live3', now - 5 * MIN, 5, MIN, (i) => compressorSample(50, i)));
+    await a.d.flush();
+    await a.d.stop();
+    await a.scorer.close();
+    let failures = 1;
+    const flaky: OpsStore = Object.create(t.opsStore, {
+      loadDiagnosisStates: {
+        value: async (ids: readonly string[]) => {
+          if (failures-- > 0) throw new Error('connection reset');
+          return t.opsStore.loadDiagnosisStates(ids);
+        },
+      },
+    }) as OpsStore;
+    t.clock.set(now + 60 * MIN);
+    const b = service({ presenceCheckMs: 10, opsStore: flaky });
+    await b.d.start();
+    // the retry comes 2 s after the failed read
+    await new Promise((r) => setTimeout(r, 2500));
+    t.clock.set(now + 71 * MIN);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(b.raised.filter((x) => x.fault === 'offline' && x.deviceId === 'ac-ck-live3').map((x) => x.raisedAt)).toEqual([new Date(now + 70 * MIN).toISOString()]);
+    await b.d.stop();
+    await b.scorer.close();
+  });
+
   it('saves on its interval while running; a failed save keeps the devices for the next one', { timeout: 60_000 }, async () => {
     let failures = 1;
     const flaky: OpsStore = Object.create(t.opsStore, {
