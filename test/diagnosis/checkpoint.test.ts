@@ -221,6 +221,35 @@ describe('the service resumes from checkpoints after a restart', () => {
     return { d, scorer, raised, push: (p: readonly Point[]) => accepted.forEach((l) => l(p)) };
   }
 
+  /** The ops store, its first `failures` checkpoint reads failing (and, with noneAtStart, no device listed for the read at start). */
+  function flakyReads(failures: number, noneAtStart = false): OpsStore {
+    return Object.create(t.opsStore, {
+      loadDiagnosisStates: {
+        value: async (ids: readonly string[]) => {
+          if (failures-- > 0) throw new Error('connection reset');
+          return t.opsStore.loadDiagnosisStates(ids);
+        },
+      },
+      ...(noneAtStart ? { listCheckpointedDevices: { value: async () => [] } } : {}),
+    }) as OpsStore;
+  }
+
+  /** A live device's five minutes, checkpointed at stop; returns the time it stopped sending. */
+  async function checkpointLive(id: string): Promise<number> {
+    await t.opsStore.registerDevices([{ id, type: 'air-compressor' }]);
+    const a = service();
+    await a.d.start();
+    const now = t.clock.now();
+    a.push(series(id, now - 5 * MIN, 5, MIN, (i) => compressorSample(50, i)));
+    await a.d.flush();
+    await a.d.stop();
+    await a.scorer.close();
+    return now;
+  }
+
+  /** When `id` was raised offline by this service. */
+  const offlineAt = (x: ReturnType<typeof service>, id: string) => x.raised.filter((d) => d.fault === 'offline' && d.deviceId === id).map((d) => d.raisedAt);
+
   it('baselines and model calibration survive stop and start; a device without a checkpoint starts afresh', { timeout: 60_000 }, async () => {
     const a = service();
     await a.d.start();
@@ -263,18 +292,8 @@ describe('the service resumes from checkpoints after a restart', () => {
     const stored = await t.opsStore.loadDiagnosisStates(['ac-ck-4']);
     expect(stored).toHaveLength(2);
 
-    let failures = 1;
-    const flaky: OpsStore = Object.create(t.opsStore, {
-      loadDiagnosisStates: {
-        value: async (ids: readonly string[]) => {
-          if (failures-- > 0) throw new Error('connection reset');
-          return t.opsStore.loadDiagnosisStates(ids);
-        },
-      },
-      // the read at start (devices live at their checkpoint) is not this test's: the failure is for the device's own
-      listCheckpointedDevices: { value: async () => [] },
-    }) as OpsStore;
-    const b = service({ opsStore: flaky });
+    // the read at start (devices live at their checkpoint) is not this test's: the failure is for the device's own
+    const b = service({ opsStore: flakyReads(1, true) });
     await b.d.start();
     const from = T0 + 150 * MIN;
     b.push(series('ac-ck-4', from, 3, MIN, (i) => compressorSample(65, 30 + i)));
@@ -319,52 +338,29 @@ describe('the service resumes from checkpoints after a restart', () => {
     await b.scorer.close();
 
     // again, with the rule set changed while the service was down: its checkpoint is refused, its silence still counts
-    await t.opsStore.registerDevices([{ id: 'ac-ck-live2', type: 'air-compressor' }]);
-    const c = service();
-    await c.d.start();
-    const now2 = t.clock.now();
-    c.push(series('ac-ck-live2', now2 - 5 * MIN, 5, MIN, (i) => compressorSample(50, i)));
-    await c.d.flush();
-    await c.d.stop();
-    await c.scorer.close();
+    const now2 = await checkpointLive('ac-ck-live2');
     t.clock.set(now2 + 60 * MIN);
     const changed = ruleSet({ ...RULES, rules: RULES.rules.map((r) => (r.id === CURRENT_UP_RULE.id ? { ...r, description: 'reworded' } : r)) });
     const d = service({ presenceCheckMs: 10, rules: changed });
     await d.d.start();
     t.clock.set(now2 + 71 * MIN);
     await new Promise((r) => setTimeout(r, 150));
-    expect(d.raised.filter((x) => x.fault === 'offline' && x.deviceId === 'ac-ck-live2').map((x) => x.raisedAt)).toEqual([new Date(now2 + 70 * MIN).toISOString()]);
+    expect(offlineAt(d, 'ac-ck-live2')).toEqual([new Date(now2 + 70 * MIN).toISOString()]);
     expect(d.d.stats().restored).toBe(0);
     await d.d.stop();
     await d.scorer.close();
   });
 
   it('a failed read of the checkpoints at start is tried again: a live device silent since still goes offline', { timeout: 60_000 }, async () => {
-    await t.opsStore.registerDevices([{ id: 'ac-ck-live3', type: 'air-compressor' }]);
-    const a = service();
-    await a.d.start();
-    const now = t.clock.now();
-    a.push(series('ac-ck-live3', now - 5 * MIN, 5, MIN, (i) => compressorSample(50, i)));
-    await a.d.flush();
-    await a.d.stop();
-    await a.scorer.close();
-    let failures = 1;
-    const flaky: OpsStore = Object.create(t.opsStore, {
-      loadDiagnosisStates: {
-        value: async (ids: readonly string[]) => {
-          if (failures-- > 0) throw new Error('connection reset');
-          return t.opsStore.loadDiagnosisStates(ids);
-        },
-      },
-    }) as OpsStore;
+    const now = await checkpointLive('ac-ck-live3');
     t.clock.set(now + 60 * MIN);
-    const b = service({ presenceCheckMs: 10, opsStore: flaky });
+    const b = service({ presenceCheckMs: 10, opsStore: flakyReads(1) });
     await b.d.start();
     // the retry comes 2 s after the failed read
     await new Promise((r) => setTimeout(r, 2500));
     t.clock.set(now + 71 * MIN);
     await new Promise((r) => setTimeout(r, 150));
-    expect(b.raised.filter((x) => x.fault === 'offline' && x.deviceId === 'ac-ck-live3').map((x) => x.raisedAt)).toEqual([new Date(now + 70 * MIN).toISOString()]);
+    expect(offlineAt(b, 'ac-ck-live3')).toEqual([new Date(now + 70 * MIN).toISOString()]);
     await b.d.stop();
     await b.scorer.close();
   });
