@@ -20,8 +20,8 @@ import type { ModelScorer } from './model/types.ts';
 const SNAPSHOT_SLICE = 5000;
 /** Devices whose checkpoints one query reads. */
 export const RESUME_CHUNK = 2000;
-export const RESUME_RETRY_MS = 2000;
-export const RESUME_ATTEMPTS = 5;
+const RESUME_RETRY_MS = 2000;
+const RESUME_ATTEMPTS = 5;
 
 interface DeviceMeta {
   type: string;
@@ -43,10 +43,12 @@ export interface Checkpoints {
   /** Resumes the devices of this tick (samples, events, out-of-range notices) seen for the first time since start (or whose failed read is due again). */
   resume(batch: ReadonlyArray<{ deviceId: string } & DeviceMeta>, eventTypes: ReadonlyMap<string, string | undefined>, notices?: ReadonlyArray<{ deviceId: string } & DeviceMeta>): Promise<void>;
   /**
-   * At start, for devices not heard from yet: resumes those that were live at their checkpoint, so that one
-   * silent since goes offline (the others resume when they send, as before). Returns how many it resumed.
+   * At start, for the checkpointed devices not heard from yet: resumes those that were live at their checkpoint,
+   * so that one silent since goes offline (the others resume when they send, as before). A chunk per step of
+   * the serial chain (samples are judged in between); a failed read is tried again (RESUME_ATTEMPTS in all,
+   * RESUME_RETRY_MS apart). ensureLayout installs a type's rules; it stops between chunks once stopped() says so.
    */
-  resumeLive(devices: ReadonlyArray<{ deviceId: string } & DeviceMeta>): Promise<number>;
+  resumeLiveAtStart(ensureLayout: (type: string) => Promise<void>, stopped: () => boolean): Promise<void>;
   /** Snapshots the devices that changed and starts writing them (run it in the serial chain). */
   take(): Promise<void>;
   /** A checkpoint of everything processed so far, written before it resolves (one queued first is waited for). */
@@ -61,7 +63,7 @@ export interface Checkpoints {
 export function createCheckpoints(deps: {
   engine: Engine;
   scorer: ModelScorer | undefined;
-  opsStore: Pick<OpsStore, 'loadDiagnosisStates' | 'saveDiagnosisStates'>;
+  opsStore: Pick<OpsStore, 'loadDiagnosisStates' | 'saveDiagnosisStates' | 'listCheckpointedDevices'>;
   logger: Logger;
   /** The service's serial chain: everything that touches the engine runs one step at a time. */
   serial: (fn: () => Promise<void> | void) => Promise<void>;
@@ -140,6 +142,36 @@ export function createCheckpoints(deps: {
     if (failedAny) retryAt = Date.now() + RESUME_RETRY_MS;
   }
 
+  async function resumeLiveAtStart(ensureLayout: (type: string) => Promise<void>, stopped: () => boolean): Promise<void> {
+    let devices;
+    try {
+      devices = await opsStore.listCheckpointedDevices();
+    } catch (err) {
+      logger.error({ err }, 'listing checkpointed devices failed; they resume when they send');
+      return;
+    }
+    let resumed = 0;
+    for (let i = 0; i < devices.length && !stopped(); i += RESUME_CHUNK) {
+      const chunk = devices.slice(i, i + RESUME_CHUNK);
+      for (let attempt = 1; !stopped(); attempt++) {
+        let failed = false;
+        await serial(async () => {
+          try {
+            for (const t of new Set(chunk.map((d) => d.type))) await ensureLayout(t);
+            resumed += await resumeLive(chunk);
+          } catch (err) {
+            failed = true;
+            logger.warn({ err, devices: chunk.length, attempt }, 'reading checkpoints at start failed');
+          }
+        });
+        if (!failed || attempt >= RESUME_ATTEMPTS) break;
+        await new Promise((r) => setTimeout(r, RESUME_RETRY_MS));
+      }
+    }
+    if (resumed) logger.info({ resumed, checkpointed: devices.length }, 'live devices resumed from their checkpoints');
+  }
+
+  /** One chunk of resumeLiveAtStart (in the serial chain): how many it resumed. */
   async function resumeLive(devices: ReadonlyArray<{ deviceId: string } & DeviceMeta>): Promise<number> {
     const chunk = devices.filter((d) => !looked.has(d.deviceId) && !engine.states.has(d.deviceId));
     if (chunk.length === 0) return 0;
@@ -191,7 +223,7 @@ export function createCheckpoints(deps: {
 
   return {
     resume,
-    resumeLive,
+    resumeLiveAtStart,
     take,
     async now() {
       await serial(async () => {

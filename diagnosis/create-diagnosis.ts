@@ -14,7 +14,7 @@ import type { Metrics } from '../core/metrics.ts';
 import type { DiagnosisBus, OpsStore, Service, TelemetryStore } from '../core/ports.ts';
 import { createDiagnosisBus } from './bus.ts';
 import { createBacklog } from './backlog.ts';
-import { createCheckpoints, RESUME_ATTEMPTS, RESUME_CHUNK, RESUME_RETRY_MS } from './checkpoints.ts';
+import { createCheckpoints } from './checkpoints.ts';
 import { Engine, type Intent } from './engine.ts';
 import { createRecalibrations } from './recalibrations.ts';
 import type { AnomalyResult, ModelScorer } from './model/types.ts';
@@ -318,40 +318,6 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
 
   let resuming: Promise<void> = Promise.resolve();
 
-  /**
-   * Devices live at their checkpoint resume at start, a chunk per step of the serial chain (samples are judged
-   * in between), so one that stays silent after a restart goes offline; the others resume when they send.
-   */
-  async function resumeLive(): Promise<void> {
-    let devices;
-    try {
-      devices = await opsStore.listCheckpointedDevices();
-    } catch (err) {
-      logger.error({ err }, 'listing checkpointed devices failed; they resume when they send');
-      return;
-    }
-    let resumed = 0;
-    for (let i = 0; i < devices.length && stopping === undefined; i += RESUME_CHUNK) {
-      const chunk = devices.slice(i, i + RESUME_CHUNK);
-      // a failed read is tried again (RESUME_ATTEMPTS in all, RESUME_RETRY_MS apart); devices it never reads resume when they send
-      for (let attempt = 1; stopping === undefined; attempt++) {
-        let failed = false;
-        await serial(async () => {
-          try {
-            for (const t of new Set(chunk.map((d) => d.type))) await ensureLayout(t);
-            resumed += await checkpoints.resumeLive(chunk);
-          } catch (err) {
-            failed = true;
-            logger.warn({ err, devices: chunk.length, attempt }, 'reading checkpoints at start failed');
-          }
-        });
-        if (!failed || attempt >= RESUME_ATTEMPTS) break;
-        await new Promise((r) => setTimeout(r, RESUME_RETRY_MS));
-      }
-    }
-    if (resumed) logger.info({ resumed, checkpointed: devices.length }, 'live devices resumed from their checkpoints');
-  }
-
   return {
     bus,
     async start() {
@@ -361,7 +327,7 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
       versions = new Map((await opsStore.listRuleSetVersions()).map((v) => [v.type, v.updatedAt]));
       engine.restoreActive(await opsStore.listDiagnoses({ status: 'active', limit: 1_000_000 }));
       engine.startedAt = clock.now();
-      resuming = resumeLive();
+      resuming = checkpoints.resumeLiveAtStart(ensureLayout, () => stopping !== undefined);
       unsubscribe.push(deps.source.onAccepted(backlog.accept));
       if (deps.source.onEvent) unsubscribe.push(deps.source.onEvent(backlog.event));
       if (deps.source.onOutOfRange) unsubscribe.push(deps.source.onOutOfRange(backlog.outOfRange));

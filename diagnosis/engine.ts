@@ -12,7 +12,7 @@ import { F64, type Layout } from './rules/compile.ts';
 import { feedEvent, reported, test } from './rules/evaluate.ts';
 import { releaseModelSlot, resetFaultRules } from './rules/reset.ts';
 import { ActiveFaults, type ActiveFault } from './active-faults.ts';
-import { DEFAULT_IDLE_MS, idleLimit, notePacing, replayWatermarks, silence } from './presence.ts';
+import { notePacing, Replays, silence } from './presence.ts';
 import { DeviceState, FLAG_LIVE, FLAG_RESTORED, FLAG_SILENCE_RESOLVED, layoutKey } from './windows/device-state.ts';
 
 export type Intent = { kind: 'raise'; diagnosis: Diagnosis } | { kind: 'clear'; id: string; deviceId: string; fault: string; at: number };
@@ -49,20 +49,15 @@ export class Engine {
   private intents: Intent[] = [];
   /** Devices whose state changed since the last takeDirty() (checkpoints). */
   private dirty = new Set<string>();
-  /**
-   * Replays: replayed traffic that arrives once every replaying device has stopped (by its own idle limit) begins
-   * a new one, and a device is judged only against the event time of its own replay, so a finished recording is
-   * not called offline by a later, unrelated one (another recording, a never-live device's backlog).
-   */
-  private replaySession = 0;
-  private replayActiveUntil = -Infinity;
-  /** The latest event time replayed, per replay. */
-  private readonly replayHigh = new Map<number, number>();
+  /** Which replay each replayed sample belongs to, and how far each has come (presence.ts). */
+  private readonly replays: Replays;
   late = 0;
   /** Wall-clock time the service started (NaN: not told): a live device resumed from its checkpoint and silent since is silent from then. */
   startedAt = NaN;
 
-  constructor(private readonly opts: EngineOptions) {}
+  constructor(private readonly opts: EngineOptions) {
+    this.replays = new Replays(opts.replayIdleMs ?? 5 * 60_000);
+  }
 
   hasLayout(type: string): boolean {
     return this.layouts.has(type);
@@ -106,14 +101,7 @@ export class Engine {
    * still goes offline and a sensor that is missing stays missing.
    */
   private afresh(state: DeviceState, layout: Layout): void {
-    const fresh = new DeviceState(state.id, layout, state.model, state.site);
-    for (const k of [F64.lastTs, F64.lastWall, F64.wallGap]) fresh.f64[k] = state.f64[k]!;
-    fresh.replaySession = state.replaySession;
-    fresh.u8[layout.u8.flags] = state.u8[state.layout.u8.flags]! & (FLAG_LIVE | FLAG_RESTORED | FLAG_SILENCE_RESOLVED);
-    for (const [name, i] of layout.metricIndex) {
-      const was = state.layout.metricIndex.get(name);
-      if (was !== undefined) fresh.f64[layout.f64.metricTs + i] = state.metricTs(was);
-    }
+    const fresh = DeviceState.afresh(state, layout);
     this.states.set(state.id, fresh);
     this.active.bind(fresh);
     this.dirty.add(state.id);
@@ -171,22 +159,7 @@ export class Engine {
     if ((!replace && this.states.has(deviceId)) || !layout || layoutKey(layout) !== key) return false;
     const state = DeviceState.fromBytes(deviceId, layout, meta.model, meta.site, bytes);
     if (!state || (liveOnly && !(state.u8[layout.u8.flags]! & FLAG_LIVE))) return false;
-    const running = this.states.get(deviceId);
-    // resumed at start because it was live (liveOnly): silent since the service's start, whose downtime is not the
-    // device's. Resumed later (its first sample, an event, a recalibration): its pacing starts with what comes next.
-    state.u8[layout.u8.flags] = FLAG_RESTORED | (state.u8[layout.u8.flags]! & (FLAG_SILENCE_RESOLVED | (liveOnly ? FLAG_LIVE : 0)));
-    state.f64[F64.lastWall] = liveOnly ? this.startedAt : NaN;
-    state.f64[F64.wallGap] = NaN;
-    if (running) {
-      // replacing a state that ran afresh since the restart: the checkpoint's learning, the running one's pacing
-      state.model = running.model;
-      state.site = running.site;
-      state.f64[F64.lastWall] = running.f64[F64.lastWall]!;
-      state.f64[F64.wallGap] = running.f64[F64.wallGap]!;
-      state.replaySession = running.replaySession;
-      state.u8[layout.u8.flags] = running.u8[running.layout.u8.flags]! & (FLAG_LIVE | FLAG_SILENCE_RESOLVED);
-      if (!(running.lastTs <= state.lastTs)) state.f64[F64.lastTs] = running.lastTs;
-    }
+    state.resumed(this.states.get(deviceId), liveOnly, this.startedAt);
     this.states.set(deviceId, state);
     this.active.bind(state);
     // the model's last anomalous result (its evidence and classified fault) is not in the checkpoint: its open window starts again
@@ -204,16 +177,9 @@ export class Engine {
    */
   resumePresence(deviceId: string, type: string, bytes: Uint8Array, meta: { model: string | null; site: string | null }): boolean {
     const layout = this.layouts.get(type);
-    const headBytes = (F64.wallGap + 1) * 8;
-    if (!layout || this.states.has(deviceId) || bytes.byteLength < headBytes) return false;
-    // copied: the bytes may sit at any offset of a larger buffer
-    const head = new Float64Array(bytes.slice(0, headBytes).buffer);
-    const lastTs = head[F64.lastTs]!;
-    if (!(head[F64.lastWall]! - lastTs < this.opts.liveLagMs)) return false;
-    const state = new DeviceState(deviceId, layout, meta.model, meta.site);
-    state.f64[F64.lastTs] = lastTs;
-    state.f64[F64.lastWall] = this.startedAt;
-    state.u8[layout.u8.flags] = FLAG_LIVE | FLAG_RESTORED;
+    if (!layout || this.states.has(deviceId)) return false;
+    const state = DeviceState.liveFromHeader(deviceId, layout, meta, bytes, this.opts.liveLagMs, this.startedAt);
+    if (!state) return false;
     this.states.set(deviceId, state);
     this.active.bind(state);
     return true;
@@ -291,7 +257,7 @@ export class Engine {
     const wasLive = (state.u8[L.u8.flags]! & FLAG_LIVE) !== 0;
     state.u8[L.u8.flags] = live ? FLAG_LIVE : 0;
     notePacing(state, wallNow, live, wasLive);
-    if (!live) this.noteReplay(state, p.ts, wallNow);
+    if (!live) this.replays.note(state, p.ts, wallNow);
     // a gap in the stream itself: judged on event time, the same live or replayed
     if (L.presenceRules.length && !Number.isNaN(prev) && !restored && !silenceResolved) this.raiseSilences(state, prev, p.ts - prev, wallNow);
     this.advance(state, p.ts, wallNow);
@@ -325,27 +291,12 @@ export class Engine {
     void wallNow;
   }
 
-  private noteReplay(state: DeviceState, ts: number, wallNow: number): void {
-    if (wallNow > this.replayActiveUntil) {
-      this.replaySession++;
-      // a replay's latest time matters only while devices of it may still be judged: keep the last few
-      for (const s of this.replayHigh.keys()) if (s < this.replaySession - 16) this.replayHigh.delete(s);
-    }
-    this.replayActiveUntil = Math.max(this.replayActiveUntil, wallNow + idleLimit(state, this.opts.replayIdleMs ?? DEFAULT_IDLE_MS));
-    state.replaySession = this.replaySession;
-    if (!(ts <= (this.replayHigh.get(this.replaySession) ?? -Infinity))) this.replayHigh.set(this.replaySession, ts);
-  }
-
   /** Devices that went silent: against wall-clock time when live, against the watermark of their own replay (presence.ts) when replaying. */
   checkPresence(wallNow: number): void {
-    const watermark = replayWatermarks(this.states.values(), this.replayHigh, this.opts.replayIdleMs ?? DEFAULT_IDLE_MS, wallNow);
+    const watermark = this.replays.watermarks(this.states.values(), wallNow);
     for (const state of this.states.values()) {
-      const gap = silence(state, watermark(state), wallNow);
-      if (gap === undefined) continue;
-      // a live device's silence is the platform's reckoning: it began at its last arrival (a device's own clock may
-      // run ahead); a replayed one's is event time from its last sample
-      const live = (state.u8[state.layout.u8.flags]! & FLAG_LIVE) !== 0;
-      this.raiseSilences(state, live ? state.f64[F64.lastWall]! : state.lastTs, gap, wallNow);
+      const s = silence(state, watermark(state), wallNow);
+      if (s) this.raiseSilences(state, s.from, s.gapMs, wallNow);
     }
   }
 

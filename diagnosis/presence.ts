@@ -30,8 +30,6 @@ export function notePacing(state: DeviceState, wallNow: number, live: boolean, w
   state.f64[F64.lastWall] = wallNow;
 }
 
-export const DEFAULT_IDLE_MS = 5 * 60_000;
-
 /** How long (wall clock) a replaying device may be quiet and still be sending: idleMs, or four of its usual gaps between arrivals if longer (at most six idleMs). */
 export function idleLimit(state: DeviceState, idleMs: number): number {
   const usual = state.f64[F64.wallGap]!;
@@ -39,33 +37,60 @@ export function idleLimit(state: DeviceState, idleMs: number): number {
 }
 
 /**
- * The event-time "now" of each replay (Engine.noteReplay): the least latest sample time of its devices still
- * sending. Replayed devices advance at their own pace — one hands over 500 samples spanning five days, another a
- * month of sparse ones — so a device that lags is not silent; one that has stopped sending (wall clock, see
- * EngineOptions.replayIdleMs) no longer holds the watermark back. When every device of a replay has stopped, it
- * is the latest time that replay reached. NaN for a device not replayed since the start.
+ * Replays: replayed traffic that arrives once every replaying device has stopped (each by its own idle limit)
+ * begins a new one, and a device is judged only against the event time of its own replay, so a finished
+ * recording is not called offline by a later, unrelated one (another recording, a never-live device's backlog).
  */
-export function replayWatermarks(states: Iterable<DeviceState>, replayHigh: ReadonlyMap<number, number>, idleMs: number, wallNow: number): (state: DeviceState) => number {
-  const low = new Map<number, number>();
-  for (const state of states) {
-    const last = state.lastTs;
-    const s = state.replaySession;
-    if (s < 0 || state.u8[state.layout.u8.flags]! & FLAG_LIVE || Number.isNaN(last) || last >= (low.get(s) ?? Infinity)) continue;
-    if (wallNow - state.f64[F64.lastWall]! <= idleLimit(state, idleMs)) low.set(s, last);
+export class Replays {
+  private session = 0;
+  private activeUntil = -Infinity;
+  /** The latest event time replayed, per replay. */
+  private readonly high = new Map<number, number>();
+
+  constructor(private readonly idleMs: number) {}
+
+  /** A replayed sample at ts, arrived at wallNow (after notePacing). */
+  note(state: DeviceState, ts: number, wallNow: number): void {
+    if (wallNow > this.activeUntil) {
+      this.session++;
+      // a replay's latest time matters only while devices of it may still be judged: keep the last few
+      for (const s of this.high.keys()) if (s < this.session - 16) this.high.delete(s);
+    }
+    this.activeUntil = Math.max(this.activeUntil, wallNow + idleLimit(state, this.idleMs));
+    state.replaySession = this.session;
+    if (!(ts <= (this.high.get(this.session) ?? -Infinity))) this.high.set(this.session, ts);
   }
-  return (state) => (state.replaySession < 0 ? NaN : (low.get(state.replaySession) ?? replayHigh.get(state.replaySession) ?? NaN));
+
+  /**
+   * The event-time "now" of each replay: the least latest sample time of its devices still sending. Replayed
+   * devices advance at their own pace — one hands over 500 samples spanning five days, another a month of sparse
+   * ones — so a device that lags is not silent; one that has stopped sending (wall clock, see
+   * EngineOptions.replayIdleMs) no longer holds the watermark back. When every device of a replay has stopped, it
+   * is the latest time that replay reached. NaN for a device not replayed since the start.
+   */
+  watermarks(states: Iterable<DeviceState>, wallNow: number): (state: DeviceState) => number {
+    const low = new Map<number, number>();
+    for (const state of states) {
+      const last = state.lastTs;
+      const s = state.replaySession;
+      if (s < 0 || state.u8[state.layout.u8.flags]! & FLAG_LIVE || Number.isNaN(last) || last >= (low.get(s) ?? Infinity)) continue;
+      if (wallNow - state.f64[F64.lastWall]! <= idleLimit(state, this.idleMs)) low.set(s, last);
+    }
+    return (state) => (state.replaySession < 0 ? NaN : (low.get(state.replaySession) ?? this.high.get(state.replaySession) ?? NaN));
+  }
 }
 
 /**
- * How long a device that has stopped sending has been silent: a live one by the platform's clock since it last
- * arrived (its own clock may run behind or ahead; one resumed from its checkpoint and silent since counts from
- * the service's start), a replayed one from its last sample to the replay watermark. Undefined when it has no
- * offline rule, has not sent yet, or its silence was resolved as known (FLAG_SILENCE_RESOLVED: it waits for the
- * device to send again).
+ * The silence of a device that has stopped sending: a live one's by the platform's clock since it last arrived
+ * (its own clock may run behind or ahead; one resumed from its checkpoint and silent since counts from the
+ * service's start), a replayed one's in event time from its last sample to the replay watermark. `from` is
+ * where it began, for the raise. Undefined when it has no offline rule, has not sent yet, or its silence was
+ * resolved as known (FLAG_SILENCE_RESOLVED: it waits for the device to send again).
  */
-export function silence(state: DeviceState, watermark: number, wallNow: number): number | undefined {
+export function silence(state: DeviceState, watermark: number, wallNow: number): { from: number; gapMs: number } | undefined {
   const L = state.layout;
   if (L.presenceRules.length === 0 || Number.isNaN(state.lastTs) || state.u8[L.u8.flags]! & FLAG_SILENCE_RESOLVED) return undefined;
-  const gap = state.u8[L.u8.flags]! & FLAG_LIVE ? wallNow - state.f64[F64.lastWall]! : watermark - state.lastTs;
-  return Number.isNaN(gap) ? undefined : gap;
+  const from = state.u8[L.u8.flags]! & FLAG_LIVE ? state.f64[F64.lastWall]! : state.lastTs;
+  const gapMs = (state.u8[L.u8.flags]! & FLAG_LIVE ? wallNow : watermark) - from;
+  return Number.isNaN(gapMs) ? undefined : { from, gapMs };
 }

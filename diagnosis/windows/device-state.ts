@@ -98,6 +98,61 @@ export class DeviceState {
     return s;
   }
 
+  /**
+   * This state, just read from a checkpoint, as it resumes. At start because it was live (liveOnly): silent since
+   * `since` (the service's start), whose downtime is not the device's. Later (its first sample, an event, a
+   * recalibration): its pacing starts with what comes next. Replacing a state that ran afresh since the restart
+   * (`running`): the checkpoint's learning, the running one's pacing.
+   */
+  resumed(running: DeviceState | undefined, liveOnly: boolean, since: number): void {
+    const flags = this.layout.u8.flags;
+    this.u8[flags] = FLAG_RESTORED | (this.u8[flags]! & (FLAG_SILENCE_RESOLVED | (liveOnly ? FLAG_LIVE : 0)));
+    this.f64[F64.lastWall] = liveOnly ? since : NaN;
+    this.f64[F64.wallGap] = NaN;
+    if (!running) return;
+    this.model = running.model;
+    this.site = running.site;
+    this.f64[F64.lastWall] = running.f64[F64.lastWall]!;
+    this.f64[F64.wallGap] = running.f64[F64.wallGap]!;
+    this.replaySession = running.replaySession;
+    this.u8[flags] = running.u8[running.layout.u8.flags]! & (FLAG_LIVE | FLAG_SILENCE_RESOLVED);
+    if (!(running.lastTs <= this.lastTs)) this.f64[F64.lastTs] = running.lastTs;
+  }
+
+  /**
+   * A fresh state under `layout` (a new rule set, a whole-device recalibration) that keeps what says whether the
+   * device is sending: its last sample, pacing, replay, live and restored flags, a resolved silence, and when each
+   * metric (by name) last reported.
+   */
+  static afresh(from: DeviceState, layout: Layout): DeviceState {
+    const s = new DeviceState(from.id, layout, from.model, from.site);
+    for (const k of [F64.lastTs, F64.lastWall, F64.wallGap]) s.f64[k] = from.f64[k]!;
+    s.replaySession = from.replaySession;
+    s.u8[layout.u8.flags] = from.u8[from.layout.u8.flags]! & (FLAG_LIVE | FLAG_RESTORED | FLAG_SILENCE_RESOLVED);
+    for (const [name, i] of layout.metricIndex) {
+      const was = from.layout.metricIndex.get(name);
+      if (was !== undefined) s.f64[layout.f64.metricTs + i] = from.metricTs(was);
+    }
+    return s;
+  }
+
+  /**
+   * A fresh state from the fixed header of a checkpoint taken under any layout: its last sample, silent since
+   * `since` (wall clock), when that sample arrived live (within liveLagMs of its time); null otherwise.
+   */
+  static liveFromHeader(id: string, layout: Layout, meta: { model: string | null; site: string | null }, bytes: Uint8Array, liveLagMs: number, since: number): DeviceState | null {
+    const headBytes = (F64.wallGap + 1) * 8;
+    if (bytes.byteLength < headBytes) return null;
+    // copied: the bytes may sit at any offset of a larger buffer
+    const head = new Float64Array(bytes.slice(0, headBytes).buffer);
+    if (!(head[F64.lastWall]! - head[F64.lastTs]! < liveLagMs)) return null;
+    const s = new DeviceState(id, layout, meta.model, meta.site);
+    s.f64[F64.lastTs] = head[F64.lastTs]!;
+    s.f64[F64.lastWall] = since;
+    s.u8[layout.u8.flags] = FLAG_LIVE | FLAG_RESTORED;
+    return s;
+  }
+
   /** A rule (or the model's) slot as a raise leaves it: no normal run, no evidence from the open window. */
   resetSlot(slot: number): void {
     const L = this.layout;
