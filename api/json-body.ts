@@ -10,6 +10,7 @@
  *   is checked.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { storableText } from '../core/domain/common.ts';
 import { errors } from '../core/errors.ts';
 
 /** Far deeper than any body the api takes (a rule set with conditions nested 6 deep is about 16). */
@@ -17,7 +18,7 @@ export const MAX_DEPTH = 64;
 
 /** What is wrong with a parsed body, and where (`body.rules[0].description: …`), or null. */
 export function bodyProblem(value: unknown, path = 'body', depth = 0): string | null {
-  if (typeof value === 'string') return value.includes('\u0000') || !value.isWellFormed() ? `${path}: ${UNSTORABLE}` : null;
+  if (typeof value === 'string') return storableText(value) ? null : `${path}: ${UNSTORABLE}`;
   if (value === null || typeof value !== 'object') return null;
   if (depth >= MAX_DEPTH) return `${path}: nests deeper than ${MAX_DEPTH} levels`;
   if (Array.isArray(value)) {
@@ -28,7 +29,7 @@ export function bodyProblem(value: unknown, path = 'body', depth = 0): string | 
     return null;
   }
   for (const [k, v] of Object.entries(value)) {
-    if (k.includes('\u0000') || !k.isWellFormed()) return `${path}: a key has ${UNSTORABLE}`;
+    if (!storableText(k)) return `${path}: a key has ${UNSTORABLE}`;
     const p = bodyProblem(v, `${path}.${k}`, depth + 1);
     if (p !== null) return p;
   }

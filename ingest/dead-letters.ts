@@ -1,3 +1,4 @@
+import { storableText } from '../core/domain/common.ts';
 import type { NewDeadLetter } from '../core/domain/dead-letter.ts';
 import type { Rejection } from './validate.ts';
 
@@ -6,6 +7,7 @@ import type { Rejection } from './validate.ts';
  * so does U+0000, which PostgreSQL text and jsonb cannot hold.
  */
 export function storable(s: string): string {
+  if (storableText(s)) return s;
   const w = s.isWellFormed() ? s : s.toWellFormed();
   return w.includes('\u0000') ? w.replaceAll('\u0000', '\uFFFD') : w;
 }

@@ -28,6 +28,11 @@ export const TimeInput = z.union([z.number(), z.string()]).transform((v, ctx) =>
 const ISO_RE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 const DIGITS_RE = /^-?\d{1,16}$/;
 
+/** Whether PostgreSQL text and jsonb can hold this string: no U+0000, no lone surrogate (half an emoji). */
+export function storableText(s: string): boolean {
+  return s.isWellFormed() && !s.includes('\u0000');
+}
+
 /** Epoch ms from ISO 8601 text, a digit string or a number; undefined if it is neither. */
 export function parseTime(v: unknown): number | undefined {
   if (typeof v === 'number') {
