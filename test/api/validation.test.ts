@@ -1,6 +1,7 @@
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTime } from '../../core/domain/common.ts';
+import { parseSimulateArgs } from '../../simulator/cli.ts';
 import { TimeQuery } from '../../api/schemas.ts';
 import { startTestApi, type TestApi } from './helpers.ts';
 
@@ -112,6 +113,8 @@ describe('times without a zone', () => {
       // an explicit zone is kept
       expect(parseTime('2026-11-27T19:00:00+09:00')).toBe(at - 9 * 3_600_000);
       expect(TimeQuery.parse('2026-11-27 19:00:00 01:00')).toBe(at - 3_600_000);
+      // and on the command line: a simulation's --start
+      expect(parseSimulateArgs(['--start', '2026-11-27T19:00:00'], { FLEETDOC_API_KEY: 'k' }).fleet.startTs).toBe(at);
     } finally {
       if (tz === undefined) delete process.env.TZ;
       else process.env.TZ = tz;

@@ -34,9 +34,9 @@ function source() {
   };
 }
 
-function service(opts: { scorer?: ModelScorer } = {}) {
+function service(opts: { scorer?: ModelScorer; metrics?: boolean } = {}) {
   const src = source();
-  const d = createDiagnosis({ logger: nullLogger(), clock: t.clock, opsStore: t.opsStore, telemetryStore: t.telemetryStore, source: src, scorer: opts.scorer, options: { tickMs: 5, rulesPollMs: 60_000, presenceCheckMs: 60_000 } });
+  const d = createDiagnosis({ logger: nullLogger(), clock: t.clock, opsStore: t.opsStore, telemetryStore: t.telemetryStore, source: src, scorer: opts.scorer, metrics: opts.metrics ? t.metrics : undefined, options: { tickMs: 5, rulesPollMs: 60_000, presenceCheckMs: 60_000 } });
   const raised: DiagnosisT[] = [];
   const cleared: DiagnosisT[] = [];
   d.bus.on('raised', (x) => raised.push(x));
@@ -115,6 +115,7 @@ describe('rules API', () => {
       await t.opsStore.deleteRuleSet('air-compressor');
     }
   });
+
 });
 
 describe('diagnoses: persistence, bus and API', () => {
@@ -208,6 +209,23 @@ describe('diagnoses: persistence, bus and API', () => {
 });
 
 describe('event time', () => {
+  it('a sample older than its device’s latest is skipped and counted on /metrics', async () => {
+    const { d, src } = service({ metrics: true });
+    await d.start();
+    try {
+      const from = Date.UTC(2025, 0, 25);
+      src.push(series('ac-5', from, 3, MIN, () => ({ oilTempC: 70 })));
+      await d.flush();
+      // event time only moves forward: two samples from before the latest one
+      src.push(series('ac-5', from, 2, MIN, () => ({ oilTempC: 70 })));
+      await d.flush();
+      const text = (await t.call(null, { method: 'GET', url: '/metrics' })).body;
+      expect(text).toMatch(/^fleetdoc_diagnosis_late_samples 2$/m);
+    } finally {
+      await d.stop();
+    }
+  });
+
   it('the same series at 1× timing and replayed fast gives the same diagnoses', async () => {
     const from = t.clock.now();
     const pts = [
@@ -278,5 +296,33 @@ describe('anomaly write-back', () => {
     expect(res.json.rows).toHaveLength(40);
     expect(res.json.rows[0]).toEqual({ ts: iso(from), values: { anomalyScore: 1, anomaly: 0 } });
     expect(res.json.rows[39]).toEqual({ ts: iso(from + 39 * MIN), values: { anomalyScore: 4, anomaly: 1 } });
+  });
+});
+
+// last: its diagnosis would change the counts the diagnoses tests above expect
+describe('rules reload', () => {
+  it('a set first loaded by a device’s sample is not loaded again by the next poll (which would restart its rules)', async () => {
+    // a type no other test here sends, so that no checkpoint installs its rules at start
+    await t.opsStore.registerDevices([{ id: 'wm-1', type: 'washing-machine' }]);
+    const { d, src, raised } = service();
+    await d.start();
+    try {
+      // stored after the service started, before any washer sent: the poll has not seen it yet
+      const hot = { id: 'hot', fault: 'hot-heater', severity: 'warning', condition: { kind: 'threshold', metric: 'heaterTempC', op: 'above', value: 90 }, remedy: { class: 'technician', summary: 'cool it' }, trigger: { k: 3, n: 3 } };
+      expect((await t.call('service', { method: 'PUT', url: '/api/v1/rules/washing-machine', payload: { type: 'washing-machine', windowMs: MIN, rules: [hot] } })).statusCode).toBe(200);
+      const from = Date.UTC(2025, 0, 20);
+      const heater = (n: number, at: number) => series('wm-1', at, n, MIN, () => ({ heaterTempC: 95 }), 'washing-machine');
+      // two hot windows: the set is installed for this sample's type, and k-of-n holds 2 of 3
+      src.push(heater(2, from));
+      await d.flush();
+      await d.reloadRules();
+      // the third hot window completes 3 of 3 only if the poll left the device's rule state alone
+      src.push(heater(2, from + 2 * MIN));
+      await d.flush();
+      expect(raised.map((x) => [x.deviceId, x.fault])).toEqual([['wm-1', 'hot-heater']]);
+    } finally {
+      await d.stop();
+      await t.opsStore.deleteRuleSet('washing-machine');
+    }
   });
 });
