@@ -12,13 +12,13 @@ import { F64, type Layout } from './rules/compile.ts';
 import { feedEvent, reported, test } from './rules/evaluate.ts';
 import { releaseModelSlot, resetFaultRules } from './rules/reset.ts';
 import { ActiveFaults, type ActiveFault } from './active-faults.ts';
-import { notePacing, Replays, silence } from './presence.ts';
-import { DeviceState, FLAG_LIVE, FLAG_RESTORED, FLAG_SILENCE_RESOLVED, layoutKey } from './windows/device-state.ts';
+import { arrivesLive, notePacing, Replays, silence } from './presence.ts';
+import { DeviceState, FLAG_CLOCK_LAG, FLAG_LIVE, FLAG_RESTORED, FLAG_SILENCE_RESOLVED, layoutKey } from './windows/device-state.ts';
 
 export type Intent = { kind: 'raise'; diagnosis: Diagnosis } | { kind: 'clear'; id: string; deviceId: string; fault: string; at: number };
 
 export interface EngineOptions {
-  /** A sample more than this behind wall-clock time marks its device as replaying. */
+  /** A sample more than this behind wall-clock time (or behind the device's own clock lag: presence.ts arrivesLive) marks its device as replaying. */
   liveLagMs: number;
   /**
    * A replaying device that has sent nothing for this long (wall clock), or
@@ -253,9 +253,9 @@ export class Engine {
     const restored = (state.u8[L.u8.flags]! & FLAG_RESTORED) !== 0;
     // the silence before this sample was resolved as known: not a gap to raise
     const silenceResolved = (state.u8[L.u8.flags]! & FLAG_SILENCE_RESOLVED) !== 0;
-    const live = wallNow - p.ts < this.opts.liveLagMs;
     const wasLive = (state.u8[L.u8.flags]! & FLAG_LIVE) !== 0;
-    state.u8[L.u8.flags] = live ? FLAG_LIVE : 0;
+    const live = arrivesLive(state, p.ts, wallNow, this.opts.liveLagMs);
+    state.u8[L.u8.flags] = (live ? FLAG_LIVE : 0) | (state.u8[L.u8.flags]! & FLAG_CLOCK_LAG);
     notePacing(state, wallNow, live, wasLive);
     if (!live) this.replays.note(state, p.ts, wallNow);
     // a gap in the stream itself: judged on event time, the same live or replayed

@@ -8,7 +8,7 @@
  * watermark when replayed, and raised at its last sample + afterMs either way.
  */
 import { F64 } from './rules/compile.ts';
-import { FLAG_LIVE, FLAG_SILENCE_RESOLVED, type DeviceState } from './windows/device-state.ts';
+import { FLAG_CLOCK_LAG, FLAG_LIVE, FLAG_SILENCE_RESOLVED, type DeviceState } from './windows/device-state.ts';
 
 /** How much a device's estimate of its usual wall-clock gap between arrivals forgets a long one at each later gap. */
 const WALL_GAP_DECAY = 0.8;
@@ -16,6 +16,49 @@ const WALL_GAP_DECAY = 0.8;
 const MIN_WALL_GAP_MS = 1000;
 const IDLE_GAPS = 4;
 const MAX_IDLE_FACTOR = 6;
+
+/** While a clock lag is being established, an arrival's lag may move from the streak's first by this share of the wall-clock time since, + IN_STEP_SLACK_MS. */
+const IN_STEP_SHARE = 0.1;
+const IN_STEP_SLACK_MS = 10_000;
+/** The largest clock error taken as one (a time zone's local time sent as UTC, no time sync); a steadier lag is a replay in real time. */
+const MAX_CLOCK_LAG_MS = 24 * 3_600_000;
+
+/**
+ * Whether a sample arrives live: within liveLagMs of the platform's clock, or of the device's own clock lag. A device
+ * whose clock runs behind (no time sync) sends live with a steady lag. Arrivals whose lag stays in step with the first
+ * of their streak (within a tenth of the wall-clock time since, + 10 s) for liveLagMs of wall-clock time establish it
+ * as the device's clock lag (F64.clockLag, FLAG_CLOCK_LAG; at most a day); it then follows each arrival within
+ * liveLagMs of it, so a clock that drifts stays trusted. A recording replayed faster than real time moves out of step
+ * within the streak, a backlog jumps out of it at once: either begins a new streak. Call before notePacing (it reads
+ * the previous arrival).
+ */
+export function arrivesLive(state: DeviceState, ts: number, wallNow: number, liveLagMs: number): boolean {
+  const flags = state.layout.u8.flags;
+  const lag = wallNow - ts;
+  const f64 = state.f64;
+  // a new arrival, not another piece of the last one (NaN: the first since the start)
+  if (!(wallNow - f64[F64.lastWall]! < MIN_WALL_GAP_MS)) {
+    const drift = Math.abs(lag - f64[F64.clockLag]!);
+    const since = wallNow - f64[F64.clockSince]!;
+    if (state.u8[flags]! & FLAG_CLOCK_LAG) {
+      if (drift < liveLagMs) f64[F64.clockLag] = lag;
+      else streak(state, lag, wallNow);
+    } else if (drift <= IN_STEP_SHARE * since + IN_STEP_SLACK_MS) {
+      if (since >= liveLagMs && Math.abs(lag) <= MAX_CLOCK_LAG_MS) {
+        state.u8[flags] = state.u8[flags]! | FLAG_CLOCK_LAG;
+        f64[F64.clockLag] = lag;
+      }
+    } else streak(state, lag, wallNow);
+  }
+  return lag < liveLagMs || ((state.u8[flags]! & FLAG_CLOCK_LAG) !== 0 && Math.abs(lag - f64[F64.clockLag]!) < liveLagMs);
+}
+
+/** A new streak of arrivals in step begins with this one (its lag not yet trusted). */
+function streak(state: DeviceState, lag: number, wallNow: number): void {
+  state.f64[F64.clockLag] = lag;
+  state.f64[F64.clockSince] = wallNow;
+  state.u8[state.layout.u8.flags] = state.u8[state.layout.u8.flags]! & ~FLAG_CLOCK_LAG;
+}
 
 /** Notes a sample's wall-clock arrival: the usual gap between this device's arrivals (for the replay watermark). */
 export function notePacing(state: DeviceState, wallNow: number, live: boolean, wasLive: boolean): void {

@@ -113,8 +113,9 @@ export interface Layout {
 }
 
 /** Fixed f64 slots before the per-metric ones. */
-export const F64 = { lastTs: 0, windowStart: 1, lastWall: 2, samples: 3, wallGap: 4 } as const;
-const F64_FIXED = 5;
+/** clockLag, clockSince: the device's clock lag behind the platform's and when its streak began (presence.ts arrivesLive). */
+export const F64 = { lastTs: 0, windowStart: 1, lastWall: 2, samples: 3, wallGap: 4, clockLag: 5, clockSince: 6 } as const;
+const F64_FIXED = 7;
 
 export class RuleCompileError extends Error {}
 

@@ -17,6 +17,8 @@ export const FLAG_RESTORED = 2;
  * silence is known, so it is not raised again, by the presence check or as a gap, until the device sends again.
  */
 export const FLAG_SILENCE_RESOLVED = 4;
+/** F64.clockLag is the device's clock lag, established by its arrivals in step with the platform's clock (presence.ts arrivesLive). */
+export const FLAG_CLOCK_LAG = 8;
 /** Identical readings after the first that mark an analogue sensor as stuck (the third in a row). */
 const STUCK_REPEATS = 2;
 
@@ -24,8 +26,9 @@ const STUCK_REPEATS = 2;
  * What the bytes of a device's state mean, beyond the layout's sizes: raise it whenever the engine
  * changes what a slot holds (a mean node's slots, the baselines), so old checkpoints are not misread.
  * 2: averages are no longer shared between rules of different faults.
+ * 3: fixed slots for the device's clock lag (F64.clockLag, clockSince).
  */
-export const STATE_FORMAT = 2;
+export const STATE_FORMAT = 3;
 
 const layoutKeys = new WeakMap<Layout, string>();
 
@@ -106,7 +109,7 @@ export class DeviceState {
    */
   resumed(running: DeviceState | undefined, liveOnly: boolean, since: number): void {
     const flags = this.layout.u8.flags;
-    this.u8[flags] = FLAG_RESTORED | (this.u8[flags]! & (FLAG_SILENCE_RESOLVED | (liveOnly ? FLAG_LIVE : 0)));
+    this.u8[flags] = FLAG_RESTORED | (this.u8[flags]! & (FLAG_SILENCE_RESOLVED | FLAG_CLOCK_LAG | (liveOnly ? FLAG_LIVE : 0)));
     this.f64[F64.lastWall] = liveOnly ? since : NaN;
     this.f64[F64.wallGap] = NaN;
     if (!running) return;
@@ -114,8 +117,9 @@ export class DeviceState {
     this.site = running.site;
     this.f64[F64.lastWall] = running.f64[F64.lastWall]!;
     this.f64[F64.wallGap] = running.f64[F64.wallGap]!;
+    for (const k of [F64.clockLag, F64.clockSince]) this.f64[k] = running.f64[k]!;
     this.replaySession = running.replaySession;
-    this.u8[flags] = running.u8[running.layout.u8.flags]! & (FLAG_LIVE | FLAG_SILENCE_RESOLVED);
+    this.u8[flags] = running.u8[running.layout.u8.flags]! & (FLAG_LIVE | FLAG_SILENCE_RESOLVED | FLAG_CLOCK_LAG);
     if (!(running.lastTs <= this.lastTs)) this.f64[F64.lastTs] = running.lastTs;
   }
 
@@ -126,9 +130,9 @@ export class DeviceState {
    */
   static afresh(from: DeviceState, layout: Layout): DeviceState {
     const s = new DeviceState(from.id, layout, from.model, from.site);
-    for (const k of [F64.lastTs, F64.lastWall, F64.wallGap]) s.f64[k] = from.f64[k]!;
+    for (const k of [F64.lastTs, F64.lastWall, F64.wallGap, F64.clockLag, F64.clockSince]) s.f64[k] = from.f64[k]!;
     s.replaySession = from.replaySession;
-    s.u8[layout.u8.flags] = from.u8[from.layout.u8.flags]! & (FLAG_LIVE | FLAG_RESTORED | FLAG_SILENCE_RESOLVED);
+    s.u8[layout.u8.flags] = from.u8[from.layout.u8.flags]! & (FLAG_LIVE | FLAG_RESTORED | FLAG_SILENCE_RESOLVED | FLAG_CLOCK_LAG);
     for (const [name, i] of layout.metricIndex) {
       const was = from.layout.metricIndex.get(name);
       if (was !== undefined) s.f64[layout.f64.metricTs + i] = from.metricTs(was);

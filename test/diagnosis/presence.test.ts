@@ -52,6 +52,55 @@ describe('missing data / offline', () => {
     expect(raised()).toEqual([`offline ${iso(T0 + 59 * MIN + 15 * MIN)}`]);
   });
 
+  it('live: a device whose clock runs far behind (20 minutes) but sends in step with the platform’s clock is live, and goes offline when it stops', () => {
+    const e = engineWith(offline);
+    const raised = () => e.drainIntents().flatMap((i) => (i.kind === 'raise' ? [`${i.diagnosis.fault} ${i.diagnosis.raisedAt}`] : []));
+    const slow = 20 * MIN;
+    // a sample a minute for an hour, each arriving a few seconds late on top of the clock's lag
+    for (let m = 0; m < 60; m++) {
+      e.sample(point('d', T0 + m * MIN - slow, { oilTempC: 70 }), undefined, T0 + m * MIN + ((m * 7) % 5) * 1000);
+      e.checkPresence(T0 + m * MIN + 30_000);
+    }
+    expect(raised()).toEqual([]);
+    e.checkPresence(T0 + 59 * MIN + 14 * MIN);
+    expect(raised()).toEqual([]);
+    e.checkPresence(T0 + 59 * MIN + 16 * MIN);
+    // 15 minutes after its last arrival (minute 59, 3 s late)
+    expect(raised()).toEqual([`offline ${iso(T0 + 59 * MIN + 3000 + 15 * MIN)}`]);
+    // back after an outage with its stored samples in one burst: that burst is a backlog (judged in event time),
+    // and the device is live again once it sends in step
+    const back = T0 + 180 * MIN;
+    for (let m = 60; m < 180; m++) e.sample(point('d', T0 + m * MIN - slow, { oilTempC: 70 }), undefined, back);
+    for (let m = 181; m < 190; m++) e.sample(point('d', T0 + m * MIN - slow, { oilTempC: 70 }), undefined, T0 + m * MIN);
+    e.drainIntents();
+    e.checkPresence(T0 + 189 * MIN + 16 * MIN);
+    expect(raised()).toEqual([`offline ${iso(T0 + 189 * MIN + 15 * MIN)}`]);
+  });
+
+  it('a device with a slow clock, live at its checkpoint, is live again after a restart: silent since, it goes offline', () => {
+    const e = engineWith(offline);
+    const slow = 20 * MIN;
+    for (let m = 0; m < 30; m++) e.sample(point('d', T0 + m * MIN - slow, { oilTempC: 70 }), undefined, T0 + m * MIN);
+    const snap = e.snapshot('d')!;
+    // the service restarts at minute 40; the device sends twice more, in step, then stops
+    const restarted = engineWith(offline);
+    restarted.startedAt = T0 + 40 * MIN;
+    expect(restarted.restore('d', 'air-compressor', snap.key, snap.state, false, undefined, true)).toBe(true);
+    for (const m of [41, 42]) restarted.sample(point('d', T0 + m * MIN - slow, { oilTempC: 70 }), undefined, T0 + m * MIN);
+    restarted.drainIntents();
+    restarted.checkPresence(T0 + 42 * MIN + 16 * MIN);
+    expect(restarted.drainIntents().flatMap((i) => (i.kind === 'raise' ? [i.diagnosis.raisedAt] : []))).toEqual([iso(T0 + 42 * MIN + 15 * MIN)]);
+  });
+
+  it('a recording replayed faster than real time (here 10×, a sample every 6 s for each minute) stays a replay however steady its pace', () => {
+    const e = engineWith(offline);
+    const W = T0 + 30 * 24 * 60 * MIN;
+    for (let m = 0; m < 60; m++) e.sample(point('r', T0 + m * MIN, { oilTempC: 70 }), undefined, W + m * 6000);
+    // an hour of wall clock after it stopped: a replay is judged against the replay's own event time, not the wall
+    e.checkPresence(W + 360_000 + 60 * MIN);
+    expect(e.drainIntents()).toEqual([]);
+  });
+
   it('a whole-device recalibration forgets what the rules learnt, not whether the device is sending: silent, it goes offline', () => {
     const e = engineWith(offline);
     feed(e, series('d', T0, 3, MIN, () => ({ oilTempC: 70 })), 1000);
@@ -158,7 +207,8 @@ describe('the replay watermark', () => {
     const at = (d: string, tsMin: number, wallMin: number) => e.sample(point(d, T0 + tsMin * MIN, { oilTempC: 70 }), undefined, T0 + wallMin * MIN);
     for (let k = 0; k <= 4; k++) at('back', k * 15, k * 15); // live every 15 min for an hour, then an outage
     const ahead = (fromMin: number, toMin: number) => {
-      for (let w = fromMin; w <= toMin; w++) at('ahead', w - 10, w); // another device, replaying ten minutes behind
+      // another device, replaying two minutes of data a minute (in step with the wall clock it would be live)
+      for (let w = fromMin; w <= toMin; w++) for (const k of [0, 1]) at('ahead', 2 * w - 200 + k, w);
     };
     ahead(170, 180);
     for (let k = 5; k <= 10; k++) at('back', k * 15, 180); // at 3 h: the stored samples up to 2 h 30, then nothing more
