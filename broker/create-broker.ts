@@ -195,11 +195,12 @@ export function createBroker(deps: BrokerDeps): Broker {
     await opsStore.resetPresence();
     presence.start();
 
-    tcp = createNetServer((socket: Socket) => handle(socket, socket.remoteAddress));
+    // no Nagle: a PUBACK (4 bytes, written in two parts) otherwise waits for the client's delayed ACK, about 40 ms
+    tcp = createNetServer({ noDelay: true }, (socket: Socket) => handle(socket, socket.remoteAddress));
     bound.mqtt = await listen(tcp, config.broker.port, config.broker.host);
     if (config.broker.tls) {
       const { certFile, keyFile, port } = config.broker.tls;
-      tls = createTlsServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (socket) => handle(socket, socket.remoteAddress));
+      tls = createTlsServer({ cert: readFileSync(certFile), key: readFileSync(keyFile), noDelay: true }, (socket) => handle(socket, socket.remoteAddress));
       bound.tls = await listen(tls, port, config.broker.host);
     }
     if (config.broker.wsPort !== null) {
