@@ -44,7 +44,9 @@ type Floors = Pick<ModelCard, 'typeMean' | 'typeScale' | 'minScale' | 'features'
  * judged without it (the type's mean would alarm for good on a machine whose
  * level differs) until it recalibrates — unless the card marks the feature
  * `typeNormal` (a boolean, reported perhaps only when it changes), which
- * keeps the type's mean and scale. With no calibration at all
+ * keeps the type's mean and scale. So is one whose mean or spread the
+ * calibration took past float32 (one reading of 1e41): judged without it, as
+ * it could never score again. With no calibration at all
  * (`cal` null) every feature takes the type's mean and scale.
  */
 export function finishCalibration(cal: Calibration | null, card: Floors): Baseline {
@@ -58,6 +60,11 @@ export function finishCalibration(cal: Calibration | null, card: Floors): Baseli
     if (n === 0 && card.features[j]?.typeNormal !== true) scale[j] = Infinity;
     if (n >= 1) mean[j] = w[3 * j + 1] as number;
     if (n >= 2) scale[j] = Math.max(Math.sqrt((w[3 * j + 2] as number) / n), card.minScale[j] as number);
+    // a reading beyond float32 (a glitch of 1e41) took the mean or the spread with it: no normal of its own either
+    if (!Number.isFinite(mean[j]!) || (n >= 2 && !Number.isFinite(scale[j]!))) {
+      mean[j] = 0;
+      scale[j] = Infinity;
+    }
   }
   return { mean, scale };
 }

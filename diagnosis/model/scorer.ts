@@ -52,6 +52,8 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
   let lastCheck = -Infinity;
   let closed = false;
   let refreshing: Promise<void> | null = null;
+  /** Batches being scored (with the models they started with): a load releases the sessions it replaces after them. */
+  const scoring = new Set<Promise<ScoreOutput[]>>();
 
   function calibrationOf(m: LoadedModel): number {
     const o = opts.calibrationSamples;
@@ -95,6 +97,8 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
     const old = models;
     models = next;
     lastCheck = now();
+    // batches being scored still run the old sessions: released once they are done
+    await Promise.allSettled([...scoring]);
     for (const m of old.values()) await releaseModel(m);
     log.info({ models: [...next.values()].map((m) => ({ type: m.type, source: m.source, modelId: m.card.modelId })) }, 'anomaly models loaded');
   }
@@ -227,10 +231,7 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
     });
   }
 
-  return {
-    async scoreBatch(inputs: readonly ScoreInput[]): Promise<ScoreOutput[]> {
-      if (closed) throw new Error('model scorer is closed');
-      await ensureFresh();
+  async function scoreNow(inputs: readonly ScoreInput[]): Promise<ScoreOutput[]> {
       const out: ScoreOutput[] = new Array(inputs.length);
       // A device seen twice in one batch needs its first smoothed score
       // before its second: such rows go to the next round of run()s.
@@ -281,6 +282,19 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
         }
       }
       return out;
+  }
+
+  return {
+    async scoreBatch(inputs: readonly ScoreInput[]): Promise<ScoreOutput[]> {
+      if (closed) throw new Error('model scorer is closed');
+      await ensureFresh();
+      const p = scoreNow(inputs);
+      scoring.add(p);
+      try {
+        return await p;
+      } finally {
+        scoring.delete(p);
+      }
     },
 
     hasModel(type: string): boolean {

@@ -82,12 +82,15 @@ class Baseline:
     scale: np.ndarray
 
 
+# the largest float32: the runtime keeps baselines as float32
+F32_MAX = float(np.finfo(np.float32).max)
+
 def calibrate(rows: np.ndarray, card: dict) -> Baseline:
     """
     Per-feature mean and population std over the calibration rows (NaN skipped), with the card's floors; a feature
     the device never showed in them gets an infinite scale (standardised to 0: judged without it) unless the card
-    marks it typeNormal (then the type's mean and scale), as diagnosis/model/baseline.ts finishCalibration does. No
-    calibration rows at all: the type's mean and scale.
+    marks it typeNormal (then the type's mean and scale), as diagnosis/model/baseline.ts finishCalibration does; so
+    does one whose mean or spread a glitch took past float32. No calibration rows at all: the type's mean and scale.
     """
     type_mean = np.asarray(card["typeMean"], dtype=np.float64)
     type_scale = np.asarray(card["typeScale"], dtype=np.float64)
@@ -105,6 +108,9 @@ def calibrate(rows: np.ndarray, card: dict) -> Baseline:
             mean[j] = col.mean()
         if col.size >= 2:
             scale[j] = max(math.sqrt(((col - col.mean()) ** 2).mean()), min_scale[j])
+        # past float32 (one glitch of 1e42): no normal of its own either, as finishCalibration
+        if not abs(mean[j]) <= F32_MAX or (col.size >= 2 and not scale[j] <= F32_MAX):
+            mean[j], scale[j] = 0.0, math.inf
     return Baseline(mean, scale)
 
 

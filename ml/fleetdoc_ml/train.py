@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import model as M
-from .features import alarms, calibrate, clear_ratio, compute_features, model_inputs, score_device, to_number
+from .features import F32_MAX, alarms, calibrate, clear_ratio, compute_features, model_inputs, score_device, to_number
 
 SLOPE_ALPHA = 0.2
 SMOOTHING_ALPHA = 0.3
@@ -111,6 +111,12 @@ def fit_type(type_def: dict, train: list[Device], calibration_samples: int, var_
     pooled = np.concatenate(rows)
     type_mean = np.nanmean(pooled, axis=0)
     type_scale = np.nanstd(pooled, axis=0)
+    # a glitch past float32 in the recording (1e300) would leave the type's normal infinite: the median and MAD there
+    wild = ~((np.abs(type_mean) <= F32_MAX) & (type_scale <= F32_MAX))
+    if wild.any():
+        med_level = np.nanmedian(pooled[:, wild], axis=0)
+        type_mean[wild] = med_level
+        type_scale[wild] = 1.4826 * np.nanmedian(np.abs(pooled[:, wild] - med_level), axis=0)
     per_dev_std = np.array([np.nanstd(r[:calibration_samples], axis=0) for r in rows])
     med = np.nanmedian(per_dev_std, axis=0)
     # How far normal operation wanders from what a calibration period saw (RMS distance of the
@@ -120,7 +126,8 @@ def fit_type(type_def: dict, train: list[Device], calibration_samples: int, var_
     # Constant in every device's normal (e.g. run-hour increments at a fixed rate): carries no information.
     # A feature constant while the devices calibrated carries no information when scales come from calibration
     # alone; with a wander floor it keeps a scale, and only what never moves in normal operation is left out.
-    tiny = 1e-9 * (1 + np.abs(type_mean))
+    # (relative to the median level: one glitch of 1e41 in the recording must not make every other reading look constant)
+    tiny = 1e-9 * (1 + np.abs(np.nanmedian(pooled, axis=0)))
     # A boolean that never changed in normal operation (an alarm bit, a low-oil switch) is kept: its other state is
     # what normal operation never showed. Its scale is half a step, so that state stands 2 scales off.
     kinds = {m["name"]: m.get("kind", "number") for m in type_def["metrics"]}

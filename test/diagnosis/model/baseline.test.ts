@@ -132,5 +132,50 @@ describe('per-device baseline', () => {
         'print(json.dumps([list(b.mean), [str(v) for v in b.scale], list(n.mean), list(n.scale)]))',
       ]),
     ).toEqual([[2, 7, 0.2], ['1.0', 'inf', '0.4'], [5, 7, 0.2], [2, 3, 0.4]]);
+    // a glitch past float32 leaves its feature out there too
+    expect(
+      python([
+        'from fleetdoc_ml.features import calibrate',
+        'f = lambda m: {"name": m + ".level", "metric": m, "transform": "level"}',
+        'card = {"typeMean": [5.0, 7.0], "typeScale": [2.0, 3.0], "minScale": [0.1, 0.1], "features": [f("a"), f("b")]}',
+        'b = calibrate(np.array([[1.0, 1e42], [3.0, 2.0]]), card)',
+        'print(json.dumps([list(b.mean), [str(v) for v in b.scale]]))',
+      ]),
+    ).toEqual([[2, 0], ['1.0', 'inf']]);
+  });
+});
+
+describe('a model reloaded while a batch is scored', () => {
+  it('the batch finishes on the sessions it started with: every row scored, none lost to a released session', async () => {
+    const scorer = createModelScorer({ logger: nullLogger() });
+    try {
+      await scorer.scoreBatch(healthy.slice(0, CAL).map((s) => ({ deviceId: 'r-1', type: s.type, ts: s.ts, metrics: s.metrics })));
+      // one device's 400 rows: 400 rounds of run(), one after another
+      const rows = healthy.slice(CAL, CAL + 400).map((s) => ({ deviceId: 'r-1', type: s.type, ts: s.ts, metrics: s.metrics }));
+      const batch = scorer.scoreBatch(rows);
+      // a registration's reload (POST /models) swaps the models meanwhile
+      await scorer.reload();
+      const outs = await batch;
+      expect(outs.filter((o) => o.status === 'scored')).toHaveLength(400);
+    } finally {
+      await scorer.close();
+    }
+  });
+});
+
+describe('a glitch beyond float32 during calibration', () => {
+  it('leaves that feature out of the device’s score (its mean past float32), not the whole score NaN for good', async () => {
+    const scorer = createModelScorer({ logger: nullLogger() });
+    try {
+      const cal = healthy.slice(0, CAL).map((s, i) => ({ deviceId: 'g-1', type: s.type, ts: s.ts, metrics: i === 100 ? { ...s.metrics, dischargePressureBar: 1e42 } : s.metrics }));
+      await scorer.scoreBatch(cal);
+      const outs = await scorer.scoreBatch(healthy.slice(CAL, CAL + 200).map((s) => ({ deviceId: 'g-1', type: s.type, ts: s.ts, metrics: atSiteB(s.metrics) })));
+      const scores = outs.map((o) => (o.status === 'scored' ? o.result.anomalyScore : NaN));
+      expect(scores.every(Number.isFinite)).toBe(true);
+      // site B's hotter oil and discharge still show without the pressure (a NaN score never alarms)
+      expect(flaggedShare(outs)).toBeGreaterThan(0.2);
+    } finally {
+      await scorer.close();
+    }
   });
 });
