@@ -166,11 +166,18 @@ export function createDiagnosis(deps: DiagnosisDeps): Diagnosis {
     }
   }
 
+  /**
+   * Installs a type's rules when its first device shows up. A type with neither rules nor a model has none (null),
+   * looked at again once it has a model: one registered since (model:train after its devices sent, --from-store).
+   */
   async function ensureLayout(type: string): Promise<void> {
-    if (engine.hasLayout(type)) return;
+    const installed = () => engine.hasLayout(type) && (engine.layout(type) !== null || !scorer?.hasModel(type));
+    if (installed()) return;
+    // the registry first: until its first read the scorer knows only the shipped models
+    await scorer?.refresh?.();
     const custom = await opsStore.getRuleSet(type);
     const layout = await loadRuleSetLayout({ type, custom: custom?.ruleSet, shipped: shipped.get(type), opsStore, hasModel: scorer?.hasModel(type) ?? false, logger });
-    if (engine.hasLayout(type)) return;
+    if (installed() || (layout === null && engine.hasLayout(type))) return;
     engine.setLayout(type, layout, clock.now());
     // the version loaded here is not a change for the next poll to load again (which would restart these devices' rules)
     if (custom) versions.set(type, custom.updatedAt);

@@ -326,3 +326,48 @@ describe('rules reload', () => {
     }
   });
 });
+
+describe('a type with a model and no rules', () => {
+  it('is installed once the registry has been read at start, and once a model is registered after its devices sent', async () => {
+    const type = (name: string) => ({ name, displayName: name, calibrationSamples: 10, metrics: [{ name: 'pressure', kind: 'number' as const, unit: 'mbar' }] });
+    await t.opsStore.upsertDeviceType(type('vpump'));
+    await t.opsStore.upsertDeviceType(type('vfan'));
+    // registered models, unknown to the scorer until it has read the registry (refresh), as at start
+    const models = new Set(['vpump']);
+    let read = false;
+    const scorer: ModelScorer = {
+      hasModel: (type) => read && models.has(type),
+      refresh: async () => void (read = true),
+      async scoreBatch(inputs: readonly ScoreInput[]): Promise<ScoreOutput[]> {
+        return inputs.map((i) => {
+          const p = Number(i.metrics.pressure);
+          return models.has(i.type) ? { status: 'scored', result: { anomalyScore: p, anomaly: p > 3, threshold: 3, topFeatures: [] } } : { status: 'no-model' };
+        });
+      },
+      resetDevice: () => undefined,
+      reload: async () => undefined,
+      close: async () => undefined,
+    };
+    const { d, src, raised } = service({ scorer });
+    await d.start();
+    try {
+      const from = Date.UTC(2025, 6, 1);
+      const pressure = (id: string, type: string, high: boolean) => series(id, from, 20, MIN, (i) => ({ pressure: high && i >= 5 ? 5 : 1 }), type);
+      src.push(pressure('vp-1', 'vpump', true));
+      await d.flush();
+      expect(raised.map((x) => [x.deviceId, x.fault])).toEqual([['vp-1', 'anomaly']]);
+      // a fan sends before its type has a model (trained later from its stored data), then one is registered
+      src.push(pressure('vf-1', 'vfan', false));
+      await d.flush();
+      models.add('vfan');
+      src.push(pressure('vf-2', 'vfan', true));
+      await d.flush();
+      expect(raised.map((x) => [x.deviceId, x.fault])).toEqual([
+        ['vp-1', 'anomaly'],
+        ['vf-2', 'anomaly'],
+      ]);
+    } finally {
+      await d.stop();
+    }
+  });
+});
