@@ -15,6 +15,7 @@ import { createMetrics } from './core/metrics.ts';
 import type { OpsStore, TelemetryStore } from './core/ports.ts';
 import { createDiagnosis, type DiagnosisOptions } from './diagnosis/create-diagnosis.ts';
 import { createModelScorer } from './diagnosis/model/scorer.ts';
+import { verifyModel } from './diagnosis/model/registry.ts';
 import type { ModelScorer } from './diagnosis/model/types.ts';
 import { createIngest } from './ingest/create-ingest.ts';
 import { createPgliteClient } from './storage/embedded/pglite-client.ts';
@@ -94,6 +95,7 @@ export async function createStack(opts: StackOptions) {
       { name: 'spool', check: async () => !ingest.spoolStats().full },
     ],
     onModelsChanged: scorer ? () => scorer.reload() : undefined,
+    checkModel: (files) => verifyModel(files),
     onRecalibrationRequested: () => diagnosis.applyRecalibrations(),
   });
   let generatedAdminKey: string | undefined;

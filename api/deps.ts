@@ -3,6 +3,7 @@ import type { Config } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { CommandPublisher, HealthCheck, OpsStore, TelemetryStore } from '../core/ports.ts';
+import type { ModelCard } from '../core/domain/model-card.ts';
 import type { KeyCache } from './auth.ts';
 
 export interface ApiOptions {
@@ -25,6 +26,8 @@ export interface ApiDeps {
   healthChecks: readonly HealthCheck[];
   /** Told after a model was registered or removed, so a scorer in this process uses it at once (others poll). */
   onModelsChanged?: () => Promise<void>;
+  /** Loads and runs a model about to be registered; throws, saying why, when it cannot serve its card. */
+  checkModel?: (files: { card: ModelCard; anomaly: Uint8Array; classifier: Uint8Array | null }) => Promise<void>;
   /** Told after a recalibration was requested, so a diagnosis service in this process applies it at once (others poll). */
   onRecalibrationRequested?: () => Promise<void>;
   options?: ApiOptions;

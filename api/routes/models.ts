@@ -80,7 +80,7 @@ function decode(b64: string, what: string): Buffer {
   return buf;
 }
 
-export function modelRoutes({ opsStore, onModelsChanged }: RouteDeps): FastifyPluginAsyncZod {
+export function modelRoutes({ opsStore, onModelsChanged, checkModel }: RouteDeps): FastifyPluginAsyncZod {
   /** The model is stored either way; a scorer that could not reload now picks it up on its next registry check. */
   async function modelsChanged(log: FastifyBaseLogger): Promise<void> {
     try {
@@ -135,7 +135,14 @@ export function modelRoutes({ opsStore, onModelsChanged }: RouteDeps): FastifyPl
         if (req.body.classifierOnnx !== undefined && !card.classifier) throw errors.validation('a classifier needs card.classifier.classes');
         const anomalyOnnx = decode(req.body.anomalyOnnx, 'anomalyOnnx');
         const classifierOnnx = req.body.classifierOnnx === undefined ? null : decode(req.body.classifierOnnx, 'classifierOnnx');
-        const saved = await opsStore.putModel({ card: classifierOnnx ? card : { ...card, classifier: undefined }, anomalyOnnx, classifierOnnx });
+        const stored = classifierOnnx ? card : { ...card, classifier: undefined };
+        // loaded and run once before it is stored: a model the scorer cannot run would leave the type without decisions
+        try {
+          await checkModel?.({ card: stored, anomaly: anomalyOnnx, classifier: classifierOnnx });
+        } catch (err) {
+          throw errors.validation(`the model does not run with its card: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        const saved = await opsStore.putModel({ card: stored, anomalyOnnx, classifierOnnx });
         req.log.info({ type: saved.type, modelId: saved.modelId, version: saved.version }, 'anomaly model registered');
         await modelsChanged(req.log);
         return reply.code(201).send(detail(saved.card, 'registered', saved.version, saved.updatedAt));

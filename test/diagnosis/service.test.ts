@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Diagnosis as DiagnosisT } from '../../core/domain/diagnosis.ts';
+import { DeviceType } from '../../core/domain/device-type.ts';
 import type { NewDeviceEvent } from '../../core/domain/event.ts';
 import type { Point } from '../../core/domain/telemetry.ts';
 import { loadShippedRuleSets } from '../../diagnosis/rules/shipped.ts';
@@ -329,7 +330,7 @@ describe('rules reload', () => {
 
 describe('a type with a model and no rules', () => {
   it('is installed once the registry has been read at start, and once a model is registered after its devices sent', async () => {
-    const type = (name: string) => ({ name, displayName: name, calibrationSamples: 10, metrics: [{ name: 'pressure', kind: 'number' as const, unit: 'mbar' }] });
+    const type = (name: string) => DeviceType.parse({ name, displayName: name, calibrationSamples: 10, metrics: [{ name: 'pressure', kind: 'number', unit: 'mbar' }] });
     await t.opsStore.upsertDeviceType(type('vpump'));
     await t.opsStore.upsertDeviceType(type('vfan'));
     // registered models, unknown to the scorer until it has read the registry (refresh), as at start

@@ -25,6 +25,14 @@ describe('models api', () => {
     const badMetric = { ...card, features: card.features.map((f, i) => (i === 0 ? { ...f, metric: 'noSuchMetric' } : f)) };
     expect((await post('air-compressor', { card: badMetric, anomalyOnnx })).status).toBe(400);
     expect((await post('air-compressor', { card, anomalyOnnx: Buffer.from('not onnx').toString('base64') })).status).toBe(400);
+    // loaded and run before it is stored: bytes that only begin like ONNX, a model of another width than the card's features
+    const cannotRun = [Buffer.from([0x08, 0x07, 0x12, 0x01]), readFileSync(join(SHIPPED_MODELS_DIR, 'refrigerator.anomaly.onnx'))];
+    for (const bytes of cannotRun) {
+      const res = await post('air-compressor', { card, anomalyOnnx: bytes.toString('base64') });
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ code: 'FLEETDOC_ERR_VALIDATION', message: expect.stringMatching(/^the model does not run with its card: /) });
+    }
+    expect((await t.http<Array<{ source: string }>>('GET', '/api/v1/models')).body.every((m) => m.source === 'shipped')).toBe(true);
     expect((await post('vacuum-pump', { card: { ...card, type: 'vacuum-pump' }, anomalyOnnx })).status).toBe(404);
     expect((await t.http('POST', '/api/v1/models/air-compressor', { card, anomalyOnnx }, null)).status).toBe(401);
 
