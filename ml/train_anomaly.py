@@ -20,8 +20,10 @@ every N/4 samples); held-out metrics come from faults injected into it.
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import hashlib
+import io
 import json
 import math
 import os
@@ -250,12 +252,32 @@ def open_csv(path: str, sep: str | None) -> tuple[str, str, list[str], Iterator[
     A CSV as every reader here takes it, as `npm run replay` does: its text (a BOM dropped), its separator (detected
     from the header unless given), its trimmed column names, and the rows after the header.
     """
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        raw = f.read()
-    lines = raw.splitlines()
-    file_sep = sep or detect_separator(lines[0] if lines else "")
-    rows = csv.reader(lines, delimiter=file_sep)
+    with open(path, "rb") as f:
+        raw = decode_csv(f.read(), path)
+    # LF, CRLF or a lone CR (old Mac Excel) ends a record, as in replay
+    file_sep = sep or detect_separator(re.split(r"\r\n|\r|\n", raw, maxsplit=1)[0])
+    rows = csv.reader(io.StringIO(raw, newline=""), delimiter=file_sep)
     return raw, file_sep, [c.strip() for c in next(rows, [])], rows
+
+
+# npm run replay decides the encoding on the first chunk of its file stream (64 KiB)
+FIRST_CHUNK = 65536
+# WHATWG's windows-1252 (Node's TextDecoder): the five bytes cp1252 leaves unassigned read as the same code points
+codecs.register_error("whatwg1252", lambda e: (chr(e.object[e.start]), e.start + 1))
+
+
+def decode_csv(data: bytes, path: str) -> str:
+    """UTF-8 (a BOM dropped), or the Windows code page when the first chunk is not UTF-8, as replay (csv.ts) reads it."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data[:FIRST_CHUNK], final=False)
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="whatwg1252")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        fail(f"{path}: line {line} or the next: the file began as UTF-8 and is not UTF-8 here; save it as UTF-8")
+    return text[1:] if text.startswith("\ufeff") else text
 
 
 def out_of_range(m: dict, x) -> bool:
@@ -581,6 +603,11 @@ def main() -> None:
     devices, ignored, csv_hash = read_csv(args.csv, type_def, sep, args.time_column, args.device_column,
                                            parse_map(args.map, type_def))
     n_cal = args.calibration_samples if args.calibration_samples is not None else type_def.get("calibrationSamples", 500)
+    if n_cal < 10:
+        # each pseudo-device learns its normal from its first n_cal samples: fewer than 10 learn nothing
+        fail(f"calibration of {n_cal} samples (the type's calibrationSamples unless --calibration-samples is given): "
+             f"the model learns how far normal operation strays from a device's own calibration; give "
+             f"--calibration-samples N (at least 10), or set the type's calibrationSamples")
     shortest = min(len(d.samples) for d in devices)
     if shortest < n_cal + MIN_AFTER_CALIBRATION:
         fail(f"a device has {shortest} samples; needs calibration ({n_cal}) + {MIN_AFTER_CALIBRATION} of normal operation "

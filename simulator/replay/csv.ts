@@ -1,6 +1,7 @@
 /**
  * A streaming CSV reader: RFC 4180 quoting ("" inside quotes, separators and
- * newlines inside quoted fields), CRLF or LF, a BOM, and the separator
+ * newlines inside quoted fields), CRLF, LF or CR, a BOM, UTF-8 or (when the
+ * first chunk is not UTF-8) the Windows code page 1252, and the separator
  * detected from the header unless given. Yields records with the line
  * number they start on, holding at most one record in memory beyond the
  * current chunk.
@@ -43,10 +44,23 @@ export async function* readCsv(input: Readable, separator?: string): AsyncGenera
   let recordLine = 1;
   let pendingHeader = '';
   let first = true;
-  const decoder = new TextDecoder('utf-8');
+  let afterCR = false;
+  let decoder = new TextDecoder('utf-8', { fatal: true });
 
   for await (const chunk of input as AsyncIterable<Buffer | string>) {
-    let text = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    let text: string;
+    if (typeof chunk === 'string') text = chunk;
+    else if (first && !validUtf8Start(chunk)) {
+      // not UTF-8 from the start: an export in the Windows code page (Excel's `Temperatur °C`), as ml/train_anomaly.py reads it
+      decoder = new TextDecoder('windows-1252');
+      text = decoder.decode(chunk, { stream: true });
+    } else {
+      try {
+        text = decoder.decode(chunk, { stream: true });
+      } catch {
+        throw new Error(`line ${line} or the next: the file began as UTF-8 and is not UTF-8 here; save it as UTF-8`);
+      }
+    }
     if (first) {
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
       first = false;
@@ -54,7 +68,7 @@ export async function* readCsv(input: Readable, separator?: string): AsyncGenera
     if (sep === undefined) {
       // wait for the whole header line before choosing the separator
       pendingHeader += text;
-      const nl = pendingHeader.indexOf('\n');
+      const nl = pendingHeader.search(/[\r\n]/);
       if (nl < 0) continue;
       sep = detectSeparator(pendingHeader.slice(0, nl));
       text = pendingHeader;
@@ -80,6 +94,10 @@ export async function* readCsv(input: Readable, separator?: string): AsyncGenera
         }
         continue;
       }
+      // the LF of a CRLF: the record ended at its CR
+      const wasCR = afterCR;
+      afterCR = false;
+      if (ch === '\n' && wasCR) continue;
       if (afterQuote) {
         afterQuote = false;
         if (ch === '"') {
@@ -93,8 +111,10 @@ export async function* readCsv(input: Readable, separator?: string): AsyncGenera
       } else if (ch === sep) {
         fields.push(field);
         field = '';
-      } else if (ch === '\n') {
-        fields.push(field.endsWith('\r') ? field.slice(0, -1) : field);
+      } else if (ch === '\n' || ch === '\r') {
+        // LF, CRLF or a lone CR (old Mac Excel) ends a record
+        afterCR = ch === '\r';
+        fields.push(field);
         yield { line: recordLine, fields, separator: sep };
         fields = [];
         field = '';
@@ -112,8 +132,18 @@ export async function* readCsv(input: Readable, separator?: string): AsyncGenera
     return;
   }
   if (field !== '' || fields.length > 0) {
-    fields.push(field.endsWith('\r') ? field.slice(0, -1) : field);
+    fields.push(field);
     yield { line: recordLine, fields, separator: sep };
+  }
+}
+
+/** Whether a file's first chunk reads as UTF-8 (a character cut at the chunk's end is read with the next). */
+function validUtf8Start(chunk: Buffer): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(chunk, { stream: true });
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -87,6 +87,28 @@ describe('CSV reader', () => {
     ]);
     expect(recs[0]!.separator).toBe(';');
   });
+
+  it('ends records at a lone CR (old Mac Excel) as at LF or CRLF, and reads a file whose start is not UTF-8 in the Windows code page', async () => {
+    const read = async (chunks: Array<string | Buffer>) => {
+      const recs = [];
+      for await (const r of readCsv(Readable.from(chunks))) recs.push([r.line, r.fields]);
+      return recs;
+    };
+    expect(await read('t,a\r1,2\r2,"x\r\ny"\r\n3,4\r'.split(''))).toEqual([
+      [1, ['t', 'a']],
+      [2, ['1', '2']],
+      [3, ['2', 'x\r\ny']],
+      [5, ['3', '4']],
+    ]);
+    // Excel's "CSV" on a German Windows: `Temperatur °C` in Windows-1252, the ° one byte (0xb0)
+    const cp1252 = Buffer.from('Zeit;Temperatur \xb0C\r\n1;20,5\r\n', 'latin1');
+    expect(await read([cp1252])).toEqual([
+      [1, ['Zeit', 'Temperatur °C']],
+      [2, ['1', '20,5']],
+    ]);
+    // UTF-8 at the start and not later: an error naming where, not replacement characters
+    await expect(read([Buffer.from('t,a\n1,°\n', 'utf8'), Buffer.from('2,\xb0\n', 'latin1')])).rejects.toThrow(/line 3 or the next: the file began as UTF-8 and is not UTF-8 here/);
+  });
 });
 
 describe('replay through the real broker into storage', () => {

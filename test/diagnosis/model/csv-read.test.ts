@@ -56,6 +56,18 @@ describe('model:train reads CSVs as replay does', () => {
   });
 });
 
+describe('line endings and encodings', () => {
+  it('a lone CR ends a row and a file that is not UTF-8 is read in the Windows code page, as replay reads them', async () => {
+    const dir = await tempDir();
+    const cr = join(dir, 'cr.csv');
+    await writeFile(cr, 'time,a,b\r2025-01-01T00:00:00Z,1,2\r2025-01-01T00:00:01Z,3,4\r');
+    expect(read(cr).out).toEqual({ samples: [{ a: 1, b: 2 }, { a: 3, b: 4 }], ignored: [] });
+    const latin = join(dir, 'latin.csv');
+    await writeFile(latin, Buffer.from('time;a;Temperatur \xb0C\r\n2025-01-01T00:00:00Z;1,5;20\r\n', 'latin1'));
+    expect(read(latin).out).toEqual({ samples: [{ a: 1.5 }], ignored: ['Temperatur °C'] });
+  });
+});
+
 describe('--map', () => {
   it('model:train and replay split it alike: a column with a comma or a quote in double quotes, the metric after the last =', async () => {
     const { parseColumnMap } = await import('../../../simulator/replay/csv.ts');
