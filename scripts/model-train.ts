@@ -58,7 +58,8 @@ export interface TrainResult {
   type: string;
   modelId: string;
   threshold: number;
-  outDir: string;
+  /** Where the model files are: absent once registered without --out-dir (the work folder is removed). */
+  outDir?: string;
   heldOut: Record<string, unknown>;
   calibrationSamples: number;
   registered?: { version: number };
@@ -219,6 +220,7 @@ async function trainIn(o: Options, work: string, python: string, log: (line: str
   if (o['from-store']) {
     const file = join(work, `${o.device}.csv`);
     const n = await exportFromStore(o.api as string, o['api-key'], o.device as string, o.from as string, o.to as string, file);
+    if (n === 0) throw new CliError(`the store holds no samples of ${o.device} from ${o.from} to ${o.to}`);
     log(`exported ${n} samples of ${o.device} from the store`);
     args.push('--csv', file, '--time-column', 'ts');
   } else {
@@ -252,6 +254,8 @@ async function trainIn(o: Options, work: string, python: string, log: (line: str
     done.registered = true;
     log(`registered with ${o.api} as version ${reg.version}; devices of type ${o.type} recalibrate on their next samples`);
   }
+  // the work folder is removed once the model is registered: no outDir to look in then
+  if (o['out-dir'] === undefined && done.registered) delete summary.outDir;
   return summary;
 }
 
