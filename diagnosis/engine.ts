@@ -13,7 +13,7 @@ import { feedEvent, reported, test } from './rules/evaluate.ts';
 import { releaseModelSlot, resetFaultRules } from './rules/reset.ts';
 import { ActiveFaults, type ActiveFault } from './active-faults.ts';
 import { arrivesLive, notePacing, Replays, silence } from './presence.ts';
-import { DeviceState, FLAG_CLOCK_LAG, FLAG_LIVE, FLAG_RESTORED, FLAG_SILENCE_RESOLVED, layoutKey } from './windows/device-state.ts';
+import { checkpointBytes, DeviceState, FLAG_CLOCK_LAG, FLAG_LIVE, FLAG_RESTORED, FLAG_SILENCE_RESOLVED, layoutKey } from './windows/device-state.ts';
 
 export type Intent = { kind: 'raise'; diagnosis: Diagnosis } | { kind: 'clear'; id: string; deviceId: string; fault: string; at: number };
 
@@ -156,8 +156,9 @@ export class Engine {
     liveOnly = false,
   ): boolean {
     const layout = this.layouts.get(type);
-    if ((!replace && this.states.has(deviceId)) || !layout || layoutKey(layout) !== key) return false;
-    const state = DeviceState.fromBytes(deviceId, layout, meta.model, meta.site, bytes);
+    const current = layout ? checkpointBytes(layout, key, bytes) : null;
+    if ((!replace && this.states.has(deviceId)) || !layout || !current) return false;
+    const state = DeviceState.fromBytes(deviceId, layout, meta.model, meta.site, current);
     if (!state || (liveOnly && !(state.u8[layout.u8.flags]! & FLAG_LIVE))) return false;
     state.resumed(this.states.get(deviceId), liveOnly, this.startedAt);
     this.states.set(deviceId, state);

@@ -17,40 +17,44 @@ const MIN_WALL_GAP_MS = 1000;
 const IDLE_GAPS = 4;
 const MAX_IDLE_FACTOR = 6;
 
-/** While a clock lag is being established, an arrival's lag may move from the streak's first by this share of the wall-clock time since, + IN_STEP_SLACK_MS. */
-const IN_STEP_SHARE = 0.1;
+/**
+ * A streak of arrivals is in step while each one's lag behind the platform's clock stays within IN_STEP_SLACK_MS
+ * (network delays) + this share of the wall-clock time since the streak began (a real clock drifts by about a
+ * ten-thousandth) of the streak's first.
+ */
+const IN_STEP_SHARE = 0.001;
 const IN_STEP_SLACK_MS = 10_000;
+/** How long a streak in step establishes a clock lag: a recording replayed 1.2 % off real time has left it by then. */
+const TRUST_AFTER_MS = 15 * 60_000;
 /** The largest clock error taken as one (a time zone's local time sent as UTC, no time sync); a steadier lag is a replay in real time. */
 const MAX_CLOCK_LAG_MS = 24 * 3_600_000;
 
 /**
  * Whether a sample arrives live: within liveLagMs of the platform's clock, or of the device's own clock lag. A device
- * whose clock runs behind (no time sync) sends live with a steady lag. Arrivals whose lag stays in step with the first
- * of their streak (within a tenth of the wall-clock time since, + 10 s) for liveLagMs of wall-clock time establish it
- * as the device's clock lag (F64.clockLag, FLAG_CLOCK_LAG; at most a day); it then follows each arrival within
- * liveLagMs of it, so a clock that drifts stays trusted. A recording replayed faster than real time moves out of step
- * within the streak, a backlog jumps out of it at once: either begins a new streak. Call before notePacing (it reads
- * the previous arrival).
+ * whose clock runs behind (no time sync) sends live with a steady lag: arrivals that keep in step with the first of
+ * their streak for 15 minutes (TRUST_AFTER_MS) establish its lag (F64.clockLag, FLAG_CLOCK_LAG; at most a day), and a
+ * sample within liveLagMs of it is live. An arrival liveLagMs or more off it (a backlog, a clock set right) ends the
+ * trust and begins a new streak. A recording replayed faster or slower than real time drifts out of step within the
+ * streak, a backlog jumps out of it at once: neither is trusted. One in real time (within 1.2 %) up to a day old is,
+ * and goes offline when it ends. Samples of one micro-batch (the same wallNow) are one arrival. Call before
+ * notePacing (it reads the previous arrival).
  */
 export function arrivesLive(state: DeviceState, ts: number, wallNow: number, liveLagMs: number): boolean {
   const flags = state.layout.u8.flags;
   const lag = wallNow - ts;
   const f64 = state.f64;
-  // a new arrival, not another piece of the last one (NaN: the first since the start)
-  if (!(wallNow - f64[F64.lastWall]! < MIN_WALL_GAP_MS)) {
+  const trusted = () => (state.u8[flags]! & FLAG_CLOCK_LAG) !== 0;
+  // a new arrival, not another sample of the same micro-batch (NaN: the first since the start)
+  if (wallNow !== f64[F64.lastWall]) {
     const drift = Math.abs(lag - f64[F64.clockLag]!);
     const since = wallNow - f64[F64.clockSince]!;
-    if (state.u8[flags]! & FLAG_CLOCK_LAG) {
-      if (drift < liveLagMs) f64[F64.clockLag] = lag;
-      else streak(state, lag, wallNow);
+    if (trusted()) {
+      if (!(drift < liveLagMs)) streak(state, lag, wallNow);
     } else if (drift <= IN_STEP_SHARE * since + IN_STEP_SLACK_MS) {
-      if (since >= liveLagMs && Math.abs(lag) <= MAX_CLOCK_LAG_MS) {
-        state.u8[flags] = state.u8[flags]! | FLAG_CLOCK_LAG;
-        f64[F64.clockLag] = lag;
-      }
+      if (since >= TRUST_AFTER_MS && Math.abs(f64[F64.clockLag]!) <= MAX_CLOCK_LAG_MS) state.u8[flags] = state.u8[flags]! | FLAG_CLOCK_LAG;
     } else streak(state, lag, wallNow);
   }
-  return lag < liveLagMs || ((state.u8[flags]! & FLAG_CLOCK_LAG) !== 0 && Math.abs(lag - f64[F64.clockLag]!) < liveLagMs);
+  return lag < liveLagMs || (trusted() && Math.abs(lag - f64[F64.clockLag]!) < liveLagMs);
 }
 
 /** A new streak of arrivals in step begins with this one (its lag not yet trusted). */

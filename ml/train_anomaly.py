@@ -275,8 +275,8 @@ def decode_csv(data: bytes, path: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        fail(f"{path}: line {line} or the next: the file began as UTF-8 and is not UTF-8 here; save it as UTF-8")
+        line = len(re.findall(rb"\r\n|\r|\n", data[:e.start])) + 1
+        fail(f"{path}: line {line}: the file began as UTF-8 and is not UTF-8 here; save it as UTF-8")
     return text[1:] if text.startswith("\ufeff") else text
 
 

@@ -85,21 +85,26 @@ export async function loadModel(files: ModelFiles, source: LoadedModel['source']
 }
 
 /**
- * Loads a model and runs it once on a row of zeros, as the scorer runs it: throws, saying why, when it cannot
- * serve its card (bytes onnxruntime cannot load, inputs of another width than the card's features, outputs missing).
+ * Loads a model and runs it once on two rows of zeros, as the scorer runs it (many devices' rows in one run):
+ * throws, saying why, when it cannot serve its card (bytes onnxruntime cannot load, inputs of another width than
+ * the card's features or of a fixed batch size, outputs missing or not one per row).
  */
 export async function verifyModel(files: ModelFiles): Promise<void> {
   const m = await loadModel(files, 'registered', 'check');
   try {
     const f = m.plan.size;
-    const row = (v = 0) => new ort.Tensor('float32', new Float32Array(f).fill(v), [1, f]);
-    const res = await m.anomaly.run({ x: row(), mu: row(), sigma: row(1), prev: new ort.Tensor('float32', new Float32Array(1), [1]) });
-    const missing = ['score', 'smoothed', 'contrib'].filter((o) => res[o] === undefined);
-    if (missing.length) throw new Error(`the anomaly model has no output ${missing.join(', ')}`);
+    const rows = 2;
+    const batch = (v = 0) => new ort.Tensor('float32', new Float32Array(rows * f).fill(v), [rows, f]);
+    const res = await m.anomaly.run({ x: batch(), mu: batch(), sigma: batch(1), prev: new ort.Tensor('float32', new Float32Array(rows), [rows]) });
+    for (const [name, size] of [['score', rows], ['smoothed', rows], ['contrib', rows * f]] as const) {
+      const n = res[name]?.data.length;
+      if (n !== size) throw new Error(n === undefined ? `the anomaly model has no output ${name}` : `its output ${name} has ${n} values for ${rows} rows of ${f} features (${size} expected)`);
+    }
     if (m.classifier) {
-      const out = await m.classifier.run({ [m.classifier.inputNames[0] as string]: row() });
+      const out = await m.classifier.run({ [m.classifier.inputNames[0] as string]: batch() });
       const probs = out.probabilities ?? out[m.classifier.outputNames[1] as string];
-      if (probs?.data.length !== m.classes.length) throw new Error(`the classifier gives ${probs?.data.length ?? 0} probabilities for the card's ${m.classes.length} classes`);
+      const n = probs?.data.length ?? 0;
+      if (n !== rows * m.classes.length) throw new Error(`the classifier gives ${n} probabilities for ${rows} rows of the card's ${m.classes.length} classes`);
     }
   } finally {
     await releaseModel(m);

@@ -353,6 +353,7 @@ export function createModelScorer(opts: ModelScorerOptions): ModelScorer & { dev
       closed = true;
       await refreshing;
       await chain;
+      await Promise.allSettled([...scoring]);
       for (const m of models.values()) await releaseModel(m);
       models = new Map();
       devices.clear();

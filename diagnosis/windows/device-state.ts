@@ -36,11 +36,34 @@ const layoutKeys = new WeakMap<Layout, string>();
 export function layoutKey(layout: Layout): string {
   let key = layoutKeys.get(layout);
   if (key === undefined) {
-    const shape = { format: STATE_FORMAT, ruleSet: layout.ruleSet, metrics: layout.metrics, slots: layout.slots, sizes: [layout.f64.size, layout.f32.size, layout.u32.size, layout.u8.size] };
-    key = `${layout.type}:${createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 32)}`;
+    key = keyOf(layout, STATE_FORMAT, layout.f64.size);
     layoutKeys.set(layout, key);
   }
   return key;
+}
+
+function keyOf(layout: Layout, format: number, f64Size: number): string {
+  const shape = { format, ruleSet: layout.ruleSet, metrics: layout.metrics, slots: layout.slots, sizes: [f64Size, layout.f32.size, layout.u32.size, layout.u8.size] };
+  return `${layout.type}:${createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 32)}`;
+}
+
+/** Format 2 had no clock-lag slots: the fixed f64 slots it had, and how many format 3 inserted after them. */
+const FORMAT_2_FIXED = F64.clockLag;
+const FORMAT_3_INSERTED = 2;
+
+/**
+ * A checkpoint's bytes in this layout: as they are when taken under it, moved to format 3 when taken under the same
+ * rules by format 2 (the two clock-lag slots inserted, unknown); null when taken under other rules or sizes.
+ */
+export function checkpointBytes(layout: Layout, key: string, bytes: Uint8Array): Uint8Array | null {
+  if (key === layoutKey(layout)) return bytes;
+  const old = layout.f64.size - FORMAT_3_INSERTED;
+  if (key !== keyOf(layout, 2, old) || bytes.byteLength !== DeviceState.bytes(layout) - FORMAT_3_INSERTED * 8) return null;
+  const out = new Uint8Array(DeviceState.bytes(layout));
+  out.set(bytes.subarray(0, FORMAT_2_FIXED * 8));
+  new Float64Array(out.buffer, FORMAT_2_FIXED * 8, FORMAT_3_INSERTED).fill(NaN);
+  out.set(bytes.subarray(FORMAT_2_FIXED * 8), (FORMAT_2_FIXED + FORMAT_3_INSERTED) * 8);
+  return out;
 }
 
 export class DeviceState {

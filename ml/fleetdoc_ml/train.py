@@ -107,7 +107,8 @@ def fit_type(type_def: dict, train: list[Device], calibration_samples: int, var_
     normal operation wandered from their calibration means (0 = floor at MIN_SCALE_FRACTION of the calibration std only).
     """
     feats = choose_features(type_def, recordings or train)
-    rows = [compute_features(d.samples, feats, SLOPE_ALPHA) for d in train]
+    # a reading past float32 (a glitch of 1e39) is ±inf to the runtime: it teaches nothing about the type's normal
+    rows = [np.where(np.abs(r) > F32_MAX, np.nan, r) for r in (compute_features(d.samples, feats, SLOPE_ALPHA) for d in train)]
     pooled = np.concatenate(rows)
     type_mean = np.nanmean(pooled, axis=0)
     type_scale = np.nanstd(pooled, axis=0)

@@ -45,6 +45,7 @@ export async function* readCsv(input: Readable, separator?: string): AsyncGenera
   let pendingHeader = '';
   let first = true;
   let afterCR = false;
+  let quotedCR = false;
   let decoder = new TextDecoder('utf-8', { fatal: true });
 
   for await (const chunk of input as AsyncIterable<Buffer | string>) {
@@ -58,7 +59,7 @@ export async function* readCsv(input: Readable, separator?: string): AsyncGenera
       try {
         text = decoder.decode(chunk, { stream: true });
       } catch {
-        throw new Error(`line ${line} or the next: the file began as UTF-8 and is not UTF-8 here; save it as UTF-8`);
+        throw new Error(`line ${line + lineBreaks(validUtf8Prefix(chunk))}: the file began as UTF-8 and is not UTF-8 here; save it as UTF-8`);
       }
     }
     if (first) {
@@ -89,7 +90,9 @@ export async function* readCsv(input: Readable, separator?: string): AsyncGenera
             quoted = false;
           }
         } else {
-          if (ch === '\n') line++;
+          // a line break inside the field: LF, CRLF or a lone CR counts one line
+          if (ch === '\r' || (ch === '\n' && !quotedCR)) line++;
+          quotedCR = ch === '\r';
           field += ch;
         }
         continue;
@@ -135,6 +138,22 @@ export async function* readCsv(input: Readable, separator?: string): AsyncGenera
     fields.push(field);
     yield { line: recordLine, fields, separator: sep };
   }
+}
+
+/** The text of the longest start of a chunk that reads as UTF-8. */
+function validUtf8Prefix(chunk: Buffer): string {
+  let ok = 0;
+  let bad = chunk.length;
+  while (bad - ok > 1) {
+    const mid = (ok + bad) >> 1;
+    if (validUtf8Start(chunk.subarray(0, mid))) ok = mid;
+    else bad = mid;
+  }
+  return new TextDecoder('utf-8').decode(chunk.subarray(0, ok), { stream: true });
+}
+
+function lineBreaks(text: string): number {
+  return text.match(/\r\n|\r|\n/g)?.length ?? 0;
 }
 
 /** Whether a file's first chunk reads as UTF-8 (a character cut at the chunk's end is read with the next). */

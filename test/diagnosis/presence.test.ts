@@ -68,13 +68,35 @@ describe('missing data / offline', () => {
     // 15 minutes after its last arrival (minute 59, 3 s late)
     expect(raised()).toEqual([`offline ${iso(T0 + 59 * MIN + 3000 + 15 * MIN)}`]);
     // back after an outage with its stored samples in one burst: that burst is a backlog (judged in event time),
-    // and the device is live again once it sends in step
+    // and the device is live again once it has sent in step for 15 minutes
     const back = T0 + 180 * MIN;
     for (let m = 60; m < 180; m++) e.sample(point('d', T0 + m * MIN - slow, { oilTempC: 70 }), undefined, back);
-    for (let m = 181; m < 190; m++) e.sample(point('d', T0 + m * MIN - slow, { oilTempC: 70 }), undefined, T0 + m * MIN);
+    for (let m = 181; m < 200; m++) e.sample(point('d', T0 + m * MIN - slow, { oilTempC: 70 }), undefined, T0 + m * MIN);
     e.drainIntents();
-    e.checkPresence(T0 + 189 * MIN + 16 * MIN);
-    expect(raised()).toEqual([`offline ${iso(T0 + 189 * MIN + 15 * MIN)}`]);
+    e.checkPresence(T0 + 199 * MIN + 16 * MIN);
+    expect(raised()).toEqual([`offline ${iso(T0 + 199 * MIN + 15 * MIN)}`]);
+  });
+
+  it('live: a device with a slow clock that sends twice a second is live too (each micro-batch an arrival)', () => {
+    const e = engineWith(offline);
+    let wall = T0;
+    for (; wall < T0 + 30 * MIN; wall += 500) e.sample(point('d', wall - 20 * MIN, { oilTempC: 70 }), undefined, wall);
+    e.drainIntents();
+    e.checkPresence(wall + 16 * MIN);
+    expect(e.drainIntents().flatMap((i) => (i.kind === 'raise' ? [i.diagnosis.raisedAt] : []))).toEqual([iso(wall - 500 + 15 * MIN)]);
+  });
+
+  it.each([0.9, 1.05, 1.13, 2])('a recording replayed at %s× real time is never taken for a live device with a slow clock', (speed) => {
+    const e = engineWith(offline);
+    // two hours old, a sample every 10 s, for an hour of wall clock
+    const W0 = T0 + 2 * 60 * MIN;
+    let last = W0;
+    for (let k = 0; k * 10_000 < 60 * MIN * speed; k++) {
+      last = W0 + (k * 10_000) / speed;
+      e.sample(point('r', T0 + k * 10_000, { oilTempC: 70 }), undefined, last);
+    }
+    e.checkPresence(last + 20 * MIN);
+    expect(e.drainIntents()).toEqual([]);
   });
 
   it('a device with a slow clock, live at its checkpoint, is live again after a restart: silent since, it goes offline', () => {

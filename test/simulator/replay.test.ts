@@ -94,11 +94,12 @@ describe('CSV reader', () => {
       for await (const r of readCsv(Readable.from(chunks))) recs.push([r.line, r.fields]);
       return recs;
     };
-    expect(await read('t,a\r1,2\r2,"x\r\ny"\r\n3,4\r'.split(''))).toEqual([
+    expect(await read('t,a\r1,2\r2,"x\r\ny"\r\n3,"p\rq"\r5,6'.split(''))).toEqual([
       [1, ['t', 'a']],
       [2, ['1', '2']],
       [3, ['2', 'x\r\ny']],
-      [5, ['3', '4']],
+      [5, ['3', 'p\rq']],
+      [7, ['5', '6']],
     ]);
     // Excel's "CSV" on a German Windows: `Temperatur °C` in Windows-1252, the ° one byte (0xb0)
     const cp1252 = Buffer.from('Zeit;Temperatur \xb0C\r\n1;20,5\r\n', 'latin1');
@@ -107,7 +108,7 @@ describe('CSV reader', () => {
       [2, ['1', '20,5']],
     ]);
     // UTF-8 at the start and not later: an error naming where, not replacement characters
-    await expect(read([Buffer.from('t,a\n1,°\n', 'utf8'), Buffer.from('2,\xb0\n', 'latin1')])).rejects.toThrow(/line 3 or the next: the file began as UTF-8 and is not UTF-8 here/);
+    await expect(read([Buffer.from('t,a\n1,°\n', 'utf8'), Buffer.from('2,\xb0\n', 'latin1')])).rejects.toThrow(/line 3: the file began as UTF-8 and is not UTF-8 here/);
   });
 });
 

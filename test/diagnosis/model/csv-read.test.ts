@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { python } from './helpers.ts';
+import { createReadStream } from 'node:fs';
+import { readCsv } from '../../../simulator/replay/csv.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -65,6 +67,23 @@ describe('line endings and encodings', () => {
     const latin = join(dir, 'latin.csv');
     await writeFile(latin, Buffer.from('time;a;Temperatur \xb0C\r\n2025-01-01T00:00:00Z;1,5;20\r\n', 'latin1'));
     expect(read(latin).out).toEqual({ samples: [{ a: 1.5 }], ignored: ['Temperatur °C'] });
+  });
+
+  it('a file that turns non-UTF-8 past its first 64 KiB is refused by both, naming the same line', async () => {
+    const dir = await tempDir();
+    for (const eol of ['\n', '\r']) {
+      const lines = ['time,a,b', ...Array.from({ length: 3000 }, (_, i) => `2025-01-01T00:00:${String(i % 60).padStart(2, '0')}Z,${i},${i % 7}`)];
+      const bad = join(dir, `late${eol === '\n' ? 'lf' : 'cr'}.csv`);
+      // line 2901 (a Windows-1252 degree sign), well past the first 64 KiB
+      await writeFile(bad, Buffer.concat([Buffer.from(lines.slice(0, 2900).join(eol) + eol, 'utf8'), Buffer.from(`x,\xb0,1${eol}`, 'latin1'), Buffer.from(lines.slice(2901).join(eol) + eol, 'utf8')]));
+      const py = read(bad);
+      expect(py.status).toBe(2);
+      expect(py.stderr).toMatch(/line 2901: the file began as UTF-8 and is not UTF-8 here/);
+      const replay = async () => {
+        for await (const _ of readCsv(createReadStream(bad))) void _;
+      };
+      await expect(replay()).rejects.toThrow(/^line 2901: the file began as UTF-8 and is not UTF-8 here/);
+    }
   });
 });
 

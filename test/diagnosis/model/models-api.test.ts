@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SHIPPED_MODELS_DIR } from '../../../diagnosis/model/registry.ts';
 import { useStack } from '../../helpers/stack.ts';
+import { python } from './helpers.ts';
 
 const card = JSON.parse(readFileSync(join(SHIPPED_MODELS_DIR, 'air-compressor.card.json'), 'utf8')) as Record<string, unknown> & { features: Array<{ metric: string }> };
 const anomalyOnnx = readFileSync(join(SHIPPED_MODELS_DIR, 'air-compressor.anomaly.onnx')).toString('base64');
@@ -26,7 +27,14 @@ describe('models api', () => {
     expect((await post('air-compressor', { card: badMetric, anomalyOnnx })).status).toBe(400);
     expect((await post('air-compressor', { card, anomalyOnnx: Buffer.from('not onnx').toString('base64') })).status).toBe(400);
     // loaded and run before it is stored: bytes that only begin like ONNX, a model of another width than the card's features
-    const cannotRun = [Buffer.from([0x08, 0x07, 0x12, 0x01]), readFileSync(join(SHIPPED_MODELS_DIR, 'refrigerator.anomaly.onnx'))];
+    // (and one exported with a fixed batch of 1, as torch.onnx.export without dynamic_axes does: the scorer runs many rows at once)
+    const fixedBatch = python([
+      'import onnx, base64',
+      "m = onnx.load('diagnosis/model/models/air-compressor.anomaly.onnx')",
+      'for v in list(m.graph.input) + list(m.graph.output): v.type.tensor_type.shape.dim[0].dim_value = 1',
+      'print(json.dumps(base64.b64encode(m.SerializeToString()).decode()))',
+    ]) as string;
+    const cannotRun = [Buffer.from([0x08, 0x07, 0x12, 0x01]), readFileSync(join(SHIPPED_MODELS_DIR, 'refrigerator.anomaly.onnx')), Buffer.from(fixedBatch, 'base64')];
     for (const bytes of cannotRun) {
       const res = await post('air-compressor', { card, anomalyOnnx: bytes.toString('base64') });
       expect(res.status).toBe(400);
