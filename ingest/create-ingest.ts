@@ -149,16 +149,35 @@ export function createIngest(deps: IngestDeps): Ingest {
     ).then(() => undefined);
   }
 
+  /**
+   * The time given a device's sample that has none: its arrival, but at least 1 ms after the last so given to the same
+   * device. Samples that arrive in the same millisecond (a batch without times, messages close together) would
+   * otherwise share a time, and the store keeps one point per device and time: the others would be lost.
+   */
+  const lastStamp = new Map<string, number>();
+  const STAMPS_SWEEP_AT = 10_000;
+  function stampFor(deviceId: string, now: number): () => number {
+    return () => {
+      const ts = Math.max(now, (lastStamp.get(deviceId) ?? -Infinity) + 1);
+      // only a time not yet passed can collide: the others go once there are many
+      if (lastStamp.size >= STAMPS_SWEEP_AT) for (const [id, t] of lastStamp) if (t < now) lastStamp.delete(id);
+      lastStamp.set(deviceId, ts);
+      return ts;
+    };
+  }
+
   async function acceptTelemetry(msg: InboundMessage): Promise<{ forward: boolean }> {
     const type = await typeOf(msg.device.type);
     if (!type) {
       await deadLetter(msg, [{ reason: 'unknown_device', detail: `device type ${msg.device.type} is not registered` }]);
       return { forward: false };
     }
+    const now = clock.now();
     const { points, rejections } = validateTelemetry(msg.payload, {
       device: msg.device,
       type,
-      now: clock.now(),
+      now,
+      stamp: stampFor(msg.device.id, now),
       maxFutureMs: config.ingest.maxFutureMs,
       maxPayloadBytes: config.broker.maxPayloadBytes,
     });

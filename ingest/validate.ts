@@ -22,6 +22,8 @@ export interface ValidationContext {
   device: DevicePrincipal;
   type: CompiledType;
   now: number;
+  /** The time for a sample without its own: its arrival, unique per device (ingest's stampFor; default `now`). */
+  stamp?: () => number;
   maxFutureMs: number;
   maxPayloadBytes: number;
 }
@@ -85,8 +87,9 @@ function checkValue(def: MetricDef, value: MetricValue): Rejection | undefined {
 }
 
 function validateSample(sample: SamplePayload, ctx: ValidationContext): Point | Rejection {
-  let ts = ctx.now;
-  if (sample.ts !== undefined) {
+  let ts: number;
+  if (sample.ts === undefined) ts = ctx.stamp ? ctx.stamp() : ctx.now;
+  else {
     const parsed = parseTime(sample.ts);
     if (parsed === undefined || parsed < EARLIEST_TS) return { reason: 'invalid_ts', detail: `ts ${JSON.stringify(sample.ts)} is not a valid time`, fragment: sample };
     if (parsed > ctx.now + ctx.maxFutureMs) {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../../core/topics.ts';
 import { startInflux } from '../helpers/influx.ts';
-import { mosquittoPub } from '../helpers/mosquitto.ts';
+import { mosquittoPub, mosquittoPubLines } from '../helpers/mosquitto.ts';
 import { useStack, type TestStack } from '../helpers/stack.ts';
 
 type Rows = { rows: Array<{ ts: string; values: Record<string, unknown> }> };
@@ -38,9 +38,31 @@ async function roundTrip(s: TestStack) {
   expect(dev.body.latest?.values.dischargePressureBar).toBe(7.3);
 }
 
+/** Samples without `ts` (the README's first example): each is stored, however close together they arrive. */
+async function withoutTimes(s: TestStack) {
+  const { id, secret } = await s.registerDevice('air-compressor');
+  const from = Date.now();
+  const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify({ seq: i, metrics: { oilTempC: 60 + i / 10 } }));
+  const r = await mosquittoPubLines({ port: s.mqttPort, id, secret, topic: topics.telemetry(id), lines });
+  expect(r.code, r.stderr).toBe(0);
+  // and a batch without times: all five arrive in the same millisecond
+  const batch = { samples: [1, 2, 3, 4, 5].map((i) => ({ metrics: { dischargePressureBar: 7 + i / 10 } })) };
+  expect((await mosquittoPub({ port: s.mqttPort, id, secret, topic: topics.telemetry(id), message: JSON.stringify(batch) })).code).toBe(0);
+  expect(await s.stack.ingest.flush()).toBe(true);
+  const res = await s.http<Rows>('GET', `/api/v1/devices/${id}/telemetry?from=${from - 1}&to=${Date.now() + 10_000}`);
+  expect(res.body.rows).toHaveLength(305);
+  // in the order sent, 1 ms apart where they arrived together
+  expect(res.body.rows.slice(0, 300).map((x) => x.values.oilTempC)).toEqual(lines.map((_, i) => 60 + i / 10));
+  expect(res.body.rows.slice(300).map((x) => x.values.dischargePressureBar)).toEqual([7.1, 7.2, 7.3, 7.4, 7.5]);
+}
+
 describe('telemetry: MQTT → ingest → store → API', () => {
   it('round trip into the embedded store with exact values and timestamps (mosquitto_pub)', async () => {
     await roundTrip(await useStack());
+  });
+
+  it('samples without a time, many a millisecond, are each stored at their arrival (embedded store)', async () => {
+    await withoutTimes(await useStack());
   });
 
   describe('with a real InfluxDB 2.x', () => {
@@ -54,6 +76,7 @@ describe('telemetry: MQTT → ingest → store → API', () => {
       const s = await useStack({ INFLUX_URL: influx.url, INFLUX_TOKEN: influx.token, INFLUX_ORG: influx.org, INFLUX_BUCKET: influx.bucket });
       expect(s.stack.telemetryStore.kind).toBe('influx');
       await roundTrip(s);
+      await withoutTimes(s);
     });
   });
 
