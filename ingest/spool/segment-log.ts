@@ -33,6 +33,7 @@ export class SegmentLog {
   /** Start offsets of existing segments, ascending. */
   #segments: number[] = [];
   #fh: FileHandle | undefined;
+  #failures = 0;
   #segStart = 0;
   /** Absolute offset of the durable end (everything before it is fsynced). */
   #syncedEnd = 0;
@@ -48,6 +49,14 @@ export class SegmentLog {
     this.#dir = dir;
     this.#segmentBytes = opts.segmentBytes;
     this.#logger = opts.logger;
+  }
+
+  /**
+   * How many flushes have failed (ENOSPC, EIO). At each, the offsets handed out since the last durable end are
+   * given again: the failed records are not in the log, and those appended meanwhile move down to fill their place.
+   */
+  get failures(): number {
+    return this.#failures;
   }
 
   get syncedEnd(): number {
@@ -127,6 +136,7 @@ export class SegmentLog {
           this.#syncedEnd += data.length;
           for (const w of waiters) w.resolve();
         } catch (err) {
+          this.#failures++;
           this.#logger.error({ err }, 'spool: append failed');
           // the bytes may be partly on disk; a later open() drops them as a torn tail
           this.#appendEnd = this.#syncedEnd + this.#pending.reduce((n, b) => n + b.length, 0);

@@ -75,7 +75,8 @@ export function createSpool(deps: SpoolDeps, opts: SpoolOptions) {
    * files. Bounded; past the bound (a long store outage) the drain reads
    * the files, as it does after a restart.
    */
-  let mem: Array<{ start: number; end: number; receivedAt: number; points: readonly Point[] }> = [];
+  /** Records as appended (a cache of the log's tail); `failures`: the log's failed flushes then (see SegmentLog.failures). */
+  let mem: Array<{ start: number; end: number; receivedAt: number; points: readonly Point[]; failures: number }> = [];
   let memHead = 0;
   let memBytes = 0;
   const MEM_MAX_BYTES = 64 * 1024 * 1024;
@@ -186,7 +187,8 @@ export function createSpool(deps: SpoolDeps, opts: SpoolOptions) {
       let end = readPos;
       let messages = 0;
       // drop what the cursor already passed (after a disk read overtook memory)
-      while (memHead < mem.length && mem[memHead]!.end <= readPos) dropMemHead();
+      // and what a failed flush left wrong: records that are not in the log, or are at other offsets (read from disk)
+      while (memHead < mem.length && (mem[memHead]!.end <= readPos || mem[memHead]!.failures !== log.failures)) dropMemHead();
       const head = mem[memHead];
       if (head && head.start === readPos) {
         headReceivedAt = head.receivedAt;
@@ -269,14 +271,20 @@ export function createSpool(deps: SpoolDeps, opts: SpoolOptions) {
       const p = log.append(encodeRecord(points, receivedAt));
       const end = log.appendEnd;
       if (memBytes + (end - start) <= MEM_MAX_BYTES) {
-        mem.push({ start, end, receivedAt, points });
+        mem.push({ start, end, receivedAt, points, failures: log.failures });
         memBytes += end - start;
       }
       if (isFull() && !wasFull) {
         wasFull = true;
         logger.warn({ bytes: bytes(), maxBytes: opts.maxBytes }, 'spool reached SPOOL_MAX_BYTES: QoS1 telemetry is not acknowledged until the store drains it');
       }
-      await p;
+      try {
+        await p;
+      } catch (err) {
+        // not in the log (no PUBACK: the device sends it again)
+        appended--;
+        throw err;
+      }
       wakeIdle?.();
     },
 

@@ -1,6 +1,7 @@
-import { appendFile, mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../core/clock.ts';
 import { errors } from '../../core/errors.ts';
@@ -204,5 +205,47 @@ describe('spool', () => {
     expect(await spool.flush(5000)).toBe(true);
     expect(s.written).toHaveLength(i);
     await spool.close();
+  });
+});
+
+describe('a full disk', () => {
+  it('an append the disk refuses (ENOSPC) is neither stored nor counted; every acknowledged one is, in order', async () => {
+    // a real filesystem that fills: a 256 KiB tmpfs (the harness runs as root), partly taken by a file freed later
+    const dir = join(await tempDir(), 'fs');
+    await mkdir(dir);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dir]);
+    const s = recordingStore();
+    s.setDown(true);
+    const spool = open(dir, s.store, { segmentBytes: 1024 * 1024 });
+    try {
+      await appendFile(join(dir, 'filler'), Buffer.alloc(160 * 1024));
+      await spool.open();
+      const acked: number[] = [];
+      let refused = 0;
+      const big = (i: number): Point => ({ ...point(i), metrics: { v: i, note: 'x'.repeat(200) } });
+      for (let i = 0; i < 2000 && refused < 3; i++) {
+        try {
+          await spool.append([big(i)], Date.now());
+          acked.push(i);
+        } catch {
+          refused++;
+        }
+      }
+      expect(refused).toBe(3);
+      // room again: the next ones are acknowledged
+      await rm(join(dir, 'filler'));
+      const from = acked.length + refused;
+      for (let i = from; i < from + 30; i++) {
+        await spool.append([big(i)], Date.now());
+        acked.push(i);
+      }
+      s.setDown(false);
+      expect(await spool.flush(10_000)).toBe(true);
+      expect(s.written.map((p) => p.seq)).toEqual(acked);
+      expect(spool.stats().lagMessages).toBe(0);
+    } finally {
+      await spool.close().catch(() => undefined);
+      execFileSync('umount', [dir]);
+    }
   });
 });
