@@ -51,6 +51,17 @@ export function createAuthenticate({ opsStore, principals, logger, metrics, limi
     return refuse(code, message);
   };
 
+  /** A store that does not answer is the platform's problem, not the device's: 3 (server unavailable), and it retries. */
+  const lookup = async <T>(query: () => Promise<T>, client: Client): Promise<T> => {
+    try {
+      return await query();
+    } catch (err) {
+      metrics.authFailures.inc({ reason: 'store_unavailable' });
+      logger.warn({ err, clientId: client.id }, 'mqtt connection refused: the operational store did not answer');
+      throw refuse(SERVER_UNAVAILABLE, 'credentials cannot be checked now; retry later');
+    }
+  };
+
   return async function authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<true> {
     const address = addressOf(client);
     // a device's id is its username; API keys are throttled per address only, or one
@@ -72,7 +83,7 @@ export function createAuthenticate({ opsStore, principals, logger, metrics, limi
     }
 
     if (username === SERVICE_USERNAME) {
-      const key = await opsStore.findApiKeyByHash(hashSecret(password));
+      const key = await lookup(() => opsStore.findApiKeyByHash(hashSecret(password)), client);
       if (!key) {
         recordFailure(address, undefined);
         throw fail('bad_api_key', BAD_USERNAME_OR_PASSWORD, 'bad API key', client);
@@ -85,7 +96,7 @@ export function createAuthenticate({ opsStore, principals, logger, metrics, limi
     if (emptyId || client.id !== username) {
       throw fail('client_id_mismatch', IDENTIFIER_REJECTED, 'clientId must equal the device id', client);
     }
-    const device = await opsStore.getDeviceAuth(username);
+    const device = await lookup(() => opsStore.getDeviceAuth(username), client);
     if (!device || !verifySecret(password, device.secretHash)) {
       // unknown ids count too: otherwise the limit itself would tell which ids exist
       recordFailure(address, username);

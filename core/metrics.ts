@@ -13,6 +13,7 @@ export function createMetrics() {
     deadLettered: new Counter({ name: 'fleetdoc_ingest_dead_letters_total', help: 'Messages dead-lettered, by reason', labelNames: ['reason'] as const, registers: r }),
     pointsWritten: new Counter({ name: 'fleetdoc_store_points_written_total', help: 'Points the telemetry store accepted', registers: r }),
     storeWriteErrors: new Counter({ name: 'fleetdoc_store_write_errors_total', help: 'Failed telemetry store batch writes', registers: r }),
+    opsStoreRowsRefused: new Counter({ name: 'fleetdoc_ops_store_rows_refused_total', help: 'Dead letters and events the operational store refused while it answered (dropped; a store that does not answer withholds the PUBACK instead)', labelNames: ['what'], registers: r }),
     storeWriteSeconds: new Histogram({ name: 'fleetdoc_store_write_seconds', help: 'Telemetry store batch write latency', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: r }),
     connectedDevices: new Gauge({ name: 'fleetdoc_mqtt_connected_devices', help: 'Devices connected to the broker', registers: r }),
     connectedClients: new Gauge({ name: 'fleetdoc_mqtt_connected_clients', help: 'All MQTT clients connected (devices and services)', registers: r }),

@@ -85,22 +85,37 @@ export function createIngest(deps: IngestDeps): Ingest {
   /**
    * One bad row must not fail its whole group commit (and so cut off every
    * device in it): a failed batch is retried row by row, and a row the store
-   * still refuses is logged and counted, never thrown back at the device.
+   * refuses while it answers is logged and counted, never thrown back at the
+   * device. A store that does not answer (down, unreachable) fails the rows
+   * not yet written: their messages get no PUBACK, and the devices send them again.
+   * Resolves to each row's error (undefined: written or dropped for good).
    */
   function resilient<T>(what: string, write: (items: T[]) => Promise<void>) {
-    return async (items: T[]) => {
+    return async (items: T[]): Promise<unknown[] | void> => {
       try {
         await write(items);
+        return;
       } catch (batchErr) {
+        if (!(await opsStore.ping().catch(() => false))) {
+          logger.error({ err: batchErr, what, rows: items.length }, 'operational store unavailable; not acknowledged');
+          return items.map(() => batchErr);
+        }
         logger.warn({ err: batchErr, what, rows: items.length }, 'batch insert failed; retrying row by row');
-        for (const item of items) {
+        const failed: unknown[] = [];
+        for (let i = 0; i < items.length; i++) {
           try {
-            await write([item]);
+            await write([items[i]!]);
           } catch (err) {
-            metrics.storeWriteErrors.inc();
+            if (!(await opsStore.ping().catch(() => false))) {
+              for (let j = i; j < items.length; j++) failed[j] = err;
+              logger.error({ err, what, rows: items.length - i }, 'operational store unavailable; not acknowledged');
+              break;
+            }
+            metrics.opsStoreRowsRefused.inc({ what });
             logger.error({ err, what }, 'operational store refused a row; dropped');
           }
         }
+        return failed;
       }
     };
   }
@@ -140,11 +155,12 @@ export function createIngest(deps: IngestDeps): Ingest {
 
   function deadLetter(msg: InboundMessage, rejections: readonly Rejection[]): Promise<void> {
     return Promise.all(
-      rejections.map((rejection) => {
-        metrics.deadLettered.inc({ reason: rejection.reason });
-        return deadLetters.add(
+      rejections.map(async (rejection) => {
+        await deadLetters.add(
           toDeadLetter({ deviceId: msg.device.id, topic: msg.topic, payload: msg.payload, rejection, receivedAt: msg.receivedAt, maxPayloadBytes: config.ingest.deadLetterMaxPayloadBytes }),
         );
+        // counted once recorded: a letter the store could not take comes again with the device's retry
+        metrics.deadLettered.inc({ reason: rejection.reason });
       }),
     ).then(() => undefined);
   }

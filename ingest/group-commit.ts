@@ -4,7 +4,7 @@
  * batch holding the item was flushed, so callers can wait for durability
  * while thousands of items share one write.
  */
-export function createGroupCommit<T>(flush: (items: T[]) => Promise<void>, opts: { maxItems: number; maxDelayMs: number }) {
+export function createGroupCommit<T>(flush: (items: T[]) => Promise<void | ReadonlyArray<unknown>>, opts: { maxItems: number; maxDelayMs: number }) {
   let pending: T[] = [];
   let waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   let timer: NodeJS.Timeout | undefined;
@@ -21,7 +21,7 @@ export function createGroupCommit<T>(flush: (items: T[]) => Promise<void>, opts:
     chain = chain.then(
       () =>
         flush(items).then(
-          () => ws.forEach((w) => w.resolve()),
+          (failed) => ws.forEach((w, i) => (failed?.[i] === undefined ? w.resolve() : w.reject(failed[i]))),
           (err: unknown) => ws.forEach((w) => w.reject(err)),
         ),
     );

@@ -13,6 +13,8 @@ const run = promisify(execFile);
 export interface TestPostgres {
   url: string;
   stop(): Promise<void>;
+  /** An outage of the local server (pg_ctl stop, then start on the same port and data): undefined on DATABASE_URL's. */
+  outage?: { down(): Promise<void>; up(): Promise<void> };
 }
 
 /**
@@ -96,9 +98,9 @@ async function startLocalServer(): Promise<TestPostgres> {
   const asServerUser = (cmd: string, args: string[]) =>
     user ? run('runuser', ['-u', user.name, '--', join(bin, cmd), ...args]) : run(join(bin, cmd), args);
 
+  const serverOpts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
   try {
     await asServerUser('initdb', ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync']);
-    const serverOpts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
     await asServerUser('pg_ctl', ['-D', dataDir, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', serverOpts, 'start']);
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
@@ -110,7 +112,8 @@ async function startLocalServer(): Promise<TestPostgres> {
     if (stopped) return;
     stopped = true;
     try {
-      await asServerUser('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+      // (already stopped by an outage a failed test left down: nothing to stop)
+      await asServerUser('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -119,7 +122,12 @@ async function startLocalServer(): Promise<TestPostgres> {
   try {
     const serverUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
     await withAdmin(serverUrl, (c) => c.query('CREATE DATABASE fleetdoc'));
-    return { url: `postgres://postgres@127.0.0.1:${port}/fleetdoc`, stop };
+    const outage = {
+      // fast: a clean shutdown (the test server runs without fsync; an immediate one would lose recent commits)
+      down: async () => void (await asServerUser('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop'])),
+      up: async () => void (await asServerUser('pg_ctl', ['-D', dataDir, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', serverOpts, 'start'])),
+    };
+    return { url: `postgres://postgres@127.0.0.1:${port}/fleetdoc`, stop, outage };
   } catch (err) {
     await stop();
     throw err;
