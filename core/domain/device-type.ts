@@ -4,6 +4,9 @@ import { MetricName, Slug } from './common.ts';
 /** Written back per sample by the diagnosis engine for every device type (model output): no type may declare them. */
 export const DERIVED_METRICS = ['anomalyScore', 'anomaly'] as const;
 
+/** Names the telemetry store keeps for itself: InfluxDB's `time` (a field of that name is silently dropped) and the tags every sample carries. */
+export const STORE_RESERVED = ['time', 'device', 'model', 'site'] as const;
+
 export const MetricKind = z.enum(['number', 'integer', 'boolean', 'string']);
 
 export const MetricDef = z
@@ -62,6 +65,8 @@ export const DeviceType = z
       if (seen.has(m.name)) ctx.addIssue({ code: 'custom', path: ['metrics', i, 'name'], message: `duplicate metric ${m.name}` });
       if ((DERIVED_METRICS as readonly string[]).includes(m.name))
         ctx.addIssue({ code: 'custom', path: ['metrics', i, 'name'], message: `${m.name} is written by the diagnosis engine; name the metric otherwise` });
+      if ((STORE_RESERVED as readonly string[]).includes(m.name))
+        ctx.addIssue({ code: 'custom', path: ['metrics', i, 'name'], message: `${m.name} is reserved by the telemetry store (InfluxDB's time column, or a sample's tag); name the metric otherwise` });
       seen.add(m.name);
     }
   });

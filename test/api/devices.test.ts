@@ -217,6 +217,11 @@ describe('device types', () => {
     ['an unknown metric kind', { ...pump, name: 'p6', metrics: [{ name: 'a', kind: 'float' }] }],
     ['a metric the engine writes (anomaly)', { ...pump, name: 'p7', metrics: [{ name: 'a' }, { name: 'anomaly' }] }],
     ['a boolean declared a counter', { ...pump, name: 'p8', metrics: [{ name: 'a', kind: 'boolean', counter: true }] }],
+    // InfluxDB drops a field named time without an error; device, model and site are every sample's tags
+    ['a metric named time', { ...pump, name: 'p9', metrics: [{ name: 'a' }, { name: 'time' }] }],
+    ['a metric named device', { ...pump, name: 'p10', metrics: [{ name: 'a' }, { name: 'device' }] }],
+    ['a metric named model', { ...pump, name: 'p11', metrics: [{ name: 'a' }, { name: 'model' }] }],
+    ['a metric named site', { ...pump, name: 'p12', metrics: [{ name: 'a' }, { name: 'site' }] }],
   ])('refuses a type file with %s (400, with issues)', async (_what, body) => {
     const res = await t.call('service', { method: 'POST', url: '/api/v1/device-types', payload: body });
     expect(res.statusCode).toBe(400);
