@@ -31,6 +31,17 @@ export class DeviceLink {
   connect(): Promise<void> {
     if (this.connected) return Promise.resolve();
     if (this.connecting) return this.connecting;
+    const existing = this.client;
+    if (existing) {
+      // mqtt.js reconnects by itself (reconnectPeriod): a second client would fight the first over the clientId
+      this.connecting = new Promise<void>((resolve) =>
+        existing.once('connect', () => {
+          this.connecting = null;
+          resolve();
+        }),
+      );
+      return this.connecting;
+    }
     const { id, secret, mqttUrl } = this.o;
     this.connecting = new Promise<void>((resolve, reject) => {
       const client = mqtt.connect(mqttUrl, {
@@ -64,6 +75,7 @@ export class DeviceLink {
         if (first) {
           first = false;
           this.connecting = null;
+          if (this.client === client) this.client = null;
           client.end(true);
           reject(new Error(`${id}: MQTT connect failed: ${err.message}`, { cause: err }));
         } else {

@@ -1,0 +1,35 @@
+/**
+ * A simulated device's MQTT link across a dropped connection: mqtt.js reconnects
+ * it by itself, and asking it to connect meanwhile (as the runner does for a
+ * link that is not connected) must not open a second client that would fight
+ * the first over the device's clientId.
+ */
+import { describe, expect, it } from 'vitest';
+import { DeviceLink } from '../../simulator/link.ts';
+import { useStack } from '../helpers/stack.ts';
+
+describe('device link', () => {
+  it('after the platform drops it, one client reconnects: connects (each publishing online) do not multiply', async () => {
+    const s = await useStack();
+    const { id, secret } = await s.registerDevice('air-compressor');
+    const statuses = async () => Number(/fleetdoc_mqtt_messages_received_total\{kind="status"\} (\d+)/.exec(await fetch(`${s.httpUrl}/metrics`).then((r) => r.text()))?.[1] ?? 0);
+    const link = new DeviceLink({ mqttUrl: s.mqttUrl, id, secret, onCommand: () => undefined });
+    try {
+      await link.connect();
+      await expect.poll(statuses).toBe(1);
+      // the platform drops the connection (a restart, a network cut)
+      expect(s.stack.broker.disconnectDevice(id)).toBe(true);
+      await expect.poll(() => link.connected).toBe(false);
+      // the runner asks for a connection while mqtt.js already reconnects (every 3 s)
+      await Promise.all([link.connect(), link.connect()]);
+      expect(link.connected).toBe(true);
+      // two clients with one clientId would take the connection from each other every few seconds, each saying online
+      const settled = await statuses();
+      await new Promise((r) => setTimeout(r, 8000));
+      expect(await statuses()).toBe(settled);
+      expect(link.connected).toBe(true);
+    } finally {
+      await link.close();
+    }
+  });
+});
