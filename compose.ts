@@ -78,7 +78,8 @@ export async function createStack(opts: StackOptions) {
   const ingest = createIngest({ config, logger, clock, metrics, opsStore, telemetryStore });
   const scorer =
     opts.scorer === null ? undefined : typeof opts.scorer === 'function' ? opts.scorer({ opsStore, logger }) : (opts.scorer ?? createModelScorer({ logger, opsStore }));
-  const diagnosis = createDiagnosis({ logger, clock, opsStore, telemetryStore, source: ingest, scorer, metrics, options: { checkpointMs: config.diagnosis.checkpointMs, ...opts.diagnosisOptions } });
+  // the model's per-sample decisions go to the store through ingest's durable spool, as telemetry does
+  const diagnosis = createDiagnosis({ logger, clock, opsStore, telemetryStore: { write: (points) => ingest.writeDerived(points) }, source: ingest, scorer, metrics, options: { checkpointMs: config.diagnosis.checkpointMs, ...opts.diagnosisOptions } });
   const broker = createBroker({ config, logger, metrics, clock, opsStore, gate: ingest });
   const api = createApi({
     config,

@@ -4,6 +4,7 @@ import { CommandAck } from '../core/domain/command.ts';
 import type { NewDeadLetter } from '../core/domain/dead-letter.ts';
 import { EventPayload, StatusPayload, type NewDeviceEvent } from '../core/domain/event.ts';
 import { parseTime } from '../core/domain/common.ts';
+import { DERIVED_METRICS } from '../core/domain/device-type.ts';
 import type { OutOfRangeSample, Point } from '../core/domain/telemetry.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
@@ -38,6 +39,12 @@ export type AcceptedListener = (points: readonly Point[], opts?: { canWait: bool
 const CAN_WAIT = Object.freeze({ canWait: true });
 const CANNOT_WAIT = Object.freeze({ canWait: false });
 
+/** A point of derived metrics only (a type may not declare them, so no device sends one). */
+function derivedOnly(p: Point): boolean {
+  for (const k in p.metrics) if (!(DERIVED_METRICS as readonly string[]).includes(k)) return false;
+  return true;
+}
+
 export interface Ingest extends Service, InboundGate {
   /** In-process consumers of accepted samples (the diagnosis engine). */
   onAccepted(listener: AcceptedListener): () => void;
@@ -50,6 +57,11 @@ export interface Ingest extends Service, InboundGate {
   onOutOfRange(listener: (sample: OutOfRangeSample) => void): () => void;
   /** Called after each batch the telemetry store accepted (benchmarks, lag metrics). */
   onStored(listener: AcceptedListener): () => void;
+  /**
+   * Points the platform derives from the telemetry (the anomaly model's per-sample decisions), written to the store
+   * through the same durable spool: kept through a store outage and a restart. Rejects when the spool is full.
+   */
+  writeDerived(points: readonly Point[]): Promise<void>;
   /** Resolves when every accepted point so far is in the telemetry store. */
   flush(timeoutMs?: number): Promise<boolean>;
   spoolStats(): ReturnType<Spool['stats']>;
@@ -127,7 +139,11 @@ export function createIngest(deps: IngestDeps): Ingest {
       logger,
       metrics,
       clock,
-      onStored: (points) => storedListeners.forEach((l) => l(points)),
+      onStored: (points) => {
+        // what devices sent: the derived points (the model's decisions) go the same way, unannounced
+        const sent = points.filter((p) => !derivedOnly(p));
+        if (sent.length) storedListeners.forEach((l) => l(sent));
+      },
       onRejected: (points, detail) => {
         for (const p of points) {
           metrics.deadLettered.inc({ reason: 'store_rejected' });
@@ -315,6 +331,10 @@ export function createIngest(deps: IngestDeps): Ingest {
     onStored(listener: AcceptedListener): () => void {
       storedListeners.add(listener);
       return () => storedListeners.delete(listener);
+    },
+    async writeDerived(points: readonly Point[]): Promise<void> {
+      if (spool.isFull()) throw new Error('spool full: SPOOL_MAX_BYTES reached');
+      await spool.append(points, clock.now());
     },
     flush: (timeoutMs?: number) => spool.flush(timeoutMs),
     stop(): Promise<void> {

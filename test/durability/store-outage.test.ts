@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInflux, type TestInflux } from '../helpers/influx.ts';
 import { startPublisher } from '../helpers/publisher.ts';
 import { useStack, type TestStack } from '../helpers/stack.ts';
+import { mosquittoPubLines } from '../helpers/mosquitto.ts';
+import { topics } from '../../core/topics.ts';
+import { createModelScorer } from '../../diagnosis/model/scorer.ts';
 
 const T0 = Date.UTC(2026, 10, 25, 0, 0, 0);
 
@@ -54,6 +57,24 @@ describe('acknowledged means durable: InfluxDB outages', () => {
     order.forEach((seq, i) => firstSeen.has(seq) || firstSeen.set(seq, i));
     const seqs = [...firstSeen.keys()];
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+  });
+
+  it('the anomaly model’s per-sample decisions made while InfluxDB is down reach it once it is back', async () => {
+    // with the shipped anomaly models (tests run rules only unless they ask)
+    const s = await useStack(env(), { scorer: ({ opsStore, logger }) => createModelScorer({ opsStore, logger }) });
+    const { id, secret } = await s.registerDevice('air-compressor');
+    await influx.stopServer();
+    const t0 = T0 + 20_000_000;
+    const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify({ ts: t0 + i * 1000, metrics: { oilTempC: 70 + (i % 7) / 10, motorCurrentA: 50, loaded: true } }));
+    const r = await mosquittoPubLines({ port: s.mqttPort, id, secret, topic: topics.telemetry(id), lines });
+    expect(r.code, r.stderr).toBe(0);
+    // every sample judged (its decision written back) while the store is still down
+    await s.stack.diagnosis.flush();
+    expect(s.stack.diagnosis.stats()).toMatchObject({ samples: 300, writeBacks: 300 });
+    await influx.startServer();
+    expect(await s.stack.ingest.flush(60_000)).toBe(true);
+    const res = await s.http<{ rows: Array<{ values: { anomaly?: number } }> }>('GET', `/api/v1/devices/${id}/telemetry?metrics=anomaly&from=${t0}&to=${t0 + 300_000}&limit=100000`);
+    expect(res.body.rows.filter((x) => x.values.anomaly !== undefined)).toHaveLength(300);
   });
 
   it('at SPOOL_MAX_BYTES stops acknowledging, drops nothing, and resumes when the store is back', async () => {
