@@ -9,6 +9,7 @@ import { bootstrapAdminKey } from './api/bootstrap.ts';
 import { createBroker } from './broker/create-broker.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import type { Config } from './core/config.ts';
+import { FleetdocError } from './core/errors.ts';
 import { loadDeviceTypeFiles } from './core/device-types.ts';
 import type { Logger } from './core/logger.ts';
 import { createMetrics } from './core/metrics.ts';
@@ -36,6 +37,9 @@ export async function createOpsStore(config: Config, logger: Logger, clock: Cloc
   mkdirSync(dir, { recursive: true });
   return createSqlOpsStore({ client: await createPgliteClient({ dir, ...(pgliteTemplate ? { template: pgliteTemplate } : {}) }), kind: 'pglite', clock, logger });
 }
+
+/** How often a telemetry store unreachable at start is tried again. */
+const STORE_INIT_RETRY_MS = 5000;
 
 export interface StackOptions {
   config: Config;
@@ -99,6 +103,30 @@ export async function createStack(opts: StackOptions) {
     checkModel: (files) => verifyModel(files),
     onRecalibrationRequested: () => diagnosis.applyRecalibrations(),
   });
+  /**
+   * A telemetry store that cannot be reached at start does not keep the platform down: devices publish, the spool
+   * keeps what they send, and the store is set up (an InfluxDB bucket looked up or created) once it answers. One
+   * that answers with an error (a wrong token, an unknown org) still stops the start: that is configuration.
+   */
+  let initRetry: NodeJS.Timeout | undefined;
+  async function initTelemetryStore(): Promise<void> {
+    try {
+      await telemetryStore.init();
+    } catch (err) {
+      if (!(err instanceof FleetdocError && (err.details as { reachable?: boolean } | undefined)?.reachable === false)) throw err;
+      logger.error({ err }, `telemetry store unreachable at start; telemetry is spooled until it answers (trying again every ${STORE_INIT_RETRY_MS / 1000} s)`);
+      const retry = () => {
+        initRetry = setTimeout(() => {
+          telemetryStore.init().then(
+            () => logger.info('telemetry store reachable: set up'),
+            () => retry(),
+          );
+        }, STORE_INIT_RETRY_MS);
+        initRetry.unref();
+      };
+      retry();
+    }
+  }
   let generatedAdminKey: string | undefined;
   let stopping: Promise<void> | undefined;
 
@@ -115,7 +143,7 @@ export async function createStack(opts: StackOptions) {
       return generatedAdminKey;
     },
     async start(): Promise<void> {
-      await Promise.all([telemetryStore.init(), opsStore.init()]);
+      await Promise.all([initTelemetryStore(), opsStore.init()]);
       for (const t of loadDeviceTypeFiles()) await opsStore.upsertDeviceType(t);
       generatedAdminKey = (await bootstrapAdminKey({ opsStore, adminKey: config.api.adminKey, logger })).generatedAdminKey;
       await ingest.start();
@@ -126,6 +154,7 @@ export async function createStack(opts: StackOptions) {
     /** Stops in reverse order: no new traffic, then flush, then close stores. */
     stop(): Promise<void> {
       stopping ??= (async () => {
+        clearTimeout(initRetry);
         await api.stop();
         await broker.stop();
         await diagnosis.stop();

@@ -47,7 +47,7 @@ export function createInfluxTelemetryStore(opts: InfluxTelemetryStoreOptions): T
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
-      throw errors.storeUnavailable(`InfluxDB at ${base} is unreachable`, { cause: err });
+      throw errors.storeUnavailable(`InfluxDB at ${base} is unreachable`, { cause: err, details: { reachable: false } });
     }
     const text = await res.text();
     let json: T | null = null;

@@ -77,6 +77,22 @@ describe('acknowledged means durable: InfluxDB outages', () => {
     expect(res.body.rows.filter((x) => x.values.anomaly !== undefined)).toHaveLength(300);
   });
 
+  it('starts while InfluxDB is unreachable: acknowledges and spools, sets the bucket up once it answers, and drains', async () => {
+    await influx.stopServer();
+    // a bucket that does not exist yet: created when InfluxDB answers
+    const s = await useStack({ ...env(), INFLUX_BUCKET: 'created-later' });
+    const { id, secret } = await s.registerDevice('air-compressor');
+    const t0 = T0 + 30_000_000;
+    const lines = Array.from({ length: 50 }, (_, i) => JSON.stringify({ ts: t0 + i * 1000, metrics: { oilTempC: 70 + i / 10 } }));
+    const r = await mosquittoPubLines({ port: s.mqttPort, id, secret, topic: topics.telemetry(id), lines });
+    expect(r.code, r.stderr).toBe(0);
+    expect((await s.http('GET', '/ready', undefined, null)).status).toBe(503);
+    await influx.startServer();
+    expect(await s.stack.ingest.flush(60_000)).toBe(true);
+    const res = await s.http<{ rows: unknown[] }>('GET', `/api/v1/devices/${id}/telemetry?metrics=oilTempC&from=${t0}&to=${t0 + 50_000}`);
+    expect(res.body.rows).toHaveLength(50);
+  });
+
   it('at SPOOL_MAX_BYTES stops acknowledging, drops nothing, and resumes when the store is back', async () => {
     const s = await useStack({ ...env(), SPOOL_MAX_BYTES: '200000', SPOOL_SEGMENT_BYTES: '50000' });
     const { id, secret } = await s.registerDevice('air-compressor');
