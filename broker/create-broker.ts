@@ -124,8 +124,22 @@ export function createBroker(deps: BrokerDeps): Broker {
         logger.warn({ clientId: conn.client?.id, remoteAddress, reason }, 'client disconnected for misbehaviour');
       },
     });
-    conn.client = aedes.handle(guard);
-    guards.set(conn.client, guard);
+    const client = aedes.handle(guard);
+    conn.client = client;
+    guards.set(client, guard);
+    // aedes does not always say when a client taken over by another with its id has gone: its socket does
+    inner.once('close', () => gone(client));
+  }
+
+  // counted from 'clientReady' (past CONNECT) to the first of 'clientDisconnect' or its socket closing
+  const ready = new WeakSet<Client>();
+  const closed = new WeakSet<Client>();
+  function gone(client: Client): void {
+    closed.add(client);
+    if (!ready.delete(client)) return;
+    metrics.connectedClients.dec();
+    const p = principals.get(client);
+    if (p?.kind === 'device') presence.offline(p.device.id, client);
   }
 
   function listen(server: NetServer | HttpServer, port: number, host: string): Promise<number> {
@@ -173,8 +187,9 @@ export function createBroker(deps: BrokerDeps): Broker {
       authorizeSubscribe: createAuthorizeSubscribe((c) => principals.get(c), logger, metrics),
     });
     // 'clientDisconnect' also fires for clients that never got past CONNECT: count only ready ones
-    const ready = new WeakSet<Client>();
     aedes.on('clientReady', (client) => {
+      // ready after its socket closed (authenticated while it went): never counted
+      if (closed.has(client)) return;
       ready.add(client);
       metrics.connectedClients.inc();
       const p = principals.get(client);
@@ -184,11 +199,7 @@ export function createBroker(deps: BrokerDeps): Broker {
         if (g) g.exemptFromRateLimit = true;
       }
     });
-    aedes.on('clientDisconnect', (client) => {
-      if (ready.delete(client)) metrics.connectedClients.dec();
-      const p = principals.get(client);
-      if (p?.kind === 'device') presence.offline(p.device.id, client);
-    });
+    aedes.on('clientDisconnect', gone);
     aedes.on('clientError', (client, err) => logger.debug({ clientId: client?.id, err: err.message }, 'client error'));
     aedes.on('connectionError', (client, err) => logger.debug({ clientId: client?.id, err: err.message }, 'connection error'));
 

@@ -19,6 +19,14 @@ export function createPresence(deps: { opsStore: OpsStore; logger: Logger; metri
 
   const record = (what: string, p: Promise<unknown>) =>
     p.catch((err: unknown) => logger.error({ err, what }, 'presence update failed'));
+  /** A device's online/offline writes, one after another in the order they happened (over a pool they could land out of order). */
+  const writes = new Map<string, Promise<unknown>>();
+  const setPresence = (deviceId: string, online: boolean) => {
+    const at = clock.now();
+    const p = (writes.get(deviceId) ?? Promise.resolve()).then(() => record(online ? 'online' : 'offline', opsStore.setPresence(deviceId, online, at)));
+    writes.set(deviceId, p);
+    void p.then(() => writes.get(deviceId) === p && writes.delete(deviceId));
+  };
 
   const flush = (): Promise<void> => {
     if (lastSeen.size === 0) return flushing;
@@ -37,15 +45,15 @@ export function createPresence(deps: { opsStore: OpsStore; logger: Logger; metri
       if (timer) clearInterval(timer);
       timer = undefined;
       await flush();
-      const now = clock.now();
-      await Promise.all([...connected.keys()].map((id) => record('offline', opsStore.setPresence(id, false, now))));
+      for (const id of connected.keys()) setPresence(id, false);
+      await Promise.all(writes.values());
       connected.clear();
       metrics.connectedDevices.set(0);
     },
     online(deviceId: string, client: Client): void {
       connected.set(deviceId, client);
       metrics.connectedDevices.set(connected.size);
-      void record('online', opsStore.setPresence(deviceId, true, clock.now()));
+      setPresence(deviceId, true);
     },
     offline(deviceId: string, client: Client): void {
       // a takeover (same id reconnecting) closes the old client after the new one registered
@@ -53,7 +61,7 @@ export function createPresence(deps: { opsStore: OpsStore; logger: Logger; metri
       connected.delete(deviceId);
       lastSeen.delete(deviceId);
       metrics.connectedDevices.set(connected.size);
-      void record('offline', opsStore.setPresence(deviceId, false, clock.now()));
+      setPresence(deviceId, false);
     },
     seen(deviceId: string): void {
       lastSeen.set(deviceId, clock.now());
