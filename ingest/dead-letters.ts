@@ -34,7 +34,8 @@ export function toDeadLetter(args: {
   let raw = args.payload;
   if (rejection.fragment !== undefined) {
     try {
-      raw = Buffer.from(JSON.stringify(rejection.fragment) ?? '');
+      // JSON has no infinity: 1e999 parsed to Infinity would print as null, hiding what was wrong with it
+      raw = Buffer.from(JSON.stringify(rejection.fragment, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v)) ?? '');
     } catch {
       // too deep to re-serialise: keep the whole raw message instead
     }

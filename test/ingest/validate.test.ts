@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadDeviceTypeFiles } from '../../core/device-types.ts';
 import { compileType, validateTelemetry, type ValidationContext } from '../../ingest/validate.ts';
+import { toDeadLetter } from '../../ingest/dead-letters.ts';
 
 const types = loadDeviceTypeFiles();
 const compressor = compileType(types.find((t) => t.name === 'air-compressor')!);
@@ -85,5 +86,19 @@ describe('validateTelemetry', () => {
     const c = ctx({ type: washer, device: { id: 'wm-1', type: 'washing-machine', model: null, site: null } });
     expect(run('{"metrics":{"phase":"spin","drumRpm":1200}}', c).points).toHaveLength(1);
     expect(run('{"metrics":{"phase":"dance"}}', c).rejections[0]!.reason).toBe('out_of_range');
+  });
+});
+
+describe('a dead letter of one sample of a batch', () => {
+  it('shows a non-finite reading as the device sent it, not as null', () => {
+    const type = compileType(loadDeviceTypeFiles().find((t) => t.name === 'air-compressor')!);
+    const payload = Buffer.from('{"samples":[{"metrics":{"oilTempC":70}},{"metrics":{"oilTempC":1e999}},{"metrics":{"oilTempC":-1e999}}]}');
+    const { points, rejections } = validateTelemetry(payload, { device: { id: 'd', type: 'air-compressor', model: null, site: null }, type, now: Date.now(), maxFutureMs: 60_000, maxPayloadBytes: 65_536 });
+    expect(points).toHaveLength(1);
+    const letters = rejections.map((rejection) => toDeadLetter({ deviceId: 'd', topic: 'devices/d/telemetry', payload, rejection, receivedAt: 0, maxPayloadBytes: 4096 }));
+    expect(letters.map((l) => [l.reason, l.payload])).toEqual([
+      ['non_finite', '{"metrics":{"oilTempC":"Infinity"}}'],
+      ['non_finite', '{"metrics":{"oilTempC":"-Infinity"}}'],
+    ]);
   });
 });
