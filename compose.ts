@@ -115,11 +115,18 @@ export async function createStack(opts: StackOptions) {
     } catch (err) {
       if (!(err instanceof FleetdocError && (err.details as { reachable?: boolean } | undefined)?.reachable === false)) throw err;
       logger.error({ err }, `telemetry store unreachable at start; telemetry is spooled until it answers (trying again every ${STORE_INIT_RETRY_MS / 1000} s)`);
+      let attempts = 1;
       const retry = () => {
+        if (stopping) return;
         initRetry = setTimeout(() => {
+          if (stopping) return;
           telemetryStore.init().then(
             () => logger.info('telemetry store reachable: set up'),
-            () => retry(),
+            (e: unknown) => {
+              // every minute, not every try: an InfluxDB that answers with an error now says so
+              if (++attempts % 12 === 0 || !(e instanceof FleetdocError && (e.details as { reachable?: boolean } | undefined)?.reachable === false)) logger.error({ err: e, attempts }, 'telemetry store still not set up; trying again');
+              retry();
+            },
           );
         }, STORE_INIT_RETRY_MS);
         initRetry.unref();

@@ -38,6 +38,10 @@ function storableData(data: Record<string, string | number | boolean | null>): R
 export type AcceptedListener = (points: readonly Point[], opts?: { canWait: boolean }) => void | Promise<void>;
 const CAN_WAIT = Object.freeze({ canWait: true });
 const CANNOT_WAIT = Object.freeze({ canWait: false });
+/** How many devices' last stamps are kept before the passed ones are swept. */
+const STAMPS_SWEEP_AT = 10_000;
+/** How far ahead of the clock a device's stamps may be when its message is acknowledged. */
+const STAMP_LEAD_MS = 1000;
 
 /** A point of derived metrics only (a type may not declare them, so no device sends one). */
 function derivedOnly(p: Point): boolean {
@@ -146,6 +150,11 @@ export function createIngest(deps: IngestDeps): Ingest {
       },
       onRejected: (points, detail) => {
         for (const p of points) {
+          // the model's decision, not what the device sent: no dead letter of the device's
+          if (derivedOnly(p)) {
+            logger.warn({ deviceId: p.deviceId, ts: p.ts, detail }, 'telemetry store refused an anomaly decision; dropped');
+            continue;
+          }
           metrics.deadLettered.inc({ reason: 'store_rejected' });
           const payload = Buffer.from(JSON.stringify({ ts: p.ts, seq: p.seq, metrics: p.metrics }));
           deadLetters
@@ -187,15 +196,31 @@ export function createIngest(deps: IngestDeps): Ingest {
    * otherwise share a time, and the store keeps one point per device and time: the others would be lost.
    */
   const lastStamp = new Map<string, number>();
-  const STAMPS_SWEEP_AT = 10_000;
+  // only a time not yet passed can collide: the others go once there are many (and the sweep waits for twice as many)
+  let sweepAt = STAMPS_SWEEP_AT;
   function stampFor(deviceId: string, now: number): () => number {
     return () => {
       const ts = Math.max(now, (lastStamp.get(deviceId) ?? -Infinity) + 1);
-      // only a time not yet passed can collide: the others go once there are many
-      if (lastStamp.size >= STAMPS_SWEEP_AT) for (const [id, t] of lastStamp) if (t < now) lastStamp.delete(id);
+      if (lastStamp.size >= sweepAt) {
+        for (const [id, t] of lastStamp) if (t < now) lastStamp.delete(id);
+        sweepAt = Math.max(STAMPS_SWEEP_AT, 2 * lastStamp.size);
+      }
       lastStamp.set(deviceId, ts);
       return ts;
     };
+  }
+
+  /**
+   * A device that sends more than 1,000 samples a second without times gets stamps ahead of the clock: its message is
+   * acknowledged once they are at most STAMP_LEAD_MS ahead (it slows to 1,000 a second), so that no stamp is given
+   * twice across a restart and a read up to now misses at most that much.
+   */
+  async function stampsCaughtUp(deviceId: string): Promise<void> {
+    for (;;) {
+      const ahead = (lastStamp.get(deviceId) ?? -Infinity) - clock.now() - STAMP_LEAD_MS;
+      if (ahead <= 0) return;
+      await new Promise((r) => setTimeout(r, ahead));
+    }
   }
 
   async function acceptTelemetry(msg: InboundMessage): Promise<{ forward: boolean }> {
@@ -213,6 +238,9 @@ export function createIngest(deps: IngestDeps): Ingest {
       maxFutureMs: config.ingest.maxFutureMs,
       maxPayloadBytes: config.broker.maxPayloadBytes,
     });
+    // dead letters first: a message whose letter cannot be written (the ops store down) is sent again, and its good
+    // samples must not have been spooled and judged already
+    if (rejections.length > 0) await deadLetter(msg, rejections);
     if (points.length > 0) {
       metrics.messagesAccepted.inc({ kind: 'telemetry' });
       metrics.samplesAccepted.inc(points.length);
@@ -242,8 +270,8 @@ export function createIngest(deps: IngestDeps): Ingest {
       }
       // no PUBACK until the consumers have room
       if (waits && opts.canWait) await Promise.all(waits);
+      if (opts.canWait) await stampsCaughtUp(msg.device.id);
     }
-    if (rejections.length > 0) await deadLetter(msg, rejections);
     for (const r of rejections) {
       if (!r.outOfRange) continue;
       for (const l of outOfRangeListeners) {

@@ -51,6 +51,8 @@ export class DeviceLink {
         clean: true,
         keepalive: 120,
         reconnectPeriod: 3000,
+        // a refused reconnect (CONNACK 3 while the platform's store is down) must not end the reconnecting for good
+        reconnectOnConnackError: true,
         connectTimeout: 30_000,
         resubscribe: true,
         will: { topic: topics.status(id), payload: Buffer.from('offline'), qos: 1, retain: false },

@@ -23,7 +23,8 @@ describe('acknowledged means recorded: PostgreSQL outages', () => {
     const first = await s.connectDevice(id, secret);
     // the device's type is cached by a first good sample
     await first.publishAsync(topics.telemetry(id), JSON.stringify({ metrics: { oilTempC: 70 } }), { qos: 1 });
-    const bad = JSON.stringify({ ts: Date.now(), metrics: { noSuchMetric: 1 } });
+    // a batch with a good sample (no time: a second copy would be a second row) and a bad one
+    const bad = JSON.stringify({ samples: [{ metrics: { oilTempC: 71.5 } }, { ts: Date.now(), metrics: { noSuchMetric: 1 } }] });
     const event = JSON.stringify({ ts: Date.now(), kind: 'error', code: 'E-TEST-OUTAGE' });
 
     await outage.down();
@@ -43,5 +44,9 @@ describe('acknowledged means recorded: PostgreSQL outages', () => {
     expect(letters.body.map((l) => l.reason)).toContain('unknown_metric');
     const events = await s.http<Array<{ code: string | null }>>('GET', `/api/v1/devices/${id}/events`);
     expect(events.body.map((e) => e.code)).toContain('E-TEST-OUTAGE');
+    // the good sample of the batch sent twice is stored once: the refused delivery spooled nothing
+    expect(await s.stack.ingest.flush()).toBe(true);
+    const rows = await s.http<{ rows: Array<{ values: { oilTempC?: number } }> }>('GET', `/api/v1/devices/${id}/telemetry?metrics=oilTempC`);
+    expect(rows.body.rows.filter((r) => r.values.oilTempC === 71.5)).toHaveLength(1);
   });
 });

@@ -56,13 +56,28 @@ async function withoutTimes(s: TestStack) {
   expect(res.body.rows.slice(300).map((x) => x.values.dischargePressureBar)).toEqual([7.1, 7.2, 7.3, 7.4, 7.5]);
 }
 
+/** More samples without times than milliseconds: acknowledged once their stamps are at most a second ahead of the clock. */
+async function fasterThanStamps(s: TestStack) {
+  const { id, secret } = await s.registerDevice('air-compressor');
+  const c = await s.connectDevice(id, secret);
+  const from = Date.now();
+  await c.publishAsync(topics.telemetry(id), JSON.stringify({ samples: Array.from({ length: 3000 }, (_, i) => ({ metrics: { oilTempC: 60 + i / 1000 } })) }), { qos: 1 });
+  const ackedAt = Date.now();
+  expect(await s.stack.ingest.flush()).toBe(true);
+  const res = await s.http<Rows>('GET', `/api/v1/devices/${id}/telemetry?from=${from - 1}&to=${ackedAt + 3_600_000}`);
+  expect(res.body.rows).toHaveLength(3000);
+  expect(Date.parse(res.body.rows.at(-1)!.ts)).toBeLessThanOrEqual(ackedAt + 1000);
+}
+
 describe('telemetry: MQTT → ingest → store → API', () => {
   it('round trip into the embedded store with exact values and timestamps (mosquitto_pub)', async () => {
     await roundTrip(await useStack());
   });
 
   it('samples without a time, many a millisecond, are each stored at their arrival (embedded store)', async () => {
-    await withoutTimes(await useStack());
+    const s = await useStack();
+    await withoutTimes(s);
+    await fasterThanStamps(s);
   });
 
   describe('with a real InfluxDB 2.x', () => {

@@ -32,4 +32,30 @@ describe('device link', () => {
       await link.close();
     }
   });
+
+  it('keeps reconnecting after a refused reconnect (CONNACK 3 while the platform cannot check credentials)', { timeout: 60_000 }, async () => {
+    const s = await useStack();
+    const { id, secret } = await s.registerDevice('air-compressor');
+    const link = new DeviceLink({ mqttUrl: s.mqttUrl, id, secret, onCommand: () => undefined });
+    const store = s.stack.opsStore;
+    const getDeviceAuth = store.getDeviceAuth.bind(store);
+    let refused = 0;
+    try {
+      await link.connect();
+      // the operational store stops answering credential checks for a while
+      store.getDeviceAuth = async () => {
+        refused++;
+        throw new Error('connection refused');
+      };
+      // (once the broker has it ready: the client hears its CONNACK a moment before)
+      await expect.poll(() => s.stack.broker.disconnectDevice(id)).toBe(true);
+      await expect.poll(() => refused, { timeout: 30_000 }).toBeGreaterThan(0);
+      store.getDeviceAuth = getDeviceAuth;
+      // mqtt.js tries again 3 s after the refusal (without reconnectOnConnackError it gave up for good)
+      await expect.poll(() => link.connected, { timeout: 15_000 }).toBe(true);
+    } finally {
+      store.getDeviceAuth = getDeviceAuth;
+      await link.close();
+    }
+  });
 });
