@@ -102,17 +102,29 @@ export function createIngest(deps: IngestDeps): Ingest {
    * One bad row must not fail its whole group commit (and so cut off every
    * device in it): a failed batch is retried row by row, and a row the store
    * refuses while it answers is logged and counted, never thrown back at the
-   * device. A store that does not answer (down, unreachable) fails the rows
-   * not yet written: their messages get no PUBACK, and the devices send them again.
+   * device. A store that does not answer (down, unreachable) or cannot write
+   * now (read-only, full) fails the rows not yet written: their messages get
+   * no PUBACK, and the devices send them again.
    * Resolves to each row's error (undefined: written or dropped for good).
    */
+  /**
+   * Whether the store, having refused a write, still takes writes: it answers, and its refusal is not one of
+   * PostgreSQL's "cannot write now" classes — 08 connection, 25 read-only (a standby after a failover), 53
+   * insufficient resources (a full disk), 57 operator intervention (shutting down), 58 system error.
+   */
+  async function answers(err: unknown): Promise<boolean> {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && /^(08|25|53|57|58)/.test(code)) return false;
+    return opsStore.ping().catch(() => false);
+  }
+
   function resilient<T>(what: string, write: (items: T[]) => Promise<void>) {
     return async (items: T[]): Promise<unknown[] | void> => {
       try {
         await write(items);
         return;
       } catch (batchErr) {
-        if (!(await opsStore.ping().catch(() => false))) {
+        if (!(await answers(batchErr))) {
           logger.error({ err: batchErr, what, rows: items.length }, 'operational store unavailable; not acknowledged');
           return items.map(() => batchErr);
         }
@@ -122,7 +134,7 @@ export function createIngest(deps: IngestDeps): Ingest {
           try {
             await write([items[i]!]);
           } catch (err) {
-            if (!(await opsStore.ping().catch(() => false))) {
+            if (!(await answers(err))) {
               for (let j = i; j < items.length; j++) failed[j] = err;
               logger.error({ err, what, rows: items.length - i }, 'operational store unavailable; not acknowledged');
               break;

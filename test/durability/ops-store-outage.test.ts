@@ -3,6 +3,7 @@
  * operational store (PostgreSQL) is down they get no PUBACK, so the device
  * sends them again; once it is back they are recorded.
  */
+import pg_ from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../../core/topics.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
@@ -48,5 +49,41 @@ describe('acknowledged means recorded: PostgreSQL outages', () => {
     expect(await s.stack.ingest.flush()).toBe(true);
     const rows = await s.http<{ rows: Array<{ values: { oilTempC?: number } }> }>('GET', `/api/v1/devices/${id}/telemetry?metrics=oilTempC`);
     expect(rows.body.rows.filter((r) => r.values.oilTempC === 71.5)).toHaveLength(1);
+  });
+});
+
+describe('acknowledged means recorded: a PostgreSQL that answers but cannot write', () => {
+  let pg: TestPostgres;
+  beforeAll(async () => {
+    pg = await startPostgres();
+  });
+  afterAll(async () => pg?.stop());
+
+  it('read-only (a standby after a failover): a dead letter is not acknowledged until it can be written', async () => {
+    const s = await useStack({ DATABASE_URL: pg.url });
+    const { id, secret } = await s.registerDevice('air-compressor');
+    const c = await s.connectDevice(id, secret);
+    await c.publishAsync(topics.telemetry(id), JSON.stringify({ metrics: { oilTempC: 70 } }), { qos: 1 });
+    const admin = new pg_.Client({ connectionString: pg.url });
+    await admin.connect();
+    const readOnly = async (on: boolean) => {
+      await admin.query(on ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only');
+      await admin.query('SELECT pg_reload_conf()');
+    };
+    try {
+      await readOnly(true);
+      // SELECT 1 still answers; the insert fails with 25006 (read-only transaction)
+      const bad = JSON.stringify({ ts: Date.now(), metrics: { noSuchMetric: 2 } });
+      const acked = await Promise.race([c.publishAsync(topics.telemetry(id), bad, { qos: 1 }).then(() => true, () => false), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
+      expect(acked).toBe(false);
+      await readOnly(false);
+      const again = await s.connectDevice(id, secret);
+      await again.publishAsync(topics.telemetry(id), bad, { qos: 1 });
+      const letters = await s.http<Array<{ reason: string }>>('GET', `/api/v1/dead-letters?deviceId=${id}`);
+      expect(letters.body.map((l) => l.reason)).toEqual(['unknown_metric']);
+    } finally {
+      await readOnly(false).catch(() => undefined);
+      await admin.end();
+    }
   });
 });
