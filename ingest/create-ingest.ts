@@ -5,7 +5,7 @@ import type { NewDeadLetter } from '../core/domain/dead-letter.ts';
 import { EventPayload, StatusPayload, type NewDeviceEvent } from '../core/domain/event.ts';
 import { parseTime } from '../core/domain/common.ts';
 import { DERIVED_METRICS } from '../core/domain/device-type.ts';
-import type { OutOfRangeSample, Point } from '../core/domain/telemetry.ts';
+import { MAX_BATCH_SAMPLES, type OutOfRangeSample, type Point } from '../core/domain/telemetry.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { topics } from '../core/topics.ts';
@@ -40,7 +40,7 @@ const CAN_WAIT = Object.freeze({ canWait: true });
 const CANNOT_WAIT = Object.freeze({ canWait: false });
 /** How many devices' last stamps are kept before the passed ones are swept. */
 const STAMPS_SWEEP_AT = 10_000;
-/** How far ahead of the clock a device's stamps may be when its message is acknowledged. */
+/** How far ahead of the clock a device's stamps may be when its next message is stamped. */
 const STAMP_LEAD_MS = 1000;
 
 /** A point of derived metrics only (a type may not declare them, so no device sends one). */
@@ -223,14 +223,24 @@ export function createIngest(deps: IngestDeps): Ingest {
   }
 
   /**
-   * A device that sends more than 1,000 samples a second without times gets stamps ahead of the clock: its message is
-   * acknowledged once they are at most STAMP_LEAD_MS ahead (it slows to 1,000 a second), so that no stamp is given
-   * twice across a restart and a read up to now misses at most that much.
+   * A device that sends more than 1,000 samples a second without times gets stamps ahead of the clock. Its next
+   * message is taken in (stamped) only once they are at most STAMP_LEAD_MS ahead, whatever its QoS: the device slows
+   * to 1,000 such samples a second, one message's stamps end at most its sample count in ms past that, no stamp is
+   * given twice across a restart, and a read up to now misses little. Called right before validation, with no await
+   * between the last check and the stamping, so messages of one device arriving together take turns. Stamps further
+   * ahead than one message can explain mean the clock stepped back: they start again from now.
    */
   async function stampsCaughtUp(deviceId: string): Promise<void> {
     for (;;) {
-      const ahead = (lastStamp.get(deviceId) ?? -Infinity) - clock.now() - STAMP_LEAD_MS;
+      const last = lastStamp.get(deviceId);
+      if (last === undefined) return;
+      const ahead = last - clock.now() - STAMP_LEAD_MS;
       if (ahead <= 0) return;
+      if (ahead > MAX_BATCH_SAMPLES + STAMP_LEAD_MS) {
+        logger.warn({ deviceId, aheadMs: ahead + STAMP_LEAD_MS }, 'stamps for samples without ts are far ahead of the clock (it stepped back?): stamping from now');
+        lastStamp.delete(deviceId);
+        return;
+      }
       await new Promise((r) => setTimeout(r, ahead));
     }
   }
@@ -241,6 +251,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       await deadLetter(msg, [{ reason: 'unknown_device', detail: `device type ${msg.device.type} is not registered` }]);
       return { forward: false };
     }
+    await stampsCaughtUp(msg.device.id);
     const now = clock.now();
     const { points, rejections } = validateTelemetry(msg.payload, {
       device: msg.device,
@@ -282,7 +293,6 @@ export function createIngest(deps: IngestDeps): Ingest {
       }
       // no PUBACK until the consumers have room
       if (waits && opts.canWait) await Promise.all(waits);
-      if (opts.canWait) await stampsCaughtUp(msg.device.id);
     }
     for (const r of rejections) {
       if (!r.outOfRange) continue;

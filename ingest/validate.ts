@@ -1,6 +1,6 @@
 import type { DeadLetterReason } from '../core/domain/dead-letter.ts';
 import type { DeviceType, MetricDef } from '../core/domain/device-type.ts';
-import { EARLIEST_TS, SamplePayload, type MetricValue, type Point } from '../core/domain/telemetry.ts';
+import { EARLIEST_TS, MAX_BATCH_SAMPLES, SamplePayload, type MetricValue, type Point } from '../core/domain/telemetry.ts';
 import { parseTime } from '../core/domain/common.ts';
 import type { DevicePrincipal } from '../core/ports.ts';
 
@@ -164,15 +164,13 @@ export function validateTelemetry(payload: Buffer, ctx: ValidationContext): Vali
   if (!json.ok) return { points: [], rejections: [{ reason: 'invalid_json', detail: json.detail }] };
   const v = json.value;
   if (isBatch(v)) {
-    if (v.samples.length === 0 || v.samples.length > MAX_BATCH) {
-      return { points: [], rejections: [{ reason: 'invalid_shape', detail: `samples: a batch holds 1–${MAX_BATCH} samples, got ${v.samples.length}` }] };
+    if (v.samples.length === 0 || v.samples.length > MAX_BATCH_SAMPLES) {
+      return { points: [], rejections: [{ reason: 'invalid_shape', detail: `samples: a batch holds 1–${MAX_BATCH_SAMPLES} samples, got ${v.samples.length}` }] };
     }
     return validateSamples(v.samples, ctx, true);
   }
   return validateSamples([v], ctx, false);
 }
-
-const MAX_BATCH = 10_000;
 
 /** `{"samples": [...]}` and nothing else. */
 function isBatch(v: unknown): v is { samples: unknown[] } {

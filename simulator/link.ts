@@ -34,12 +34,20 @@ export class DeviceLink {
     const existing = this.client;
     if (existing) {
       // mqtt.js reconnects by itself (reconnectPeriod): a second client would fight the first over the clientId
-      this.connecting = new Promise<void>((resolve) =>
-        existing.once('connect', () => {
+      this.connecting = new Promise<void>((resolve, reject) => {
+        const done = (err?: Error) => {
+          existing.off('connect', onConnect);
+          existing.off('end', onEnd);
           this.connecting = null;
-          resolve();
-        }),
-      );
+          if (err) reject(err);
+          else resolve();
+        };
+        const onConnect = () => done();
+        // ended: refused for good (see the error handler) or closed
+        const onEnd = () => done(new Error(`${this.o.id}: MQTT connection ended`));
+        existing.on('connect', onConnect);
+        existing.on('end', onEnd);
+      });
       return this.connecting;
     }
     const { id, secret, mqttUrl } = this.o;
@@ -51,7 +59,8 @@ export class DeviceLink {
         clean: true,
         keepalive: 120,
         reconnectPeriod: 3000,
-        // a refused reconnect (CONNACK 3 while the platform's store is down) must not end the reconnecting for good
+        // a refused reconnect (CONNACK 3 while the platform's store is down) must not end the reconnecting for good;
+        // 4 and 5 end it (the error handler)
         reconnectOnConnackError: true,
         connectTimeout: 30_000,
         resubscribe: true,
@@ -82,6 +91,13 @@ export class DeviceLink {
           reject(new Error(`${id}: MQTT connect failed: ${err.message}`, { cause: err }));
         } else {
           this.o.onError?.(err);
+          // refused for good (4: its secret no longer matches, 5: disabled): no reconnecting every 3 s for the rest of the run
+          const code = (err as { code?: unknown }).code;
+          if ((code === 4 || code === 5) && this.client === client) {
+            this.client = null;
+            this.connecting = null;
+            client.end(true);
+          }
         }
       });
     });
@@ -107,6 +123,7 @@ export class DeviceLink {
     const c = this.client;
     this.client = null;
     this.connecting = null;
-    if (c) await c.endAsync(false).catch(() => undefined);
+    // a clean DISCONNECT needs a connection: one that is down (reconnecting) is just ended
+    if (c) await c.endAsync(!c.connected).catch(() => undefined);
   }
 }

@@ -11,9 +11,12 @@ export const SamplePayload = z
   })
   .strict();
 
+/** The most samples one telemetry message may carry. */
+export const MAX_BATCH_SAMPLES = 10_000;
+
 export const TelemetryPayload = z.union([
   SamplePayload,
-  z.object({ samples: z.array(SamplePayload).min(1).max(10_000) }).strict(),
+  z.object({ samples: z.array(SamplePayload).min(1).max(MAX_BATCH_SAMPLES) }).strict(),
 ]);
 
 /** Sample times before this are an unset device clock, not historical data: ingest dead-letters them (invalid_ts). */

@@ -58,4 +58,21 @@ describe('device link', () => {
       await link.close();
     }
   });
+
+  it('stops reconnecting once refused for good (a disabled device: CONNACK 5), and closes without hanging', { timeout: 60_000 }, async () => {
+    const s = await useStack();
+    const { id, secret } = await s.registerDevice('air-compressor');
+    const refusals = async () => Number(/fleetdoc_mqtt_auth_failures_total\{reason="disabled"\} (\d+)/.exec(await fetch(`${s.httpUrl}/metrics`).then((r) => r.text()))?.[1] ?? 0);
+    const link = new DeviceLink({ mqttUrl: s.mqttUrl, id, secret, onCommand: () => undefined });
+    await link.connect();
+    await expect.poll(async () => (await s.http('POST', `/api/v1/devices/${id}/disable`, {})).status).toBe(200);
+    await expect.poll(() => link.connected).toBe(false);
+    // a waiting connect() learns it is over instead of waiting for good
+    await expect(link.connect()).rejects.toThrow(/ended|refused|not authori[sz]ed/i);
+    const after = await refusals();
+    expect(after).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 8000));
+    expect(await refusals()).toBe(after);
+    await link.close();
+  });
 });
