@@ -138,7 +138,9 @@ export class SegmentLog {
         } catch (err) {
           this.#failures++;
           this.#logger.error({ err }, 'spool: append failed');
-          // the bytes may be partly on disk; a later open() drops them as a torn tail
+          // the bytes may be on disk, whole if only the fsync failed: cut them off, so that a crash before the next
+          // write cannot leave a record that was never acknowledged (a torn part would be dropped at open() anyway)
+          await this.#fh?.truncate(this.#syncedEnd - this.#segStart).catch(() => undefined);
           this.#appendEnd = this.#syncedEnd + this.#pending.reduce((n, b) => n + b.length, 0);
           for (const w of waiters) w.reject(err);
         }
