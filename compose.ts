@@ -38,6 +38,11 @@ export async function createOpsStore(config: Config, logger: Logger, clock: Cloc
   return createSqlOpsStore({ client: await createPgliteClient({ dir, ...(pgliteTemplate ? { template: pgliteTemplate } : {}) }), kind: 'pglite', clock, logger });
 }
 
+/** A store error that says the store could not be reached at all (an InfluxDB that answers with an error is configuration). */
+function unreachable(err: unknown): boolean {
+  return err instanceof FleetdocError && (err.details as { reachable?: boolean } | undefined)?.reachable === false;
+}
+
 /** How often a telemetry store unreachable at start is tried again. */
 const STORE_INIT_RETRY_MS = 5000;
 
@@ -113,7 +118,7 @@ export async function createStack(opts: StackOptions) {
     try {
       await telemetryStore.init();
     } catch (err) {
-      if (!(err instanceof FleetdocError && (err.details as { reachable?: boolean } | undefined)?.reachable === false)) throw err;
+      if (!unreachable(err)) throw err;
       logger.error({ err }, `telemetry store unreachable at start; telemetry is spooled until it answers (trying again every ${STORE_INIT_RETRY_MS / 1000} s)`);
       let attempts = 1;
       const retry = () => {
@@ -124,7 +129,7 @@ export async function createStack(opts: StackOptions) {
             () => logger.info('telemetry store reachable: set up'),
             (e: unknown) => {
               // every minute, not every try: an InfluxDB that answers with an error now says so
-              if (++attempts % 12 === 0 || !(e instanceof FleetdocError && (e.details as { reachable?: boolean } | undefined)?.reachable === false)) logger.error({ err: e, attempts }, 'telemetry store still not set up; trying again');
+              if (++attempts % 12 === 0 || !unreachable(e)) logger.error({ err: e, attempts }, 'telemetry store still not set up; trying again');
               retry();
             },
           );

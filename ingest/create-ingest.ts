@@ -5,7 +5,7 @@ import type { NewDeadLetter } from '../core/domain/dead-letter.ts';
 import { EventPayload, StatusPayload, type NewDeviceEvent } from '../core/domain/event.ts';
 import { parseTime } from '../core/domain/common.ts';
 import { DERIVED_METRICS } from '../core/domain/device-type.ts';
-import { MAX_BATCH_SAMPLES, type OutOfRangeSample, type Point } from '../core/domain/telemetry.ts';
+import type { OutOfRangeSample, Point } from '../core/domain/telemetry.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { topics } from '../core/topics.ts';
@@ -13,6 +13,7 @@ import type { InboundGate, InboundMessage, OpsStore, Service, TelemetryStore } f
 import { storable, toDeadLetter } from './dead-letters.ts';
 import { createGroupCommit } from './group-commit.ts';
 import { createSpool, type Spool } from './spool/spool.ts';
+import { Stamps } from './stamps.ts';
 import { compileType, parseJson, validateTelemetry, type CompiledType, type Rejection } from './validate.ts';
 
 export interface IngestDeps {
@@ -38,10 +39,6 @@ function storableData(data: Record<string, string | number | boolean | null>): R
 export type AcceptedListener = (points: readonly Point[], opts?: { canWait: boolean }) => void | Promise<void>;
 const CAN_WAIT = Object.freeze({ canWait: true });
 const CANNOT_WAIT = Object.freeze({ canWait: false });
-/** How many devices' last stamps are kept before the passed ones are swept. */
-const STAMPS_SWEEP_AT = 10_000;
-/** How far ahead of the clock a device's stamps may be when its next message is stamped. */
-const STAMP_LEAD_MS = 1000;
 
 /** A point of derived metrics only (a type may not declare them, so no device sends one). */
 function derivedOnly(p: Point): boolean {
@@ -156,6 +153,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       metrics,
       clock,
       onStored: (points) => {
+        if (storedListeners.size === 0) return;
         // what devices sent: the derived points (the model's decisions) go the same way, unannounced
         const sent = points.filter((p) => !derivedOnly(p));
         if (sent.length) storedListeners.forEach((l) => l(sent));
@@ -202,48 +200,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     ).then(() => undefined);
   }
 
-  /**
-   * The time given a device's sample that has none: its arrival, but at least 1 ms after the last so given to the same
-   * device. Samples that arrive in the same millisecond (a batch without times, messages close together) would
-   * otherwise share a time, and the store keeps one point per device and time: the others would be lost.
-   */
-  const lastStamp = new Map<string, number>();
-  // only a time not yet passed can collide: the others go once there are many (and the sweep waits for twice as many)
-  let sweepAt = STAMPS_SWEEP_AT;
-  function stampFor(deviceId: string, now: number): () => number {
-    return () => {
-      const ts = Math.max(now, (lastStamp.get(deviceId) ?? -Infinity) + 1);
-      if (lastStamp.size >= sweepAt) {
-        for (const [id, t] of lastStamp) if (t < now) lastStamp.delete(id);
-        sweepAt = Math.max(STAMPS_SWEEP_AT, 2 * lastStamp.size);
-      }
-      lastStamp.set(deviceId, ts);
-      return ts;
-    };
-  }
-
-  /**
-   * A device that sends more than 1,000 samples a second without times gets stamps ahead of the clock. Its next
-   * message is taken in (stamped) only once they are at most STAMP_LEAD_MS ahead, whatever its QoS: the device slows
-   * to 1,000 such samples a second, one message's stamps end at most its sample count in ms past that, no stamp is
-   * given twice across a restart, and a read up to now misses little. Called right before validation, with no await
-   * between the last check and the stamping, so messages of one device arriving together take turns. Stamps further
-   * ahead than one message can explain mean the clock stepped back: they start again from now.
-   */
-  async function stampsCaughtUp(deviceId: string): Promise<void> {
-    for (;;) {
-      const last = lastStamp.get(deviceId);
-      if (last === undefined) return;
-      const ahead = last - clock.now() - STAMP_LEAD_MS;
-      if (ahead <= 0) return;
-      if (ahead > MAX_BATCH_SAMPLES + STAMP_LEAD_MS) {
-        logger.warn({ deviceId, aheadMs: ahead + STAMP_LEAD_MS }, 'stamps for samples without ts are far ahead of the clock (it stepped back?): stamping from now');
-        lastStamp.delete(deviceId);
-        return;
-      }
-      await new Promise((r) => setTimeout(r, ahead));
-    }
-  }
+  const stamps = new Stamps(clock, logger);
 
   async function acceptTelemetry(msg: InboundMessage): Promise<{ forward: boolean }> {
     const type = await typeOf(msg.device.type);
@@ -251,13 +208,13 @@ export function createIngest(deps: IngestDeps): Ingest {
       await deadLetter(msg, [{ reason: 'unknown_device', detail: `device type ${msg.device.type} is not registered` }]);
       return { forward: false };
     }
-    await stampsCaughtUp(msg.device.id);
+    await stamps.caughtUp(msg.device.id);
     const now = clock.now();
     const { points, rejections } = validateTelemetry(msg.payload, {
       device: msg.device,
       type,
       now,
-      stamp: stampFor(msg.device.id, now),
+      stamps,
       maxFutureMs: config.ingest.maxFutureMs,
       maxPayloadBytes: config.broker.maxPayloadBytes,
     });

@@ -1,6 +1,7 @@
 import type { DeadLetterReason } from '../core/domain/dead-letter.ts';
 import type { DeviceType, MetricDef } from '../core/domain/device-type.ts';
 import { EARLIEST_TS, MAX_BATCH_SAMPLES, SamplePayload, type MetricValue, type Point } from '../core/domain/telemetry.ts';
+import type { Stamps } from './stamps.ts';
 import { parseTime } from '../core/domain/common.ts';
 import type { DevicePrincipal } from '../core/ports.ts';
 
@@ -22,8 +23,8 @@ export interface ValidationContext {
   device: DevicePrincipal;
   type: CompiledType;
   now: number;
-  /** The time for a sample without its own: its arrival, unique per device (ingest's stampFor; default `now`). */
-  stamp?: () => number;
+  /** Times for samples without their own: their arrival, unique per device (ingest/stamps.ts; default `now`). */
+  stamps?: Pick<Stamps, 'next'>;
   maxFutureMs: number;
   maxPayloadBytes: number;
 }
@@ -88,7 +89,7 @@ function checkValue(def: MetricDef, value: MetricValue): Rejection | undefined {
 
 function validateSample(sample: SamplePayload, ctx: ValidationContext): Point | Rejection {
   let ts: number;
-  if (sample.ts === undefined) ts = ctx.stamp ? ctx.stamp() : ctx.now;
+  if (sample.ts === undefined) ts = ctx.stamps ? ctx.stamps.next(ctx.device.id, ctx.now) : ctx.now;
   else {
     const parsed = parseTime(sample.ts);
     if (parsed === undefined || parsed < EARLIEST_TS) return { reason: 'invalid_ts', detail: `ts ${JSON.stringify(sample.ts)} is not a valid time`, fragment: sample };

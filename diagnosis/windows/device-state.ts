@@ -19,6 +19,10 @@ export const FLAG_RESTORED = 2;
 export const FLAG_SILENCE_RESOLVED = 4;
 /** F64.clockLag is the device's clock lag, established by its arrivals in step with the platform's clock (presence.ts arrivesLive). */
 export const FLAG_CLOCK_LAG = 8;
+/** The fixed slots and flags that say how a device sends (not what its rules learnt): carried when its state is replaced. */
+const PACING_F64 = [F64.lastWall, F64.wallGap, F64.clockLag, F64.clockSince] as const;
+const SENDING_FLAGS = FLAG_LIVE | FLAG_SILENCE_RESOLVED | FLAG_CLOCK_LAG;
+
 /** Identical readings after the first that mark an analogue sensor as stuck (the third in a row). */
 const STUCK_REPEATS = 2;
 
@@ -138,11 +142,9 @@ export class DeviceState {
     if (!running) return;
     this.model = running.model;
     this.site = running.site;
-    this.f64[F64.lastWall] = running.f64[F64.lastWall]!;
-    this.f64[F64.wallGap] = running.f64[F64.wallGap]!;
-    for (const k of [F64.clockLag, F64.clockSince]) this.f64[k] = running.f64[k]!;
+    for (const k of PACING_F64) this.f64[k] = running.f64[k]!;
     this.replaySession = running.replaySession;
-    this.u8[flags] = running.u8[running.layout.u8.flags]! & (FLAG_LIVE | FLAG_SILENCE_RESOLVED | FLAG_CLOCK_LAG);
+    this.u8[flags] = running.u8[running.layout.u8.flags]! & SENDING_FLAGS;
     if (!(running.lastTs <= this.lastTs)) this.f64[F64.lastTs] = running.lastTs;
   }
 
@@ -153,9 +155,10 @@ export class DeviceState {
    */
   static afresh(from: DeviceState, layout: Layout): DeviceState {
     const s = new DeviceState(from.id, layout, from.model, from.site);
-    for (const k of [F64.lastTs, F64.lastWall, F64.wallGap, F64.clockLag, F64.clockSince]) s.f64[k] = from.f64[k]!;
+    s.f64[F64.lastTs] = from.lastTs;
+    for (const k of PACING_F64) s.f64[k] = from.f64[k]!;
     s.replaySession = from.replaySession;
-    s.u8[layout.u8.flags] = from.u8[from.layout.u8.flags]! & (FLAG_LIVE | FLAG_RESTORED | FLAG_SILENCE_RESOLVED | FLAG_CLOCK_LAG);
+    s.u8[layout.u8.flags] = from.u8[from.layout.u8.flags]! & (SENDING_FLAGS | FLAG_RESTORED);
     for (const [name, i] of layout.metricIndex) {
       const was = from.layout.metricIndex.get(name);
       if (was !== undefined) s.f64[layout.f64.metricTs + i] = from.metricTs(was);

@@ -4,17 +4,18 @@
  * sends them again; once it is back they are recorded.
  */
 import pg_ from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { topics } from '../../core/topics.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { useStack } from '../helpers/stack.ts';
 
-describe('acknowledged means recorded: PostgreSQL outages', () => {
+describe('acknowledged means recorded: PostgreSQL down, or up and unable to write', () => {
+  // a server of its own for each test: one stops and starts it, the other sets it read-only
   let pg: TestPostgres;
-  beforeAll(async () => {
+  beforeEach(async () => {
     pg = await startPostgres();
   });
-  afterAll(async () => pg?.stop());
+  afterEach(async () => pg?.stop());
 
   it('a dead letter or an event the store cannot take is not acknowledged; sent again once it is back, it is recorded', async () => {
     const outage = pg.outage;
@@ -50,14 +51,6 @@ describe('acknowledged means recorded: PostgreSQL outages', () => {
     const rows = await s.http<{ rows: Array<{ values: { oilTempC?: number } }> }>('GET', `/api/v1/devices/${id}/telemetry?metrics=oilTempC`);
     expect(rows.body.rows.filter((r) => r.values.oilTempC === 71.5)).toHaveLength(1);
   });
-});
-
-describe('acknowledged means recorded: a PostgreSQL that answers but cannot write', () => {
-  let pg: TestPostgres;
-  beforeAll(async () => {
-    pg = await startPostgres();
-  });
-  afterAll(async () => pg?.stop());
 
   it('read-only (a standby after a failover): a dead letter is not acknowledged until it can be written', async () => {
     const s = await useStack({ DATABASE_URL: pg.url });
